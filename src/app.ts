@@ -1,0 +1,153 @@
+import crypto from 'node:crypto';
+import http from 'node:http';
+import { type AddressInfo } from 'node:net';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { expressMiddleware } from '@as-integrations/express5';
+import cors from 'cors';
+import express from 'express';
+import { GraphQLError } from 'graphql';
+import { bearerToken, verifyToken } from './auth/jwt';
+import { ChunkRepository } from './chunks/chunk.repository';
+import { DomainError } from './common/errors/domain-error';
+import { createFormatError } from './common/errors/format-error';
+import { type Config } from './config/config';
+import { type Database } from './db/database';
+import { DocumentRepository } from './documents/document.repository';
+import { DocumentResolver } from './documents/document.resolver';
+import { type Embedder } from './embeddings/embedder';
+import { type GatewayContext } from './graphql/context';
+import { buildGatewaySchema, type ResolverClass } from './graphql/schema';
+import { IngestionService } from './ingestion/ingestion.service';
+import { MerchantRepository } from './merchants/merchant.repository';
+import { OrderRepository } from './orders/order.repository';
+import { RetrievalResolver } from './retrieval/retrieval.resolver';
+import { RetrievalService } from './retrieval/retrieval.service';
+import { TicketRepository } from './tickets/ticket.repository';
+
+export interface Services {
+  ingestion: IngestionService;
+  retrieval: RetrievalService;
+  merchants: MerchantRepository;
+  orders: OrderRepository;
+}
+
+/** Wires repositories and services over one database and embedder; shared by the gateway and the CLI tools. */
+export function createServices(config: Config, db: Database, embedder: Embedder): Services {
+  const merchants = new MerchantRepository();
+  const chunks = new ChunkRepository();
+  return {
+    merchants,
+    orders: new OrderRepository(),
+    ingestion: new IngestionService(
+      db.dataSource,
+      embedder,
+      merchants,
+      new DocumentRepository(),
+      new TicketRepository(),
+      chunks,
+      config,
+    ),
+    retrieval: new RetrievalService(db.dataSource, embedder, chunks, config),
+  };
+}
+
+export interface Gateway {
+  services: Services;
+  /** Starts listening; resolves to the GraphQL endpoint URL. */
+  listen(port?: number, host?: string): Promise<string>;
+  /** Stops accepting, drains in-flight requests. Does not close the database (its owner does). */
+  stop(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  config: Config;
+  db: Database;
+  embedder: Embedder;
+  jwtSecret: string;
+  log?: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+const MAX_BODY = '2mb';
+
+export async function createGateway(options: GatewayOptions): Promise<Gateway> {
+  const { config, db, embedder, jwtSecret } = options;
+  const log = options.log ?? (() => undefined);
+  const services = createServices(config, db, embedder);
+  const schema = await buildGatewaySchema(
+    new Map<ResolverClass, object>([
+      [RetrievalResolver, new RetrievalResolver(services.retrieval)],
+      [DocumentResolver, new DocumentResolver(services.ingestion)],
+    ]),
+  );
+  const app = express();
+  const httpServer = http.createServer(app);
+  const production = config.env === 'production';
+  const server = new ApolloServer<GatewayContext>({
+    schema,
+    introspection: !production,
+    includeStacktraceInErrorResponses: false,
+    csrfPrevention: true,
+    formatError: createFormatError({
+      exposeInternalErrors: config.env === 'development',
+      onInternalError: (err) =>
+        log('internal error', { error: err instanceof Error ? err.stack : String(err) }),
+    }),
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      production
+        ? ApolloServerPluginLandingPageDisabled()
+        : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
+    ],
+  });
+  await server.start();
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.use(
+    '/graphql',
+    cors(),
+    express.json({ limit: MAX_BODY }),
+    expressMiddleware(server, {
+      context: ({ req }): Promise<GatewayContext> => {
+        const requestId = req.header('x-request-id') ?? crypto.randomUUID();
+        try {
+          const token = bearerToken(req.header('authorization'));
+          return Promise.resolve({
+            requestId,
+            identity: token === undefined ? null : verifyToken(token, jwtSecret),
+          });
+        } catch (err) {
+          if (err instanceof DomainError) {
+            // Thrown from the context function, so the whole request fails with 401 before any resolver runs.
+            throw new GraphQLError(err.message, {
+              originalError: err,
+              extensions: { code: err.code, http: { status: 401 } },
+            });
+          }
+          throw err;
+        }
+      },
+    }),
+  );
+
+  return {
+    services,
+    async listen(port = config.port, host = config.host) {
+      await new Promise<void>((resolve, reject) => {
+        httpServer.once('error', reject);
+        httpServer.listen(port, host, () => resolve());
+      });
+      const address = httpServer.address() as AddressInfo;
+      const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      return `http://${shownHost}:${address.port}/graphql`;
+    },
+    async stop() {
+      await server.stop();
+      if (httpServer.listening) await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+    },
+  };
+}

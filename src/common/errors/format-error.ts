@@ -1,0 +1,99 @@
+import { unwrapResolverError } from '@apollo/server/errors';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { DomainError } from './domain-error';
+import { ErrorCode } from './error-code';
+
+/** Codes that Apollo Server or type-graphql assign themselves and that describe a caller's mistake. */
+const PASS_THROUGH_CODES = new Set<string>([
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'BAD_USER_INPUT',
+  'BAD_REQUEST',
+  'PERSISTED_QUERY_NOT_FOUND',
+  'PERSISTED_QUERY_NOT_SUPPORTED',
+  'OPERATION_RESOLUTION_FAILURE',
+]);
+
+export interface FormatErrorOptions {
+  /** Development only: keep the original message of unexpected errors to ease debugging. */
+  exposeInternalErrors: boolean;
+  onInternalError?: (error: unknown) => void;
+}
+
+/**
+ * The one place where errors become GraphQL errors. Domain errors keep their code and message; Apollo's own
+ * request errors keep theirs; everything else is masked so no SQL, stack or internal detail reaches a caller.
+ */
+export function createFormatError(options: FormatErrorOptions) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const original = unwrapResolverError(error);
+    const base = { locations: formatted.locations, path: formatted.path };
+    // Errors from the context function (bad credentials) arrive wrapped in a GraphQLError that carries the HTTP status.
+    const domain =
+      original instanceof DomainError
+        ? original
+        : original instanceof GraphQLError && original.originalError instanceof DomainError
+          ? original.originalError
+          : undefined;
+    if (domain !== undefined) {
+      return {
+        ...base,
+        message: domain.message,
+        extensions: { code: domain.code, ...(domain.details ?? {}) },
+      };
+    }
+    const code = formatted.extensions?.code;
+    if (typeof code === 'string' && PASS_THROUGH_CODES.has(code)) {
+      const extensions: Record<string, unknown> = { code };
+      const validationErrors = formatted.extensions?.validationErrors;
+      if (Array.isArray(validationErrors)) {
+        extensions.validationErrors = validationErrors.map((v: Record<string, unknown>) => ({
+          property: v.property,
+          constraints: v.constraints,
+        }));
+      }
+      return { ...base, message: formatted.message, extensions };
+    }
+    if (isDatabaseUnavailable(original)) {
+      return {
+        ...base,
+        message: 'The database is unavailable or timed out; retry shortly',
+        extensions: { code: ErrorCode.SERVICE_UNAVAILABLE },
+      };
+    }
+    options.onInternalError?.(original);
+    return {
+      ...base,
+      message:
+        options.exposeInternalErrors && original instanceof Error
+          ? original.message
+          : 'Internal server error',
+      extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
+    };
+  };
+}
+
+/** SQLSTATE classes and driver errors that mean "not your fault, try again", not a bug. */
+const UNAVAILABLE_SQLSTATES = new Set([
+  '57014',
+  '57P01',
+  '57P02',
+  '57P03',
+  '08000',
+  '08001',
+  '08003',
+  '08006',
+  '53300',
+]);
+const UNAVAILABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOENT']);
+
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const withCode = error as Error & { code?: unknown; driverError?: unknown };
+  if (withCode.driverError instanceof Error && isDatabaseUnavailable(withCode.driverError)) return true;
+  const code = typeof withCode.code === 'string' ? withCode.code : '';
+  if (UNAVAILABLE_SQLSTATES.has(code) || UNAVAILABLE_NODE_CODES.has(code)) return true;
+  return /timeout exceeded when trying to connect|Connection terminated|connection is closed/i.test(
+    error.message,
+  );
+}

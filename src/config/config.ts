@@ -1,0 +1,157 @@
+import path from 'node:path';
+
+export type Environment = 'development' | 'test' | 'production';
+export type EmbeddingProvider = 'local' | 'openai';
+
+export interface Config {
+  env: Environment;
+  host: string;
+  port: number;
+  /** Native PostgreSQL when set; otherwise the embedded PGlite database. */
+  databaseUrl: string | undefined;
+  /** PGlite data directory, or `memory://` for a throwaway database. */
+  embeddedDataDir: string;
+  /** HS256 secret; undefined in development means "generate one and say so". */
+  jwtSecret: string | undefined;
+  /** Roles (without the `role:` prefix) allowed to ingest and manage documents. */
+  ingestRoles: string[];
+  /** Load the demo data into an empty database at start. */
+  seedOnEmpty: boolean;
+  embedding: {
+    provider: EmbeddingProvider;
+    model: string;
+    dimensions: number;
+    baseUrl: string;
+    apiKey: string | undefined;
+    timeoutMs: number;
+  };
+  limits: {
+    maxDocumentChars: number;
+    maxQueryChars: number;
+  };
+  retrieval: {
+    /** A merchant with at most this many chunks is searched exactly (no ANN index); see docs/RETRIEVAL.md. */
+    exactScanMaxRows: number;
+    hnswEfSearch: number;
+    /** Per-statement timeout for retrieval and ingestion SQL. */
+    statementTimeoutMs: number;
+  };
+}
+
+/** The schema stores `vector(1536)`; a different model size needs a migration, so the value is checked here. */
+export const EMBEDDING_DIMENSIONS = 1536;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Reads and validates the whole configuration at once, so a bad start lists every problem, each by variable name. */
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const str = (name: string, fallback: string): string => {
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? fallback : v.trim();
+  };
+  const optional = (name: string): string | undefined => {
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = optional(name);
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name}=${JSON.stringify(raw)} must be an integer between ${min} and ${max}`);
+      return fallback;
+    }
+    return n;
+  };
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = optional(name);
+    if (raw === undefined) return fallback;
+    if (['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
+    if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
+    problems.push(`${name}=${JSON.stringify(raw)} must be true or false`);
+    return fallback;
+  };
+  const oneOf = <T extends string>(name: string, fallback: T, allowed: readonly T[]): T => {
+    const raw = optional(name);
+    if (raw === undefined) return fallback;
+    if (!(allowed as readonly string[]).includes(raw)) {
+      problems.push(`${name}=${JSON.stringify(raw)} must be one of ${allowed.join(', ')}`);
+      return fallback;
+    }
+    return raw as T;
+  };
+
+  const envName = oneOf<Environment>('NODE_ENV', 'development', ['development', 'test', 'production']);
+
+  const databaseUrl = optional('DATABASE_URL');
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('DATABASE_URL must be a postgres:// or postgresql:// URL');
+  }
+  const dataDirRaw = str('PGLITE_DATA_DIR', './.data');
+  const embeddedDataDir = dataDirRaw.startsWith('memory://') ? dataDirRaw : path.resolve(dataDirRaw);
+
+  const jwtSecret = optional('AUTH_JWT_SECRET');
+  if (jwtSecret !== undefined && jwtSecret.length < 32) {
+    problems.push('AUTH_JWT_SECRET must be at least 32 characters (HS256 needs a key as long as its hash)');
+  }
+  if (envName === 'production' && jwtSecret === undefined) {
+    problems.push('AUTH_JWT_SECRET is required when NODE_ENV=production');
+  }
+
+  const provider = oneOf<EmbeddingProvider>('EMBEDDING_PROVIDER', 'local', ['local', 'openai']);
+  const apiKey = optional('OPENAI_API_KEY');
+  const dimensions = int('EMBEDDING_DIMENSIONS', EMBEDDING_DIMENSIONS, 1, 16000);
+  if (dimensions !== EMBEDDING_DIMENSIONS) {
+    problems.push(
+      `EMBEDDING_DIMENSIONS must be ${EMBEDDING_DIMENSIONS}: the document_chunks.embedding column is vector(${EMBEDDING_DIMENSIONS})`,
+    );
+  }
+  const baseUrl = str('OPENAI_BASE_URL', 'https://api.openai.com/v1').replace(/\/+$/, '');
+  if (provider === 'openai') {
+    if (!/^https?:\/\//.test(baseUrl)) problems.push('OPENAI_BASE_URL must be an http(s) URL');
+  }
+
+  const ingestRoles = str('INGEST_ROLES', 'admin')
+    .split(',')
+    .map((r) => r.trim())
+    .filter((r) => r.length > 0);
+  if (ingestRoles.length === 0) problems.push('INGEST_ROLES must name at least one role');
+
+  const config: Config = {
+    env: envName,
+    host: str('HOST', '127.0.0.1'),
+    port: int('PORT', 4000, 0, 65535),
+    databaseUrl,
+    embeddedDataDir,
+    jwtSecret,
+    ingestRoles,
+    seedOnEmpty: bool('SEED_ON_EMPTY', databaseUrl === undefined && envName !== 'production'),
+    embedding: {
+      provider,
+      model: str('EMBEDDING_MODEL', provider === 'openai' ? 'text-embedding-3-small' : 'local-hash-v1'),
+      dimensions,
+      baseUrl,
+      apiKey,
+      timeoutMs: int('EMBEDDING_TIMEOUT_MS', 30000, 100, 600000),
+    },
+    limits: {
+      maxDocumentChars: int('MAX_DOCUMENT_CHARS', 500000, 1, 50_000_000),
+      maxQueryChars: int('MAX_QUERY_CHARS', 2000, 1, 100000),
+    },
+    retrieval: {
+      exactScanMaxRows: int('RETRIEVAL_EXACT_SCAN_MAX_ROWS', 5000, 0, 10_000_000),
+      hnswEfSearch: int('RETRIEVAL_HNSW_EF_SEARCH', 100, 1, 1000),
+      statementTimeoutMs: int('DB_STATEMENT_TIMEOUT_MS', 15000, 0, 3_600_000),
+    },
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

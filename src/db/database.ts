@@ -1,0 +1,90 @@
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import { migrations } from '../../migrations';
+import { type Config } from '../config/config';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres';
+import { entities } from './entities';
+
+export type DatabaseKind = 'native' | 'embedded';
+
+export interface Database {
+  kind: DatabaseKind;
+  dataSource: DataSource;
+  /** Safe to print: no password. */
+  description: string;
+  close(): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  /** Run pending migrations after connecting (the gateway does; tools that only read need not). */
+  migrate?: boolean;
+  /** Native pool size; the embedded database always uses exactly one connection. */
+  poolSize?: number;
+}
+
+/** How long a request waits for a pooled connection before failing with SERVICE_UNAVAILABLE. */
+const CONNECTION_WAIT_MS = 30_000;
+
+export async function openDatabase(config: Config, options: OpenDatabaseOptions = {}): Promise<Database> {
+  let embedded: EmbeddedPostgres | undefined;
+  const common = {
+    type: 'postgres',
+    entities,
+    migrations,
+    migrationsTableName: 'schema_migrations',
+    migrationsTransactionMode: 'each',
+    synchronize: false,
+    logging: false,
+  } as const;
+  let dsOptions: DataSourceOptions;
+  let kind: DatabaseKind;
+  let description: string;
+  if (config.databaseUrl !== undefined) {
+    kind = 'native';
+    const url = new URL(config.databaseUrl);
+    description = `PostgreSQL at ${url.hostname}:${url.port || '5432'}${url.pathname}`;
+    dsOptions = {
+      ...common,
+      url: config.databaseUrl,
+      extra: {
+        max: options.poolSize ?? 10,
+        connectionTimeoutMillis: CONNECTION_WAIT_MS,
+        statement_timeout: config.retrieval.statementTimeoutMs || undefined,
+        application_name: 'support-rag-gateway',
+      },
+    };
+  } else {
+    kind = 'embedded';
+    embedded = await startEmbeddedPostgres(config.embeddedDataDir);
+    description = `embedded PGlite (${config.embeddedDataDir})`;
+    dsOptions = {
+      ...common,
+      host: embedded.socketDir,
+      port: embedded.port,
+      username: 'postgres',
+      database: 'postgres',
+      extra: { max: 1, connectionTimeoutMillis: CONNECTION_WAIT_MS, idleTimeoutMillis: 0 },
+    };
+  }
+
+  const dataSource = new DataSource(dsOptions);
+  try {
+    await dataSource.initialize();
+    if (options.migrate !== false) await dataSource.runMigrations({ transaction: 'each' });
+  } catch (err) {
+    if (dataSource.isInitialized) await dataSource.destroy().catch(() => undefined);
+    await embedded?.stop().catch(() => undefined);
+    throw err;
+  }
+  let closed = false;
+  return {
+    kind,
+    dataSource,
+    description,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await dataSource.destroy();
+      await embedded?.stop();
+    },
+  };
+}

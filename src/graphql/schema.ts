@@ -1,0 +1,33 @@
+import { GraphQLDateTime } from 'graphql-scalars';
+import { type GraphQLSchema, lexicographicSortSchema, printSchema } from 'graphql';
+import { buildSchema } from 'type-graphql';
+import { DocumentResolver } from '../documents/document.resolver';
+import { RetrievalResolver } from '../retrieval/retrieval.resolver';
+
+export const resolverClasses = [RetrievalResolver, DocumentResolver] as const;
+
+/** Resolver class → its instance; a class is keyed by its constructor. */
+export type ResolverClass = abstract new (...args: never[]) => object;
+export type ResolverInstances = Map<ResolverClass, object>;
+
+/** Resolvers are constructed by the composition root (app.ts) with their services; type-graphql asks this map. */
+export async function buildGatewaySchema(instances: ResolverInstances): Promise<GraphQLSchema> {
+  return buildSchema({
+    resolvers: [...resolverClasses],
+    container: {
+      get: (cls: ResolverClass) => {
+        const instance = instances.get(cls);
+        if (!instance) throw new Error(`No resolver instance registered for ${cls.name}`);
+        return instance;
+      },
+    },
+    scalarsMap: [{ type: Date, scalar: GraphQLDateTime }],
+    validate: false,
+    emitSchemaFile: false,
+  });
+}
+
+/** The checked-in schema.graphql is exactly this text. */
+export function printGatewaySchema(schema: GraphQLSchema): string {
+  return `${printSchema(lexicographicSortSchema(schema))}\n`;
+}

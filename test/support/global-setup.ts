@@ -1,0 +1,30 @@
+import 'reflect-metadata';
+import fs from 'node:fs';
+import { createServices } from '../../src/app';
+import { loadConfig } from '../../src/config/config';
+import { openDatabase } from '../../src/db/database';
+import { createEmbedder } from '../../src/embeddings/embedder.factory';
+import { seedDemoData } from '../../src/seed/seed.service';
+import { nativeTestUrl, TEMPLATE_DIR, TEMPLATE_ENV } from './test-env';
+
+/** Migrates and seeds the test database once per run. */
+export default async function globalSetup(): Promise<void> {
+  const url = nativeTestUrl();
+  let config;
+  if (url) {
+    config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: url });
+  } else {
+    fs.rmSync(TEMPLATE_DIR, { recursive: true, force: true });
+    config = loadConfig({ NODE_ENV: 'test', PGLITE_DATA_DIR: TEMPLATE_DIR });
+    process.env[TEMPLATE_ENV] = TEMPLATE_DIR;
+  }
+  const db = await openDatabase(config, { migrate: true });
+  try {
+    await seedDemoData(db.dataSource, createServices(config, db, createEmbedder(config)));
+  } finally {
+    await db.close();
+  }
+  console.log(
+    `\n[test] database: ${url ? `native ${new URL(url).pathname.slice(1)}` : `embedded PGlite (template ${TEMPLATE_DIR})`}`,
+  );
+}
