@@ -1,7 +1,8 @@
-import { Field } from 'type-graphql';
+import { Field, ObjectType } from 'type-graphql';
 import { Column } from 'typeorm';
 
 /** created_at / updated_at, as timestamptz set by the database and exposed as DateTimeISO. */
+@ObjectType()
 export abstract class Timestamped {
   @Field(() => Date)
   @Column({ name: 'created_at', type: 'timestamptz', insert: false, update: false })

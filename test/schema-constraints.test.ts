@@ -1,0 +1,193 @@
+import crypto from 'node:crypto';
+import { Client } from 'pg';
+import { loadConfig } from '../src/config/config';
+import { openDatabase } from '../src/db/database';
+import { createTestMerchant, startTestGateway, type TestGateway } from './support/test-gateway';
+import { nativeTestUrl } from './support/test-env';
+
+const vec = (seed: number): string =>
+  `[${Array.from({ length: 1536 }, (_, i) => (i === seed % 1536 ? 1 : 0)).join(',')}]`;
+
+/** Runs SQL and returns the SQLSTATE it failed with, or 'ok'. */
+async function sqlState(t: TestGateway, sql: string, params: unknown[] = []): Promise<string> {
+  try {
+    await t.db.dataSource.query(sql, params);
+    return 'ok';
+  } catch (err) {
+    return String(
+      (err as { driverError?: { code?: string }; code?: string }).driverError?.code ??
+        (err as { code?: string }).code,
+    );
+  }
+}
+
+describe('document_chunks integrity, enforced by the database', () => {
+  let t: TestGateway;
+  let m1: string;
+  let m2: string;
+  const insertChunk = (merchant: string, doc: string | null, ticket: string | null, index = 0) =>
+    sqlState(
+      t,
+      `INSERT INTO document_chunks (merchant_id, document_id, ticket_id, chunk_index, chunk_text, content_hash, citation, embedding, embedding_model)
+       VALUES ($1, $2, $3, $4, 'text', 'h', 'c', $5::vector, 'm')`,
+      [merchant, doc, ticket, index, vec(index)],
+    );
+
+  beforeAll(async () => {
+    t = await startTestGateway();
+    m1 = await createTestMerchant(t);
+    m2 = await createTestMerchant(t);
+    for (const m of [m1, m2]) {
+      await t.db.dataSource.query(
+        `INSERT INTO support_documents (merchant_id, id, title, body, content_hash) VALUES ($1, 'd7', 'Doc', 'b', 'h')`,
+        [m],
+      );
+    }
+    await t.db.dataSource.query(
+      `INSERT INTO support_documents (merchant_id, id, title, body, content_hash) VALUES ($1, 'only-m1', 'Doc', 'b', 'h')`,
+      [m1],
+    );
+    await t.db.dataSource.query(
+      `INSERT INTO tickets (merchant_id, id, customer_id, subject, status, content_hash) VALUES ($1, 't1', 'c', 's', 'open', 'h')`,
+      [m1],
+    );
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it("accepts a chunk whose merchant is its source's merchant", async () => {
+    expect(await insertChunk(m1, 'd7', null, 0)).toBe('ok');
+    expect(await insertChunk(m2, 'd7', null, 0)).toBe('ok'); // same document id, other merchant: its own d7
+    expect(await insertChunk(m1, null, 't1', 0)).toBe('ok');
+  });
+
+  it("rejects a chunk that claims another merchant than its document's or ticket's", async () => {
+    expect(await insertChunk(m2, 'only-m1', null, 5)).toBe('23503');
+    expect(await insertChunk(m2, null, 't1', 5)).toBe('23503');
+  });
+
+  it('rejects moving a chunk to another merchant, or moving a document away from its chunks', async () => {
+    expect(await insertChunk(m1, 'only-m1', null, 0)).toBe('ok');
+    expect(
+      await sqlState(
+        t,
+        `UPDATE document_chunks SET merchant_id = $2 WHERE merchant_id = $1 AND document_id = 'only-m1'`,
+        [m1, m2],
+      ),
+    ).toBe('23503');
+    expect(
+      await sqlState(
+        t,
+        `UPDATE support_documents SET merchant_id = $2 WHERE merchant_id = $1 AND id = 'only-m1'`,
+        [m1, m2],
+      ),
+    ).toBe('23503');
+  });
+
+  it('requires exactly one source per chunk', async () => {
+    expect(await insertChunk(m1, 'd7', 't1', 9)).toBe('23514');
+    expect(await insertChunk(m1, null, null, 9)).toBe('23514');
+  });
+
+  it('keeps (merchant, document, chunk_index) unique', async () => {
+    expect(await insertChunk(m1, 'd7', null, 3)).toBe('ok');
+    expect(await insertChunk(m1, 'd7', null, 3)).toBe('23505');
+  });
+
+  it('rejects vectors of the wrong dimension and NaN', async () => {
+    expect(
+      await sqlState(
+        t,
+        `INSERT INTO document_chunks (merchant_id, document_id, chunk_index, chunk_text, content_hash, citation, embedding, embedding_model)
+         VALUES ($1, 'd7', 77, 't', 'h', 'c', '[1,2,3]'::vector, 'm')`,
+        [m1],
+      ),
+    ).not.toBe('ok');
+    expect(
+      await sqlState(
+        t,
+        `INSERT INTO document_chunks (merchant_id, document_id, chunk_index, chunk_text, content_hash, citation, embedding, embedding_model)
+         VALUES ($1, 'd7', 78, 't', 'h', 'c', $2::vector, 'm')`,
+        [m1, vec(0).replace('[1,', '[NaN,')],
+      ),
+    ).not.toBe('ok');
+  });
+
+  it("deletes a document's chunks with the document, and only that merchant's", async () => {
+    await t.db.dataSource.query(`DELETE FROM support_documents WHERE merchant_id = $1 AND id = 'd7'`, [m2]);
+    const left: { merchant_id: string }[] = await t.db.dataSource.query(
+      `SELECT merchant_id FROM document_chunks WHERE merchant_id = ANY($1) AND document_id = 'd7'`,
+      [[m1, m2]],
+    );
+    expect(left.length).toBeGreaterThan(0);
+    expect(left.every((r) => r.merchant_id === m1)).toBe(true);
+  });
+
+  it('stores a tsvector for keyword search and has every named index', async () => {
+    const rows: { indexname: string }[] = await t.db.dataSource.query(
+      `SELECT indexname FROM pg_indexes WHERE tablename = 'document_chunks' ORDER BY indexname`,
+    );
+    expect(rows.map((r) => r.indexname)).toEqual(
+      expect.arrayContaining([
+        'document_chunks_merchant_idx',
+        'document_chunks_acl_gin_idx',
+        'document_chunks_embedding_hnsw_idx',
+        'document_chunks_search_tsv_idx',
+        'document_chunks_metadata_gin_idx',
+      ]),
+    );
+    const hit: unknown[] = await t.db.dataSource.query(
+      `SELECT 1 FROM document_chunks WHERE merchant_id = 'm01' AND search_tsv @@ plainto_tsquery('english', 'refunds granted')`,
+    );
+    expect(hit.length).toBeGreaterThan(0);
+  });
+});
+
+describe('migrations', () => {
+  it('apply, revert and re-apply cleanly on an empty database', async () => {
+    const url = nativeTestUrl();
+    let dbName: string | undefined;
+    let config;
+    if (url) {
+      dbName = `srg_migrations_${crypto.randomBytes(4).toString('hex')}`;
+      const admin = new Client({ connectionString: url });
+      await admin.connect();
+      await admin.query(`CREATE DATABASE ${dbName}`); // name generated above, not user input
+      await admin.end();
+      const u = new URL(url);
+      u.pathname = `/${dbName}`;
+      config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: u.toString() });
+    } else {
+      config = loadConfig({ NODE_ENV: 'test', PGLITE_DATA_DIR: 'memory://' });
+    }
+    const db = await openDatabase(config, { migrate: true });
+    try {
+      const tables = async () =>
+        (
+          await db.dataSource.query<{ table_name: string }[]>(
+            `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> 'schema_migrations' ORDER BY 1`,
+          )
+        ).map((r) => r.table_name);
+      expect(await tables()).toEqual([
+        'document_chunks',
+        'merchants',
+        'orders',
+        'support_documents',
+        'tickets',
+      ]);
+      await db.dataSource.undoLastMigration({ transaction: 'each' });
+      expect(await tables()).toEqual([]);
+      await db.dataSource.runMigrations({ transaction: 'each' });
+      expect(await tables()).toHaveLength(5);
+    } finally {
+      await db.close();
+      if (url && dbName) {
+        const admin = new Client({ connectionString: url });
+        await admin.connect();
+        await admin.query(`DROP DATABASE IF EXISTS ${dbName}`);
+        await admin.end();
+      }
+    }
+  });
+});
