@@ -263,7 +263,7 @@ describe('OpenAIEmbedder against a local OpenAI-compatible server', () => {
 
   // BUG: a 200 whose JSON body is `null` makes `body.data` throw a TypeError, which escapes as a plain error (masked
   // as INTERNAL_SERVER_ERROR) instead of EMBEDDING_FAILED like every other malformed provider answer.
-  it.failing('fails with EMBEDDING_FAILED when the JSON body is null', async () => {
+  it('fails with EMBEDDING_FAILED when the JSON body is null', async () => {
     handler = (_req, res) => send(res, 200, 'null');
     await expectEmbeddingFailed(makeEmbedder().embed(['a']), /Embedding failed/);
   });

@@ -80,12 +80,14 @@ export class OpenAIEmbedder implements Embedder {
         await response.body?.cancel();
         throw embeddingFailed(`provider answered HTTP ${response.status}`);
       }
-      let body: EmbeddingsResponse;
+      let body: EmbeddingsResponse | null;
       try {
-        body = (await response.json()) as EmbeddingsResponse;
+        body = (await response.json()) as EmbeddingsResponse | null;
       } catch {
         throw embeddingFailed('provider returned a body that is not JSON');
       }
+      if (body === null || typeof body !== 'object')
+        throw embeddingFailed('provider returned no embeddings object');
       const data = Array.isArray(body.data) ? [...body.data] : [];
       // The API may return items out of order; `index` is authoritative when present.
       data.sort((a, b) => (a.index ?? 0) - (b.index ?? 0));

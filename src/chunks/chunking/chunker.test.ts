@@ -114,7 +114,7 @@ describe('chunkMarkdown', () => {
 
     // BUG: the pre-scan that computes the shallowest heading level also counts "# comment" lines inside fenced
     // code blocks, so every real section is numbered one level too deep ("0.1" instead of "1").
-    it.failing('numbers sections correctly when a code block contains "# comment" lines', () => {
+    it('numbers sections correctly when a code block contains "# comment" lines', () => {
       const chunks = chunkMarkdown(
         'Guide',
         '# Guide\n\n```bash\n# install\nnpm i\n```\n\n## Setup\n\ntext\n\n### Sub\n\nsub text',
@@ -124,7 +124,7 @@ describe('chunkMarkdown', () => {
 
     // BUG: HEADING's closing-sequence part `\s*#*` also eats a "#" that is part of the last word (CommonMark only
     // strips a closing sequence preceded by a space), so "## Using C#" gets the heading path ["Using C"].
-    it.failing('keeps a trailing "#" that belongs to the heading text ("C#")', () => {
+    it('keeps a trailing "#" that belongs to the heading text ("C#")', () => {
       const chunks = chunkMarkdown('Doc', '## Using C#\n\nSharp.');
       expect(chunks[0].headingPath).toEqual(['Using C#']);
     });
@@ -137,7 +137,7 @@ describe('chunkMarkdown', () => {
 
     // BUG: when text precedes a "# Title" heading, the loop treats it as a normal level-1 heading but the level
     // pre-scan still drops it as "the title", so its "##" children are numbered as top-level sections.
-    it.failing('numbers a heading nested under a non-title "# Title" consistently with its path', () => {
+    it('numbers a heading nested under a non-title "# Title" consistently with its path', () => {
       const chunks = chunkMarkdown('Guide', 'Intro text.\n\n# Guide\n\n## A\n\ntext');
       expect(chunks[1].headingPath).toEqual(['Guide', 'A']);
       expect(chunks[1].sectionNumber).toBe('1.1');
@@ -256,18 +256,15 @@ describe('chunkMarkdown', () => {
 
     // BUG: a code block longer than the budget goes through splitLongUnit, which re-joins its words with single
     // spaces, so the pieces lose every line break ("``` line0 = 0; line1 = 1; ...").
-    it.failing(
-      'keeps the line breaks of a code block that has to be split because it exceeds the budget',
-      () => {
-        const lines = Array.from({ length: 50 }, (_, i) => `line${i} = ${i};`);
-        const chunks = chunkMarkdown('Doc', `\`\`\`\n${lines.join('\n')}\n\`\`\``, {
-          targetTokens: 40,
-          overlapTokens: 0,
-        });
-        const outputLines = chunks.flatMap((c) => c.text.split('\n'));
-        for (const line of lines) expect(outputLines).toContain(line);
-      },
-    );
+    it('keeps the line breaks of a code block that has to be split because it exceeds the budget', () => {
+      const lines = Array.from({ length: 50 }, (_, i) => `line${i} = ${i};`);
+      const chunks = chunkMarkdown('Doc', `\`\`\`\n${lines.join('\n')}\n\`\`\``, {
+        targetTokens: 40,
+        overlapTokens: 0,
+      });
+      const outputLines = chunks.flatMap((c) => c.text.split('\n'));
+      for (const line of lines) expect(outputLines).toContain(line);
+    });
 
     it('numbers chunk indexes 0..n-1 across sections', () => {
       const text = [

@@ -24,6 +24,8 @@ interface Unit {
   sep: string;
   tokens: number;
   listItem?: boolean;
+  /** A fenced code block: split by lines, never re-flowed. */
+  code?: boolean;
 }
 
 interface Section {
@@ -33,7 +35,8 @@ interface Section {
   units: Unit[];
 }
 
-const HEADING = /^(#{1,6})\s+(.+?)\s*#*\s*$/;
+// CommonMark: an optional closing run of '#' counts only after whitespace, so "## Using C#" keeps its '#'.
+const HEADING = /^ {0,3}(#{1,6})\s+(.+?)(?:\s+#+)?\s*$/;
 const LIST_ITEM = /^\s*([-*+]|\d+[.)])\s+/;
 const FENCE = /^\s*(```|~~~)/;
 
@@ -71,11 +74,10 @@ export function chunkTicket(
 
 function parseSections(title: string, text: string): Section[] {
   const lines = text.replace(/\r\n?/g, '\n').split('\n');
-  const headingLevels = lines
-    .map((l) => HEADING.exec(l))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .filter((m, i) => !(i === 0 && m[1].length === 1 && sameText(m[2], title)))
-    .map((m) => m[1].length);
+  const titleLine = findTitleLine(lines, title);
+  const headingLevels = headingLines(lines)
+    .filter((h) => h.line !== titleLine)
+    .map((h) => h.level);
   const minLevel = headingLevels.length > 0 ? Math.min(...headingLevels) : 1;
 
   const sections: Section[] = [];
@@ -84,7 +86,6 @@ function parseSections(title: string, text: string): Section[] {
   const counters: number[] = [];
   let paragraph: string[] = [];
   let fence: string[] | null = null;
-  let firstHeading = true;
 
   const flushParagraph = (): void => {
     const joined = paragraph.join(' ').replace(/\s+/g, ' ').trim();
@@ -93,12 +94,12 @@ function parseSections(title: string, text: string): Section[] {
   };
   const lastIsListItem = (): boolean => current.units[current.units.length - 1]?.listItem === true;
 
-  for (const line of lines) {
+  for (const [lineNo, line] of lines.entries()) {
     if (fence !== null) {
       fence.push(line);
       if (FENCE.test(line)) {
         const code = fence.join('\n');
-        current.units.push({ text: code, sep: '\n\n', tokens: countTokens(code) });
+        current.units.push({ text: code, sep: '\n\n', tokens: countTokens(code), code: true });
         fence = null;
       }
       continue;
@@ -113,10 +114,7 @@ function parseSections(title: string, text: string): Section[] {
       flushParagraph();
       const level = heading[1].length;
       const headingText = heading[2].trim();
-      const isTitle =
-        firstHeading && level === 1 && sameText(headingText, title) && current.units.length === 0;
-      firstHeading = false;
-      if (isTitle) continue;
+      if (lineNo === titleLine) continue;
       if (current.units.length > 0) sections.push(current);
       while (stack.length > 0 && stack[stack.length - 1].level >= level) stack.pop();
       stack.push({ level, text: headingText });
@@ -153,11 +151,35 @@ function parseSections(title: string, text: string): Section[] {
   }
   if (fence !== null) {
     const code = fence.join('\n');
-    current.units.push({ text: code, sep: '\n\n', tokens: countTokens(code) });
+    current.units.push({ text: code, sep: '\n\n', tokens: countTokens(code), code: true });
   }
   flushParagraph();
   if (current.units.length > 0) sections.push(current);
   return sections;
+}
+
+/** Headings outside fenced code blocks, with their line numbers. */
+function headingLines(lines: string[]): { line: number; level: number; text: string }[] {
+  const out: { line: number; level: number; text: string }[] = [];
+  let inFence = false;
+  lines.forEach((l, i) => {
+    if (FENCE.test(l)) inFence = !inFence;
+    else if (!inFence) {
+      const m = HEADING.exec(l);
+      if (m) out.push({ line: i, level: m[1].length, text: m[2].trim() });
+    }
+  });
+  return out;
+}
+
+/**
+ * The line of a leading `# Title` that repeats the document title (it is the document, not a section), or -1.
+ * It must be the first heading and come before any content.
+ */
+function findTitleLine(lines: string[], title: string): number {
+  const first = headingLines(lines)[0];
+  if (!first || first.level !== 1 || !sameText(first.text, title)) return -1;
+  return lines.slice(0, first.line).every((l) => l.trim() === '') ? first.line : -1;
 }
 
 function sameText(a: string, b: string): boolean {
@@ -235,6 +257,7 @@ function packSections(sections: Section[], options: ChunkingOptions): TextChunk[
  * with its leading space tokenizes the same alone as in context, near enough), keeping this linear in the text.
  */
 function splitLongUnit(unit: Unit, budget: number): Unit[] {
+  if (unit.code) return splitCode(unit, budget);
   const out: Unit[] = [];
   let current: string[] = [];
   let tokens = 0;
@@ -255,6 +278,29 @@ function splitLongUnit(unit: Unit, budget: number): Unit[] {
       tokens = 0;
     }
     current.push(w);
+    tokens += t;
+  }
+  if (current.length > 0) push();
+  return out;
+}
+
+/** A code block over the budget is cut between lines, keeping its line breaks. */
+function splitCode(unit: Unit, budget: number): Unit[] {
+  const out: Unit[] = [];
+  let current: string[] = [];
+  let tokens = 0;
+  const push = (): void => {
+    const text = current.join('\n');
+    out.push({ text, sep: out.length === 0 ? unit.sep : '\n', tokens: countTokens(text), code: true });
+  };
+  for (const line of unit.text.split('\n')) {
+    const t = countTokens(line) + 1;
+    if (current.length > 0 && tokens + t > budget) {
+      push();
+      current = [];
+      tokens = 0;
+    }
+    current.push(line);
     tokens += t;
   }
   if (current.length > 0) push();
