@@ -56,6 +56,7 @@ describe('retrieveChunks over HTTP on the demo data', () => {
     expect(d7.sourceType).toBe('DOCUMENT');
     expect(d7.metadata).toMatchObject({ category: 'refund' });
     expect(chunks.find((c) => c.ticketId === 't1')!.citation).toBe('Ticket t1');
+    expect(chunks.find((c) => c.ticketId === 't1')!.text).toContain('Order #4821.');
     expect(chunks.find((c) => c.ticketId === 't5')!.citation).toBe('Ticket t5');
     // Nearest first, and similarity is the cosine similarity the score is based on.
     const sims = chunks.map((c) => c.similarity);
