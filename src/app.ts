@@ -21,8 +21,17 @@ import { type Embedder } from './embeddings/embedder';
 import { type GatewayContext } from './graphql/context';
 import { buildGatewaySchema, type ResolverClass } from './graphql/schema';
 import { IngestionService } from './ingestion/ingestion.service';
+import { CorpusVersionRepository } from './corpus/corpus-version.repository';
+import { ReembedService } from './corpus/reembed.service';
+import { DocumentService } from './documents/document.service';
+import { EmbedderRegistry } from './embeddings/embedder.registry';
 import { MerchantRepository } from './merchants/merchant.repository';
+import { MerchantService } from './merchants/merchant.service';
 import { OrderRepository } from './orders/order.repository';
+import { OrderResolver } from './orders/order.resolver';
+import { OrderService } from './orders/order.service';
+import { TicketResolver } from './tickets/ticket.resolver';
+import { TicketService } from './tickets/ticket.service';
 import { RetrievalResolver } from './retrieval/retrieval.resolver';
 import { RetrievalService } from './retrieval/retrieval.service';
 import { TicketRepository } from './tickets/ticket.repository';
@@ -30,27 +39,31 @@ import { TicketRepository } from './tickets/ticket.repository';
 export interface Services {
   ingestion: IngestionService;
   retrieval: RetrievalService;
-  merchants: MerchantRepository;
-  orders: OrderRepository;
+  documents: DocumentService;
+  tickets: TicketService;
+  orders: OrderService;
+  merchants: MerchantService;
+  reembed: ReembedService;
+  embedders: EmbedderRegistry;
 }
 
 /** Wires repositories and services over one database and embedder; shared by the gateway and the CLI tools. */
 export function createServices(config: Config, db: Database, embedder: Embedder): Services {
-  const merchants = new MerchantRepository();
+  const ds = db.dataSource;
+  const embedders = new EmbedderRegistry(config, embedder);
+  const corpus = new CorpusVersionRepository();
   const chunks = new ChunkRepository();
+  const documents = new DocumentRepository();
+  const tickets = new TicketRepository();
   return {
-    merchants,
-    orders: new OrderRepository(),
-    ingestion: new IngestionService(
-      db.dataSource,
-      embedder,
-      merchants,
-      new DocumentRepository(),
-      new TicketRepository(),
-      chunks,
-      config,
-    ),
-    retrieval: new RetrievalService(db.dataSource, embedder, chunks, config),
+    embedders,
+    merchants: new MerchantService(ds, new MerchantRepository(), corpus, embedder),
+    ingestion: new IngestionService(ds, embedders, corpus, documents, tickets, chunks, config),
+    retrieval: new RetrievalService(ds, embedders, corpus, chunks, config),
+    documents: new DocumentService(ds, documents, chunks, corpus, config),
+    tickets: new TicketService(ds, tickets, chunks, corpus, config),
+    orders: new OrderService(ds, new OrderRepository(), corpus, config),
+    reembed: new ReembedService(ds, embedders, corpus, chunks),
   };
 }
 
@@ -79,7 +92,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const schema = await buildGatewaySchema(
     new Map<ResolverClass, object>([
       [RetrievalResolver, new RetrievalResolver(services.retrieval)],
-      [DocumentResolver, new DocumentResolver(services.ingestion)],
+      [DocumentResolver, new DocumentResolver(services.ingestion, services.documents)],
+      [TicketResolver, new TicketResolver(services.ingestion, services.tickets)],
+      [OrderResolver, new OrderResolver(services.orders)],
     ]),
   );
   const app = express();

@@ -32,7 +32,7 @@ Starts the GraphQL gateway. Without DATABASE_URL it runs on the embedded PGlite 
   const embedder = createEmbedder(config);
   const gateway = await createGateway({ config, db, embedder, jwtSecret: secret.secret, log });
   if (config.seedOnEmpty && (await isDatabaseEmpty(db.dataSource))) {
-    const summary = await seedDemoData(db.dataSource, gateway.services);
+    const summary = await seedDemoData(gateway.services);
     log('demo data loaded', { ...summary });
   }
   const url = await gateway.listen();

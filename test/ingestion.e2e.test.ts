@@ -239,7 +239,8 @@ describe('ingestion that fails half-way leaves nothing behind', () => {
 
   it('a database error after the document row was written rolls everything back', async () => {
     // In "broken" mode the embedder claims and returns 1535 dimensions, so validation passes; PostgreSQL then
-    // rejects the chunk INSERT (vector(1536)) after the document upsert has already run in the same transaction.
+    // rejects the chunk INSERT (the corpus version is 1536-d, enforced by a trigger) after the document upsert
+    // has already run in the same transaction.
     const good = new LocalHashEmbedder(1536);
     const short = new LocalHashEmbedder(1535);
     let broken = false;

@@ -122,7 +122,7 @@ describe('retrieval strategies return min(k, readable) rows that match the exact
     for (const query of queries) {
       for (const k of [1, 5, 10]) {
         const result = await t.services.retrieval.retrieve(scopeOf(identity), { query, k });
-        const [qv] = await t.services.retrieval['embedder'].embed([query]);
+        const [qv] = await t.services.embedders.defaultEmbedder.embed([query]);
         const exact = exactTopK(rows(), identity.principals, qv, k);
         expect(result.chunks).toHaveLength(exact.length);
         expect(result.strategy).toMatch(strategy);

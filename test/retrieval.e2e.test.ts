@@ -71,7 +71,7 @@ describe('retrieveChunks over HTTP on the demo data', () => {
   it('computes similarity as 1 - cosine distance, matching SQL on the stored vectors', async () => {
     const res = await retrieve({ query: 'refund window 30 days', k: 2 });
     const [top] = res.data!.retrieveChunks.chunks;
-    const [queryVector] = await t.services.retrieval['embedder'].embed(['refund window 30 days']);
+    const [queryVector] = await t.services.embedders.defaultEmbedder.embed(['refund window 30 days']);
     const rows: { sim: number }[] = await t.db.dataSource.query(
       `SELECT 1 - (embedding <=> $1::vector) AS sim FROM document_chunks WHERE id = $2`,
       [`[${queryVector.join(',')}]`, top.id],

@@ -28,8 +28,8 @@ describe('document_chunks integrity, enforced by the database', () => {
   const insertChunk = (merchant: string, doc: string | null, ticket: string | null, index = 0) =>
     sqlState(
       t,
-      `INSERT INTO document_chunks (merchant_id, document_id, ticket_id, chunk_index, chunk_text, content_hash, citation, embedding, embedding_model)
-       VALUES ($1, $2, $3, $4, 'text', 'h', 'c', $5::vector, 'm')`,
+      `INSERT INTO document_chunks (merchant_id, document_id, ticket_id, corpus_version, chunk_index, chunk_text, content_hash, citation, embedding, embedding_model)
+       VALUES ($1, $2, $3, 1, $4, 'text', 'h', 'c', $5::vector, 'm')`,
       [merchant, doc, ticket, index, vec(index)],
     );
 
@@ -95,20 +95,20 @@ describe('document_chunks integrity, enforced by the database', () => {
     expect(await insertChunk(m1, 'd7', null, 3)).toBe('23505');
   });
 
-  it('rejects vectors of the wrong dimension and NaN', async () => {
+  it("rejects vectors of another size than the corpus version's, and NaN", async () => {
     expect(
       await sqlState(
         t,
-        `INSERT INTO document_chunks (merchant_id, document_id, chunk_index, chunk_text, content_hash, citation, embedding, embedding_model)
-         VALUES ($1, 'd7', 77, 't', 'h', 'c', '[1,2,3]'::vector, 'm')`,
+        `INSERT INTO document_chunks (merchant_id, document_id, corpus_version, chunk_index, chunk_text, content_hash, citation, embedding, embedding_model)
+         VALUES ($1, 'd7', 1, 77, 't', 'h', 'c', '[1,2,3]'::vector, 'm')`,
         [m1],
       ),
     ).not.toBe('ok');
     expect(
       await sqlState(
         t,
-        `INSERT INTO document_chunks (merchant_id, document_id, chunk_index, chunk_text, content_hash, citation, embedding, embedding_model)
-         VALUES ($1, 'd7', 78, 't', 'h', 'c', $2::vector, 'm')`,
+        `INSERT INTO document_chunks (merchant_id, document_id, corpus_version, chunk_index, chunk_text, content_hash, citation, embedding, embedding_model)
+         VALUES ($1, 'd7', 1, 78, 't', 'h', 'c', $2::vector, 'm')`,
         [m1, vec(0).replace('[1,', '[NaN,')],
       ),
     ).not.toBe('ok');
@@ -169,17 +169,27 @@ describe('migrations', () => {
             `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> 'schema_migrations' ORDER BY 1`,
           )
         ).map((r) => r.table_name);
-      expect(await tables()).toEqual([
+      const all = [
+        'corpus_versions',
         'document_chunks',
         'merchants',
         'orders',
         'support_documents',
         'tickets',
-      ]);
+      ];
+      expect(await tables()).toEqual(all);
+      // Down one step: back to the first schema, with its fixed-size vector column.
+      await db.dataSource.undoLastMigration({ transaction: 'each' });
+      expect(await tables()).toEqual(all.filter((name) => name !== 'corpus_versions'));
+      const type = await db.dataSource.query<{ t: string }[]>(
+        `SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute
+          WHERE attrelid = 'document_chunks'::regclass AND attname = 'embedding'`,
+      );
+      expect(type[0].t).toBe('vector(1536)');
       await db.dataSource.undoLastMigration({ transaction: 'each' });
       expect(await tables()).toEqual([]);
       await db.dataSource.runMigrations({ transaction: 'each' });
-      expect(await tables()).toHaveLength(5);
+      expect(await tables()).toEqual(all);
     } finally {
       await db.close();
       if (url && dbName) {

@@ -1,4 +1,4 @@
-import { toSql } from 'pgvector';
+import { fromSql, toSql } from 'pgvector';
 import { type EntityManager } from 'typeorm';
 import { type TenantScope } from '../auth/identity';
 import { type JsonObject } from '../common/graphql-scalars';
@@ -14,15 +14,29 @@ export interface NewChunkRow {
   embedding: number[];
 }
 
+export interface ExistingChunk {
+  id: string;
+  chunkIndex: number;
+  contentHash: string;
+  citation: string;
+  headingPath: string[];
+}
+
 export interface ChunkSearchFilter {
   sourceType?: 'document' | 'ticket';
   /** jsonb containment (`metadata @> filter`), bound as one parameter. */
   metadata?: JsonObject;
 }
 
+/** The corpus version being read or written, and its vector size (part of the SQL: it selects the HNSW index). */
+export interface VersionRef {
+  version: number;
+  dimensions: number;
+}
+
 export interface ChunkSearchParams {
   embedding: number[];
-  embeddingModel: string;
+  corpus: VersionRef;
   k: number;
   filter: ChunkSearchFilter;
 }
@@ -39,7 +53,18 @@ export interface ChunkHit {
   distance: number;
 }
 
-/** Rows per INSERT statement: 100 rows of 9 columns stays far below the 65,535 bind-parameter limit. */
+export interface SyncResult {
+  /** Rows written (new text, or text that moved to another position). */
+  inserted: number;
+  /** Rows removed because their position now holds other text, or the source got shorter. */
+  removed: number;
+  /** Rows left untouched: same text, same position, same citation. */
+  kept: number;
+  /** Content hashes of the source's chunks before the sync. */
+  previousHashes: string[];
+}
+
+/** Rows per INSERT statement: 100 rows of 12 columns stays far below the 65,535 bind-parameter limit. */
 const INSERT_BATCH_ROWS = 100;
 
 interface HitRow {
@@ -54,25 +79,129 @@ interface HitRow {
   distance: number | string;
 }
 
+/**
+ * The dimension count is written into the SQL (the HNSW index is a partial expression index per dimension
+ * count, and the planner only matches it against the same literal expression). It comes from a corpus_versions
+ * row, never from a request, and is checked to be a plain integer here.
+ */
+function dims(corpus: VersionRef): number {
+  if (!Number.isInteger(corpus.dimensions) || corpus.dimensions < 1 || corpus.dimensions > 16000) {
+    throw new Error(`invalid vector dimension ${String(corpus.dimensions)}`);
+  }
+  return corpus.dimensions;
+}
+
+function sourceColumn(source: ChunkSource): ['document_id' | 'ticket_id', string] {
+  return source.kind === 'document' ? ['document_id', source.documentId] : ['ticket_id', source.ticketId];
+}
+
 /** All SQL over document_chunks. Every method takes the merchant (or the full tenant scope) explicitly. */
 export class ChunkRepository {
-  /**
-   * Replaces every chunk of one source with `rows`, inside the caller's transaction: the chunks of a source are
-   * always one consistent version. Multi-row INSERTs, not one statement per chunk.
-   */
-  async replaceSourceChunks(
+  async listSourceChunks(
     manager: EntityManager,
     merchantId: string,
     source: ChunkSource,
+    version: number,
+  ): Promise<ExistingChunk[]> {
+    const [column, id] = sourceColumn(source);
+    const rows: {
+      id: string;
+      chunk_index: number;
+      content_hash: string;
+      citation: string;
+      heading_path: string[];
+    }[] = await manager.query(
+      `SELECT id::text AS id, chunk_index, content_hash, citation, heading_path FROM document_chunks
+          WHERE merchant_id = $1 AND ${column} = $2 AND corpus_version = $3 ORDER BY chunk_index`,
+      [merchantId, id, version],
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      chunkIndex: r.chunk_index,
+      contentHash: r.content_hash,
+      citation: r.citation,
+      headingPath: r.heading_path,
+    }));
+  }
+
+  /** The embedding cache in the database: vectors this version already holds for these texts. */
+  async findVectorsByHash(
+    manager: EntityManager,
+    merchantId: string,
+    version: number,
+    hashes: readonly string[],
+  ): Promise<Map<string, number[]>> {
+    if (hashes.length === 0) return new Map();
+    const rows: { content_hash: string; e: string }[] = await manager.query(
+      `SELECT DISTINCT ON (content_hash) content_hash, embedding::text AS e FROM document_chunks
+        WHERE merchant_id = $1 AND corpus_version = $2 AND content_hash = ANY($3::text[])`,
+      [merchantId, version, [...new Set(hashes)]],
+    );
+    return new Map(rows.map((r) => [r.content_hash, fromSql(r.e) as number[]]));
+  }
+
+  /**
+   * Makes the source's chunks in `version` equal to `rows`, inside the caller's transaction, writing as little as
+   * possible: a row whose position, text and citation are unchanged is not touched (no new tuple, no new HNSW
+   * entry); other old rows are deleted and the missing ones inserted with multi-row INSERTs. ACL and metadata of
+   * the kept rows are brought up to date in one UPDATE.
+   */
+  async syncSourceChunks(
+    manager: EntityManager,
+    merchantId: string,
+    source: ChunkSource,
+    version: number,
     rows: readonly NewChunkRow[],
     shared: { embeddingModel: string; metadata: JsonObject; acl: readonly string[] },
-  ): Promise<{ deleted: number }> {
-    const [column, sourceId] =
-      source.kind === 'document' ? ['document_id', source.documentId] : ['ticket_id', source.ticketId];
-    const deleted: [unknown[], number] = await manager.query(
-      `DELETE FROM document_chunks WHERE merchant_id = $1 AND ${column} = $2`,
-      [merchantId, sourceId],
-    );
+  ): Promise<SyncResult> {
+    const [column, sourceId] = sourceColumn(source);
+    const existing = await this.listSourceChunks(manager, merchantId, source, version);
+    const wanted = new Map(rows.map((r) => [r.chunkIndex, r]));
+    const keep = new Set<number>();
+    const remove: string[] = [];
+    for (const e of existing) {
+      const w = wanted.get(e.chunkIndex);
+      const same =
+        w !== undefined &&
+        w.contentHash === e.contentHash &&
+        w.citation === e.citation &&
+        w.headingPath.join('\u0000') === e.headingPath.join('\u0000');
+      if (same) keep.add(e.chunkIndex);
+      else remove.push(e.id);
+    }
+    if (remove.length > 0) {
+      await manager.query(`DELETE FROM document_chunks WHERE merchant_id = $1 AND id = ANY($2::bigint[])`, [
+        merchantId,
+        remove,
+      ]);
+    }
+    if (keep.size > 0) {
+      await manager.query(
+        `UPDATE document_chunks SET metadata = $4::jsonb, acl = $5::text[], updated_at = now()
+          WHERE merchant_id = $1 AND ${column} = $2 AND corpus_version = $3
+            AND (metadata IS DISTINCT FROM $4::jsonb OR acl IS DISTINCT FROM $5::text[])`,
+        [merchantId, sourceId, version, JSON.stringify(shared.metadata), shared.acl],
+      );
+    }
+    const toInsert = rows.filter((r) => !keep.has(r.chunkIndex));
+    await this.insertChunks(manager, merchantId, source, version, toInsert, shared);
+    return {
+      inserted: toInsert.length,
+      removed: remove.length,
+      kept: keep.size,
+      previousHashes: existing.map((e) => e.contentHash),
+    };
+  }
+
+  async insertChunks(
+    manager: EntityManager,
+    merchantId: string,
+    source: ChunkSource,
+    version: number,
+    rows: readonly NewChunkRow[],
+    shared: { embeddingModel: string; metadata: JsonObject; acl: readonly string[] },
+  ): Promise<void> {
+    const [column, sourceId] = sourceColumn(source);
     for (let start = 0; start < rows.length; start += INSERT_BATCH_ROWS) {
       const batch = rows.slice(start, start + INSERT_BATCH_ROWS);
       const params: unknown[] = [
@@ -81,31 +210,200 @@ export class ChunkRepository {
         shared.embeddingModel,
         JSON.stringify(shared.metadata),
         shared.acl,
+        version,
       ];
       const values = batch.map((r) => {
         const p = params.length;
         params.push(r.chunkIndex, r.text, r.contentHash, r.headingPath, r.citation, toSql(r.embedding));
-        return `($1, $2, $${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}::text[], $${p + 5}, $${p + 6}::vector, $3, $4::jsonb, $5::text[])`;
+        return `($1, $2, $6, $${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}::text[], $${p + 5}, $${p + 6}::vector, $3, $4::jsonb, $5::text[])`;
       });
       await manager.query(
         `INSERT INTO document_chunks
-           (merchant_id, ${column}, chunk_index, chunk_text, content_hash, heading_path, citation, embedding,
-            embedding_model, metadata, acl)
+           (merchant_id, ${column}, corpus_version, chunk_index, chunk_text, content_hash, heading_path, citation,
+            embedding, embedding_model, metadata, acl)
          VALUES ${values.join(',\n')}`,
         params,
       );
     }
-    return { deleted: Array.isArray(deleted) ? Number(deleted[1] ?? 0) : 0 };
   }
 
   /**
-   * How many chunks the merchant has, counted only up to `cap` (an index-only scan of at most cap rows), which is
-   * all the strategy choice needs to know.
+   * Sources (documents or tickets) whose chunks differ between two versions of a merchant's corpus, in text,
+   * position, citation, ACL or metadata, or that exist in only one of them. Empty means `to` mirrors `from`.
    */
-  async countMerchantChunksUpTo(manager: EntityManager, merchantId: string, cap: number): Promise<number> {
+  async differingSources(
+    manager: EntityManager,
+    merchantId: string,
+    from: number,
+    to: number,
+    limit: number,
+  ): Promise<ChunkSource[]> {
+    const rows: { document_id: string | null; ticket_id: string | null }[] = await manager.query(
+      `WITH cols AS (
+         SELECT corpus_version AS v, document_id, ticket_id, chunk_index, content_hash, citation, heading_path, acl, metadata
+           FROM document_chunks WHERE merchant_id = $1 AND corpus_version IN ($2, $3)
+       ), diff AS (
+         (SELECT document_id, ticket_id, chunk_index, content_hash, citation, heading_path, acl, metadata FROM cols WHERE v = $2
+          EXCEPT ALL
+          SELECT document_id, ticket_id, chunk_index, content_hash, citation, heading_path, acl, metadata FROM cols WHERE v = $3)
+         UNION ALL
+         (SELECT document_id, ticket_id, chunk_index, content_hash, citation, heading_path, acl, metadata FROM cols WHERE v = $3
+          EXCEPT ALL
+          SELECT document_id, ticket_id, chunk_index, content_hash, citation, heading_path, acl, metadata FROM cols WHERE v = $2)
+       )
+       SELECT DISTINCT document_id, ticket_id FROM diff ORDER BY document_id NULLS LAST, ticket_id LIMIT $4`,
+      [merchantId, from, to, limit],
+    );
+    return rows.map((r) =>
+      r.document_id !== null
+        ? { kind: 'document', documentId: r.document_id }
+        : { kind: 'ticket', ticketId: r.ticket_id! },
+    );
+  }
+
+  /** Everything needed to re-create a source's chunks in another version, except the vectors. */
+  async readSourceForCopy(
+    manager: EntityManager,
+    merchantId: string,
+    source: ChunkSource,
+    version: number,
+  ): Promise<{ rows: Omit<NewChunkRow, 'embedding'>[]; metadata: JsonObject; acl: string[] } | null> {
+    const [column, id] = sourceColumn(source);
+    const rows: {
+      chunk_index: number;
+      chunk_text: string;
+      content_hash: string;
+      heading_path: string[];
+      citation: string;
+      metadata: JsonObject;
+      acl: string[];
+    }[] = await manager.query(
+      `SELECT chunk_index, chunk_text, content_hash, heading_path, citation, metadata, acl FROM document_chunks
+        WHERE merchant_id = $1 AND ${column} = $2 AND corpus_version = $3 ORDER BY chunk_index`,
+      [merchantId, id, version],
+    );
+    if (rows.length === 0) return null;
+    return {
+      rows: rows.map((r) => ({
+        chunkIndex: r.chunk_index,
+        text: r.chunk_text,
+        contentHash: r.content_hash,
+        headingPath: r.heading_path,
+        citation: r.citation,
+      })),
+      metadata: rows[0].metadata,
+      acl: rows[0].acl,
+    };
+  }
+
+  async deleteSourceChunks(
+    manager: EntityManager,
+    merchantId: string,
+    source: ChunkSource,
+    version: number,
+  ): Promise<void> {
+    const [column, id] = sourceColumn(source);
+    await manager.query(
+      `DELETE FROM document_chunks WHERE merchant_id = $1 AND ${column} = $2 AND corpus_version = $3`,
+      [merchantId, id, version],
+    );
+  }
+
+  /** Deletes up to `batch` chunks of a version; returns how many. Old versions are removed in steps like this. */
+  async deleteVersionChunks(
+    manager: EntityManager,
+    merchantId: string,
+    version: number,
+    batch: number,
+  ): Promise<number> {
+    const rows: unknown[] = await manager.query(
+      `DELETE FROM document_chunks WHERE id IN (
+         SELECT id FROM document_chunks WHERE merchant_id = $1 AND corpus_version = $2 LIMIT $3)
+       RETURNING 1`,
+      [merchantId, version, batch],
+    );
+    return rows.length;
+  }
+
+  /** Chunks of a version whose vector does not have the expected size (must be zero before a flip). */
+  async countWrongDimensions(
+    manager: EntityManager,
+    merchantId: string,
+    version: number,
+    dimensions: number,
+  ): Promise<number> {
     const rows: { n: string }[] = await manager.query(
-      `SELECT count(*) AS n FROM (SELECT 1 FROM document_chunks WHERE merchant_id = $1 LIMIT $2) capped`,
-      [merchantId, cap],
+      `SELECT count(*) AS n FROM document_chunks
+        WHERE merchant_id = $1 AND corpus_version = $2 AND vector_dims(embedding) <> $3`,
+      [merchantId, version, dimensions],
+    );
+    return Number(rows[0].n);
+  }
+
+  /**
+   * The HNSW index for vectors of this size (a partial expression index, shared by all merchants). pgvector
+   * indexes `vector` up to 2,000 dimensions; larger models are searched exactly.
+   */
+  async ensureHnswIndex(
+    manager: EntityManager,
+    dimensions: number,
+  ): Promise<'exists' | 'created' | 'too-large'> {
+    const n = dims({ version: 0, dimensions });
+    if (n > 2000) return 'too-large';
+    const name =
+      n === 1536 ? 'document_chunks_embedding_hnsw_idx' : `document_chunks_embedding_hnsw_${n}_idx`;
+    const found: unknown[] = await manager.query(
+      `SELECT 1 FROM pg_indexes WHERE tablename = 'document_chunks' AND indexname = $1`,
+      [name],
+    );
+    if (found.length > 0) return 'exists';
+    await manager.query(
+      `CREATE INDEX IF NOT EXISTS ${name} ON document_chunks
+         USING hnsw ((embedding::vector(${n})) vector_cosine_ops) WITH (m = 16, ef_construction = 64)
+         WHERE vector_dims(embedding) = ${n}`,
+    );
+    return 'created';
+  }
+
+  /** New ACL and/or metadata on every chunk of a source, in every corpus version, without re-embedding. */
+  async updateSourceAccess(
+    manager: EntityManager,
+    merchantId: string,
+    source: ChunkSource,
+    change: { acl?: readonly string[]; metadata?: JsonObject },
+  ): Promise<number> {
+    const [column, sourceId] = sourceColumn(source);
+    const sets: string[] = [];
+    const params: unknown[] = [merchantId, sourceId];
+    if (change.acl !== undefined) {
+      params.push([...change.acl]);
+      sets.push(`acl = $${params.length}::text[]`);
+    }
+    if (change.metadata !== undefined) {
+      params.push(JSON.stringify(change.metadata));
+      sets.push(`metadata = $${params.length}::jsonb`);
+    }
+    if (sets.length === 0) return 0;
+    const result: [unknown[], number] = await manager.query(
+      `UPDATE document_chunks SET ${sets.join(', ')}, updated_at = now() WHERE merchant_id = $1 AND ${column} = $2`,
+      params,
+    );
+    return Number(result[1] ?? 0);
+  }
+
+  /**
+   * How many chunks the merchant's version has, counted only up to `cap` (an index scan of at most cap rows),
+   * which is all the strategy choice needs to know.
+   */
+  async countVersionChunksUpTo(
+    manager: EntityManager,
+    merchantId: string,
+    version: number,
+    cap: number,
+  ): Promise<number> {
+    const rows: { n: string }[] = await manager.query(
+      `SELECT count(*) AS n FROM (SELECT 1 FROM document_chunks WHERE merchant_id = $1 AND corpus_version = $2 LIMIT $3) capped`,
+      [merchantId, version, cap],
     );
     return Number(rows[0].n);
   }
@@ -116,15 +414,16 @@ export class ChunkRepository {
    * Recall is 1.0 by construction.
    */
   async searchExact(manager: EntityManager, scope: TenantScope, p: ChunkSearchParams): Promise<ChunkHit[]> {
-    const { where, params } = this.filterSql(scope, p);
+    const { where, params, distance } = this.filterSql(scope, p);
+    params.push(p.k);
     const rows: HitRow[] = await manager.query(
       `WITH candidates AS MATERIALIZED (
          SELECT c.id, c.document_id, c.ticket_id, c.chunk_index, c.chunk_text, c.heading_path, c.citation, c.metadata,
-                c.embedding <=> $1::vector AS distance
+                ${distance} AS distance
            FROM document_chunks c
           WHERE ${where}
        )
-       SELECT * FROM candidates ORDER BY distance, id LIMIT ${this.limitParam(params, p.k)}`,
+       SELECT * FROM candidates ORDER BY distance, id LIMIT $${params.length}`,
       params,
     );
     return rows.map(toHit);
@@ -148,15 +447,16 @@ export class ChunkRepository {
               set_config('hnsw.max_scan_tuples', $2, true)`,
       [String(Math.max(tuning.efSearch, p.k)), String(tuning.maxScanTuples)],
     );
-    const { where, params } = this.filterSql(scope, p);
+    const { where, params, distance } = this.filterSql(scope, p);
+    params.push(p.k);
     const rows: HitRow[] = await manager.query(
       `WITH nearest AS MATERIALIZED (
          SELECT c.id, c.document_id, c.ticket_id, c.chunk_index, c.chunk_text, c.heading_path, c.citation, c.metadata,
-                c.embedding <=> $1::vector AS distance
+                ${distance} AS distance
            FROM document_chunks c
           WHERE ${where}
-          ORDER BY c.embedding <=> $1::vector
-          LIMIT ${this.limitParam(params, p.k)}
+          ORDER BY ${distance}
+          LIMIT $${params.length}
        )
        SELECT * FROM nearest ORDER BY distance, id`,
       params,
@@ -165,21 +465,30 @@ export class ChunkRepository {
   }
 
   /** The WHERE clause shared by both strategies; every value is a bound parameter, no client text is interpolated. */
-  private filterSql(scope: TenantScope, p: ChunkSearchParams): { where: string; params: unknown[] } {
-    const params: unknown[] = [toSql(p.embedding), scope.merchantId, [...scope.principals], p.embeddingModel];
-    const clauses = ['c.merchant_id = $2', 'c.acl && $3::text[]', 'c.embedding_model = $4'];
+  private filterSql(
+    scope: TenantScope,
+    p: ChunkSearchParams,
+  ): { where: string; params: unknown[]; distance: string } {
+    const n = dims(p.corpus);
+    const params: unknown[] = [toSql(p.embedding), scope.merchantId, [...scope.principals], p.corpus.version];
+    const clauses = [
+      'c.merchant_id = $2',
+      'c.acl && $3::text[]',
+      'c.corpus_version = $4',
+      // Matches the partial HNSW index's predicate, and keeps the cast below from seeing another size.
+      `vector_dims(c.embedding) = ${n}`,
+    ];
     if (p.filter.sourceType === 'document') clauses.push('c.document_id IS NOT NULL');
     if (p.filter.sourceType === 'ticket') clauses.push('c.ticket_id IS NOT NULL');
     if (p.filter.metadata !== undefined && Object.keys(p.filter.metadata).length > 0) {
       params.push(JSON.stringify(p.filter.metadata));
       clauses.push(`c.metadata @> $${params.length}::jsonb`);
     }
-    return { where: clauses.join(' AND '), params };
-  }
-
-  private limitParam(params: unknown[], k: number): string {
-    params.push(k);
-    return `$${params.length}`;
+    return {
+      where: clauses.join(' AND '),
+      params,
+      distance: `(c.embedding::vector(${n})) <=> $1::vector(${n})`,
+    };
   }
 }
 

@@ -18,11 +18,7 @@ embedded database in PGLITE_DATA_DIR. Idempotent: running it twice changes nothi
   const db = await openDatabase(config, { migrate: true });
   try {
     const started = Date.now();
-    const summary = await seedDemoData(
-      db.dataSource,
-      createServices(config, db, createEmbedder(config)),
-      dir,
-    );
+    const summary = await seedDemoData(createServices(config, db, createEmbedder(config)), dir);
     console.log(`Seeded ${db.description}:`, summary, `in ${Date.now() - started} ms`);
   } finally {
     await db.close();

@@ -24,6 +24,17 @@ export interface Config {
     baseUrl: string;
     apiKey: string | undefined;
     timeoutMs: number;
+    /** Inputs per embeddings request. */
+    batchSize: number;
+    /** Embeddings requests in flight at once per call. */
+    concurrency: number;
+    maxRetries: number;
+    /** In-memory (model, content hash) → vector entries; about 6 KB each at 1536 dimensions. */
+    cacheEntries: number;
+  };
+  chunking: {
+    targetTokens: number;
+    overlapTokens: number;
   };
   limits: {
     maxDocumentChars: number;
@@ -38,7 +49,7 @@ export interface Config {
   };
 }
 
-/** The schema stores `vector(1536)`; a different model size needs a migration, so the value is checked here. */
+/** The default model size (text-embedding-3-small); corpus versions may use other sizes. */
 export const EMBEDDING_DIMENSIONS = 1536;
 
 export class ConfigError extends Error {
@@ -109,14 +120,15 @@ export function loadConfig(env: Env = process.env): Config {
   const provider = oneOf<EmbeddingProvider>('EMBEDDING_PROVIDER', 'local', ['local', 'openai']);
   const apiKey = optional('OPENAI_API_KEY');
   const dimensions = int('EMBEDDING_DIMENSIONS', EMBEDDING_DIMENSIONS, 1, 16000);
-  if (dimensions !== EMBEDDING_DIMENSIONS) {
-    problems.push(
-      `EMBEDDING_DIMENSIONS must be ${EMBEDDING_DIMENSIONS}: the document_chunks.embedding column is vector(${EMBEDDING_DIMENSIONS})`,
-    );
-  }
   const baseUrl = str('OPENAI_BASE_URL', 'https://api.openai.com/v1').replace(/\/+$/, '');
   if (provider === 'openai') {
     if (!/^https?:\/\//.test(baseUrl)) problems.push('OPENAI_BASE_URL must be an http(s) URL');
+  }
+
+  const targetTokens = int('CHUNK_TARGET_TOKENS', 350, 64, 8000);
+  const overlapTokens = int('CHUNK_OVERLAP_TOKENS', 40, 0, 4000);
+  if (overlapTokens * 2 >= targetTokens) {
+    problems.push('CHUNK_OVERLAP_TOKENS must be less than half of CHUNK_TARGET_TOKENS');
   }
 
   const ingestRoles = str('INGEST_ROLES', 'admin')
@@ -141,7 +153,12 @@ export function loadConfig(env: Env = process.env): Config {
       baseUrl,
       apiKey,
       timeoutMs: int('EMBEDDING_TIMEOUT_MS', 30000, 100, 600000),
+      batchSize: int('EMBEDDING_BATCH_SIZE', 96, 1, 2048),
+      concurrency: int('EMBEDDING_CONCURRENCY', 4, 1, 64),
+      maxRetries: int('EMBEDDING_MAX_RETRIES', 4, 0, 20),
+      cacheEntries: int('EMBEDDING_CACHE_ENTRIES', 5000, 0, 1_000_000),
     },
+    chunking: { targetTokens, overlapTokens },
     limits: {
       maxDocumentChars: int('MAX_DOCUMENT_CHARS', 500000, 1, 50_000_000),
       maxQueryChars: int('MAX_QUERY_CHARS', 2000, 1, 100000),

@@ -12,41 +12,153 @@ export interface DocumentWrite {
   acl: string[];
 }
 
+export interface DocumentListFilter {
+  category?: string;
+  updatedSince?: Date;
+}
+
+interface DocumentRow {
+  merchant_id: string;
+  id: string;
+  title: string;
+  body: string;
+  content_hash: string;
+  metadata: JsonObject;
+  acl: string[];
+  created_at: Date;
+  updated_at: Date;
+}
+
+const COLUMNS =
+  'd.merchant_id, d.id, d.title, d.body, d.content_hash, d.metadata, d.acl, d.created_at, d.updated_at';
+
+function toEntity(r: DocumentRow): SupportDocument {
+  return Object.assign(new SupportDocument(), {
+    merchantId: r.merchant_id,
+    id: r.id,
+    title: r.title,
+    body: r.body,
+    contentHash: r.content_hash,
+    metadata: r.metadata,
+    acl: r.acl,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  });
+}
+
+/**
+ * Who sees which document: readers see documents whose ACL overlaps their principals; content managers
+ * (`manageAll`) see every document of their merchant, including those nobody may read yet.
+ */
+export interface DocumentAccess {
+  scope: TenantScope;
+  manageAll: boolean;
+}
+
 export class DocumentRepository {
-  async upsert(manager: EntityManager, merchantId: string, doc: DocumentWrite): Promise<SupportDocument> {
-    const rows: Record<string, unknown>[] = await manager.query(
+  /** Inserts or replaces; an identical document is left untouched (`changed: false`, updated_at kept). */
+  async upsert(
+    manager: EntityManager,
+    merchantId: string,
+    doc: DocumentWrite,
+  ): Promise<{ row: SupportDocument; changed: boolean }> {
+    const rows: DocumentRow[] = await manager.query(
       `INSERT INTO support_documents AS d (merchant_id, id, title, body, content_hash, metadata, acl)
        VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::text[])
        ON CONFLICT (merchant_id, id) DO UPDATE
          SET title = EXCLUDED.title, body = EXCLUDED.body, content_hash = EXCLUDED.content_hash,
              metadata = EXCLUDED.metadata, acl = EXCLUDED.acl, updated_at = now()
-       RETURNING d.*`,
+         WHERE (d.title, d.body, d.metadata, d.acl) IS DISTINCT FROM
+               (EXCLUDED.title, EXCLUDED.body, EXCLUDED.metadata, EXCLUDED.acl)
+       RETURNING ${COLUMNS}`,
       [merchantId, doc.id, doc.title, doc.body, doc.contentHash, JSON.stringify(doc.metadata), doc.acl],
     );
-    return manager.create(SupportDocument, {
-      merchantId: rows[0].merchant_id as string,
-      id: rows[0].id as string,
-      title: rows[0].title as string,
-      body: rows[0].body as string,
-      contentHash: rows[0].content_hash as string,
-      metadata: rows[0].metadata as JsonObject,
-      acl: rows[0].acl as string[],
-      createdAt: rows[0].created_at as Date,
-      updatedAt: rows[0].updated_at as Date,
-    });
+    if (rows.length > 0) return { row: toEntity(rows[0]), changed: true };
+    const existing = await this.findForUpdate(manager, merchantId, doc.id);
+    return { row: existing!, changed: false };
   }
 
-  /** Documents of the scope's merchant that the caller may read, for the given ids (missing ones are absent). */
-  async findReadableByIds(
+  async findForUpdate(
     manager: EntityManager,
-    scope: TenantScope,
+    merchantId: string,
+    id: string,
+  ): Promise<SupportDocument | null> {
+    const rows: DocumentRow[] = await manager.query(
+      `SELECT ${COLUMNS} FROM support_documents d WHERE d.merchant_id = $1 AND d.id = $2 FOR UPDATE`,
+      [merchantId, id],
+    );
+    return rows[0] ? toEntity(rows[0]) : null;
+  }
+
+  async updateAccess(
+    manager: EntityManager,
+    merchantId: string,
+    id: string,
+    change: { acl?: string[]; metadata?: JsonObject },
+  ): Promise<SupportDocument | null> {
+    const rows: DocumentRow[] = await manager.query(
+      `UPDATE support_documents d
+          SET acl = coalesce($3::text[], d.acl), metadata = coalesce($4::jsonb, d.metadata), updated_at = now()
+        WHERE d.merchant_id = $1 AND d.id = $2
+        RETURNING ${COLUMNS}`,
+      [
+        merchantId,
+        id,
+        change.acl ?? null,
+        change.metadata === undefined ? null : JSON.stringify(change.metadata),
+      ],
+    );
+    return rows[0] ? toEntity(rows[0]) : null;
+  }
+
+  async delete(manager: EntityManager, merchantId: string, id: string): Promise<boolean> {
+    const rows: unknown[] = await manager.query(
+      `DELETE FROM support_documents WHERE merchant_id = $1 AND id = $2 RETURNING id`,
+      [merchantId, id],
+    );
+    return rows.length > 0;
+  }
+
+  /** Documents the caller may see, for the given ids (missing or hidden ones are absent). */
+  async findVisibleByIds(
+    manager: EntityManager,
+    access: DocumentAccess,
     ids: readonly string[],
   ): Promise<SupportDocument[]> {
-    return manager
-      .createQueryBuilder(SupportDocument, 'd')
-      .where('d.merchant_id = :merchantId', { merchantId: scope.merchantId })
-      .andWhere('d.id = ANY(:ids)', { ids: [...ids] })
-      .andWhere('d.acl && :principals::text[]', { principals: [...scope.principals] })
-      .getMany();
+    const rows: DocumentRow[] = await manager.query(
+      `SELECT ${COLUMNS} FROM support_documents d
+        WHERE d.merchant_id = $1 AND d.id = ANY($2::text[]) AND ($4 OR d.acl && $3::text[])`,
+      [access.scope.merchantId, [...ids], [...access.scope.principals], access.manageAll],
+    );
+    return rows.map(toEntity);
+  }
+
+  /** Keyset pagination by id: `after` is the last id of the previous page. Returns up to `limit + 1` rows. */
+  async listVisible(
+    manager: EntityManager,
+    access: DocumentAccess,
+    page: { after?: string; limit: number },
+    filter: DocumentListFilter,
+  ): Promise<SupportDocument[]> {
+    const params: unknown[] = [access.scope.merchantId, [...access.scope.principals], access.manageAll];
+    const clauses = ['d.merchant_id = $1', '($3 OR d.acl && $2::text[])'];
+    if (page.after !== undefined) {
+      params.push(page.after);
+      clauses.push(`d.id > $${params.length}`);
+    }
+    if (filter.category !== undefined) {
+      params.push(JSON.stringify({ category: filter.category }));
+      clauses.push(`d.metadata @> $${params.length}::jsonb`);
+    }
+    if (filter.updatedSince !== undefined) {
+      params.push(filter.updatedSince.toISOString());
+      clauses.push(`d.updated_at >= $${params.length}::timestamptz`);
+    }
+    params.push(page.limit + 1);
+    const rows: DocumentRow[] = await manager.query(
+      `SELECT ${COLUMNS} FROM support_documents d WHERE ${clauses.join(' AND ')} ORDER BY d.id LIMIT $${params.length}`,
+      params,
+    );
+    return rows.map(toEntity);
   }
 }

@@ -8,6 +8,8 @@ export interface OpenAIEmbedderOptions {
   dimensions: number;
   timeoutMs: number;
   batchSize?: number;
+  /** Batches in flight at once. */
+  concurrency?: number;
   maxRetries?: number;
   /** Base delay of the exponential backoff; tests shorten it. */
   retryBaseMs?: number;
@@ -26,6 +28,7 @@ export class OpenAIEmbedder implements Embedder {
   readonly model: string;
   readonly dimensions: number;
   private readonly batchSize: number;
+  private readonly concurrency: number;
   private readonly maxRetries: number;
   private readonly retryBaseMs: number;
 
@@ -33,16 +36,31 @@ export class OpenAIEmbedder implements Embedder {
     this.model = options.model;
     this.dimensions = options.dimensions;
     this.batchSize = options.batchSize ?? 96;
+    this.concurrency = options.concurrency ?? 4;
     this.maxRetries = options.maxRetries ?? 4;
     this.retryBaseMs = options.retryBaseMs ?? 500;
   }
 
   async embed(texts: readonly string[]): Promise<number[][]> {
-    const out: number[][] = [];
-    for (let i = 0; i < texts.length; i += this.batchSize) {
-      out.push(...(await this.embedBatch(texts.slice(i, i + this.batchSize))));
-    }
-    return out;
+    const batches: (readonly string[])[] = [];
+    for (let i = 0; i < texts.length; i += this.batchSize) batches.push(texts.slice(i, i + this.batchSize));
+    const results: number[][][] = new Array<number[][]>(batches.length);
+    let next = 0;
+    let failed: Error | undefined;
+    // A fixed number of workers pull batches in order; the first failure stops them taking new ones.
+    const worker = async (): Promise<void> => {
+      while (failed === undefined && next < batches.length) {
+        const i = next++;
+        try {
+          results[i] = await this.embedBatch(batches[i]);
+        } catch (err) {
+          failed ??= err instanceof Error ? err : new Error(String(err));
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.concurrency, batches.length) }, worker));
+    if (failed !== undefined) throw failed;
+    return results.flat();
   }
 
   private async embedBatch(batch: readonly string[]): Promise<number[][]> {

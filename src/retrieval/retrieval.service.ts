@@ -5,9 +5,8 @@ import { type ChunkHit, type ChunkRepository, type ChunkSearchFilter } from '../
 import { badInput } from '../common/errors/domain-error';
 import { assertText, normalizeMetadata } from '../common/validation';
 import { type Config } from '../config/config';
-import { type Embedder } from '../embeddings/embedder';
-import { assertValidEmbeddings, embeddingFailed } from '../embeddings/embedding.errors';
-import { DomainError } from '../common/errors/domain-error';
+import { type CorpusVersionRepository } from '../corpus/corpus-version.repository';
+import { type EmbedderRegistry } from '../embeddings/embedder.registry';
 
 export const MAX_K = 50;
 export const DEFAULT_K = 5;
@@ -43,7 +42,8 @@ export interface RetrieveResult {
 export class RetrievalService {
   constructor(
     private readonly dataSource: DataSource,
-    private readonly embedder: Embedder,
+    private readonly embedders: EmbedderRegistry,
+    private readonly corpus: CorpusVersionRepository,
     private readonly chunks: ChunkRepository,
     private readonly config: Config,
   ) {}
@@ -61,50 +61,58 @@ export class RetrievalService {
     if (scope.principals.length === 0)
       return { chunks: [], strategy: 'exact', tookMs: performance.now() - started };
 
-    const embedding = await this.embedQuery(text);
-    const params = { embedding, embeddingModel: this.embedder.model, k: q.k, filter };
-    const { hits, strategy } = await this.dataSource.transaction(async (manager) => {
-      const threshold = this.config.retrieval.exactScanMaxRows;
-      const merchantRows = await this.chunks.countMerchantChunksUpTo(
-        manager,
-        scope.merchantId,
-        threshold + 1,
-      );
-      if (merchantRows <= threshold) {
-        return { hits: await this.chunks.searchExact(manager, scope, params), strategy: 'exact' as const };
-      }
-      const approx = await this.chunks.searchHnsw(manager, scope, params, {
-        efSearch: this.config.retrieval.hnswEfSearch,
-        maxScanTuples: 20_000,
-      });
-      if (approx.length >= q.k) return { hits: approx, strategy: 'hnsw_iterative' as const };
-      return {
-        hits: await this.chunks.searchExact(manager, scope, params),
-        strategy: 'hnsw_iterative+exact_fallback' as const,
+    for (let attempt = 1; ; attempt++) {
+      // The query is embedded with the model of the merchant's active corpus version, before the transaction
+      // opens (a provider call must not hold the connection); the transaction then checks the version still holds.
+      const { active } = await this.corpus.findLive(this.dataSource.manager, scope.merchantId);
+      if (!active) return { chunks: [], strategy: 'exact', tookMs: performance.now() - started };
+      const embedder = this.embedders.get(active.embeddingModel, active.dimensions);
+      const { vectors } = await this.embedders.embed(embedder, [text]);
+      const params = {
+        embedding: vectors[0],
+        corpus: { version: active.version, dimensions: active.dimensions },
+        k: q.k,
+        filter,
       };
-    });
-    return {
-      chunks: hits.map((h) => {
-        const similarity = 1 - h.distance;
+      const outcome = await this.dataSource.transaction(async (manager) => {
+        const now = await this.corpus.findLive(manager, scope.merchantId);
+        if (now.active?.version !== active.version) return null;
+        const threshold = this.config.retrieval.exactScanMaxRows;
+        const rows = await this.chunks.countVersionChunksUpTo(
+          manager,
+          scope.merchantId,
+          active.version,
+          threshold + 1,
+        );
+        if (rows <= threshold) {
+          return { hits: await this.chunks.searchExact(manager, scope, params), strategy: 'exact' as const };
+        }
+        const approx = await this.chunks.searchHnsw(manager, scope, params, {
+          efSearch: this.config.retrieval.hnswEfSearch,
+          maxScanTuples: 20_000,
+        });
+        if (approx.length >= q.k) return { hits: approx, strategy: 'hnsw_iterative' as const };
         return {
-          ...h,
-          similarity,
-          score: similarity,
-          sourceType: h.documentId !== null ? 'document' : 'ticket',
+          hits: await this.chunks.searchExact(manager, scope, params),
+          strategy: 'hnsw_iterative+exact_fallback' as const,
         };
-      }),
-      strategy,
-      tookMs: performance.now() - started,
-    };
-  }
-
-  private async embedQuery(text: string): Promise<number[]> {
-    try {
-      const vectors = await this.embedder.embed([text]);
-      return assertValidEmbeddings(vectors, 1, this.embedder.dimensions)[0];
-    } catch (err) {
-      if (err instanceof DomainError) throw err;
-      throw embeddingFailed(err instanceof Error ? err.message : 'the embedding provider failed');
+      });
+      if (outcome === null && attempt < 3) continue; // a model flip happened in between: embed again
+      if (outcome === null) return { chunks: [], strategy: 'exact', tookMs: performance.now() - started };
+      const { hits, strategy } = outcome;
+      return {
+        chunks: hits.map((h) => {
+          const similarity = 1 - h.distance;
+          return {
+            ...h,
+            similarity,
+            score: similarity,
+            sourceType: h.documentId !== null ? 'document' : 'ticket',
+          };
+        }),
+        strategy,
+        tookMs: performance.now() - started,
+      };
     }
   }
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { type DataSource } from 'typeorm';
 import { type Services } from '../app';
-import { type OrderWrite } from '../orders/order.repository';
+import { type UpsertOrderCommand } from '../orders/order.service';
 import { type TicketAuthor, type TicketStatus } from '../tickets/ticket-status';
 import { projectRoot } from '../common/project-root';
 import { parseFrontMatter } from './front-matter';
@@ -43,11 +43,7 @@ export async function isDatabaseEmpty(dataSource: DataSource): Promise<boolean> 
  * Loads `seeds/<merchant>/`: merchant.yaml, documents/*.md (front matter: id, title, acl, metadata),
  * tickets.yaml and orders.yaml. Idempotent: every write is an upsert through the same services the API uses.
  */
-export async function seedDemoData(
-  dataSource: DataSource,
-  services: Services,
-  dir = DEFAULT_SEED_DIR,
-): Promise<SeedSummary> {
+export async function seedDemoData(services: Services, dir = DEFAULT_SEED_DIR): Promise<SeedSummary> {
   const summary: SeedSummary = { merchants: 0, documents: 0, tickets: 0, orders: 0, chunks: 0 };
   const merchantDirs = fs
     .readdirSync(dir, { withFileTypes: true })
@@ -57,7 +53,7 @@ export async function seedDemoData(
   for (const mdir of merchantDirs) {
     const merchant = readYaml<{ id: string; name: string } | null>(path.join(mdir, 'merchant.yaml'), null);
     if (!merchant) continue;
-    await dataSource.transaction((m) => services.merchants.upsert(m, merchant));
+    await services.merchants.provision(merchant);
     summary.merchants++;
 
     const docDir = path.join(mdir, 'documents');
@@ -89,10 +85,12 @@ export async function seedDemoData(
       summary.chunks += result.chunkCount;
     }
 
-    const orders = readYaml<OrderWrite[]>(path.join(mdir, 'orders.yaml'), []);
-    await dataSource.transaction(async (m) => {
-      for (const o of orders) await services.orders.upsert(m, merchant.id, o);
-    });
+    const orders = readYaml<(Omit<UpsertOrderCommand, 'placedAt'> & { placedAt: string })[]>(
+      path.join(mdir, 'orders.yaml'),
+      [],
+    );
+    for (const o of orders)
+      await services.orders.write(merchant.id, { ...o, placedAt: new Date(o.placedAt) });
     summary.orders += orders.length;
   }
   return summary;

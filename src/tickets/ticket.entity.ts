@@ -45,9 +45,11 @@ export class Ticket extends Timestamped {
   @Column({ type: 'text' })
   status: TicketStatus;
 
+  @Field(() => [TicketMessage], { description: 'The conversation, oldest first.' })
   @Column({ type: 'jsonb' })
   messages: StoredTicketMessage[];
 
+  @Field(() => String, { description: 'sha256 of the subject and messages as ingested.' })
   @Column({ name: 'content_hash', type: 'text' })
   contentHash: string;
 

@@ -1,6 +1,8 @@
 import { type EntityManager } from 'typeorm';
 import { type JsonObject } from '../common/graphql-scalars';
-import { type StoredTicketMessage } from './ticket.entity';
+import { type DocumentAccess } from '../documents/document.repository';
+import { Ticket, type StoredTicketMessage } from './ticket.entity';
+import { type TicketStatus } from './ticket-status';
 
 export interface TicketWrite {
   id: string;
@@ -13,15 +15,62 @@ export interface TicketWrite {
   acl: string[];
 }
 
+export interface TicketListFilter {
+  status?: TicketStatus;
+  customerId?: string;
+  updatedSince?: Date;
+}
+
+interface TicketRow {
+  merchant_id: string;
+  id: string;
+  customer_id: string;
+  subject: string;
+  status: TicketStatus;
+  messages: StoredTicketMessage[];
+  content_hash: string;
+  metadata: JsonObject;
+  acl: string[];
+  created_at: Date;
+  updated_at: Date;
+}
+
+const COLUMNS =
+  't.merchant_id, t.id, t.customer_id, t.subject, t.status, t.messages, t.content_hash, t.metadata, t.acl, t.created_at, t.updated_at';
+
+function toEntity(r: TicketRow): Ticket {
+  return Object.assign(new Ticket(), {
+    merchantId: r.merchant_id,
+    id: r.id,
+    customerId: r.customer_id,
+    subject: r.subject,
+    status: r.status,
+    messages: r.messages,
+    contentHash: r.content_hash,
+    metadata: r.metadata,
+    acl: r.acl,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  });
+}
+
 export class TicketRepository {
-  async upsert(manager: EntityManager, merchantId: string, t: TicketWrite): Promise<void> {
-    await manager.query(
-      `INSERT INTO tickets (merchant_id, id, customer_id, subject, status, messages, content_hash, metadata, acl)
+  /** Inserts or replaces; an identical ticket is left untouched (`changed: false`). */
+  async upsert(
+    manager: EntityManager,
+    merchantId: string,
+    t: TicketWrite,
+  ): Promise<{ row: Ticket; changed: boolean }> {
+    const rows: TicketRow[] = await manager.query(
+      `INSERT INTO tickets AS t (merchant_id, id, customer_id, subject, status, messages, content_hash, metadata, acl)
        VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb, $9::text[])
        ON CONFLICT (merchant_id, id) DO UPDATE
          SET customer_id = EXCLUDED.customer_id, subject = EXCLUDED.subject, status = EXCLUDED.status,
              messages = EXCLUDED.messages, content_hash = EXCLUDED.content_hash, metadata = EXCLUDED.metadata,
-             acl = EXCLUDED.acl, updated_at = now()`,
+             acl = EXCLUDED.acl, updated_at = now()
+         WHERE (t.customer_id, t.subject, t.status, t.messages, t.metadata, t.acl) IS DISTINCT FROM
+               (EXCLUDED.customer_id, EXCLUDED.subject, EXCLUDED.status, EXCLUDED.messages, EXCLUDED.metadata, EXCLUDED.acl)
+       RETURNING ${COLUMNS}`,
       [
         merchantId,
         t.id,
@@ -34,5 +83,81 @@ export class TicketRepository {
         t.acl,
       ],
     );
+    if (rows.length > 0) return { row: toEntity(rows[0]), changed: true };
+    const existing: TicketRow[] = await manager.query(
+      `SELECT ${COLUMNS} FROM tickets t WHERE t.merchant_id = $1 AND t.id = $2`,
+      [merchantId, t.id],
+    );
+    return { row: toEntity(existing[0]), changed: false };
+  }
+
+  async update(
+    manager: EntityManager,
+    merchantId: string,
+    id: string,
+    change: { acl?: string[]; metadata?: JsonObject; status?: TicketStatus },
+  ): Promise<Ticket | null> {
+    const rows: TicketRow[] = await manager.query(
+      `UPDATE tickets t
+          SET acl = coalesce($3::text[], t.acl), metadata = coalesce($4::jsonb, t.metadata),
+              status = coalesce($5, t.status), updated_at = now()
+        WHERE t.merchant_id = $1 AND t.id = $2
+        RETURNING ${COLUMNS}`,
+      [
+        merchantId,
+        id,
+        change.acl ?? null,
+        change.metadata === undefined ? null : JSON.stringify(change.metadata),
+        change.status ?? null,
+      ],
+    );
+    return rows[0] ? toEntity(rows[0]) : null;
+  }
+
+  async delete(manager: EntityManager, merchantId: string, id: string): Promise<boolean> {
+    const rows: unknown[] = await manager.query(
+      `DELETE FROM tickets WHERE merchant_id = $1 AND id = $2 RETURNING id`,
+      [merchantId, id],
+    );
+    return rows.length > 0;
+  }
+
+  async findVisibleByIds(
+    manager: EntityManager,
+    access: DocumentAccess,
+    ids: readonly string[],
+  ): Promise<Ticket[]> {
+    const rows: TicketRow[] = await manager.query(
+      `SELECT ${COLUMNS} FROM tickets t
+        WHERE t.merchant_id = $1 AND t.id = ANY($2::text[]) AND ($4 OR t.acl && $3::text[])`,
+      [access.scope.merchantId, [...ids], [...access.scope.principals], access.manageAll],
+    );
+    return rows.map(toEntity);
+  }
+
+  /** Keyset pagination by id. Returns up to `limit + 1` rows. */
+  async listVisible(
+    manager: EntityManager,
+    access: DocumentAccess,
+    page: { after?: string; limit: number },
+    filter: TicketListFilter,
+  ): Promise<Ticket[]> {
+    const params: unknown[] = [access.scope.merchantId, [...access.scope.principals], access.manageAll];
+    const clauses = ['t.merchant_id = $1', '($3 OR t.acl && $2::text[])'];
+    const add = (sql: (p: string) => string, value: unknown): void => {
+      params.push(value);
+      clauses.push(sql(`$${params.length}`));
+    };
+    if (page.after !== undefined) add((p) => `t.id > ${p}`, page.after);
+    if (filter.status !== undefined) add((p) => `t.status = ${p}`, filter.status);
+    if (filter.customerId !== undefined) add((p) => `t.customer_id = ${p}`, filter.customerId);
+    if (filter.updatedSince !== undefined)
+      add((p) => `t.updated_at >= ${p}::timestamptz`, filter.updatedSince.toISOString());
+    params.push(page.limit + 1);
+    const rows: TicketRow[] = await manager.query(
+      `SELECT ${COLUMNS} FROM tickets t WHERE ${clauses.join(' AND ')} ORDER BY t.id LIMIT $${params.length}`,
+      params,
+    );
+    return rows.map(toEntity);
   }
 }

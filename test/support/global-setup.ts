@@ -20,7 +20,7 @@ export default async function globalSetup(): Promise<void> {
   }
   const db = await openDatabase(config, { migrate: true });
   try {
-    await seedDemoData(db.dataSource, createServices(config, db, createEmbedder(config)));
+    await seedDemoData(createServices(config, db, createEmbedder(config)));
   } finally {
     await db.close();
   }

@@ -102,9 +102,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
 /** A merchant of its own per test, so tests never see each other's data on a shared native database. */
 export async function createTestMerchant(t: TestGateway, prefix = 'tm'): Promise<string> {
   const id = `${prefix}-${crypto.randomBytes(5).toString('hex')}`;
-  await t.db.dataSource.transaction((m) =>
-    t.services.merchants.upsert(m, { id, name: `Test merchant ${id}` }),
-  );
+  await t.services.merchants.provision({ id, name: `Test merchant ${id}` });
   return id;
 }
 

@@ -1,0 +1,221 @@
+import { type DataSource } from 'typeorm';
+import { type ChunkRepository, type ChunkSource } from '../chunks/chunk.repository';
+import { badInput, notFound } from '../common/errors/domain-error';
+import { type EmbedderRegistry } from '../embeddings/embedder.registry';
+import { type CorpusVersion, type CorpusVersionRepository } from './corpus-version.repository';
+
+export interface ReembedOptions {
+  model: string;
+  dimensions: number;
+  /** Abandon a building version for another model instead of refusing. */
+  restart?: boolean;
+  /** Sources copied per transaction. */
+  batchSources?: number;
+  onProgress?: (p: { phase: 'copy' | 'verify' | 'cleanup'; done: number; total: number }) => void;
+}
+
+export interface ReembedReport {
+  status: 'flipped' | 'already-active';
+  fromVersion: number;
+  toVersion: number;
+  model: string;
+  dimensions: number;
+  sourcesCopied: number;
+  chunksEmbedded: number;
+  chunksReused: number;
+  copyRounds: number;
+  retiredChunksDeleted: number;
+  hnswIndex: 'exists' | 'created' | 'too-large';
+}
+
+const MAX_ROUNDS = 10;
+const DELETE_BATCH = 1000;
+
+/**
+ * Moves a merchant's corpus to another embedding model without downtime:
+ *  1. creates (or resumes) a `building` corpus version for the model; retrieval keeps reading the active one;
+ *  2. copies every source whose chunks differ between active and building, embedding with the new model only
+ *     texts the building version does not already hold (ingestion meanwhile writes to both versions);
+ *  3. verifies under the merchant lock (FOR UPDATE, so no ingestion is in flight) that the building version
+ *     mirrors the active one chunk for chunk and every vector has the model's size, and flips both states in
+ *     the same transaction — or goes back to step 2 if writes slipped in;
+ *  4. deletes the retired version's chunks in batches.
+ * Interrupted anywhere, it leaves the active version intact; running it again resumes (step 2 skips what is
+ * done) and finishes any cleanup left over.
+ */
+export class ReembedService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly embedders: EmbedderRegistry,
+    private readonly corpus: CorpusVersionRepository,
+    private readonly chunks: ChunkRepository,
+  ) {}
+
+  async run(merchantId: string, opts: ReembedOptions): Promise<ReembedReport> {
+    if (!opts.model.trim()) throw badInput('model must not be empty', { field: 'model' });
+    if (!Number.isInteger(opts.dimensions) || opts.dimensions < 1 || opts.dimensions > 16000) {
+      throw badInput('dimensions must be an integer between 1 and 16000', { field: 'dimensions' });
+    }
+    const embedder = this.embedders.get(opts.model, opts.dimensions);
+    const m = this.dataSource.manager;
+    let retiredChunksDeleted = await this.purgeRetired(merchantId, opts);
+
+    let { active, building } = await this.corpus.findLive(m, merchantId);
+    if (!active) throw notFound(`Merchant ${merchantId} has no active corpus version (is it provisioned?)`);
+    const hnswIndex = await this.chunks.ensureHnswIndex(m, opts.dimensions);
+    const report = {
+      model: opts.model,
+      dimensions: opts.dimensions,
+      sourcesCopied: 0,
+      chunksEmbedded: 0,
+      chunksReused: 0,
+      copyRounds: 0,
+      hnswIndex,
+    };
+    if (active.embeddingModel === opts.model && active.dimensions === opts.dimensions && !building) {
+      return {
+        ...report,
+        status: 'already-active',
+        fromVersion: active.version,
+        toVersion: active.version,
+        retiredChunksDeleted,
+      };
+    }
+    if (building && (building.embeddingModel !== opts.model || building.dimensions !== opts.dimensions)) {
+      if (!opts.restart) {
+        throw badInput(
+          `a re-embedding to ${building.embeddingModel} (${building.dimensions}-d) is in progress as version ${building.version}; ` +
+            'run it to completion or pass restart to abandon it',
+        );
+      }
+      await this.dataSource.transaction(async (tx) => {
+        await this.corpus.lockMerchant(tx, merchantId, 'update');
+        await this.corpus.delete(tx, merchantId, building!.version);
+      });
+      building = null;
+    }
+    if (!building) {
+      building = await this.dataSource.transaction(async (tx) => {
+        await this.corpus.lockMerchant(tx, merchantId, 'update');
+        return this.corpus.createBuilding(tx, merchantId, opts.model, opts.dimensions);
+      });
+    }
+
+    const batch = opts.batchSources ?? 20;
+    for (;;) {
+      report.copyRounds++;
+      if (report.copyRounds > MAX_ROUNDS) {
+        throw new Error(
+          `the corpus kept changing during ${MAX_ROUNDS} verification rounds; run the job again later`,
+        );
+      }
+      const total = (
+        await this.chunks.differingSources(m, merchantId, active.version, building.version, 1_000_000)
+      ).length;
+      let done = 0;
+      opts.onProgress?.({ phase: 'copy', done, total });
+      for (;;) {
+        const sources = await this.chunks.differingSources(
+          m,
+          merchantId,
+          active.version,
+          building.version,
+          batch,
+        );
+        if (sources.length === 0) break;
+        const copied = await this.copySources(merchantId, active, building, sources, embedder);
+        report.sourcesCopied += sources.length;
+        report.chunksEmbedded += copied.embedded;
+        report.chunksReused += copied.reused;
+        done = Math.min(total, done + sources.length);
+        opts.onProgress?.({ phase: 'copy', done, total });
+      }
+      opts.onProgress?.({ phase: 'verify', done: 0, total: 1 });
+      const flipped = await this.dataSource.transaction(async (tx) => {
+        await this.corpus.lockMerchant(tx, merchantId, 'update');
+        const live = await this.corpus.findLive(tx, merchantId);
+        if (live.active?.version !== active!.version || live.building?.version !== building.version) {
+          throw new Error('the corpus versions changed while re-embedding (another job?); run it again');
+        }
+        const differing = await this.chunks.differingSources(
+          tx,
+          merchantId,
+          active!.version,
+          building.version,
+          1,
+        );
+        if (differing.length > 0) return false;
+        if ((await this.chunks.countWrongDimensions(tx, merchantId, building.version, opts.dimensions)) > 0) {
+          throw new Error(
+            `version ${building.version} holds vectors of the wrong size; it was not activated`,
+          );
+        }
+        await this.corpus.flip(tx, merchantId, active!.version, building.version);
+        return true;
+      });
+      opts.onProgress?.({ phase: 'verify', done: 1, total: 1 });
+      if (flipped) break;
+    }
+    const fromVersion = active.version;
+    const toVersion = building.version;
+    active = building;
+    retiredChunksDeleted += await this.purgeRetired(merchantId, opts);
+    return { ...report, status: 'flipped', fromVersion, toVersion, retiredChunksDeleted };
+  }
+
+  private async copySources(
+    merchantId: string,
+    from: CorpusVersion,
+    to: CorpusVersion,
+    sources: ChunkSource[],
+    embedder: ReturnType<EmbedderRegistry['get']>,
+  ): Promise<{ embedded: number; reused: number }> {
+    const m = this.dataSource.manager;
+    const snapshots = await Promise.all(
+      sources.map((s) => this.chunks.readSourceForCopy(m, merchantId, s, from.version)),
+    );
+    const texts = snapshots.flatMap((s) => s?.rows.map((r) => r.text) ?? []);
+    const hashes = snapshots.flatMap((s) => s?.rows.map((r) => r.contentHash) ?? []);
+    // Slow provider calls happen before the transaction; vectors the building version already has are reused.
+    const known = await this.chunks.findVectorsByHash(m, merchantId, to.version, hashes);
+    const { vectors, computed } = await this.embedders.embed(embedder, texts, known);
+    await this.dataSource.transaction(async (tx) => {
+      await this.corpus.lockMerchant(tx, merchantId, 'share');
+      let offset = 0;
+      for (const [i, source] of sources.entries()) {
+        await this.chunks.deleteSourceChunks(tx, merchantId, source, to.version);
+        const snap = snapshots[i];
+        if (!snap) continue; // gone from the active version: gone from the new one too
+        const rows = snap.rows.map((r, j) => ({ ...r, embedding: vectors[offset + j] }));
+        offset += snap.rows.length;
+        await this.chunks.insertChunks(tx, merchantId, source, to.version, rows, {
+          embeddingModel: to.embeddingModel,
+          metadata: snap.metadata,
+          acl: snap.acl,
+        });
+      }
+    });
+    const embedded = computed.filter(Boolean).length;
+    return { embedded, reused: computed.length - embedded };
+  }
+
+  /** Removes retired versions (their chunks first, in batches, so no single statement is huge). */
+  private async purgeRetired(merchantId: string, opts: ReembedOptions): Promise<number> {
+    const retired = (await this.corpus.list(this.dataSource.manager, merchantId)).filter(
+      (v) => v.state === 'retired',
+    );
+    let deleted = 0;
+    for (const v of retired) {
+      for (;;) {
+        const n = await this.dataSource.transaction((tx) =>
+          this.chunks.deleteVersionChunks(tx, merchantId, v.version, DELETE_BATCH),
+        );
+        deleted += n;
+        opts.onProgress?.({ phase: 'cleanup', done: deleted, total: deleted });
+        if (n < DELETE_BATCH) break;
+      }
+      await this.dataSource.transaction((tx) => this.corpus.delete(tx, merchantId, v.version));
+    }
+    return deleted;
+  }
+}

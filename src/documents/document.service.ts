@@ -1,0 +1,87 @@
+import { type DataSource } from 'typeorm';
+import { type Identity, scopeOf } from '../auth/identity';
+import { assertMayManageContent, mayManageContent } from '../auth/permissions';
+import { type ChunkRepository } from '../chunks/chunk.repository';
+import { notFound } from '../common/errors/domain-error';
+import { decodeCursor, pageSize, toPage } from '../common/pagination/cursor';
+import { assertSourceId, normalizeAcl, normalizeMetadata } from '../common/validation';
+import { type Config } from '../config/config';
+import { type CorpusVersionRepository } from '../corpus/corpus-version.repository';
+import { type DocumentAccess, type DocumentListFilter, type DocumentRepository } from './document.repository';
+import { type SupportDocument } from './support-document.entity';
+
+/** Reading and managing documents; ingestion is IngestionService. Every method is scoped by the caller. */
+export class DocumentService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly documents: DocumentRepository,
+    private readonly chunks: ChunkRepository,
+    private readonly corpus: CorpusVersionRepository,
+    private readonly config: Config,
+  ) {}
+
+  access(identity: Identity): DocumentAccess {
+    return { scope: scopeOf(identity), manageAll: mayManageContent(identity, this.config) };
+  }
+
+  async get(identity: Identity, id: string): Promise<SupportDocument | null> {
+    const [doc] = await this.documents.findVisibleByIds(this.dataSource.manager, this.access(identity), [id]);
+    return doc ?? null;
+  }
+
+  async list(
+    identity: Identity,
+    page: { first?: number | null; after?: string | null },
+    filter: DocumentListFilter,
+  ) {
+    const limit = pageSize(page.first);
+    const rows = await this.documents.listVisible(
+      this.dataSource.manager,
+      this.access(identity),
+      { after: decodeCursor(page.after), limit },
+      filter,
+    );
+    return toPage(rows, limit);
+  }
+
+  /** New ACL on the document and every one of its chunks, in one transaction; no re-embedding. */
+  async updateAcl(identity: Identity, id: string, acl: readonly string[]): Promise<SupportDocument> {
+    assertMayManageContent(identity, this.config);
+    return this.updateAccess(identity, id, { acl: normalizeAcl('acl', acl) });
+  }
+
+  async updateMetadata(identity: Identity, id: string, metadata: unknown): Promise<SupportDocument> {
+    assertMayManageContent(identity, this.config);
+    return this.updateAccess(identity, id, { metadata: normalizeMetadata('metadata', metadata) });
+  }
+
+  /** Deletes the document and all its chunks (ON DELETE CASCADE, same statement). False when there was none. */
+  async delete(identity: Identity, id: string): Promise<boolean> {
+    assertMayManageContent(identity, this.config);
+    assertSourceId('id', id);
+    return this.dataSource.transaction(async (m) => {
+      await this.corpus.lockMerchant(m, identity.merchantId, 'share');
+      return this.documents.delete(m, identity.merchantId, id);
+    });
+  }
+
+  private async updateAccess(
+    identity: Identity,
+    id: string,
+    change: { acl?: string[]; metadata?: Record<string, unknown> },
+  ): Promise<SupportDocument> {
+    assertSourceId('id', id);
+    return this.dataSource.transaction(async (m) => {
+      await this.corpus.lockMerchant(m, identity.merchantId, 'share');
+      const doc = await this.documents.updateAccess(m, identity.merchantId, id, change);
+      if (!doc) throw notFound(`Document ${id} does not exist`);
+      await this.chunks.updateSourceAccess(
+        m,
+        identity.merchantId,
+        { kind: 'document', documentId: id },
+        change,
+      );
+      return doc;
+    });
+  }
+}

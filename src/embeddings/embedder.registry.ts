@@ -1,0 +1,127 @@
+import { type Config } from '../config/config';
+import { sha256 } from '../common/hash';
+import { type Embedder } from './embedder';
+import { assertValidEmbeddings, embeddingFailed } from './embedding.errors';
+import { DomainError } from '../common/errors/domain-error';
+import { LocalHashEmbedder } from './local-hash.embedder';
+import { OpenAIEmbedder } from './openai.embedder';
+
+export interface EmbeddingStats {
+  /** Texts sent to a provider. */
+  embedded: number;
+  /** Texts answered from the in-memory cache. */
+  cacheHits: number;
+}
+
+/**
+ * Embedders by (model, dimensions), created on demand: each corpus version names its model, and a merchant whose
+ * active version uses another model than the configured default must still be served. Models named
+ * `local-hash*` are the offline embedder; any other name goes to the configured OpenAI-compatible endpoint.
+ *
+ * Also the in-memory embedding cache, keyed by (model, dimensions, content hash), LRU-bounded. Ingestion first
+ * reuses vectors already stored in the database for the same text; this cache additionally covers query texts
+ * and repeated texts across requests.
+ */
+export class EmbedderRegistry {
+  private readonly embedders = new Map<string, Embedder>();
+  private readonly cache = new Map<string, Float32Array>();
+  readonly stats: EmbeddingStats = { embedded: 0, cacheHits: 0 };
+
+  constructor(
+    private readonly config: Config,
+    /** The configured default (or a test's); used for new merchants. */
+    readonly defaultEmbedder: Embedder,
+    private readonly cacheEntries = config.embedding.cacheEntries,
+  ) {
+    this.embedders.set(key(defaultEmbedder.model, defaultEmbedder.dimensions), defaultEmbedder);
+  }
+
+  get(model: string, dimensions: number): Embedder {
+    const k = key(model, dimensions);
+    let embedder = this.embedders.get(k);
+    if (!embedder) {
+      const e = this.config.embedding;
+      embedder = model.startsWith('local-hash')
+        ? new LocalHashEmbedder(dimensions, model)
+        : new OpenAIEmbedder({
+            baseUrl: e.baseUrl,
+            apiKey: e.apiKey,
+            model,
+            dimensions,
+            timeoutMs: e.timeoutMs,
+            batchSize: e.batchSize,
+            concurrency: e.concurrency,
+            maxRetries: e.maxRetries,
+          });
+      this.embedders.set(k, embedder);
+    }
+    return embedder;
+  }
+
+  /**
+   * Vectors for `texts` in order, computing only what neither `known` (hash → vector, e.g. from the database)
+   * nor the cache has, each distinct text once. Validates what the provider returns. Returns which positions
+   * were computed now.
+   */
+  async embed(
+    embedder: Embedder,
+    texts: readonly string[],
+    known: ReadonlyMap<string, number[]> = new Map(),
+  ): Promise<{ vectors: number[][]; computed: boolean[] }> {
+    const hashes = texts.map((t) => sha256(t));
+    const vectors: (number[] | undefined)[] = hashes.map((h) => known.get(h));
+    const computed = texts.map(() => false);
+    const missing = new Map<string, number[]>(); // hash → positions
+    hashes.forEach((h, i) => {
+      if (vectors[i] !== undefined) return;
+      const cached = this.cacheGet(embedder, h);
+      if (cached) {
+        vectors[i] = cached;
+        this.stats.cacheHits++;
+        return;
+      }
+      const positions = missing.get(h) ?? [];
+      positions.push(i);
+      missing.set(h, positions);
+    });
+    if (missing.size > 0) {
+      const order = [...missing.keys()];
+      const toEmbed = order.map((h) => texts[missing.get(h)![0]]);
+      let fresh: number[][];
+      try {
+        fresh = await embedder.embed(toEmbed);
+      } catch (err) {
+        if (err instanceof DomainError) throw err;
+        throw embeddingFailed(err instanceof Error ? err.message : 'the embedding provider failed');
+      }
+      assertValidEmbeddings(fresh, toEmbed.length, embedder.dimensions);
+      this.stats.embedded += toEmbed.length;
+      order.forEach((h, j) => {
+        this.cacheSet(embedder, h, fresh[j]);
+        for (const i of missing.get(h)!) {
+          vectors[i] = fresh[j];
+          computed[i] = true;
+        }
+      });
+    }
+    return { vectors: vectors as number[][], computed };
+  }
+
+  private cacheGet(embedder: Embedder, hash: string): number[] | undefined {
+    const k = `${key(embedder.model, embedder.dimensions)}:${hash}`;
+    const hit = this.cache.get(k);
+    if (!hit) return undefined;
+    this.cache.delete(k); // re-insert: Map iteration order is the LRU order
+    this.cache.set(k, hit);
+    return Array.from(hit);
+  }
+
+  private cacheSet(embedder: Embedder, hash: string, vector: number[]): void {
+    if (this.cacheEntries <= 0) return;
+    const k = `${key(embedder.model, embedder.dimensions)}:${hash}`;
+    this.cache.set(k, Float32Array.from(vector));
+    while (this.cache.size > this.cacheEntries) this.cache.delete(this.cache.keys().next().value as string);
+  }
+}
+
+const key = (model: string, dimensions: number): string => `${model}@${dimensions}`;

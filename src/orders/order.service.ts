@@ -1,0 +1,75 @@
+import { type DataSource } from 'typeorm';
+import { type Identity } from '../auth/identity';
+import { assertMayManageContent } from '../auth/permissions';
+import { badInput } from '../common/errors/domain-error';
+import { type CorpusVersionRepository } from '../corpus/corpus-version.repository';
+import { type Config } from '../config/config';
+import { type Order, OrderStatus } from './order.entity';
+import { type OrderRepository } from './order.repository';
+
+const ORDER_ID = /^[A-Za-z0-9][A-Za-z0-9_.:#-]{0,127}$/;
+const MAX_CENTS = 2_147_483_647; // GraphQL Int
+
+export interface UpsertOrderCommand {
+  id: string;
+  customerId: string;
+  status: OrderStatus;
+  currency: string;
+  subtotalCents: number;
+  taxCents?: number | null;
+  shippingCents?: number | null;
+  refundedCents?: number | null;
+  placedAt: Date;
+}
+
+/** The transactional side, as the shop system reports it; the agent's context shows order status from here. */
+export class OrderService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly orders: OrderRepository,
+    private readonly corpus: CorpusVersionRepository,
+    private readonly config: Config,
+  ) {}
+
+  async upsert(identity: Identity, cmd: UpsertOrderCommand): Promise<Order> {
+    assertMayManageContent(identity, this.config);
+    return this.write(identity.merchantId, cmd);
+  }
+
+  async write(merchantId: string, cmd: UpsertOrderCommand): Promise<Order> {
+    if (!ORDER_ID.test(cmd.id)) throw badInput('id must be 1-128 letters, digits or _.:#-', { field: 'id' });
+    if (!ORDER_ID.test(cmd.customerId))
+      throw badInput('customerId must be 1-128 letters, digits or _.:#-', { field: 'customerId' });
+    if (!Object.values(OrderStatus).includes(cmd.status))
+      throw badInput('status is not a known order status', { field: 'status' });
+    if (!/^[A-Z]{3}$/.test(cmd.currency))
+      throw badInput('currency must be an ISO 4217 code such as USD', { field: 'currency' });
+    const amounts = {
+      subtotalCents: cmd.subtotalCents,
+      taxCents: cmd.taxCents ?? 0,
+      shippingCents: cmd.shippingCents ?? 0,
+      refundedCents: cmd.refundedCents ?? 0,
+    };
+    for (const [field, v] of Object.entries(amounts)) {
+      if (!Number.isInteger(v) || v < 0 || v > MAX_CENTS)
+        throw badInput(`${field} must be a whole number of cents >= 0`, { field });
+    }
+    const total = amounts.subtotalCents + amounts.taxCents + amounts.shippingCents;
+    if (total > MAX_CENTS) throw badInput('the order total is too large', { field: 'subtotalCents' });
+    if (amounts.refundedCents > total)
+      throw badInput('refundedCents cannot exceed the order total', { field: 'refundedCents' });
+    if (Number.isNaN(cmd.placedAt.getTime()))
+      throw badInput('placedAt is not a valid date', { field: 'placedAt' });
+    return this.dataSource.transaction(async (m) => {
+      if (!(await this.corpus.lockMerchant(m, merchantId, 'share')))
+        throw badInput(`merchant ${merchantId} is not provisioned`);
+      return this.orders.upsert(m, merchantId, { ...cmd, ...amounts, placedAt: cmd.placedAt.toISOString() });
+    });
+  }
+
+  /** Orders are not ACL-filtered: every authenticated member of the merchant may see an order's status. */
+  async get(identity: Identity, id: string): Promise<Order | null> {
+    const [o] = await this.orders.findByIds(this.dataSource.manager, identity.merchantId, [id]);
+    return o ?? null;
+  }
+}

@@ -1,0 +1,102 @@
+import { Arg, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
+import { JSONScalar } from '../common/graphql-scalars';
+import { type GatewayContext, requireIdentity } from '../graphql/context';
+import { IngestionService } from '../ingestion/ingestion.service';
+import { IngestTicketInput } from './dtos/ingest-ticket.input';
+import { IngestTicketPayload, TicketConnection, TicketFilter } from './dtos/ticket.types';
+import { Ticket } from './ticket.entity';
+import { TicketService } from './ticket.service';
+import { TicketStatus } from './ticket-status';
+
+@Resolver()
+export class TicketResolver {
+  constructor(
+    private readonly ingestion: IngestionService,
+    private readonly ticketService: TicketService,
+  ) {}
+
+  @Mutation(() => IngestTicketPayload, {
+    description:
+      'Chunk, embed and store a ticket in one transaction; an update re-embeds only changed text. Needs an ingest role.',
+  })
+  async ingestTicket(
+    @Arg('input', () => IngestTicketInput) input: IngestTicketInput,
+    @Ctx() ctx: GatewayContext,
+  ): Promise<IngestTicketPayload> {
+    const o = await this.ingestion.ingestTicket(requireIdentity(ctx), input);
+    return {
+      ticket: o.source,
+      chunkCount: o.chunkCount,
+      embeddedChunks: o.embeddedChunks,
+      reusedChunks: o.reusedChunks,
+      deletedChunks: o.deletedChunks,
+      unchanged: o.unchanged,
+      warnings: o.warnings,
+    };
+  }
+
+  @Mutation(() => Ticket, {
+    description: 'Replaces the ACL of the ticket and all its chunks, without re-embedding.',
+  })
+  async updateTicketAcl(
+    @Arg('id', () => ID) id: string,
+    @Arg('acl', () => [String]) acl: string[],
+    @Ctx() ctx: GatewayContext,
+  ): Promise<Ticket> {
+    return this.ticketService.updateAcl(requireIdentity(ctx), id, acl);
+  }
+
+  @Mutation(() => Ticket, {
+    description: 'Replaces the metadata of the ticket and all its chunks, without re-embedding.',
+  })
+  async updateTicketMetadata(
+    @Arg('id', () => ID) id: string,
+    @Arg('metadata', () => JSONScalar) metadata: unknown,
+    @Ctx() ctx: GatewayContext,
+  ): Promise<Ticket> {
+    return this.ticketService.updateMetadata(requireIdentity(ctx), id, metadata);
+  }
+
+  @Mutation(() => Ticket, {
+    description: 'Changes the status; the text is unchanged, so nothing is re-embedded.',
+  })
+  async updateTicketStatus(
+    @Arg('id', () => ID) id: string,
+    @Arg('status', () => TicketStatus) status: TicketStatus,
+    @Ctx() ctx: GatewayContext,
+  ): Promise<Ticket> {
+    return this.ticketService.updateStatus(requireIdentity(ctx), id, status);
+  }
+
+  @Mutation(() => Boolean, {
+    description: 'Deletes the ticket and all its chunks. False when it did not exist.',
+  })
+  async deleteTicket(@Arg('id', () => ID) id: string, @Ctx() ctx: GatewayContext): Promise<boolean> {
+    return this.ticketService.delete(requireIdentity(ctx), id);
+  }
+
+  @Query(() => Ticket, { nullable: true, description: 'A ticket the caller may see, or null.' })
+  async ticket(@Arg('id', () => ID) id: string, @Ctx() ctx: GatewayContext): Promise<Ticket | null> {
+    return this.ticketService.get(requireIdentity(ctx), id);
+  }
+
+  @Query(() => TicketConnection, {
+    description: "The caller's merchant's tickets the caller may see, ordered by id.",
+  })
+  async tickets(
+    @Ctx() ctx: GatewayContext,
+    @Arg('first', () => Int, { nullable: true, description: '1..100, default 20' }) first?: number,
+    @Arg('after', () => String, { nullable: true }) after?: string,
+    @Arg('filter', () => TicketFilter, { nullable: true }) filter?: TicketFilter,
+  ): Promise<TicketConnection> {
+    return this.ticketService.list(
+      requireIdentity(ctx),
+      { first, after },
+      {
+        status: filter?.status ?? undefined,
+        customerId: filter?.customerId ?? undefined,
+        updatedSince: filter?.updatedSince ?? undefined,
+      },
+    );
+  }
+}
