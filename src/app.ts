@@ -106,7 +106,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     includeStacktraceInErrorResponses: false,
     csrfPrevention: true,
     formatError: createFormatError({
-      exposeInternalErrors: config.env === 'development',
       onInternalError: (err) =>
         log('internal error', { error: err instanceof Error ? err.stack : String(err) }),
     }),

@@ -65,40 +65,73 @@ describe('concurrent requests and transactions', () => {
     expect(new Set(final.map((f) => /V(\d+)V/.exec(f.chunk_text)![1])).size).toBe(1);
   });
 
-  it('keeps serving while a failing ingestion rolls back in parallel with good ones', async () => {
-    const jobs = Array.from({ length: 10 }, (_, i) =>
-      i % 2 === 0
-        ? t.gql(
-            INGEST,
-            { input: { id: `ok-${i}`, title: 'Ok', text: `Good document ${i}.`, acl: ['role:agent'] } },
-            admin,
-          )
-        : t.gql(
-            INGEST,
-            { input: { id: `bad-${i}`, title: 'Bad', text: 'nul \u0000 here', acl: ['role:agent'] } },
-            admin,
-          ),
-    );
-    const results = await Promise.all(jobs);
-    results.forEach((res, i) => {
-      if (i % 2 === 0) expect(res.errors).toBeUndefined();
-      else expect(errorCode(res)).toBe('BAD_USER_INPUT');
-    });
-    const docs: { id: string }[] = await t.db.dataSource.query(
-      `SELECT id FROM support_documents WHERE merchant_id = $1 AND (id LIKE 'ok-%' OR id LIKE 'bad-%') ORDER BY id`,
-      [admin.merchantId],
-    );
-    expect(docs.map((d) => d.id)).toEqual(['ok-0', 'ok-2', 'ok-4', 'ok-6', 'ok-8']);
+  it('keeps serving while ingestions that fail inside their transaction roll back in parallel with good ones', async () => {
+    // A real failure after the document row is written: a trigger (this test's own) rejects chunks with a marker.
+    const ds = t.db.dataSource;
+    await ds.query(`CREATE OR REPLACE FUNCTION test_reject_marked_chunk() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.chunk_text LIKE '%REJECT-IN-TX%' THEN RAISE EXCEPTION 'rejected by test trigger'; END IF; RETURN NEW; END $$`);
+    await ds.query(`CREATE TRIGGER test_reject_marked_chunk BEFORE INSERT ON document_chunks
+      FOR EACH ROW EXECUTE FUNCTION test_reject_marked_chunk()`);
+    try {
+      const jobs = Array.from({ length: 10 }, (_, i) =>
+        t.gql(
+          INGEST,
+          {
+            input: {
+              id: i % 2 === 0 ? `ok-${i}` : `bad-${i}`,
+              title: 'Doc',
+              text:
+                i % 2 === 0
+                  ? `## A\n\nGood document ${i}.`
+                  : `## A\n\nFirst part.\n\n## B\n\nREJECT-IN-TX ${i}.`,
+              acl: ['role:agent'],
+            },
+          },
+          admin,
+        ),
+      );
+      const results = await Promise.all(jobs);
+      results.forEach((res, i) => {
+        if (i % 2 === 0) expect(res.errors).toBeUndefined();
+        else expect(errorCode(res)).toBe('INTERNAL_SERVER_ERROR');
+      });
+      const docs: { id: string }[] = await ds.query(
+        `SELECT id FROM support_documents WHERE merchant_id = $1 AND (id LIKE 'ok-%' OR id LIKE 'bad-%') ORDER BY id`,
+        [admin.merchantId],
+      );
+      expect(docs.map((d) => d.id)).toEqual(['ok-0', 'ok-2', 'ok-4', 'ok-6', 'ok-8']);
+      const orphans: unknown[] = await ds.query(
+        `SELECT 1 FROM document_chunks WHERE merchant_id = $1 AND document_id LIKE 'bad-%'`,
+        [admin.merchantId],
+      );
+      expect(orphans).toHaveLength(0);
+    } finally {
+      await ds.query(`DROP TRIGGER IF EXISTS test_reject_marked_chunk ON document_chunks`);
+      await ds.query(`DROP FUNCTION IF EXISTS test_reject_marked_chunk()`);
+    }
   });
 
-  it('does not leak transaction-local settings between requests on the shared session', async () => {
-    // The HNSW strategy sets hnsw.* with set_config(..., true); after its transaction they must be gone.
-    await t.db.dataSource.transaction(async (m) => {
-      await m.query(`SELECT set_config('hnsw.ef_search', '777', true)`);
-    });
-    const rows: { v: string | null }[] = await t.db.dataSource.query(
-      `SELECT current_setting('hnsw.ef_search', true) AS v`,
-    );
-    expect(rows[0].v).not.toBe('777');
+  it('does not leak transaction-local settings to the next statement on the same connection', async () => {
+    // The HNSW strategy sets hnsw.* and enable_sort with set_config(..., true); after its transaction they must be gone.
+    const runner = t.db.dataSource.createQueryRunner();
+    await runner.connect();
+    try {
+      await runner.startTransaction();
+      await runner.query(
+        `SELECT set_config('hnsw.ef_search', '777', true), set_config('enable_sort', 'off', true)`,
+      );
+      const inside: { ef: string; sort: string }[] = await runner.query(
+        `SELECT current_setting('hnsw.ef_search', true) AS ef, current_setting('enable_sort') AS sort`,
+      );
+      expect(inside[0]).toEqual({ ef: '777', sort: 'off' });
+      await runner.commitTransaction();
+      const after: { ef: string | null; sort: string }[] = await runner.query(
+        `SELECT current_setting('hnsw.ef_search', true) AS ef, current_setting('enable_sort') AS sort`,
+      );
+      expect(after[0].ef).not.toBe('777');
+      expect(after[0].sort).toBe('on');
+    } finally {
+      await runner.release();
+    }
   });
 });

@@ -183,6 +183,11 @@ describe('ingestDocument over HTTP', () => {
     ['an empty title', { title: '' }],
     ['metadata that is not an object', { metadata: [1, 2] }],
     ['metadata over 16 KiB', { metadata: { blob: 'x'.repeat(17_000) } }],
+    ['a metadata key with an unpaired surrogate', { metadata: { 'k\udc00': 1 } }],
+    [
+      'metadata nested too deep',
+      { metadata: { a: { b: { c: { d: { e: { f: { g: { h: { i: 1 } } } } } } } } } },
+    ],
     ['a malformed ACL entry', { acl: ['role:agent', 'bad principal!'] }],
     ['an id with spaces', { id: 'has spaces' }],
   ])('rejects %s with BAD_USER_INPUT and writes nothing', async (_label, override) => {

@@ -170,7 +170,16 @@ describe('retrieveChunks over HTTP on the demo data', () => {
       { merchant_id: 'm01', roles: ['agent'], sub: 'u1' },
       'a-completely-different-secret-of-sufficient-length',
     );
+    const jwt = (await import('jsonwebtoken')).default;
+    const secret = 'test-secret-that-is-long-enough-for-hs256-0123456789';
+    // A user id that poses as a role principal, and a token that never expires.
+    const rolePosingSub = jwt.sign({ merchant_id: 'm01', roles: [], sub: 'role:agent' }, secret, {
+      expiresIn: 600,
+    });
+    const noExpiry = jwt.sign({ merchant_id: 'm01', roles: ['agent'], sub: 'u1' }, secret);
     for (const header of [
+      `Bearer ${rolePosingSub}`,
+      `Bearer ${noExpiry}`,
       `Bearer ${forged}`,
       'Bearer not-a-jwt',
       `Basic dTE6cHc=`,
@@ -196,6 +205,8 @@ describe('retrieveChunks over HTTP on the demo data', () => {
       { query: 'x'.repeat(10_000) },
       { query: 'nul \u0000 byte' },
       { query: 'refund', filter: { metadata: ['not', 'an', 'object'] } },
+      { query: 'refund', filter: { metadata: { category: 'lone \ud800 surrogate' } } },
+      { query: 'refund', filter: { metadata: { 'key\udc00': 1 } } },
     ]) {
       const res = await retrieve(input);
       expect(errorCode(res)).toBe('BAD_USER_INPUT');

@@ -18,8 +18,12 @@ export function verifyToken(token: string, secret: string): Identity {
   const sub: unknown = payload.sub;
   const merchantId: unknown = payload.merchant_id;
   const roles: unknown = payload.roles ?? [];
-  if (typeof sub !== 'string' || !ID_PATTERN.test(sub)) {
+  // A user id must not look like a role principal, or `sub: "role:agent"` would read what agents read.
+  if (typeof sub !== 'string' || !ID_PATTERN.test(sub) || sub.startsWith('role:')) {
     throw unauthenticated('Authentication failed: the token has no valid `sub` claim');
+  }
+  if (typeof payload.exp !== 'number') {
+    throw unauthenticated('Authentication failed: the token has no expiry (`exp`)');
   }
   if (typeof merchantId !== 'string' || !ID_PATTERN.test(merchantId)) {
     throw unauthenticated('Authentication failed: the token has no valid `merchant_id` claim');

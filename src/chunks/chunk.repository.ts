@@ -41,6 +41,11 @@ export interface ChunkSearchParams {
   filter: ChunkSearchFilter;
 }
 
+export interface HnswTuning {
+  efSearch: number;
+  maxScanTuples: number;
+}
+
 export interface ChunkHit {
   id: string;
   documentId: string | null;
@@ -435,22 +440,32 @@ export class ChunkRepository {
    * re-sorted by exact distance outside. May still return fewer than k rows (max_scan_tuples); the caller falls
    * back to the exact search then.
    */
-  async searchHnsw(
-    manager: EntityManager,
-    scope: TenantScope,
-    p: ChunkSearchParams,
-    tuning: { efSearch: number; maxScanTuples: number },
-  ): Promise<ChunkHit[]> {
+  async searchHnsw(manager: EntityManager, scope: TenantScope, p: ChunkSearchParams, tuning: HnswTuning): Promise<ChunkHit[]> {
+    const { sql, params } = await this.prepareHnsw(manager, scope, p, tuning);
+    const rows: HitRow[] = await manager.query(sql, params);
+    return rows.map(toHit);
+  }
+
+  /** The plan of exactly the statement searchHnsw runs, with the same settings (for tests and admin tools). */
+  async explainHnsw(manager: EntityManager, scope: TenantScope, p: ChunkSearchParams, tuning: HnswTuning): Promise<string[]> {
+    const { sql, params } = await this.prepareHnsw(manager, scope, p, tuning);
+    const rows: { 'QUERY PLAN': string }[] = await manager.query(`EXPLAIN (COSTS OFF) ${sql}`, params);
+    return rows.map((r) => r['QUERY PLAN']);
+  }
+
+  private async prepareHnsw(manager: EntityManager, scope: TenantScope, p: ChunkSearchParams, tuning: HnswTuning) {
+    // enable_sort = off: left alone, the planner often prefers the merchant btree plus a sort (its cost model
+    // underrates filtered HNSW scans); this path is only taken for merchants big enough for the index to pay.
     await manager.query(
       `SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),
               set_config('hnsw.ef_search', $1, true),
-              set_config('hnsw.max_scan_tuples', $2, true)`,
+              set_config('hnsw.max_scan_tuples', $2, true),
+              set_config('enable_sort', 'off', true)`,
       [String(Math.max(tuning.efSearch, p.k)), String(tuning.maxScanTuples)],
     );
     const { where, params, distance } = this.filterSql(scope, p);
     params.push(p.k);
-    const rows: HitRow[] = await manager.query(
-      `WITH nearest AS MATERIALIZED (
+    const sql = `WITH nearest AS MATERIALIZED (
          SELECT c.id, c.document_id, c.ticket_id, c.chunk_index, c.chunk_text, c.heading_path, c.citation, c.metadata,
                 ${distance} AS distance
            FROM document_chunks c
@@ -458,10 +473,8 @@ export class ChunkRepository {
           ORDER BY ${distance}
           LIMIT $${params.length}
        )
-       SELECT * FROM nearest ORDER BY distance, id`,
-      params,
-    );
-    return rows.map(toHit);
+       SELECT * FROM nearest ORDER BY distance, id`;
+    return { sql, params };
   }
 
   /** The WHERE clause shared by both strategies; every value is a bound parameter, no client text is interpolated. */

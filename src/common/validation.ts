@@ -5,6 +5,17 @@ export const SOURCE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 export const PRINCIPAL_PATTERN = /^(role:)?[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$/;
 export const MAX_ACL_ENTRIES = 256;
 export const MAX_METADATA_BYTES = 16 * 1024;
+export const MAX_METADATA_DEPTH = 8;
+
+const cleanString = (s: string): boolean => s.isWellFormed() && !s.includes('\u0000');
+
+function jsonIsClean(value: unknown, depth: number): boolean {
+  if (typeof value === 'string') return cleanString(value);
+  if (value === null || typeof value !== 'object') return true;
+  if (depth >= MAX_METADATA_DEPTH) return false;
+  if (Array.isArray(value)) return value.every((v) => jsonIsClean(v, depth + 1));
+  return Object.entries(value).every(([k, v]) => cleanString(k) && jsonIsClean(v, depth + 1));
+}
 
 /** Text that PostgreSQL can store and a person meant to send: well-formed Unicode, no NUL bytes, not blank. */
 export function assertText(
@@ -62,8 +73,12 @@ export function normalizeMetadata(field: string, value: unknown): JsonObject {
       limit: MAX_METADATA_BYTES,
     });
   }
-  if (serialized.includes('\\u0000') || !serialized.isWellFormed()) {
-    throw badInput(`${field} contains a NUL character or invalid Unicode`, { field });
+  // JSON.stringify escapes lone surrogates, so the serialized form looks fine while PostgreSQL's jsonb would
+  // reject it: every key and string is checked itself.
+  if (!jsonIsClean(value, 0)) {
+    throw badInput(`${field} contains a NUL character, invalid Unicode, or nests deeper than ${MAX_METADATA_DEPTH} levels`, {
+      field,
+    });
   }
   return value as JsonObject;
 }

@@ -123,6 +123,9 @@ export function loadConfig(env: Env = process.env): Config {
   const baseUrl = str('OPENAI_BASE_URL', 'https://api.openai.com/v1').replace(/\/+$/, '');
   if (provider === 'openai') {
     if (!/^https?:\/\//.test(baseUrl)) problems.push('OPENAI_BASE_URL must be an http(s) URL');
+    if (apiKey === undefined && /^https:\/\/api\.openai\.com\b/.test(baseUrl)) {
+      problems.push('OPENAI_API_KEY is required with EMBEDDING_PROVIDER=openai and the OpenAI endpoint');
+    }
   }
 
   const targetTokens = int('CHUNK_TARGET_TOKENS', 350, 64, 8000);

@@ -23,18 +23,70 @@ export interface EmbeddedPostgres {
 
 const SOCKET_PORT = 5432;
 
+/**
+ * PGlite has no lock of its own: two processes opening one data directory would corrupt it. A lock file with
+ * the owner's pid keeps a second gateway (or `npm run seed` next to a running gateway) out; a lock left by a
+ * process that no longer exists is taken over.
+ */
+function lockDataDir(dataDir: string): () => void {
+  const file = path.join(dataDir, '.gateway.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
+      return () => fs.rmSync(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const owner = Number(fs.readFileSync(file, 'utf8').trim());
+      if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) {
+        throw new Error(
+          `The embedded database in ${dataDir} is in use by process ${owner} (a running gateway?). ` +
+            'Stop it first, or point DATABASE_URL at a PostgreSQL server.',
+        );
+      }
+      fs.rmSync(file, { force: true }); // stale
+    }
+  }
+  throw new Error(`could not lock ${dataDir}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPostgres> {
   const inMemory = dataDir.startsWith('memory://');
-  if (!inMemory) fs.mkdirSync(dataDir, { recursive: true });
+  let unlock = (): void => undefined;
+  if (!inMemory) {
+    fs.mkdirSync(dataDir, { recursive: true });
+    unlock = lockDataDir(dataDir);
+  }
   // Reopening a data directory needs the extension too, or Postgres fails with `could not access file "vector"`.
-  const pglite = await PGlite.create(inMemory ? dataDir : dataDir, { extensions: { vector } });
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create(dataDir, { extensions: { vector } });
+  } catch (err) {
+    unlock();
+    throw err;
+  }
   const socketDir = fs.mkdtempSync(path.join(os.tmpdir(), 'srg-pglite-'));
   const server = new PGLiteSocketServer({
     db: pglite,
     path: path.join(socketDir, `.s.PGSQL.${SOCKET_PORT}`),
     maxConnections: 1,
   });
-  await server.start();
+  try {
+    await server.start();
+  } catch (err) {
+    await pglite.close().catch(() => undefined);
+    fs.rmSync(socketDir, { recursive: true, force: true });
+    unlock();
+    throw err;
+  }
   let stopped = false;
   return {
     socketDir,
@@ -46,6 +98,7 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPo
       await server.stop();
       await pglite.close();
       fs.rmSync(socketDir, { recursive: true, force: true });
+      unlock();
     },
   };
 }

@@ -263,14 +263,11 @@ function splitLongUnit(unit: Unit, budget: number): Unit[] {
   let tokens = 0;
   const push = (): void => {
     const text = current.join(' ');
-    out.push({
-      text,
-      sep: out.length === 0 ? unit.sep : ' ',
-      tokens: countTokens(text),
-      listItem: unit.listItem,
-    });
+    out.push({ text, sep: out.length === 0 ? unit.sep : ' ', tokens: countTokens(text), listItem: unit.listItem });
   };
-  for (const w of unit.text.split(/\s+/)) {
+  // A "word" longer than the whole budget (a URL, a base64 blob) is cut into slices first.
+  const words = unit.text.split(/\s+/).flatMap((w) => (w.length > budget ? sliceWord(w, budget) : [w]));
+  for (const w of words) {
     const t = countTokens(` ${w}`);
     if (current.length > 0 && tokens + t > budget) {
       push();
@@ -281,6 +278,14 @@ function splitLongUnit(unit: Unit, budget: number): Unit[] {
     tokens += t;
   }
   if (current.length > 0) push();
+  return out;
+}
+
+/** Slices of at most budget/2 characters: even at two tokens per character that stays within the budget. */
+function sliceWord(word: string, budget: number): string[] {
+  const size = Math.max(8, Math.floor(budget / 2));
+  const out: string[] = [];
+  for (let i = 0; i < word.length; i += size) out.push(word.slice(i, i + size));
   return out;
 }
 

@@ -15,8 +15,7 @@ const PASS_THROUGH_CODES = new Set<string>([
 ]);
 
 export interface FormatErrorOptions {
-  /** Development only: keep the original message of unexpected errors to ease debugging. */
-  exposeInternalErrors: boolean;
+  /** Unexpected errors are logged here, never sent: their messages can carry SQL or data. */
   onInternalError?: (error: unknown) => void;
 }
 
@@ -64,10 +63,7 @@ export function createFormatError(options: FormatErrorOptions) {
     options.onInternalError?.(original);
     return {
       ...base,
-      message:
-        options.exposeInternalErrors && original instanceof Error
-          ? original.message
-          : 'Internal server error',
+      message: 'Internal server error',
       extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
     };
   };
