@@ -120,14 +120,14 @@ describe('concurrent requests and transactions', () => {
       await runner.query(
         `SELECT set_config('hnsw.ef_search', '777', true), set_config('enable_sort', 'off', true)`,
       );
-      const inside: { ef: string; sort: string }[] = await runner.query(
+      const inside = (await runner.query(
         `SELECT current_setting('hnsw.ef_search', true) AS ef, current_setting('enable_sort') AS sort`,
-      );
+      )) as { ef: string; sort: string }[];
       expect(inside[0]).toEqual({ ef: '777', sort: 'off' });
       await runner.commitTransaction();
-      const after: { ef: string | null; sort: string }[] = await runner.query(
+      const after = (await runner.query(
         `SELECT current_setting('hnsw.ef_search', true) AS ef, current_setting('enable_sort') AS sort`,
-      );
+      )) as { ef: string | null; sort: string }[];
       expect(after[0].ef).not.toBe('777');
       expect(after[0].sort).toBe('on');
     } finally {
