@@ -440,20 +440,35 @@ export class ChunkRepository {
    * re-sorted by exact distance outside. May still return fewer than k rows (max_scan_tuples); the caller falls
    * back to the exact search then.
    */
-  async searchHnsw(manager: EntityManager, scope: TenantScope, p: ChunkSearchParams, tuning: HnswTuning): Promise<ChunkHit[]> {
+  async searchHnsw(
+    manager: EntityManager,
+    scope: TenantScope,
+    p: ChunkSearchParams,
+    tuning: HnswTuning,
+  ): Promise<ChunkHit[]> {
     const { sql, params } = await this.prepareHnsw(manager, scope, p, tuning);
     const rows: HitRow[] = await manager.query(sql, params);
     return rows.map(toHit);
   }
 
   /** The plan of exactly the statement searchHnsw runs, with the same settings (for tests and admin tools). */
-  async explainHnsw(manager: EntityManager, scope: TenantScope, p: ChunkSearchParams, tuning: HnswTuning): Promise<string[]> {
+  async explainHnsw(
+    manager: EntityManager,
+    scope: TenantScope,
+    p: ChunkSearchParams,
+    tuning: HnswTuning,
+  ): Promise<string[]> {
     const { sql, params } = await this.prepareHnsw(manager, scope, p, tuning);
     const rows: { 'QUERY PLAN': string }[] = await manager.query(`EXPLAIN (COSTS OFF) ${sql}`, params);
     return rows.map((r) => r['QUERY PLAN']);
   }
 
-  private async prepareHnsw(manager: EntityManager, scope: TenantScope, p: ChunkSearchParams, tuning: HnswTuning) {
+  private async prepareHnsw(
+    manager: EntityManager,
+    scope: TenantScope,
+    p: ChunkSearchParams,
+    tuning: HnswTuning,
+  ) {
     // enable_sort = off: left alone, the planner often prefers the merchant btree plus a sort (its cost model
     // underrates filtered HNSW scans); this path is only taken for merchants big enough for the index to pay.
     await manager.query(

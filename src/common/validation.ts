@@ -76,9 +76,12 @@ export function normalizeMetadata(field: string, value: unknown): JsonObject {
   // JSON.stringify escapes lone surrogates, so the serialized form looks fine while PostgreSQL's jsonb would
   // reject it: every key and string is checked itself.
   if (!jsonIsClean(value, 0)) {
-    throw badInput(`${field} contains a NUL character, invalid Unicode, or nests deeper than ${MAX_METADATA_DEPTH} levels`, {
-      field,
-    });
+    throw badInput(
+      `${field} contains a NUL character, invalid Unicode, or nests deeper than ${MAX_METADATA_DEPTH} levels`,
+      {
+        field,
+      },
+    );
   }
   return value as JsonObject;
 }

@@ -263,7 +263,12 @@ function splitLongUnit(unit: Unit, budget: number): Unit[] {
   let tokens = 0;
   const push = (): void => {
     const text = current.join(' ');
-    out.push({ text, sep: out.length === 0 ? unit.sep : ' ', tokens: countTokens(text), listItem: unit.listItem });
+    out.push({
+      text,
+      sep: out.length === 0 ? unit.sep : ' ',
+      tokens: countTokens(text),
+      listItem: unit.listItem,
+    });
   };
   // A "word" longer than the whole budget (a URL, a base64 blob) is cut into slices first.
   const words = unit.text.split(/\s+/).flatMap((w) => (w.length > budget ? sliceWord(w, budget) : [w]));

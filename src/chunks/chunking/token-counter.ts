@@ -20,7 +20,8 @@ export function countTokens(text: string): number {
   LONG_RUN.lastIndex = 0;
   let total = 0;
   const rest = text.replace(LONG_RUN, (run) => {
-    for (let i = 0; i < run.length; i += MAX_RUN_CHARS) total += encoding!.encode(run.slice(i, i + MAX_RUN_CHARS)).length;
+    for (let i = 0; i < run.length; i += MAX_RUN_CHARS)
+      total += encoding!.encode(run.slice(i, i + MAX_RUN_CHARS)).length;
     return ' ';
   });
   return total + encoding.encode(rest).length;
