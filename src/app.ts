@@ -19,6 +19,7 @@ import { DocumentRepository } from './documents/document.repository';
 import { DocumentResolver } from './documents/document.resolver';
 import { type Embedder } from './embeddings/embedder';
 import { type GatewayContext } from './graphql/context';
+import { createLoaders } from './graphql/loaders';
 import { buildGatewaySchema, type ResolverClass } from './graphql/schema';
 import { IngestionService } from './ingestion/ingestion.service';
 import { CorpusVersionRepository } from './corpus/corpus-version.repository';
@@ -32,7 +33,7 @@ import { OrderResolver } from './orders/order.resolver';
 import { OrderService } from './orders/order.service';
 import { TicketResolver } from './tickets/ticket.resolver';
 import { TicketService } from './tickets/ticket.service';
-import { RetrievalResolver } from './retrieval/retrieval.resolver';
+import { RetrievalResolver, RetrievedChunkResolver } from './retrieval/retrieval.resolver';
 import { RetrievalService } from './retrieval/retrieval.service';
 import { TicketRepository } from './tickets/ticket.repository';
 
@@ -92,6 +93,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const schema = await buildGatewaySchema(
     new Map<ResolverClass, object>([
       [RetrievalResolver, new RetrievalResolver(services.retrieval)],
+      [RetrievedChunkResolver, new RetrievedChunkResolver()],
       [DocumentResolver, new DocumentResolver(services.ingestion, services.documents)],
       [TicketResolver, new TicketResolver(services.ingestion, services.tickets)],
       [OrderResolver, new OrderResolver(services.orders)],
@@ -130,9 +132,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         const requestId = req.header('x-request-id') ?? crypto.randomUUID();
         try {
           const token = bearerToken(req.header('authorization'));
+          const identity = token === undefined ? null : verifyToken(token, jwtSecret);
           return Promise.resolve({
             requestId,
-            identity: token === undefined ? null : verifyToken(token, jwtSecret),
+            identity,
+            loaders: identity ? createLoaders(identity, services.documents, services.tickets) : null,
           });
         } catch (err) {
           if (err instanceof DomainError) {

@@ -61,8 +61,8 @@ export class DocumentRepository {
     manager: EntityManager,
     merchantId: string,
     doc: DocumentWrite,
-  ): Promise<{ row: SupportDocument; changed: boolean }> {
-    const rows: DocumentRow[] = await manager.query(
+  ): Promise<{ row: SupportDocument; changed: boolean; created: boolean }> {
+    const rows: (DocumentRow & { inserted: boolean })[] = await manager.query(
       `INSERT INTO support_documents AS d (merchant_id, id, title, body, content_hash, metadata, acl)
        VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::text[])
        ON CONFLICT (merchant_id, id) DO UPDATE
@@ -70,12 +70,12 @@ export class DocumentRepository {
              metadata = EXCLUDED.metadata, acl = EXCLUDED.acl, updated_at = now()
          WHERE (d.title, d.body, d.metadata, d.acl) IS DISTINCT FROM
                (EXCLUDED.title, EXCLUDED.body, EXCLUDED.metadata, EXCLUDED.acl)
-       RETURNING ${COLUMNS}`,
+       RETURNING ${COLUMNS}, (xmax = 0) AS inserted`,
       [merchantId, doc.id, doc.title, doc.body, doc.contentHash, JSON.stringify(doc.metadata), doc.acl],
     );
-    if (rows.length > 0) return { row: toEntity(rows[0]), changed: true };
+    if (rows.length > 0) return { row: toEntity(rows[0]), changed: true, created: rows[0].inserted };
     const existing = await this.findForUpdate(manager, merchantId, doc.id);
-    return { row: existing!, changed: false };
+    return { row: existing!, changed: false, created: false };
   }
 
   async findForUpdate(

@@ -25,8 +25,13 @@ export class DocumentService {
   }
 
   async get(identity: Identity, id: string): Promise<SupportDocument | null> {
-    const [doc] = await this.documents.findVisibleByIds(this.dataSource.manager, this.access(identity), [id]);
+    const [doc] = await this.getMany(identity, [id]);
     return doc ?? null;
+  }
+
+  /** The documents among `ids` the caller may see; one query. */
+  async getMany(identity: Identity, ids: readonly string[]): Promise<SupportDocument[]> {
+    return this.documents.findVisibleByIds(this.dataSource.manager, this.access(identity), ids);
   }
 
   async list(

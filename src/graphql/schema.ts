@@ -3,10 +3,16 @@ import { type GraphQLSchema, lexicographicSortSchema, printSchema } from 'graphq
 import { buildSchema } from 'type-graphql';
 import { DocumentResolver } from '../documents/document.resolver';
 import { OrderResolver } from '../orders/order.resolver';
-import { RetrievalResolver } from '../retrieval/retrieval.resolver';
+import { RetrievalResolver, RetrievedChunkResolver } from '../retrieval/retrieval.resolver';
 import { TicketResolver } from '../tickets/ticket.resolver';
 
-export const resolverClasses = [RetrievalResolver, DocumentResolver, TicketResolver, OrderResolver] as const;
+export const resolverClasses = [
+  RetrievalResolver,
+  RetrievedChunkResolver,
+  DocumentResolver,
+  TicketResolver,
+  OrderResolver,
+] as const;
 
 /** Resolver class → its instance; a class is keyed by its constructor. */
 export type ResolverClass = abstract new (...args: never[]) => object;

@@ -47,6 +47,8 @@ export interface IngestOutcome<T> {
   deletedChunks: number;
   /** Nothing was written: same text, ACL and metadata as stored. */
   unchanged: boolean;
+  /** The source did not exist before. */
+  created: boolean;
   warnings: string[];
 }
 
@@ -68,7 +70,7 @@ interface PreparedSource<T> {
   metadata: JsonObject;
   acl: string[];
   /** Upserts the document or ticket row; reports whether it changed. */
-  writeRow(manager: EntityManager): Promise<{ row: T; changed: boolean }>;
+  writeRow(manager: EntityManager): Promise<{ row: T; changed: boolean; created: boolean }>;
 }
 
 /** The corpus versions changed between embedding and writing (a flip happened): embed again for the new ones. */
@@ -267,7 +269,7 @@ export class IngestionService {
           const outcomes: IngestOutcome<T>[] = [];
           let offset = 0;
           for (const p of prepared) {
-            const { row, changed } = await p.writeRow(manager);
+            const { row, changed, created } = await p.writeRow(manager);
             let activeOutcome: Omit<IngestOutcome<T>, 'source' | 'warnings'> | undefined;
             for (const v of targets) {
               const { vectors, computed } = embedded.get(v.version)!;
@@ -302,6 +304,7 @@ export class IngestionService {
                     p.pieces.map((x) => x.hash),
                   ),
                   unchanged: !changed && sync.inserted === 0 && sync.removed === 0,
+                  created,
                 };
               }
             }

@@ -1,8 +1,10 @@
-import { Arg, Ctx, Query, Resolver } from 'type-graphql';
+import { Arg, Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
+import { SupportDocument } from '../documents/support-document.entity';
+import { Ticket } from '../tickets/ticket.entity';
 import { scopeOf } from '../auth/identity';
-import { type GatewayContext, requireIdentity } from '../graphql/context';
+import { type GatewayContext, requireIdentity, requireLoaders } from '../graphql/context';
 import { RetrieveChunksInput } from './dtos/retrieve-chunks.input';
-import { RetrieveChunksResult } from './dtos/retrieved-chunk.type';
+import { RetrieveChunksResult, RetrievedChunk } from './dtos/retrieved-chunk.type';
 import { DEFAULT_K, RetrievalService } from './retrieval.service';
 import { ChunkSourceType } from './dtos/chunk-source-type';
 
@@ -32,5 +34,22 @@ export class RetrievalResolver {
         sourceType: c.sourceType === 'document' ? ChunkSourceType.DOCUMENT : ChunkSourceType.TICKET,
       })),
     };
+  }
+}
+
+/** A chunk's source, batched per request: one query per type whatever k is. */
+@Resolver(() => RetrievedChunk)
+export class RetrievedChunkResolver {
+  @FieldResolver(() => SupportDocument, {
+    nullable: true,
+    description: 'The document this chunk is cut from.',
+  })
+  async document(@Root() chunk: RetrievedChunk, @Ctx() ctx: GatewayContext): Promise<SupportDocument | null> {
+    return chunk.documentId === null ? null : requireLoaders(ctx).document.load(chunk.documentId);
+  }
+
+  @FieldResolver(() => Ticket, { nullable: true, description: 'The ticket this chunk is cut from.' })
+  async ticket(@Root() chunk: RetrievedChunk, @Ctx() ctx: GatewayContext): Promise<Ticket | null> {
+    return chunk.ticketId === null ? null : requireLoaders(ctx).ticket.load(chunk.ticketId);
   }
 }

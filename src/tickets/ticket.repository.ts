@@ -60,8 +60,8 @@ export class TicketRepository {
     manager: EntityManager,
     merchantId: string,
     t: TicketWrite,
-  ): Promise<{ row: Ticket; changed: boolean }> {
-    const rows: TicketRow[] = await manager.query(
+  ): Promise<{ row: Ticket; changed: boolean; created: boolean }> {
+    const rows: (TicketRow & { inserted: boolean })[] = await manager.query(
       `INSERT INTO tickets AS t (merchant_id, id, customer_id, subject, status, messages, content_hash, metadata, acl)
        VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb, $9::text[])
        ON CONFLICT (merchant_id, id) DO UPDATE
@@ -70,7 +70,7 @@ export class TicketRepository {
              acl = EXCLUDED.acl, updated_at = now()
          WHERE (t.customer_id, t.subject, t.status, t.messages, t.metadata, t.acl) IS DISTINCT FROM
                (EXCLUDED.customer_id, EXCLUDED.subject, EXCLUDED.status, EXCLUDED.messages, EXCLUDED.metadata, EXCLUDED.acl)
-       RETURNING ${COLUMNS}`,
+       RETURNING ${COLUMNS}, (xmax = 0) AS inserted`,
       [
         merchantId,
         t.id,
@@ -83,12 +83,12 @@ export class TicketRepository {
         t.acl,
       ],
     );
-    if (rows.length > 0) return { row: toEntity(rows[0]), changed: true };
+    if (rows.length > 0) return { row: toEntity(rows[0]), changed: true, created: rows[0].inserted };
     const existing: TicketRow[] = await manager.query(
       `SELECT ${COLUMNS} FROM tickets t WHERE t.merchant_id = $1 AND t.id = $2`,
       [merchantId, t.id],
     );
-    return { row: toEntity(existing[0]), changed: false };
+    return { row: toEntity(existing[0]), changed: false, created: false };
   }
 
   async update(

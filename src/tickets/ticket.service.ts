@@ -26,8 +26,13 @@ export class TicketService {
   }
 
   async get(identity: Identity, id: string): Promise<Ticket | null> {
-    const [t] = await this.tickets.findVisibleByIds(this.dataSource.manager, this.access(identity), [id]);
+    const [t] = await this.getMany(identity, [id]);
     return t ?? null;
+  }
+
+  /** The tickets among `ids` the caller may see; one query. */
+  async getMany(identity: Identity, ids: readonly string[]): Promise<Ticket[]> {
+    return this.tickets.findVisibleByIds(this.dataSource.manager, this.access(identity), ids);
   }
 
   async list(
