@@ -2,6 +2,7 @@ import { fromSql, toSql } from 'pgvector';
 import { type EntityManager } from 'typeorm';
 import { type TenantScope } from '../auth/identity';
 import { type JsonObject } from '../common/graphql-scalars';
+import { affectedCount } from '../db/write-result';
 
 export type ChunkSource = { kind: 'document'; documentId: string } | { kind: 'ticket'; ticketId: string };
 
@@ -321,13 +322,13 @@ export class ChunkRepository {
     version: number,
     batch: number,
   ): Promise<number> {
-    const rows: unknown[] = await manager.query(
+    const raw: unknown = await manager.query(
       `DELETE FROM document_chunks WHERE id IN (
          SELECT id FROM document_chunks WHERE merchant_id = $1 AND corpus_version = $2 LIMIT $3)
        RETURNING 1`,
       [merchantId, version, batch],
     );
-    return rows.length;
+    return affectedCount(raw);
   }
 
   /** Chunks of a version whose vector does not have the expected size (must be zero before a flip). */
@@ -389,11 +390,12 @@ export class ChunkRepository {
       sets.push(`metadata = $${params.length}::jsonb`);
     }
     if (sets.length === 0) return 0;
-    const result: [unknown[], number] = await manager.query(
-      `UPDATE document_chunks SET ${sets.join(', ')}, updated_at = now() WHERE merchant_id = $1 AND ${column} = $2`,
-      params,
+    return affectedCount(
+      await manager.query(
+        `UPDATE document_chunks SET ${sets.join(', ')}, updated_at = now() WHERE merchant_id = $1 AND ${column} = $2`,
+        params,
+      ),
     );
-    return Number(result[1] ?? 0);
   }
 
   /**

@@ -2,6 +2,7 @@ import { type EntityManager } from 'typeorm';
 import { type TenantScope } from '../auth/identity';
 import { type JsonObject } from '../common/graphql-scalars';
 import { SupportDocument } from './support-document.entity';
+import { writtenRows } from '../db/write-result';
 
 export interface DocumentWrite {
   id: string;
@@ -96,25 +97,29 @@ export class DocumentRepository {
     id: string,
     change: { acl?: string[]; metadata?: JsonObject },
   ): Promise<SupportDocument | null> {
-    const rows: DocumentRow[] = await manager.query(
-      `UPDATE support_documents d
+    const rows = writtenRows<DocumentRow>(
+      await manager.query(
+        `UPDATE support_documents d
           SET acl = coalesce($3::text[], d.acl), metadata = coalesce($4::jsonb, d.metadata), updated_at = now()
         WHERE d.merchant_id = $1 AND d.id = $2
         RETURNING ${COLUMNS}`,
-      [
-        merchantId,
-        id,
-        change.acl ?? null,
-        change.metadata === undefined ? null : JSON.stringify(change.metadata),
-      ],
+        [
+          merchantId,
+          id,
+          change.acl ?? null,
+          change.metadata === undefined ? null : JSON.stringify(change.metadata),
+        ],
+      ),
     );
     return rows[0] ? toEntity(rows[0]) : null;
   }
 
   async delete(manager: EntityManager, merchantId: string, id: string): Promise<boolean> {
-    const rows: unknown[] = await manager.query(
-      `DELETE FROM support_documents WHERE merchant_id = $1 AND id = $2 RETURNING id`,
-      [merchantId, id],
+    const rows = writtenRows<{ id: string }>(
+      await manager.query(`DELETE FROM support_documents WHERE merchant_id = $1 AND id = $2 RETURNING id`, [
+        merchantId,
+        id,
+      ]),
     );
     return rows.length > 0;
   }

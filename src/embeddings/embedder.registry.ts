@@ -36,6 +36,11 @@ export class EmbedderRegistry {
     this.embedders.set(key(defaultEmbedder.model, defaultEmbedder.dimensions), defaultEmbedder);
   }
 
+  /** Makes `embedder` the one used for its (model, dimensions), e.g. a provider configured outside the env. */
+  register(embedder: Embedder): void {
+    this.embedders.set(key(embedder.model, embedder.dimensions), embedder);
+  }
+
   get(model: string, dimensions: number): Embedder {
     const k = key(model, dimensions);
     let embedder = this.embedders.get(k);

@@ -64,10 +64,10 @@ export function readDocumentFile(file: string): IngestDocumentCommand {
   if (a.id !== undefined && typeof a.id !== 'string' && typeof a.id !== 'number')
     throw badInput(`${file}: id must be a string`);
   return {
-    id: a.id !== undefined ? String(a.id as string | number) : base,
+    id: a.id !== undefined ? String(a.id) : base,
     title: typeof a.title === 'string' ? a.title : (heading ?? base),
     text: body,
-    acl: (a.acl as string[] | undefined) ?? [],
+    acl: (a.acl) ?? [],
     metadata: a.metadata ?? {},
   };
 }

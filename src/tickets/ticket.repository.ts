@@ -3,6 +3,7 @@ import { type JsonObject } from '../common/graphql-scalars';
 import { type DocumentAccess } from '../documents/document.repository';
 import { Ticket, type StoredTicketMessage } from './ticket.entity';
 import { type TicketStatus } from './ticket-status';
+import { writtenRows } from '../db/write-result';
 
 export interface TicketWrite {
   id: string;
@@ -97,27 +98,31 @@ export class TicketRepository {
     id: string,
     change: { acl?: string[]; metadata?: JsonObject; status?: TicketStatus },
   ): Promise<Ticket | null> {
-    const rows: TicketRow[] = await manager.query(
-      `UPDATE tickets t
+    const rows = writtenRows<TicketRow>(
+      await manager.query(
+        `UPDATE tickets t
           SET acl = coalesce($3::text[], t.acl), metadata = coalesce($4::jsonb, t.metadata),
               status = coalesce($5, t.status), updated_at = now()
         WHERE t.merchant_id = $1 AND t.id = $2
         RETURNING ${COLUMNS}`,
-      [
-        merchantId,
-        id,
-        change.acl ?? null,
-        change.metadata === undefined ? null : JSON.stringify(change.metadata),
-        change.status ?? null,
-      ],
+        [
+          merchantId,
+          id,
+          change.acl ?? null,
+          change.metadata === undefined ? null : JSON.stringify(change.metadata),
+          change.status ?? null,
+        ],
+      ),
     );
     return rows[0] ? toEntity(rows[0]) : null;
   }
 
   async delete(manager: EntityManager, merchantId: string, id: string): Promise<boolean> {
-    const rows: unknown[] = await manager.query(
-      `DELETE FROM tickets WHERE merchant_id = $1 AND id = $2 RETURNING id`,
-      [merchantId, id],
+    const rows = writtenRows<unknown>(
+      await manager.query(`DELETE FROM tickets WHERE merchant_id = $1 AND id = $2 RETURNING id`, [
+        merchantId,
+        id,
+      ]),
     );
     return rows.length > 0;
   }
