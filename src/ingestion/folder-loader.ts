@@ -67,7 +67,7 @@ export function readDocumentFile(file: string): IngestDocumentCommand {
     id: a.id !== undefined ? String(a.id) : base,
     title: typeof a.title === 'string' ? a.title : (heading ?? base),
     text: body,
-    acl: (a.acl) ?? [],
+    acl: a.acl ?? [],
     metadata: a.metadata ?? {},
   };
 }
