@@ -363,6 +363,8 @@ export class ChunkRepository {
       [name],
     );
     if (found.length > 0) return 'exists';
+    // Building the index over existing rows can take minutes: lift the request statement timeout for it.
+    await manager.query(`SELECT set_config('statement_timeout', '0', true)`);
     await manager.query(
       `CREATE INDEX IF NOT EXISTS ${name} ON document_chunks
          USING hnsw ((embedding::vector(${n})) vector_cosine_ops) WITH (m = 16, ef_construction = 64)

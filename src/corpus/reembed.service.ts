@@ -62,7 +62,9 @@ export class ReembedService {
 
     let { active, building } = await this.corpus.findLive(m, merchantId);
     if (!active) throw notFound(`Merchant ${merchantId} has no active corpus version (is it provisioned?)`);
-    const hnswIndex = await this.chunks.ensureHnswIndex(m, opts.dimensions);
+    const hnswIndex = await this.dataSource.transaction((tx) =>
+      this.chunks.ensureHnswIndex(tx, opts.dimensions),
+    );
     const report = {
       model: opts.model,
       dimensions: opts.dimensions,

@@ -68,8 +68,24 @@ export async function openDatabase(config: Config, options: OpenDatabaseOptions 
 
   const dataSource = new DataSource(dsOptions);
   try {
+    if (options.migrate !== false && kind === 'native') {
+      // Migrations build indexes that may take minutes on a big table: they get their own connection, without
+      // the statement timeout that guards request queries.
+      const migrator = new DataSource({
+        ...common,
+        url: config.databaseUrl,
+        extra: { max: 1, application_name: 'support-rag-gateway migrations' },
+      });
+      await migrator.initialize();
+      try {
+        await migrator.runMigrations({ transaction: 'each' });
+      } finally {
+        await migrator.destroy();
+      }
+    }
     await dataSource.initialize();
-    if (options.migrate !== false) await dataSource.runMigrations({ transaction: 'each' });
+    if (options.migrate !== false && kind === 'embedded')
+      await dataSource.runMigrations({ transaction: 'each' });
   } catch (err) {
     if (dataSource.isInitialized) await dataSource.destroy().catch(() => undefined);
     await embedded?.stop().catch(() => undefined);

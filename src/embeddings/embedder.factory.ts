@@ -15,6 +15,9 @@ export function createEmbedder(config: Config): Embedder {
         model: e.model,
         dimensions: e.dimensions,
         timeoutMs: e.timeoutMs,
+        batchSize: e.batchSize,
+        concurrency: e.concurrency,
+        maxRetries: e.maxRetries,
       });
   }
 }
