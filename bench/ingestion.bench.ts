@@ -137,6 +137,8 @@ async function main(): Promise<void> {
   const ds = db.dataSource;
   const repo = new ChunkRepository();
   await services.merchants.provision({ id: 'bench', name: 'Bench' });
+  // A --keep rerun starts its measurements from the same prefilled table, without the previous run's documents.
+  await ds.query(`DELETE FROM support_documents WHERE merchant_id = 'bench'`);
 
   // 1) Row-by-row vs multi-row INSERT, same vectors, interleaved (A B, B A, ...), each document in its own transaction.
   const docs = Array.from({ length: DOCS * 2 }, (_, d) => {
