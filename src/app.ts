@@ -92,7 +92,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const services = createServices(config, db, embedder);
   const schema = await buildGatewaySchema(
     new Map<ResolverClass, object>([
-      [RetrievalResolver, new RetrievalResolver(services.retrieval)],
+      [RetrievalResolver, new RetrievalResolver(services.retrieval, config)],
       [RetrievedChunkResolver, new RetrievedChunkResolver()],
       [DocumentResolver, new DocumentResolver(services.ingestion, services.documents)],
       [TicketResolver, new TicketResolver(services.ingestion, services.tickets)],

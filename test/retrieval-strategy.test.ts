@@ -128,7 +128,7 @@ describe('retrieval strategies return min(k, readable) rows that match the exact
     let expected = 0;
     for (const query of queries) {
       for (const k of [1, 5, 10]) {
-        const result = await t.services.retrieval.retrieve(scopeOf(identity), { query, k });
+        const result = await t.services.retrieval.retrieve(scopeOf(identity), { query, k, mode: 'vector' });
         const [qv] = await t.services.embedders.defaultEmbedder.embed([query]);
         const exact = exactTopK(rows(), identity.principals, qv, k);
         expect(result.chunks).toHaveLength(exact.length);
@@ -163,7 +163,11 @@ describe('retrieval strategies return min(k, readable) rows that match the exact
   it('returns every readable chunk when k exceeds them, on the HNSW path too', async () => {
     const readable = rowsBig.filter((r) => r.acl.includes('role:contractor')).length;
     expect(readable).toBe(32);
-    const result = await t.services.retrieval.retrieve(scopeOf(contractor(big)), { query: 'refund', k: 50 });
+    const result = await t.services.retrieval.retrieve(scopeOf(contractor(big)), {
+      query: 'refund',
+      k: 50,
+      mode: 'vector',
+    });
     expect(result.strategy).toMatch(/^hnsw_iterative/);
     expect(result.chunks).toHaveLength(32);
     expect(new Set(result.chunks.map((c) => c.id)).size).toBe(32);

@@ -58,14 +58,22 @@ describe('retrieveChunks over HTTP on the demo data', () => {
     expect(chunks.find((c) => c.ticketId === 't1')!.citation).toBe('Ticket t1');
     expect(chunks.find((c) => c.ticketId === 't1')!.text).toContain('Order #4821.');
     expect(chunks.find((c) => c.ticketId === 't5')!.citation).toBe('Ticket t5');
-    // Nearest first, and similarity is the cosine similarity the score is based on.
-    const sims = chunks.map((c) => c.similarity);
-    expect([...sims].sort((a, b) => b - a)).toEqual(sims);
+    // HYBRID (the default): fused scores in 0..1, best first.
+    const scores = chunks.map((c) => c.score);
+    expect([...scores].sort((a, b) => b - a)).toEqual(scores);
     for (const c of chunks) {
+      expect(c.score).toBeGreaterThan(0);
+      expect(c.score).toBeLessThanOrEqual(1);
       expect(c.similarity).toBeGreaterThan(0);
       expect(c.similarity).toBeLessThanOrEqual(1);
-      expect(c.score).toBeCloseTo(c.similarity, 10);
     }
+    // VECTOR: the same three, nearest first, and the score is the cosine similarity.
+    const vector = await retrieve({ query: 'show me recent refund questions', k: 3, mode: 'VECTOR' });
+    const vchunks = vector.data!.retrieveChunks.chunks;
+    expect(vchunks.map((c) => c.ticketId ?? c.documentId).sort()).toEqual(['d7', 't1', 't5']);
+    const sims = vchunks.map((c) => c.similarity);
+    expect([...sims].sort((a, b) => b - a)).toEqual(sims);
+    for (const c of vchunks) expect(c.score).toBeCloseTo(c.similarity, 10);
   });
 
   it('computes similarity as 1 - cosine distance, matching SQL on the stored vectors', async () => {

@@ -6,10 +6,22 @@ export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' |
 import { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-node/core';
 /** Narrows retrieval; every condition must hold. */
 export type ChunkFilter = {
+  /** metadata.category equals this value. */
+  category?: string | null | undefined;
+  /** Only chunks of this customer's tickets. */
+  customerId?: string | number | null | undefined;
+  /** Only chunks of these documents (at most 100). */
+  documentIds?: Array<string | number> | null | undefined;
   /** A JSON object the chunk metadata must contain (jsonb @>), e.g. {"category": "refund"}. */
   metadata?: unknown;
   /** Only chunks of documents, or only of tickets. */
   sourceType?: ChunkSourceType | null | undefined;
+  /** Only chunks of these tickets (at most 100). */
+  ticketIds?: Array<string | number> | null | undefined;
+  /** Only chunks of tickets in one of these states. */
+  ticketStatus?: Array<TicketStatus> | null | undefined;
+  /** The chunk's document or ticket changed at or after this time. */
+  updatedSince?: string | null | undefined;
 };
 
 /** What a chunk was cut from. */
@@ -29,13 +41,34 @@ export type IngestDocumentInput = {
   title: string;
 };
 
+/** VECTOR: cosine similarity. KEYWORD: full-text search, ranked. HYBRID: both, fused by reciprocal rank. */
+export type RetrievalMode =
+  | 'HYBRID'
+  | 'KEYWORD'
+  | 'VECTOR';
+
 export type RetrieveChunksInput = {
+  /** A precomputed query vector from the merchant's active embedding model (its dimension count, finite values). */
+  embedding?: Array<number> | null | undefined;
+  /** Admins only: fill `debug` with the strategy, timings and the EXPLAIN (ANALYZE, BUFFERS) plan. */
+  explain?: boolean | null | undefined;
   filter?: ChunkFilter | null | undefined;
+  /** Weight of the vector side in HYBRID fusion, 0..1 (default 0.5). */
+  hybridWeight?: number | null | undefined;
   /** How many chunks to return, 1..50 (default 5). */
   k?: number | null | undefined;
-  /** The question, in natural language. */
+  /** Drop results scoring below this. Scores: VECTOR cosine similarity; KEYWORD rank 0..1; HYBRID fused 0..1. */
+  minScore?: number | null | undefined;
+  mode?: RetrievalMode | null | undefined;
+  /** The question, in natural language. May be empty when `embedding` is given (VECTOR or HYBRID). */
   query: string;
 };
+
+export type TicketStatus =
+  | 'CLOSED'
+  | 'OPEN'
+  | 'PENDING'
+  | 'RESOLVED';
 
 export type IngestDocumentMutationVariables = Exact<{
   input: IngestDocumentInput;

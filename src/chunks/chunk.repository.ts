@@ -27,6 +27,16 @@ export interface ChunkSearchFilter {
   sourceType?: 'document' | 'ticket';
   /** jsonb containment (`metadata @> filter`), bound as one parameter. */
   metadata?: JsonObject;
+  documentIds?: string[];
+  ticketIds?: string[];
+  /** Only chunks of this customer's tickets. */
+  customerId?: string;
+  /** Only chunks of tickets in these states. */
+  ticketStatuses?: string[];
+  /** metadata.category equals this. */
+  category?: string;
+  /** The chunk's document or ticket changed at or after this time. */
+  updatedSince?: Date;
 }
 
 /** The corpus version being read or written, and its vector size (part of the SQL: it selects the HNSW index). */
@@ -57,6 +67,11 @@ export interface ChunkHit {
   citation: string;
   metadata: JsonObject;
   distance: number;
+}
+
+export interface KeywordHit extends ChunkHit {
+  /** ts_rank_cd normalized to 0..1 (rank / (rank + 1)). */
+  rank: number;
 }
 
 export interface SyncResult {
@@ -423,19 +438,22 @@ export class ChunkRepository {
    * Recall is 1.0 by construction.
    */
   async searchExact(manager: EntityManager, scope: TenantScope, p: ChunkSearchParams): Promise<ChunkHit[]> {
+    const { sql, params } = this.exactSql(scope, p);
+    const rows: HitRow[] = await manager.query(sql, params);
+    return rows.map(toHit);
+  }
+
+  private exactSql(scope: TenantScope, p: ChunkSearchParams): { sql: string; params: unknown[] } {
     const { where, params, distance } = this.filterSql(scope, p);
     params.push(p.k);
-    const rows: HitRow[] = await manager.query(
-      `WITH candidates AS MATERIALIZED (
+    const sql = `WITH candidates AS MATERIALIZED (
          SELECT c.id, c.document_id, c.ticket_id, c.chunk_index, c.chunk_text, c.heading_path, c.citation, c.metadata,
                 ${distance} AS distance
            FROM document_chunks c
           WHERE ${where}
        )
-       SELECT * FROM candidates ORDER BY distance, id LIMIT $${params.length}`,
-      params,
-    );
-    return rows.map(toHit);
+       SELECT * FROM candidates ORDER BY distance, id LIMIT $${params.length}`;
+    return { sql, params };
   }
 
   /**
@@ -455,15 +473,39 @@ export class ChunkRepository {
     return rows.map(toHit);
   }
 
-  /** The plan of exactly the statement searchHnsw runs, with the same settings (for tests and admin tools). */
+  /**
+   * The plan of exactly the statement searchHnsw runs, with the same settings (for tests and admin tools);
+   * `analyze` runs it again with EXPLAIN (ANALYZE, BUFFERS).
+   */
   async explainHnsw(
     manager: EntityManager,
     scope: TenantScope,
     p: ChunkSearchParams,
     tuning: HnswTuning,
+    analyze = false,
   ): Promise<string[]> {
     const { sql, params } = await this.prepareHnsw(manager, scope, p, tuning);
-    const rows: { 'QUERY PLAN': string }[] = await manager.query(`EXPLAIN (COSTS OFF) ${sql}`, params);
+    return this.explainSql(manager, sql, params, analyze);
+  }
+
+  async explainExact(
+    manager: EntityManager,
+    scope: TenantScope,
+    p: ChunkSearchParams,
+    analyze = true,
+  ): Promise<string[]> {
+    const { sql, params } = this.exactSql(scope, p);
+    return this.explainSql(manager, sql, params, analyze);
+  }
+
+  private async explainSql(
+    manager: EntityManager,
+    sql: string,
+    params: unknown[],
+    analyze: boolean,
+  ): Promise<string[]> {
+    const options = analyze ? '(ANALYZE, BUFFERS, COSTS OFF)' : '(COSTS OFF)';
+    const rows: { 'QUERY PLAN': string }[] = await manager.query(`EXPLAIN ${options} ${sql}`, params);
     return rows.map((r) => r['QUERY PLAN']);
   }
 
@@ -496,6 +538,34 @@ export class ChunkRepository {
     return { sql, params };
   }
 
+  /**
+   * Full-text candidates: chunks matching ANY of the query's terms (English stemming, stored tsvector, GIN
+   * index), ranked by ts_rank_cd with cover density, ties by id. The vector distance is computed for them too, so
+   * every result carries its similarity.
+   */
+  async searchKeyword(
+    manager: EntityManager,
+    scope: TenantScope,
+    p: ChunkSearchParams,
+    text: string,
+  ): Promise<KeywordHit[]> {
+    const { where, params, distance } = this.filterSql(scope, p);
+    params.push(text);
+    const tsq = `replace(plainto_tsquery('english', $${params.length})::text, '&', '|')`;
+    params.push(p.k);
+    const rows: (HitRow & { rank: number | string })[] = await manager.query(
+      `WITH q AS (SELECT CASE WHEN ${tsq} = '' THEN NULL ELSE (${tsq})::tsquery END AS tsq)
+       SELECT c.id, c.document_id, c.ticket_id, c.chunk_index, c.chunk_text, c.heading_path, c.citation, c.metadata,
+              ${distance} AS distance, ts_rank_cd(c.search_tsv, q.tsq, 32) AS rank
+         FROM document_chunks c, q
+        WHERE q.tsq IS NOT NULL AND c.search_tsv @@ q.tsq AND ${where}
+        ORDER BY rank DESC, c.id
+        LIMIT $${params.length}`,
+      params,
+    );
+    return rows.map((r) => ({ ...toHit(r), rank: Number(r.rank) }));
+  }
+
   /** The WHERE clause shared by both strategies; every value is a bound parameter, no client text is interpolated. */
   private filterSql(
     scope: TenantScope,
@@ -512,9 +582,32 @@ export class ChunkRepository {
     ];
     if (p.filter.sourceType === 'document') clauses.push('c.document_id IS NOT NULL');
     if (p.filter.sourceType === 'ticket') clauses.push('c.ticket_id IS NOT NULL');
-    if (p.filter.metadata !== undefined && Object.keys(p.filter.metadata).length > 0) {
-      params.push(JSON.stringify(p.filter.metadata));
-      clauses.push(`c.metadata @> $${params.length}::jsonb`);
+    const f = p.filter;
+    const bind = (value: unknown): string => {
+      params.push(value);
+      return `$${params.length}`;
+    };
+    if (f.metadata !== undefined && Object.keys(f.metadata).length > 0) {
+      clauses.push(`c.metadata @> ${bind(JSON.stringify(f.metadata))}::jsonb`);
+    }
+    if (f.category !== undefined)
+      clauses.push(`c.metadata @> ${bind(JSON.stringify({ category: f.category }))}::jsonb`);
+    if (f.documentIds !== undefined) clauses.push(`c.document_id = ANY(${bind(f.documentIds)}::text[])`);
+    if (f.ticketIds !== undefined) clauses.push(`c.ticket_id = ANY(${bind(f.ticketIds)}::text[])`);
+    if (f.customerId !== undefined || f.ticketStatuses !== undefined) {
+      const conds = ['t.merchant_id = c.merchant_id', 't.id = c.ticket_id'];
+      if (f.customerId !== undefined) conds.push(`t.customer_id = ${bind(f.customerId)}`);
+      if (f.ticketStatuses !== undefined) conds.push(`t.status = ANY(${bind(f.ticketStatuses)}::text[])`);
+      clauses.push(`EXISTS (SELECT 1 FROM tickets t WHERE ${conds.join(' AND ')})`);
+    }
+    if (f.updatedSince !== undefined) {
+      const since = bind(f.updatedSince.toISOString());
+      clauses.push(
+        `(EXISTS (SELECT 1 FROM support_documents d
+                   WHERE d.merchant_id = c.merchant_id AND d.id = c.document_id AND d.updated_at >= ${since}::timestamptz)
+          OR EXISTS (SELECT 1 FROM tickets t2
+                      WHERE t2.merchant_id = c.merchant_id AND t2.id = c.ticket_id AND t2.updated_at >= ${since}::timestamptz))`,
+      );
     }
     return {
       where: clauses.join(' AND '),

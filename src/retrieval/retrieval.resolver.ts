@@ -2,6 +2,9 @@ import { Arg, Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
 import { SupportDocument } from '../documents/support-document.entity';
 import { Ticket } from '../tickets/ticket.entity';
 import { scopeOf } from '../auth/identity';
+import { mayManageContent } from '../auth/permissions';
+import { forbidden } from '../common/errors/domain-error';
+import { type Config } from '../config/config';
 import { type GatewayContext, requireIdentity, requireLoaders } from '../graphql/context';
 import { RetrieveChunksInput } from './dtos/retrieve-chunks.input';
 import { RetrieveChunksResult, RetrievedChunk } from './dtos/retrieved-chunk.type';
@@ -10,7 +13,10 @@ import { ChunkSourceType } from './dtos/chunk-source-type';
 
 @Resolver()
 export class RetrievalResolver {
-  constructor(private readonly retrieval: RetrievalService) {}
+  constructor(
+    private readonly retrieval: RetrievalService,
+    private readonly config: Config,
+  ) {}
 
   @Query(() => RetrieveChunksResult, {
     description:
@@ -21,14 +27,42 @@ export class RetrievalResolver {
     @Ctx() ctx: GatewayContext,
   ): Promise<RetrieveChunksResult> {
     const identity = requireIdentity(ctx);
+    if (input.explain && !mayManageContent(identity, this.config)) {
+      throw forbidden('explain is for administrators');
+    }
+    const f = input.filter;
     const result = await this.retrieval.retrieve(scopeOf(identity), {
       query: input.query,
       k: input.k ?? DEFAULT_K,
-      filter: input.filter ?? null,
+      mode: input.mode ?? null,
+      embedding: input.embedding ?? null,
+      hybridWeight: input.hybridWeight ?? null,
+      minScore: input.minScore ?? null,
+      explain: input.explain ?? false,
+      filter: f
+        ? {
+            sourceType: f.sourceType ?? null,
+            metadata: f.metadata,
+            documentIds: f.documentIds ?? null,
+            ticketIds: f.ticketIds ?? null,
+            customerId: f.customerId ?? null,
+            ticketStatuses: f.ticketStatus ?? null,
+            category: f.category ?? null,
+            updatedSince: f.updatedSince ?? null,
+          }
+        : null,
     });
     return {
       strategy: result.strategy,
       tookMs: result.tookMs,
+      debug: input.explain
+        ? {
+            strategy: result.strategy,
+            embedMs: result.timings.embedMs,
+            searchMs: result.timings.searchMs,
+            plan: result.plan ?? [],
+          }
+        : null,
       chunks: result.chunks.map((c) => ({
         ...c,
         sourceType: c.sourceType === 'document' ? ChunkSourceType.DOCUMENT : ChunkSourceType.TICKET,

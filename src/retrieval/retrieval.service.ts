@@ -1,22 +1,51 @@
 import { performance } from 'node:perf_hooks';
-import { type DataSource } from 'typeorm';
+import { type DataSource, type EntityManager } from 'typeorm';
 import { type TenantScope } from '../auth/identity';
-import { type ChunkHit, type ChunkRepository, type ChunkSearchFilter } from '../chunks/chunk.repository';
+import {
+  type ChunkHit,
+  type ChunkRepository,
+  type ChunkSearchFilter,
+  type ChunkSearchParams,
+} from '../chunks/chunk.repository';
 import { badInput } from '../common/errors/domain-error';
-import { assertText, normalizeMetadata } from '../common/validation';
+import { assertSourceId, assertText, normalizeMetadata } from '../common/validation';
 import { type Config } from '../config/config';
-import { type CorpusVersionRepository } from '../corpus/corpus-version.repository';
+import { type CorpusVersion, type CorpusVersionRepository } from '../corpus/corpus-version.repository';
 import { type EmbedderRegistry } from '../embeddings/embedder.registry';
+import { TicketStatus } from '../tickets/ticket-status';
+import { fuse } from './fusion';
 
 export const MAX_K = 50;
 export const DEFAULT_K = 5;
+export const DEFAULT_HYBRID_WEIGHT = 0.5;
+const MAX_FILTER_IDS = 100;
 
-export type RetrievalStrategy = 'exact' | 'hnsw_iterative' | 'hnsw_iterative+exact_fallback';
+export type RetrievalMode = 'vector' | 'keyword' | 'hybrid';
+export type VectorStrategy = 'exact' | 'hnsw_iterative' | 'hnsw_iterative+exact_fallback';
+
+export interface RetrieveFilter {
+  sourceType?: 'document' | 'ticket' | null;
+  metadata?: unknown;
+  documentIds?: string[] | null;
+  ticketIds?: string[] | null;
+  customerId?: string | null;
+  ticketStatuses?: TicketStatus[] | null;
+  category?: string | null;
+  updatedSince?: Date | null;
+}
 
 export interface RetrieveQuery {
   query: string;
   k: number;
-  filter?: { sourceType?: 'document' | 'ticket' | null; metadata?: unknown } | null;
+  mode?: RetrievalMode | null;
+  /** A precomputed query vector from the active model; the query text may then be empty. */
+  embedding?: number[] | null;
+  /** Weight of the vector side in HYBRID fusion, 0..1. */
+  hybridWeight?: number | null;
+  minScore?: number | null;
+  filter?: RetrieveFilter | null;
+  /** Also return the plan of the vector query (EXPLAIN ANALYZE, BUFFERS); for admin tools. */
+  explain?: boolean;
 }
 
 export interface RetrievedChunkView extends ChunkHit {
@@ -27,17 +56,20 @@ export interface RetrievedChunkView extends ChunkHit {
 
 export interface RetrieveResult {
   chunks: RetrievedChunkView[];
-  strategy: RetrievalStrategy;
+  strategy: string;
   tookMs: number;
+  timings: { embedMs: number; searchMs: number };
+  plan: string[] | null;
 }
 
 /**
- * Top-k chunks of the caller's merchant that the caller may read, nearest first.
+ * Top-k chunks of the caller's merchant that the caller may read, in one of three modes: VECTOR (cosine distance),
+ * KEYWORD (PostgreSQL full-text search, ranked) or HYBRID (both, fused by weighted reciprocal rank).
  *
- * pgvector's HNSW scan applies WHERE filters after the index scan, so the tutorial's query returns fewer than k
- * rows whenever the filter is selective. Here: a merchant small enough is searched exactly (fast, recall 1.0);
- * a larger one goes through HNSW with iterative scan, and if that still comes back short the exact search runs,
- * so the answer always has min(k, readable matches) rows. docs/RETRIEVAL.md has the measurements.
+ * The vector side never comes back short: pgvector's HNSW scan applies WHERE filters after the index scan, so
+ * the tutorial's query returns fewer than k rows whenever the filter is selective. A merchant small enough is
+ * searched exactly (recall 1.0); a larger one goes through HNSW with iterative scan, and if that still comes back
+ * short the exact search runs. docs/RETRIEVAL.md has the details and measurements.
  */
 export class RetrievalService {
   constructor(
@@ -50,69 +82,186 @@ export class RetrievalService {
 
   async retrieve(scope: TenantScope, q: RetrieveQuery): Promise<RetrieveResult> {
     const started = performance.now();
-    const text = assertText('query', q.query, this.config.limits.maxQueryChars);
+    const mode: RetrievalMode = q.mode ?? 'hybrid';
     if (!Number.isInteger(q.k) || q.k < 1 || q.k > MAX_K)
       throw badInput(`k must be between 1 and ${MAX_K}`, { field: 'k' });
-    const filter: ChunkSearchFilter = {};
-    if (q.filter?.sourceType) filter.sourceType = q.filter.sourceType;
-    if (q.filter?.metadata !== undefined && q.filter.metadata !== null) {
-      filter.metadata = normalizeMetadata('filter.metadata', q.filter.metadata);
+    const given = q.embedding ?? null;
+    const text =
+      given !== null && q.query.trim() === '' && mode !== 'keyword'
+        ? ''
+        : assertText('query', q.query, this.config.limits.maxQueryChars);
+    const weight = q.hybridWeight ?? DEFAULT_HYBRID_WEIGHT;
+    if (!Number.isFinite(weight) || weight < 0 || weight > 1)
+      throw badInput('hybridWeight must be between 0 and 1', { field: 'hybridWeight' });
+    if (q.minScore !== undefined && q.minScore !== null && !Number.isFinite(q.minScore)) {
+      throw badInput('minScore must be a finite number', { field: 'minScore' });
     }
-    if (scope.principals.length === 0)
-      return { chunks: [], strategy: 'exact', tookMs: performance.now() - started };
+    const filter = normalizeFilter(q.filter);
+    const empty = (strategy: string): RetrieveResult => ({
+      chunks: [],
+      strategy,
+      tookMs: performance.now() - started,
+      timings: { embedMs: 0, searchMs: 0 },
+      plan: null,
+    });
+    if (scope.principals.length === 0) return empty(mode);
 
     for (let attempt = 1; ; attempt++) {
       // The query is embedded with the model of the merchant's active corpus version, before the transaction
       // opens (a provider call must not hold the connection); the transaction then checks the version still holds.
       const { active } = await this.corpus.findLive(this.dataSource.manager, scope.merchantId);
-      if (!active) return { chunks: [], strategy: 'exact', tookMs: performance.now() - started };
-      const embedder = this.embedders.get(active.embeddingModel, active.dimensions);
-      const { vectors } = await this.embedders.embed(embedder, [text]);
-      const params = {
-        embedding: vectors[0],
+      if (!active) return empty(mode);
+      const embedStarted = performance.now();
+      const vector = given !== null ? validateEmbedding(given, active) : await this.embedQuery(active, text);
+      const embedMs = performance.now() - embedStarted;
+      // HYBRID fuses two candidate lists; each is longer than k so that fusion can promote items from lower down.
+      const pool = mode === 'hybrid' ? Math.min(200, Math.max(4 * q.k, 50)) : q.k;
+      const params: ChunkSearchParams = {
+        embedding: vector,
         corpus: { version: active.version, dimensions: active.dimensions },
-        k: q.k,
+        k: pool,
         filter,
       };
-      const outcome = await this.dataSource.transaction(async (manager) => {
+      const searchStarted = performance.now();
+      // REPEATABLE READ: the vector and keyword sides are separate statements and must see one snapshot, or a
+      // concurrent re-ingestion committing between them would fuse two versions of a document.
+      const outcome = await this.dataSource.transaction('REPEATABLE READ', async (manager) => {
         const now = await this.corpus.findLive(manager, scope.merchantId);
         if (now.active?.version !== active.version) return null;
-        const threshold = this.config.retrieval.exactScanMaxRows;
-        const rows = await this.chunks.countVersionChunksUpTo(
-          manager,
-          scope.merchantId,
-          active.version,
-          threshold + 1,
-        );
-        if (rows <= threshold) {
-          return { hits: await this.chunks.searchExact(manager, scope, params), strategy: 'exact' as const };
-        }
-        const approx = await this.chunks.searchHnsw(manager, scope, params, {
-          efSearch: this.config.retrieval.hnswEfSearch,
-          maxScanTuples: 20_000,
-        });
-        if (approx.length >= q.k) return { hits: approx, strategy: 'hnsw_iterative' as const };
-        return {
-          hits: await this.chunks.searchExact(manager, scope, params),
-          strategy: 'hnsw_iterative+exact_fallback' as const,
-        };
+        const vectorSide = mode === 'keyword' ? null : await this.vectorSearch(manager, scope, params, pool);
+        const keywordSide =
+          mode === 'vector' || text === ''
+            ? null
+            : await this.chunks.searchKeyword(manager, scope, params, text);
+        const plan =
+          q.explain && vectorSide ? await this.explain(manager, scope, params, vectorSide.strategy) : null;
+        return { vectorSide, keywordSide, plan };
       });
       if (outcome === null && attempt < 3) continue; // a model flip happened in between: embed again
-      if (outcome === null) return { chunks: [], strategy: 'exact', tookMs: performance.now() - started };
-      const { hits, strategy } = outcome;
-      return {
-        chunks: hits.map((h) => {
-          const similarity = 1 - h.distance;
-          return {
-            ...h,
-            similarity,
-            score: similarity,
-            sourceType: h.documentId !== null ? 'document' : 'ticket',
-          };
-        }),
-        strategy,
-        tookMs: performance.now() - started,
-      };
+      if (outcome === null) return empty(mode);
+      const searchMs = performance.now() - searchStarted;
+
+      const { vectorSide, keywordSide, plan } = outcome;
+      const view = (h: ChunkHit, score: number): RetrievedChunkView => ({
+        ...h,
+        similarity: 1 - h.distance,
+        score,
+        sourceType: h.documentId !== null ? 'document' : 'ticket',
+      });
+      let ranked: RetrievedChunkView[];
+      let strategy: string;
+      if (mode === 'vector') {
+        ranked = vectorSide!.hits.map((h) => view(h, 1 - h.distance));
+        strategy = vectorSide!.strategy;
+      } else if (mode === 'keyword') {
+        ranked = (keywordSide ?? []).map((h) => view(h, h.rank));
+        strategy = 'keyword';
+      } else {
+        ranked = fuse(vectorSide!.hits, keywordSide ?? [], weight).map(({ item, score }) =>
+          view(item, score),
+        );
+        strategy = `hybrid:${vectorSide!.strategy}${keywordSide ? '+keyword' : ''}`;
+      }
+      const minScore = q.minScore ?? null;
+      const chunks = (minScore === null ? ranked : ranked.filter((c) => c.score >= minScore)).slice(0, q.k);
+      return { chunks, strategy, tookMs: performance.now() - started, timings: { embedMs, searchMs }, plan };
     }
   }
+
+  private async vectorSearch(
+    manager: EntityManager,
+    scope: TenantScope,
+    params: ChunkSearchParams,
+    k: number,
+  ): Promise<{ hits: ChunkHit[]; strategy: VectorStrategy }> {
+    const threshold = this.config.retrieval.exactScanMaxRows;
+    const rows = await this.chunks.countVersionChunksUpTo(
+      manager,
+      scope.merchantId,
+      params.corpus.version,
+      threshold + 1,
+    );
+    if (rows <= threshold)
+      return { hits: await this.chunks.searchExact(manager, scope, params), strategy: 'exact' };
+    const approx = await this.chunks.searchHnsw(manager, scope, params, this.hnswTuning());
+    if (approx.length >= k) return { hits: approx, strategy: 'hnsw_iterative' };
+    return {
+      hits: await this.chunks.searchExact(manager, scope, params),
+      strategy: 'hnsw_iterative+exact_fallback',
+    };
+  }
+
+  private explain(
+    manager: EntityManager,
+    scope: TenantScope,
+    params: ChunkSearchParams,
+    strategy: VectorStrategy,
+  ): Promise<string[]> {
+    return strategy === 'hnsw_iterative'
+      ? this.chunks.explainHnsw(manager, scope, params, this.hnswTuning(), true)
+      : this.chunks.explainExact(manager, scope, params);
+  }
+
+  private hnswTuning() {
+    return { efSearch: this.config.retrieval.hnswEfSearch, maxScanTuples: 20_000 };
+  }
+
+  private async embedQuery(active: CorpusVersion, text: string): Promise<number[]> {
+    const { vectors } = await this.embedders.embed(
+      this.embedders.get(active.embeddingModel, active.dimensions),
+      [text],
+    );
+    return vectors[0];
+  }
+}
+
+function validateEmbedding(vector: number[], active: CorpusVersion): number[] {
+  if (vector.length !== active.dimensions) {
+    throw badInput(
+      `embedding has ${vector.length} dimensions; the active model (${active.embeddingModel}) uses ${active.dimensions}`,
+      { field: 'embedding' },
+    );
+  }
+  if (!vector.every((x) => Number.isFinite(x)))
+    throw badInput('embedding contains a non-finite value', { field: 'embedding' });
+  if (vector.every((x) => x === 0))
+    throw badInput('embedding is the zero vector; cosine distance is undefined for it', {
+      field: 'embedding',
+    });
+  return vector;
+}
+
+function normalizeFilter(f: RetrieveFilter | null | undefined): ChunkSearchFilter {
+  const out: ChunkSearchFilter = {};
+  if (!f) return out;
+  const ids = (field: string, list: string[] | null | undefined): string[] | undefined => {
+    if (list === null || list === undefined) return undefined;
+    if (list.length > MAX_FILTER_IDS)
+      throw badInput(`filter.${field} holds at most ${MAX_FILTER_IDS} ids`, { field: `filter.${field}` });
+    return list.map((id) => assertSourceId(`filter.${field}`, id));
+  };
+  if (f.sourceType) out.sourceType = f.sourceType;
+  if (f.metadata !== undefined && f.metadata !== null)
+    out.metadata = normalizeMetadata('filter.metadata', f.metadata);
+  out.documentIds = ids('documentIds', f.documentIds);
+  out.ticketIds = ids('ticketIds', f.ticketIds);
+  if (f.customerId !== undefined && f.customerId !== null)
+    out.customerId = assertSourceId('filter.customerId', f.customerId);
+  if (f.ticketStatuses !== undefined && f.ticketStatuses !== null) {
+    for (const s of f.ticketStatuses) {
+      if (!Object.values(TicketStatus).includes(s))
+        throw badInput('filter.ticketStatuses has an unknown status', { field: 'filter.ticketStatuses' });
+    }
+    out.ticketStatuses = [...f.ticketStatuses];
+  }
+  if (f.category !== undefined && f.category !== null)
+    out.category = assertText('filter.category', f.category, 200);
+  if (f.updatedSince !== undefined && f.updatedSince !== null) {
+    if (Number.isNaN(f.updatedSince.getTime()))
+      throw badInput('filter.updatedSince is not a valid date', { field: 'filter.updatedSince' });
+    out.updatedSince = f.updatedSince;
+  }
+  for (const key of Object.keys(out) as (keyof ChunkSearchFilter)[])
+    if (out[key] === undefined) delete out[key];
+  return out;
 }

@@ -10,7 +10,10 @@ export class RetrievedChunk {
   @Field(() => String)
   text: string;
 
-  @Field(() => Float, { description: 'Ranking score, higher is better (currently equal to similarity).' })
+  @Field(() => Float, {
+    description:
+      'Ranking score, higher is better: the similarity (VECTOR), the text rank (KEYWORD) or the fused score (HYBRID).',
+  })
   score: number;
 
   @Field(() => Float, { description: 'Cosine similarity to the query, 1 - (embedding <=> query).' })
@@ -38,6 +41,23 @@ export class RetrievedChunk {
   headingPath: string[];
 }
 
+@ObjectType({ description: 'Why a result came back; for admins who asked for it with `explain: true`.' })
+export class RetrievalDebug {
+  @Field(() => String)
+  strategy: string;
+
+  @Field(() => Float, { description: 'Time to embed the query (0 when an embedding was given).' })
+  embedMs: number;
+
+  @Field(() => Float, { description: 'Time in the database.' })
+  searchMs: number;
+
+  @Field(() => [String], {
+    description: 'EXPLAIN (ANALYZE, BUFFERS) of the vector query, one line per entry.',
+  })
+  plan: string[];
+}
+
 @ObjectType()
 export class RetrieveChunksResult {
   @Field(() => [RetrievedChunk])
@@ -50,4 +70,7 @@ export class RetrieveChunksResult {
 
   @Field(() => Float, { description: 'Server-side time for this retrieval, in milliseconds.' })
   tookMs: number;
+
+  @Field(() => RetrievalDebug, { nullable: true })
+  debug?: RetrievalDebug | null;
 }
