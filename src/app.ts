@@ -9,6 +9,8 @@ import { expressMiddleware } from '@as-integrations/express5';
 import cors from 'cors';
 import express from 'express';
 import { GraphQLError } from 'graphql';
+import { AgentContextResolver } from './agent/agent-context.resolver';
+import { AgentContextService } from './agent/agent-context.service';
 import { bearerToken, verifyToken } from './auth/jwt';
 import { ChunkRepository } from './chunks/chunk.repository';
 import { DomainError } from './common/errors/domain-error';
@@ -46,6 +48,7 @@ export interface Services {
   merchants: MerchantService;
   reembed: ReembedService;
   embedders: EmbedderRegistry;
+  agentContext: AgentContextService;
 }
 
 /** Wires repositories and services over one database and embedder; shared by the gateway and the CLI tools. */
@@ -56,14 +59,18 @@ export function createServices(config: Config, db: Database, embedder: Embedder)
   const chunks = new ChunkRepository();
   const documents = new DocumentRepository();
   const tickets = new TicketRepository();
+  const retrieval = new RetrievalService(ds, embedders, corpus, chunks, config);
+  const ticketService = new TicketService(ds, tickets, chunks, corpus, config);
+  const orderService = new OrderService(ds, new OrderRepository(), corpus, config);
   return {
     embedders,
+    agentContext: new AgentContextService(retrieval, ticketService, orderService),
     merchants: new MerchantService(ds, new MerchantRepository(), corpus, embedder),
     ingestion: new IngestionService(ds, embedders, corpus, documents, tickets, chunks, config),
-    retrieval: new RetrievalService(ds, embedders, corpus, chunks, config),
+    retrieval,
     documents: new DocumentService(ds, documents, chunks, corpus, config),
-    tickets: new TicketService(ds, tickets, chunks, corpus, config),
-    orders: new OrderService(ds, new OrderRepository(), corpus, config),
+    tickets: ticketService,
+    orders: orderService,
     reembed: new ReembedService(ds, embedders, corpus, chunks),
   };
 }
@@ -97,6 +104,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       [DocumentResolver, new DocumentResolver(services.ingestion, services.documents)],
       [TicketResolver, new TicketResolver(services.ingestion, services.tickets)],
       [OrderResolver, new OrderResolver(services.orders)],
+      [AgentContextResolver, new AgentContextResolver(services.agentContext)],
     ]),
   );
   const app = express();

@@ -1,6 +1,7 @@
 import { GraphQLDateTime } from 'graphql-scalars';
 import { type GraphQLSchema, lexicographicSortSchema, printSchema } from 'graphql';
 import { buildSchema } from 'type-graphql';
+import { AgentContextResolver } from '../agent/agent-context.resolver';
 import { DocumentResolver } from '../documents/document.resolver';
 import { OrderResolver } from '../orders/order.resolver';
 import { RetrievalResolver, RetrievedChunkResolver } from '../retrieval/retrieval.resolver';
@@ -12,6 +13,7 @@ export const resolverClasses = [
   DocumentResolver,
   TicketResolver,
   OrderResolver,
+  AgentContextResolver,
 ] as const;
 
 /** Resolver class → its instance; a class is keyed by its constructor. */

@@ -67,6 +67,15 @@ export class OrderService {
     });
   }
 
+  /** The customer's orders among `ids` (an id mentioned in a ticket but belonging to someone else is left out). */
+  async findForCustomer(identity: Identity, customerId: string, ids: readonly string[]): Promise<Order[]> {
+    if (ids.length === 0) return [];
+    const orders = await this.orders.findByIds(this.dataSource.manager, identity.merchantId, ids);
+    return orders
+      .filter((o) => o.customerId === customerId)
+      .sort((a, b) => b.placedAt.getTime() - a.placedAt.getTime());
+  }
+
   /** Orders are not ACL-filtered: every authenticated member of the merchant may see an order's status. */
   async get(identity: Identity, id: string): Promise<Order | null> {
     const [o] = await this.orders.findByIds(this.dataSource.manager, identity.merchantId, [id]);

@@ -140,6 +140,23 @@ export class TicketRepository {
     return rows.map(toEntity);
   }
 
+  /** A customer's tickets the caller may see, most recently updated first. */
+  async listForCustomer(
+    manager: EntityManager,
+    access: DocumentAccess,
+    customerId: string,
+    limit: number,
+  ): Promise<Ticket[]> {
+    const rows: TicketRow[] = await manager.query(
+      `SELECT ${COLUMNS} FROM tickets t
+        WHERE t.merchant_id = $1 AND t.customer_id = $2 AND ($4 OR t.acl && $3::text[])
+        ORDER BY t.updated_at DESC, t.id
+        LIMIT $5`,
+      [access.scope.merchantId, customerId, [...access.scope.principals], access.manageAll, limit],
+    );
+    return rows.map(toEntity);
+  }
+
   /** Keyset pagination by id. Returns up to `limit + 1` rows. */
   async listVisible(
     manager: EntityManager,

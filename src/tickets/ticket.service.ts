@@ -50,6 +50,10 @@ export class TicketService {
     return toPage(rows, limit);
   }
 
+  async recentForCustomer(identity: Identity, customerId: string, limit: number): Promise<Ticket[]> {
+    return this.tickets.listForCustomer(this.dataSource.manager, this.access(identity), customerId, limit);
+  }
+
   async updateAcl(identity: Identity, id: string, acl: readonly string[]): Promise<Ticket> {
     assertMayManageContent(identity, this.config);
     const normalized = normalizeAcl('acl', acl);
