@@ -25,6 +25,9 @@ export class CorpusVersions1763800000000 implements MigrationInterface {
         retired_at       timestamptz,
         PRIMARY KEY (merchant_id, version)
       )`);
+    // New versions take their number from a sequence, so an abandoned version's number is never given again: a
+    // write embedded for the abandoned model can then never be mistaken for one of its successor.
+    await q.query(`CREATE SEQUENCE corpus_versions_version_seq START WITH 2`);
     await q.query(
       `CREATE UNIQUE INDEX corpus_versions_one_active_idx ON corpus_versions (merchant_id) WHERE state = 'active'`,
     );
@@ -112,5 +115,6 @@ export class CorpusVersions1763800000000 implements MigrationInterface {
     await q.query(`
       ALTER TABLE document_chunks ADD CONSTRAINT document_chunks_ticket_chunk_unique UNIQUE (merchant_id, ticket_id, chunk_index)`);
     await q.query(`DROP TABLE corpus_versions`);
+    await q.query(`DROP SEQUENCE corpus_versions_version_seq`);
   }
 }

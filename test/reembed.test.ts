@@ -68,19 +68,19 @@ describe('re-embedding a corpus with another model (corpus versions)', () => {
       batchSources: 4,
       onProgress: (p) => progress.push(p.phase),
     });
+    expect(report.toVersion).toBeGreaterThan(1);
     expect(report).toMatchObject({
       status: 'flipped',
       fromVersion: 1,
-      toVersion: 2,
       sourcesCopied: 13,
       chunksEmbedded: 25,
       retiredChunksDeleted: 25,
     });
     expect(progress).toEqual(expect.arrayContaining(['copy', 'verify', 'cleanup']));
     expect(await versions()).toEqual([
-      { version: 2, embedding_model: 'local-hash-v2', dimensions: 384, state: 'active' },
+      { version: report.toVersion, embedding_model: 'local-hash-v2', dimensions: 384, state: 'active' },
     ]);
-    expect(await chunkStats()).toEqual([{ corpus_version: 2, n: '25', dims: 384 }]);
+    expect(await chunkStats()).toEqual([{ corpus_version: report.toVersion, n: '25', dims: 384 }]);
     // Retrieval now embeds queries with the new model and reads the new version.
     target.reset();
     const after = await retrieve('refund rules');
@@ -95,7 +95,7 @@ describe('re-embedding a corpus with another model (corpus versions)', () => {
       acl: ['role:agent'],
     });
     expect(written.embeddedChunks).toBe(1);
-    expect(await chunkStats()).toEqual([{ corpus_version: 2, n: '26', dims: 384 }]);
+    expect(await chunkStats()).toEqual([{ corpus_version: report.toVersion, n: '26', dims: 384 }]);
   });
 
   it('survives an interruption: the active version keeps serving, a rerun resumes and finishes', async () => {
@@ -104,11 +104,11 @@ describe('re-embedding a corpus with another model (corpus versions)', () => {
     await expect(
       t.services.reembed.run(merchant, { model: 'local-hash-v2', dimensions: 384, batchSources: 4 }),
     ).rejects.toThrow(DomainError);
-    expect((await versions()).map((v) => [v.version, v.state])).toEqual([
-      [1, 'active'],
-      [2, 'building'],
-    ]);
-    const partial = (await chunkStats()).find((s) => s.corpus_version === 2)!;
+    const live = await versions();
+    expect(live.map((v) => v.state)).toEqual(['active', 'building']);
+    const building = live[1].version;
+    expect(live[0].version).toBe(1);
+    const partial = (await chunkStats()).find((s) => s.corpus_version === building)!;
     expect(Number(partial.n)).toBeGreaterThan(0);
     expect(Number(partial.n)).toBeLessThan(25);
     // Retrieval is untouched by the half-built version.
@@ -129,7 +129,7 @@ describe('re-embedding a corpus with another model (corpus versions)', () => {
       `SELECT corpus_version FROM document_chunks WHERE merchant_id = $1 AND document_id = 'during' ORDER BY 1`,
       [merchant],
     );
-    expect(both.map((r) => r.corpus_version)).toEqual([1, 2]);
+    expect(both.map((r) => r.corpus_version)).toEqual([1, building]);
 
     target.failAfter = null;
     target.reset();
@@ -142,7 +142,8 @@ describe('re-embedding a corpus with another model (corpus versions)', () => {
     // Resumed: what the first run (and the concurrent write) already embedded is not embedded again.
     expect(report.chunksEmbedded).toBeLessThan(25);
     expect(target.texts).toBe(report.chunksEmbedded);
-    expect(await chunkStats()).toEqual([{ corpus_version: 2, n: '26', dims: 384 }]);
+    expect(report.toVersion).toBe(building);
+    expect(await chunkStats()).toEqual([{ corpus_version: building, n: '26', dims: 384 }]);
     expect((await retrieve('written during the migration')).chunks[0].documentId).toBe('during');
   });
 
@@ -164,6 +165,63 @@ describe('re-embedding a corpus with another model (corpus versions)', () => {
     expect((await versions()).map((v) => [v.embedding_model, v.state])).toEqual([
       ['local-hash-v3', 'active'],
     ]);
+  });
+
+  it("never reuses an abandoned version number, and never lets another model's vectors into a new version", async () => {
+    target.failAfter = 1;
+    await expect(
+      t.services.reembed.run(merchant, { model: 'local-hash-v2', dimensions: 384, batchSources: 4 }),
+    ).rejects.toThrow();
+    const abandoned = (await versions())[1].version;
+    target.failAfter = null;
+    // Same size, another model: the restart must not pick up vectors of local-hash-v2 by content hash.
+    const other = new CountingEmbedder(384, 'local-hash-v4');
+    t.services.embedders.register(other);
+    const report = await t.services.reembed.run(merchant, {
+      model: 'local-hash-v4',
+      dimensions: 384,
+      restart: true,
+    });
+    expect(report.toVersion).toBeGreaterThan(abandoned);
+    expect(report.chunksEmbedded).toBe(25);
+    expect(other.texts).toBe(25);
+    const models = await t.db.dataSource.query<{ embedding_model: string }[]>(
+      `SELECT DISTINCT embedding_model FROM document_chunks WHERE merchant_id = $1`,
+      [merchant],
+    );
+    expect(models).toEqual([{ embedding_model: 'local-hash-v4' }]);
+  });
+
+  it('a document edited or deleted while the job copies is copied as it is at the end, or not at all', async () => {
+    target.failAfter = 1;
+    await expect(
+      t.services.reembed.run(merchant, { model: 'local-hash-v2', dimensions: 384, batchSources: 4 }),
+    ).rejects.toThrow();
+    target.failAfter = null;
+    await t.services.ingestion.writeDocument(merchant, {
+      id: 'doc-11',
+      title: 'Doc 11',
+      text: 'Rewritten while migrating.',
+      acl: ['role:agent'],
+    });
+    const admin = {
+      merchantId: merchant,
+      userId: 'ada',
+      roles: ['admin'],
+      principals: principalsFor('ada', ['admin']),
+    };
+    expect(await t.services.documents.delete(admin, 'doc-10')).toBe(true);
+    const report = await t.services.reembed.run(merchant, {
+      model: 'local-hash-v2',
+      dimensions: 384,
+      batchSources: 4,
+    });
+    expect(report.status).toBe('flipped');
+    const texts = await t.db.dataSource.query<{ document_id: string; chunk_text: string }[]>(
+      `SELECT document_id, chunk_text FROM document_chunks WHERE merchant_id = $1 AND document_id IN ('doc-10', 'doc-11')`,
+      [merchant],
+    );
+    expect(texts).toEqual([{ document_id: 'doc-11', chunk_text: 'Rewritten while migrating.' }]);
   });
 
   it('does nothing when the model is already active', async () => {

@@ -149,14 +149,15 @@ export class ChunkRepository {
   async findVectorsByHash(
     manager: EntityManager,
     merchantId: string,
-    version: number,
+    version: { version: number; embeddingModel: string },
     hashes: readonly string[],
   ): Promise<Map<string, number[]>> {
     if (hashes.length === 0) return new Map();
+    // The model is checked too: a vector is reused only if it was computed by this version's model.
     const rows: { content_hash: string; e: string }[] = await manager.query(
       `SELECT DISTINCT ON (content_hash) content_hash, embedding::text AS e FROM document_chunks
-        WHERE merchant_id = $1 AND corpus_version = $2 AND content_hash = ANY($3::text[])`,
-      [merchantId, version, [...new Set(hashes)]],
+        WHERE merchant_id = $1 AND corpus_version = $2 AND embedding_model = $3 AND content_hash = ANY($4::text[])`,
+      [merchantId, version.version, version.embeddingModel, [...new Set(hashes)]],
     );
     return new Map(rows.map((r) => [r.content_hash, fromSql(r.e) as number[]]));
   }
@@ -346,46 +347,57 @@ export class ChunkRepository {
     return affectedCount(raw);
   }
 
-  /** Chunks of a version whose vector does not have the expected size (must be zero before a flip). */
-  async countWrongDimensions(
+  /** Chunks of a version whose vector has another size or another model than the version's (zero before a flip). */
+  async countForeignVectors(
     manager: EntityManager,
     merchantId: string,
-    version: number,
-    dimensions: number,
+    version: { version: number; embeddingModel: string; dimensions: number },
   ): Promise<number> {
     const rows: { n: string }[] = await manager.query(
       `SELECT count(*) AS n FROM document_chunks
-        WHERE merchant_id = $1 AND corpus_version = $2 AND vector_dims(embedding) <> $3`,
-      [merchantId, version, dimensions],
+        WHERE merchant_id = $1 AND corpus_version = $2 AND (vector_dims(embedding) <> $3 OR embedding_model <> $4)`,
+      [merchantId, version.version, version.dimensions, version.embeddingModel],
     );
     return Number(rows[0].n);
   }
 
   /**
-   * The HNSW index for vectors of this size (a partial expression index, shared by all merchants). pgvector
-   * indexes `vector` up to 2,000 dimensions; larger models are searched exactly.
+   * The HNSW index for vectors of this size (a partial expression index shared by all merchants), built with
+   * CREATE INDEX CONCURRENTLY so other merchants keep writing meanwhile. `runner` must be a dedicated connection
+   * outside any transaction. An invalid leftover of an interrupted build is dropped and rebuilt. pgvector indexes
+   * `vector` up to 2,000 dimensions; larger models are searched exactly.
    */
   async ensureHnswIndex(
-    manager: EntityManager,
+    runner: Pick<EntityManager, 'query'>,
     dimensions: number,
   ): Promise<'exists' | 'created' | 'too-large'> {
     const n = dims({ version: 0, dimensions });
     if (n > 2000) return 'too-large';
     const name =
       n === 1536 ? 'document_chunks_embedding_hnsw_idx' : `document_chunks_embedding_hnsw_${n}_idx`;
-    const found: unknown[] = await manager.query(
-      `SELECT 1 FROM pg_indexes WHERE tablename = 'document_chunks' AND indexname = $1`,
+    const found: { valid: boolean }[] = await runner.query(
+      `SELECT i.indisvalid AS valid FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid WHERE c.relname = $1`,
       [name],
     );
-    if (found.length > 0) return 'exists';
-    // Building the index over existing rows can take minutes: lift the request statement timeout for it.
-    await manager.query(`SELECT set_config('statement_timeout', '0', true)`);
-    await manager.query(
-      `CREATE INDEX IF NOT EXISTS ${name} ON document_chunks
+    if (found[0]?.valid) return 'exists';
+    if (found.length > 0) await runner.query(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`);
+    await runner.query(
+      `CREATE INDEX CONCURRENTLY IF NOT EXISTS ${name} ON document_chunks
          USING hnsw ((embedding::vector(${n})) vector_cosine_ops) WITH (m = 16, ef_construction = 64)
          WHERE vector_dims(embedding) = ${n}`,
     );
     return 'created';
+  }
+
+  /** Locks a document or ticket row for the rest of the transaction; false when it no longer exists. */
+  async lockSource(manager: EntityManager, merchantId: string, source: ChunkSource): Promise<boolean> {
+    const [table, id] =
+      source.kind === 'document' ? ['support_documents', source.documentId] : ['tickets', source.ticketId];
+    const rows: unknown[] = await manager.query(
+      `SELECT 1 FROM ${table} WHERE merchant_id = $1 AND id = $2 FOR UPDATE`,
+      [merchantId, id],
+    );
+    return rows.length > 0;
   }
 
   /** New ACL and/or metadata on every chunk of a source, in every corpus version, without re-embedding. */

@@ -90,7 +90,7 @@ export class CorpusVersionRepository {
   ): Promise<CorpusVersion> {
     const rows: Row[] = await manager.query(
       `INSERT INTO corpus_versions (merchant_id, version, embedding_model, dimensions, state)
-       SELECT $1, coalesce(max(version), 0) + 1, $2, $3, 'building' FROM corpus_versions WHERE merchant_id = $1
+       VALUES ($1, nextval('corpus_versions_version_seq'), $2, $3, 'building')
        RETURNING merchant_id, version, embedding_model, dimensions, state`,
       [merchantId, model, dimensions],
     );

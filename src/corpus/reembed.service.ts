@@ -62,9 +62,7 @@ export class ReembedService {
 
     let { active, building } = await this.corpus.findLive(m, merchantId);
     if (!active) throw notFound(`Merchant ${merchantId} has no active corpus version (is it provisioned?)`);
-    const hnswIndex = await this.dataSource.transaction((tx) =>
-      this.chunks.ensureHnswIndex(tx, opts.dimensions),
-    );
+    const hnswIndex = await this.ensureIndex(opts.dimensions);
     const report = {
       model: opts.model,
       dimensions: opts.dimensions,
@@ -147,9 +145,9 @@ export class ReembedService {
           1,
         );
         if (differing.length > 0) return false;
-        if ((await this.chunks.countWrongDimensions(tx, merchantId, building.version, opts.dimensions)) > 0) {
+        if ((await this.chunks.countForeignVectors(tx, merchantId, building)) > 0) {
           throw new Error(
-            `version ${building.version} holds vectors of the wrong size; it was not activated`,
+            `version ${building.version} holds vectors of another size or model; it was not activated`,
           );
         }
         await this.corpus.flip(tx, merchantId, active!.version, building.version);
@@ -179,26 +177,44 @@ export class ReembedService {
     const texts = snapshots.flatMap((s) => s?.rows.map((r) => r.text) ?? []);
     const hashes = snapshots.flatMap((s) => s?.rows.map((r) => r.contentHash) ?? []);
     // Slow provider calls happen before the transaction; vectors the building version already has are reused.
-    const known = await this.chunks.findVectorsByHash(m, merchantId, to.version, hashes);
+    const known = await this.chunks.findVectorsByHash(m, merchantId, to, hashes);
     const { vectors, computed } = await this.embedders.embed(embedder, texts, known);
+    const byHash = new Map(hashes.map((h, i) => [h, vectors[i]]));
     await this.dataSource.transaction(async (tx) => {
       await this.corpus.lockMerchant(tx, merchantId, 'share');
-      let offset = 0;
-      for (const [i, source] of sources.entries()) {
+      for (const source of sources) {
+        // The source row lock serializes this copy with ingestion and deletion of the same document or ticket;
+        // what is copied is re-read under it, so an edit made since the snapshot is never overwritten.
+        const exists = await this.chunks.lockSource(tx, merchantId, source);
+        const current = exists
+          ? await this.chunks.readSourceForCopy(tx, merchantId, source, from.version)
+          : null;
+        if (current && current.rows.some((r) => !byHash.has(r.contentHash))) continue; // changed: next round
         await this.chunks.deleteSourceChunks(tx, merchantId, source, to.version);
-        const snap = snapshots[i];
-        if (!snap) continue; // gone from the active version: gone from the new one too
-        const rows = snap.rows.map((r, j) => ({ ...r, embedding: vectors[offset + j] }));
-        offset += snap.rows.length;
+        if (!current) continue; // gone from the active version: gone from the new one too
+        const rows = current.rows.map((r) => ({ ...r, embedding: byHash.get(r.contentHash)! }));
         await this.chunks.insertChunks(tx, merchantId, source, to.version, rows, {
           embeddingModel: to.embeddingModel,
-          metadata: snap.metadata,
-          acl: snap.acl,
+          metadata: current.metadata,
+          acl: current.acl,
         });
       }
     });
     const embedded = computed.filter(Boolean).length;
     return { embedded, reused: computed.length - embedded };
+  }
+
+  /** A dedicated connection, outside any transaction and without the request statement timeout. */
+  private async ensureIndex(dimensions: number): Promise<'exists' | 'created' | 'too-large'> {
+    const runner = this.dataSource.createQueryRunner();
+    await runner.connect();
+    try {
+      await runner.query(`SET statement_timeout = 0`);
+      return await this.chunks.ensureHnswIndex(runner, dimensions);
+    } finally {
+      await runner.query(`RESET statement_timeout`).catch(() => undefined);
+      await runner.release();
+    }
   }
 
   /** Removes retired versions (their chunks first, in batches, so no single statement is huge). */

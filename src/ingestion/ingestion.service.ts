@@ -4,7 +4,8 @@ import { type Identity } from '../auth/identity';
 import { assertMayManageContent } from '../auth/permissions';
 import { type ChunkingOptions, chunkMarkdown, chunkTicket, type TextChunk } from '../chunks/chunking/chunker';
 import { type ChunkRepository, type ChunkSource, type NewChunkRow } from '../chunks/chunk.repository';
-import { badInput, notFound } from '../common/errors/domain-error';
+import { badInput, DomainError, notFound } from '../common/errors/domain-error';
+import { ErrorCode } from '../common/errors/error-code';
 import { type JsonObject } from '../common/graphql-scalars';
 import { sha256 } from '../common/hash';
 import { assertSourceId, assertText, normalizeAcl, normalizeMetadata } from '../common/validation';
@@ -314,7 +315,13 @@ export class IngestionService {
           return outcomes;
         });
       } catch (err) {
-        if (err instanceof VersionsChanged && attempt < 3) continue;
+        if (err instanceof VersionsChanged) {
+          if (attempt < 3) continue;
+          throw new DomainError(
+            ErrorCode.SERVICE_UNAVAILABLE,
+            'The merchant is being switched to another embedding model right now; retry in a moment',
+          );
+        }
         throw err;
       }
     }
@@ -326,7 +333,7 @@ export class IngestionService {
     const known = await this.chunks.findVectorsByHash(
       this.dataSource.manager,
       merchantId,
-      v.version,
+      v,
       pieces.map((x) => x.hash),
     );
     return this.embedders.embed(

@@ -1,0 +1,221 @@
+import 'reflect-metadata';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Client } from 'pg';
+import { createServices } from '../src/app';
+import { principalsFor, type TenantScope } from '../src/auth/identity';
+import { ChunkRepository, type ChunkSearchParams, type NewChunkRow } from '../src/chunks/chunk.repository';
+import { sha256 } from '../src/common/hash';
+import { projectRoot } from '../src/common/project-root';
+import { loadConfig } from '../src/config/config';
+import { openDatabase } from '../src/db/database';
+import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
+
+/**
+ * Where should retrieval switch from the exact scan to HNSW? For merchants of growing size on native PostgreSQL,
+ * measures side by side (interleaved, same queries) the exact search and the HNSW iterative-scan search:
+ * p50/p95 latency, and HNSW recall@10 against the exact answer, for a reader of everything and a 5% reader.
+ * Usage: npm run bench:strategy [-- --sizes 500,1000,2000,5000,10000,20000 --queries 40]
+ */
+const args = process.argv.slice(2);
+const argOf = (name: string, fallback: string): string => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const SIZES = argOf('sizes', '500,1000,2000,5000,10000,20000').split(',').map(Number);
+const QUERIES = Number(argOf('queries', '40'));
+const URL_ = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/srg_bench_strategy';
+const log = (msg: string): void => console.log(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
+
+const TOPICS = [
+  'refund return money card statement credit reversal',
+  'password reset login two factor account locked email',
+  'shipping delivery parcel tracking carrier courier address',
+  'warranty defect repair replacement broken faulty claim',
+  'invoice billing tax receipt payment charge vat',
+  'subscription plan upgrade cancel renewal trial seats',
+  'gift card voucher discount coupon loyalty points',
+  'size exchange colour fit swap stock restock',
+];
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+}
+const rand = rng(11);
+const pick = (words: string[]): string => words[Math.floor(rand() * words.length)];
+const text = (topic: number, doc: number, i: number): string => {
+  const w = TOPICS[topic].split(' ');
+  return `Doc ${doc} part ${i}: ${Array.from({ length: 14 }, () => pick(w)).join(' ')} ${pick(TOPICS[(topic + 1) % TOPICS.length].split(' '))}.`;
+};
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
+};
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const u = new URL(URL_);
+  const name = u.pathname.slice(1);
+  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`unsafe database name ${name}`);
+  const adminUrl = new URL(URL_);
+  adminUrl.pathname = '/postgres';
+  const admin = new Client({ connectionString: adminUrl.toString() });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    DATABASE_URL: URL_,
+    DB_STATEMENT_TIMEOUT_MS: '0',
+    EMBEDDING_CACHE_ENTRIES: '0',
+  });
+  const db = await openDatabase(config, { migrate: true, poolSize: 2 });
+  const ds = db.dataSource;
+  const embedder = new LocalHashEmbedder(1536);
+  const services = createServices(config, db, embedder);
+  const repo = new ChunkRepository();
+  await ds.query(`DROP INDEX document_chunks_embedding_hnsw_idx`);
+  for (const size of SIZES) {
+    const merchant = `m${size}`;
+    await services.merchants.provision({ id: merchant, name: merchant });
+    for (let d = 0; d * 10 < size; d++) {
+      const texts = Array.from({ length: Math.min(10, size - d * 10) }, (_, i) =>
+        text((d + i) % TOPICS.length, d, i),
+      );
+      const vectors = await embedder.embed(texts);
+      // Contractors read about 5% of the documents.
+      const acl = d % 20 === 0 ? ['role:agent', 'role:contractor'] : ['role:agent'];
+      await ds.transaction(async (m) => {
+        await m.query(
+          `INSERT INTO support_documents (merchant_id, id, title, body, content_hash, acl) VALUES ($1, $2, $2, '', '', $3)`,
+          [merchant, `d${d}`, acl],
+        );
+        const rows: NewChunkRow[] = texts.map((t, i) => ({
+          chunkIndex: i,
+          text: t,
+          contentHash: sha256(t),
+          headingPath: [],
+          citation: `d${d}`,
+          embedding: vectors[i],
+        }));
+        await repo.insertChunks(m, merchant, { kind: 'document', documentId: `d${d}` }, 1, rows, {
+          embeddingModel: embedder.model,
+          metadata: {},
+          acl,
+        });
+      });
+    }
+    log(`merchant ${merchant}: ${size} chunks`);
+  }
+  log('building the HNSW index');
+  await ds.query(`SET maintenance_work_mem = '2GB'`);
+  await ds.query(
+    `CREATE INDEX document_chunks_embedding_hnsw_idx ON document_chunks USING hnsw ((embedding::vector(1536)) vector_cosine_ops)
+       WITH (m = 16, ef_construction = 64) WHERE vector_dims(embedding) = 1536`,
+  );
+  await ds.query(`ANALYZE document_chunks`);
+
+  const queryTexts = Array.from(
+    { length: QUERIES },
+    (_, i) =>
+      `${pick(TOPICS[i % TOPICS.length].split(' '))} ${pick(TOPICS[(i * 3) % TOPICS.length].split(' '))} question`,
+  );
+  const queryVectors = await embedder.embed(queryTexts);
+  const results: Record<string, unknown>[] = [];
+  for (const size of SIZES) {
+    for (const [reader, roles] of [
+      ['all', ['agent']],
+      ['5%', ['contractor']],
+    ] as const) {
+      const scope: TenantScope = { merchantId: `m${size}`, principals: principalsFor('u', [...roles]) };
+      const exactMs: number[] = [];
+      const hnswMs: number[] = [];
+      let found = 0;
+      let expected = 0;
+      let short = 0;
+      for (let i = 0; i < QUERIES; i++) {
+        const params: ChunkSearchParams = {
+          embedding: queryVectors[i],
+          corpus: { version: 1, dimensions: 1536 },
+          k: 10,
+          filter: {},
+        };
+        const runExact = async () => {
+          const t0 = performance.now();
+          const r = await ds.transaction((m) => repo.searchExact(m, scope, params));
+          exactMs.push(performance.now() - t0);
+          return r;
+        };
+        const runHnsw = async () => {
+          const t0 = performance.now();
+          const r = await ds.transaction((m) =>
+            repo.searchHnsw(m, scope, params, { efSearch: 100, maxScanTuples: 20_000 }),
+          );
+          hnswMs.push(performance.now() - t0);
+          return r;
+        };
+        // Alternate which runs first so caching favours neither.
+        const [exact, hnsw] = i % 2 === 0 ? [await runExact(), await runHnsw()] : [null, await runHnsw()];
+        const exactRows = exact ?? (await runExact());
+        const got = new Set(hnsw.map((h) => h.id));
+        found += exactRows.filter((r) => got.has(r.id)).length;
+        expected += exactRows.length;
+        if (hnsw.length < exactRows.length) short++;
+      }
+      const row = {
+        merchantChunks: size,
+        reader,
+        exactP50: pct(exactMs, 0.5),
+        exactP95: pct(exactMs, 0.95),
+        hnswP50: pct(hnswMs, 0.5),
+        hnswP95: pct(hnswMs, 0.95),
+        hnswRecallAt10: expected === 0 ? 1 : found / expected,
+        hnswShortQueries: short,
+      };
+      results.push(row);
+      log(JSON.stringify(row));
+    }
+  }
+  const version = await ds.query<{ v: string; pgv: string }[]>(
+    `SELECT version() AS v, (SELECT extversion FROM pg_extension WHERE extname = 'vector') AS pgv`,
+  );
+  const f = (x: unknown) =>
+    typeof x === 'number'
+      ? x.toFixed(x < 1.0001 && x > 0 && !Number.isInteger(x) && x <= 1 ? 3 : 1)
+      : String(x);
+  const md = [
+    '# Exact scan or HNSW: where to switch',
+    '',
+    `Run ${new Date().toISOString()} on ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${version[0].v.split(' on ')[0]}, pgvector ${version[0].pgv}; ` +
+      `${SIZES.reduce((a, b) => a + b, 0)} chunks in ${SIZES.length} merchants, 1536-d local embedder, ${QUERIES} queries per row, k = 10, ` +
+      'HNSW m=16 ef_construction=64, ef_search=100, iterative scan relaxed_order, max_scan_tuples 20000. Milliseconds, one transaction per query. ' +
+      'Reproduce: `npm run bench:strategy`.',
+    '',
+    '| merchant chunks | reader | exact p50 | exact p95 | HNSW p50 | HNSW p95 | HNSW recall@10 | HNSW short |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|',
+    ...results.map(
+      (r) =>
+        `| ${String(r.merchantChunks)} | ${String(r.reader)} | ${f(r.exactP50)} | ${f(r.exactP95)} | ${f(r.hnswP50)} | ${f(r.hnswP95)} | ${(r.hnswRecallAt10 as number).toFixed(3)} | ${String(r.hnswShortQueries)}/${QUERIES} |`,
+    ),
+    '',
+  ].join('\n');
+  const outDir = path.join(projectRoot(), 'docs', 'benchmarks');
+  fs.writeFileSync(
+    path.join(outDir, 'strategy-threshold.json'),
+    JSON.stringify({ date: new Date().toISOString(), sizes: SIZES, queries: QUERIES, results }, null, 2) +
+      '\n',
+  );
+  fs.writeFileSync(path.join(outDir, 'strategy-threshold.md'), md);
+  console.log(md);
+  log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  await db.close();
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
