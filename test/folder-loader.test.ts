@@ -104,6 +104,14 @@ describe('loading a folder of documents (npm run load)', () => {
     expect(docs).toHaveLength(0);
   });
 
+  it('validates every file (ids, text, metadata) before writing anything, and names the bad file', async () => {
+    for (let i = 0; i < 24; i++) write(`bulk/${String(i).padStart(2, '0')}.md`, `Document ${i}.`);
+    write('bulk/23.md', '---\nid: "bad id"\n---\nBody.');
+    await expect(loadFolder(t.services, merchant, dir)).rejects.toThrow(/^bulk\/23\.md: id must be/);
+    const rows = await t.db.dataSource.query<unknown[]>(`SELECT 1 FROM merchants WHERE id = $1`, [merchant]);
+    expect(rows).toHaveLength(0);
+  });
+
   it('refuses a path that is not a folder', async () => {
     await expect(loadFolder(t.services, merchant, path.join(dir, 'refunds.md'))).rejects.toThrow(
       /is not a folder/,

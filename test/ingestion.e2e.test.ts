@@ -150,6 +150,42 @@ describe('ingestDocument over HTTP', () => {
     expect((await chunkRows(t, other, 'same'))[0].chunk_text).toBe('Theirs alone.');
   });
 
+  it('rejects malformed ids, cursors and dates on the read side with BAD_USER_INPUT', async () => {
+    const q = (query: string, variables: Record<string, unknown>) => t.gql(query, variables, admin);
+    expect(errorCode(await q(`query($id: ID!) { document(id: $id) { id } }`, { id: 'a\u0000b' }))).toBe(
+      'BAD_USER_INPUT',
+    );
+    expect(errorCode(await q(`query($id: ID!) { ticket(id: $id) { id } }`, { id: 'a\u0000b' }))).toBe(
+      'BAD_USER_INPUT',
+    );
+    expect(errorCode(await q(`query($id: ID!) { order(id: $id) { id } }`, { id: 'a\u0000b' }))).toBe(
+      'BAD_USER_INPUT',
+    );
+    const crafted = Buffer.from('id:\u0000', 'utf8').toString('base64url');
+    expect(
+      errorCode(await q(`query($a: String) { documents(after: $a) { nodes { id } } }`, { a: crafted })),
+    ).toBe('BAD_USER_INPUT');
+    expect(
+      errorCode(
+        await q(`query($c: String) { documents(filter: { category: $c }) { nodes { id } } }`, {
+          c: 'x\u0000',
+        }),
+      ),
+    ).toBe('BAD_USER_INPUT');
+    expect(
+      errorCode(
+        await q(`query($c: ID) { tickets(filter: { customerId: $c }) { nodes { id } } }`, { c: 'x\u0000' }),
+      ),
+    ).toBe('BAD_USER_INPUT');
+    expect(
+      errorCode(
+        await q(`query($d: DateTime) { documents(filter: { updatedSince: $d }) { nodes { id } } }`, {
+          d: '0000-01-01T00:00:00Z',
+        }),
+      ),
+    ).toBe('BAD_USER_INPUT');
+  });
+
   it('refuses callers without an ingest role with FORBIDDEN and writes nothing', async () => {
     const res = await ingest({ id: 'nope', title: 'T', text: 'Body.', acl: ['role:agent'] }, agent);
     expect(errorCode(res)).toBe('FORBIDDEN');

@@ -78,6 +78,13 @@ describe('retrieval modes, filters and inputs on the demo data', () => {
       'BAD_USER_INPUT',
     );
     expect(errorCode(await retrieve({ query: '', embedding: ['x'] }))).toBe('BAD_USER_INPUT');
+    // Finite in JavaScript, degenerate in pgvector's float32: underflows to zero, overflows to infinity.
+    expect(errorCode(await retrieve({ query: '', embedding: new Array(1536).fill(1e-50) }))).toBe(
+      'BAD_USER_INPUT',
+    );
+    expect(errorCode(await retrieve({ query: '', embedding: new Array(1536).fill(1e39) }))).toBe(
+      'BAD_USER_INPUT',
+    );
   });
 
   it('drops results below minScore', async () => {
@@ -136,6 +143,17 @@ describe('retrieval modes, filters and inputs on the demo data', () => {
       const res = await retrieve({ query: 'password reset', k: 50, filter }, BOB);
       expect(res.data!.retrieveChunks.chunks).toEqual([]);
     }
+  });
+
+  it('takes any text in KEYWORD mode, operators and URLs included', async () => {
+    for (const query of ['example.com/p?a=1&b=2', "refund & ! | ( ' :*", 'or or or', 'refund OR password']) {
+      const res = await retrieve({ query, mode: 'KEYWORD', k: 5 });
+      expect(res.errors).toBeUndefined();
+    }
+    const either = await retrieve({ query: 'refund password', mode: 'KEYWORD', k: 50 });
+    const texts = either.data!.retrieveChunks.chunks.map((c) => c.text.toLowerCase());
+    expect(texts.some((x) => x.includes('refund') && !x.includes('password'))).toBe(true);
+    expect(texts.some((x) => x.includes('password') && !x.includes('refund'))).toBe(true);
   });
 
   it('is deterministic', async () => {

@@ -561,16 +561,28 @@ export class ChunkRepository {
     p: ChunkSearchParams,
     text: string,
   ): Promise<KeywordHit[]> {
+    // Any-term matching: the query's words joined with `or` for websearch_to_tsquery, which never fails on
+    // syntax (unlike to_tsquery) and stems and drops stopwords like the stored tsvector.
+    const terms = [
+      ...new Set(
+        text
+          .normalize('NFKC')
+          .toLowerCase()
+          .match(/[\p{L}\p{N}]+/gu) ?? [],
+      ),
+    ]
+      .filter((t) => t !== 'or')
+      .slice(0, 64);
+    if (terms.length === 0) return [];
     const { where, params, distance } = this.filterSql(scope, p);
-    params.push(text);
-    const tsq = `replace(plainto_tsquery('english', $${params.length})::text, '&', '|')`;
+    params.push(terms.join(' or '));
+    const tsq = `websearch_to_tsquery('english', $${params.length})`;
     params.push(p.k);
     const rows: (HitRow & { rank: number | string })[] = await manager.query(
-      `WITH q AS (SELECT CASE WHEN ${tsq} = '' THEN NULL ELSE (${tsq})::tsquery END AS tsq)
-       SELECT c.id, c.document_id, c.ticket_id, c.chunk_index, c.chunk_text, c.heading_path, c.citation, c.metadata,
-              ${distance} AS distance, ts_rank_cd(c.search_tsv, q.tsq, 32) AS rank
-         FROM document_chunks c, q
-        WHERE q.tsq IS NOT NULL AND c.search_tsv @@ q.tsq AND ${where}
+      `SELECT c.id, c.document_id, c.ticket_id, c.chunk_index, c.chunk_text, c.heading_path, c.citation, c.metadata,
+              ${distance} AS distance, ts_rank_cd(c.search_tsv, ${tsq}, 32) AS rank
+         FROM document_chunks c
+        WHERE c.search_tsv @@ ${tsq} AND ${where}
         ORDER BY rank DESC, c.id
         LIMIT $${params.length}`,
       params,

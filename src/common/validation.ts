@@ -85,3 +85,12 @@ export function normalizeMetadata(field: string, value: unknown): JsonObject {
   }
   return value as JsonObject;
 }
+
+/** A date PostgreSQL's timestamptz accepts and a person could mean: years 1 to 9999. */
+export function assertDate(field: string, value: Date): Date {
+  const year = value.getUTCFullYear();
+  if (Number.isNaN(value.getTime()) || year < 1 || year > 9999) {
+    throw badInput(`${field} must be a date between the years 1 and 9999`, { field });
+  }
+  return value;
+}

@@ -4,7 +4,13 @@ import { assertMayManageContent, mayManageContent } from '../auth/permissions';
 import { type ChunkRepository } from '../chunks/chunk.repository';
 import { notFound } from '../common/errors/domain-error';
 import { decodeCursor, pageSize, toPage } from '../common/pagination/cursor';
-import { assertSourceId, normalizeAcl, normalizeMetadata } from '../common/validation';
+import {
+  assertDate,
+  assertSourceId,
+  assertText,
+  normalizeAcl,
+  normalizeMetadata,
+} from '../common/validation';
 import { type Config } from '../config/config';
 import { type CorpusVersionRepository } from '../corpus/corpus-version.repository';
 import { type DocumentAccess, type DocumentListFilter, type DocumentRepository } from './document.repository';
@@ -25,7 +31,7 @@ export class DocumentService {
   }
 
   async get(identity: Identity, id: string): Promise<SupportDocument | null> {
-    const [doc] = await this.getMany(identity, [id]);
+    const [doc] = await this.getMany(identity, [assertSourceId('id', id)]);
     return doc ?? null;
   }
 
@@ -40,6 +46,8 @@ export class DocumentService {
     filter: DocumentListFilter,
   ) {
     const limit = pageSize(page.first);
+    if (filter.category !== undefined) assertText('filter.category', filter.category, 200);
+    if (filter.updatedSince !== undefined) assertDate('filter.updatedSince', filter.updatedSince);
     const rows = await this.documents.listVisible(
       this.dataSource.manager,
       this.access(identity),

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Services } from '../app';
-import { badInput } from '../common/errors/domain-error';
+import { badInput, DomainError } from '../common/errors/domain-error';
 import { parseFrontMatter } from '../seed/front-matter';
 import { type IngestDocumentCommand } from './ingestion.service';
 
@@ -85,7 +85,19 @@ export async function loadFolder(
 ): Promise<LoadSummary> {
   const started = Date.now();
   const files = listDocumentFiles(dir);
-  const commands = files.map(readDocumentFile);
+  // Every file is read, validated and chunked before anything is written (the merchant included).
+  const commands = files.map((file) => {
+    try {
+      const cmd = readDocumentFile(file);
+      services.ingestion.validateDocument(cmd);
+      return cmd;
+    } catch (err) {
+      if (err instanceof DomainError && !err.message.startsWith(file)) {
+        throw new DomainError(err.code, `${path.relative(dir, file)}: ${err.message}`, err.details);
+      }
+      throw err;
+    }
+  });
   const seen = new Map<string, string>();
   commands.forEach((c, i) => {
     const prev = seen.get(c.id!);

@@ -8,7 +8,13 @@ import { badInput, DomainError, notFound } from '../common/errors/domain-error';
 import { ErrorCode } from '../common/errors/error-code';
 import { type JsonObject } from '../common/graphql-scalars';
 import { sha256 } from '../common/hash';
-import { assertSourceId, assertText, normalizeAcl, normalizeMetadata } from '../common/validation';
+import {
+  assertDate,
+  assertSourceId,
+  assertText,
+  normalizeAcl,
+  normalizeMetadata,
+} from '../common/validation';
 import { type Config } from '../config/config';
 import { type CorpusVersion, type CorpusVersionRepository } from '../corpus/corpus-version.repository';
 import { documentCitation, ticketCitation } from '../documents/citation';
@@ -154,6 +160,14 @@ export class IngestionService {
     return this.writeSources(merchantId, prepared);
   }
 
+  /**
+   * Validates and chunks a document exactly as writeDocument would, writing nothing (the folder loader checks
+   * every file before the first write).
+   */
+  validateDocument(cmd: IngestDocumentCommand): void {
+    this.prepareDocument('', cmd, '');
+  }
+
   async writeTicket(merchantId: string, cmd: IngestTicketCommand): Promise<IngestOutcome<Ticket>> {
     const id = assertSourceId('id', cmd.id);
     const customerId = assertSourceId('customerId', cmd.customerId);
@@ -168,9 +182,7 @@ export class IngestionService {
       });
     }
     const messages = cmd.messages.map((m, i) => {
-      if (m.sentAt !== undefined && m.sentAt !== null && Number.isNaN(m.sentAt.getTime())) {
-        throw badInput(`messages[${i}].sentAt is not a valid date`, { field: `messages[${i}].sentAt` });
-      }
+      if (m.sentAt !== undefined && m.sentAt !== null) assertDate(`messages[${i}].sentAt`, m.sentAt);
       return {
         author: m.author,
         body: assertText(`messages[${i}].body`, m.body, this.config.limits.maxDocumentChars),

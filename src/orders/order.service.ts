@@ -1,7 +1,8 @@
 import { type DataSource } from 'typeorm';
 import { type Identity } from '../auth/identity';
 import { assertMayManageContent } from '../auth/permissions';
-import { badInput } from '../common/errors/domain-error';
+import { badInput, notFound } from '../common/errors/domain-error';
+import { assertDate } from '../common/validation';
 import { type CorpusVersionRepository } from '../corpus/corpus-version.repository';
 import { type Config } from '../config/config';
 import { type Order, OrderStatus } from './order.entity';
@@ -58,11 +59,10 @@ export class OrderService {
     if (total > MAX_CENTS) throw badInput('the order total is too large', { field: 'subtotalCents' });
     if (amounts.refundedCents > total)
       throw badInput('refundedCents cannot exceed the order total', { field: 'refundedCents' });
-    if (Number.isNaN(cmd.placedAt.getTime()))
-      throw badInput('placedAt is not a valid date', { field: 'placedAt' });
+    assertDate('placedAt', cmd.placedAt);
     return this.dataSource.transaction(async (m) => {
       if (!(await this.corpus.lockMerchant(m, merchantId, 'share')))
-        throw badInput(`merchant ${merchantId} is not provisioned`);
+        throw notFound(`Merchant ${merchantId} is not provisioned; ask an administrator to create it first`);
       return this.orders.upsert(m, merchantId, { ...cmd, ...amounts, placedAt: cmd.placedAt.toISOString() });
     });
   }
@@ -76,8 +76,13 @@ export class OrderService {
       .sort((a, b) => b.placedAt.getTime() - a.placedAt.getTime());
   }
 
-  /** Orders are not ACL-filtered: every authenticated member of the merchant may see an order's status. */
+  /**
+   * Orders carry no ACL of their own, so looking one up by id is for content managers only; agents see order
+   * status through agentContext, which shows only orders mentioned in tickets they may read, of that customer.
+   */
   async get(identity: Identity, id: string): Promise<Order | null> {
+    assertMayManageContent(identity, this.config);
+    if (!ORDER_ID.test(id)) throw badInput('id must be 1-128 letters, digits or _.:#-', { field: 'id' });
     const [o] = await this.orders.findByIds(this.dataSource.manager, identity.merchantId, [id]);
     return o ?? null;
   }

@@ -8,7 +8,7 @@ import {
   type ChunkSearchParams,
 } from '../chunks/chunk.repository';
 import { badInput } from '../common/errors/domain-error';
-import { assertSourceId, assertText, normalizeMetadata } from '../common/validation';
+import { assertDate, assertSourceId, assertText, normalizeMetadata } from '../common/validation';
 import { type Config } from '../config/config';
 import { type CorpusVersion, type CorpusVersionRepository } from '../corpus/corpus-version.repository';
 import { type EmbedderRegistry } from '../embeddings/embedder.registry';
@@ -222,10 +222,18 @@ function validateEmbedding(vector: number[], active: CorpusVersion): number[] {
       { field: 'embedding' },
     );
   }
-  if (!vector.every((x) => Number.isFinite(x)))
-    throw badInput('embedding contains a non-finite value', { field: 'embedding' });
-  if (vector.every((x) => x === 0))
-    throw badInput('embedding is the zero vector; cosine distance is undefined for it', {
+  // pgvector stores float32: a value can be finite here and infinite there (1e39), or underflow to 0 (1e-50),
+  // and huge values overflow the distance computation. Embeddings are small; anything beyond 1e6 is a mistake.
+  let norm = 0;
+  for (const x of vector) {
+    const f = Math.fround(x);
+    if (!Number.isFinite(f) || Math.abs(f) > 1e6) {
+      throw badInput('embedding values must be finite and between -1e6 and 1e6', { field: 'embedding' });
+    }
+    norm += f * f;
+  }
+  if (!(norm > 1e-30))
+    throw badInput('embedding is (numerically) the zero vector; cosine distance is undefined for it', {
       field: 'embedding',
     });
   return vector;
@@ -257,9 +265,7 @@ function normalizeFilter(f: RetrieveFilter | null | undefined): ChunkSearchFilte
   if (f.category !== undefined && f.category !== null)
     out.category = assertText('filter.category', f.category, 200);
   if (f.updatedSince !== undefined && f.updatedSince !== null) {
-    if (Number.isNaN(f.updatedSince.getTime()))
-      throw badInput('filter.updatedSince is not a valid date', { field: 'filter.updatedSince' });
-    out.updatedSince = f.updatedSince;
+    out.updatedSince = assertDate('filter.updatedSince', f.updatedSince);
   }
   for (const key of Object.keys(out) as (keyof ChunkSearchFilter)[])
     if (out[key] === undefined) delete out[key];

@@ -4,7 +4,7 @@ import { assertMayManageContent, mayManageContent } from '../auth/permissions';
 import { type ChunkRepository } from '../chunks/chunk.repository';
 import { badInput, notFound } from '../common/errors/domain-error';
 import { decodeCursor, pageSize, toPage } from '../common/pagination/cursor';
-import { assertSourceId, normalizeAcl, normalizeMetadata } from '../common/validation';
+import { assertDate, assertSourceId, normalizeAcl, normalizeMetadata } from '../common/validation';
 import { type Config } from '../config/config';
 import { type CorpusVersionRepository } from '../corpus/corpus-version.repository';
 import { type Ticket } from './ticket.entity';
@@ -26,7 +26,7 @@ export class TicketService {
   }
 
   async get(identity: Identity, id: string): Promise<Ticket | null> {
-    const [t] = await this.getMany(identity, [id]);
+    const [t] = await this.getMany(identity, [assertSourceId('id', id)]);
     return t ?? null;
   }
 
@@ -41,6 +41,8 @@ export class TicketService {
     filter: TicketListFilter,
   ) {
     const limit = pageSize(page.first);
+    if (filter.customerId !== undefined) assertSourceId('filter.customerId', filter.customerId);
+    if (filter.updatedSince !== undefined) assertDate('filter.updatedSince', filter.updatedSince);
     const rows = await this.tickets.listVisible(
       this.dataSource.manager,
       this.access(identity),
@@ -51,6 +53,7 @@ export class TicketService {
   }
 
   async recentForCustomer(identity: Identity, customerId: string, limit: number): Promise<Ticket[]> {
+    assertSourceId('customerId', customerId);
     return this.tickets.listForCustomer(this.dataSource.manager, this.access(identity), customerId, limit);
   }
 

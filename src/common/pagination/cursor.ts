@@ -1,5 +1,6 @@
 import { Field, ObjectType } from 'type-graphql';
 import { badInput } from '../errors/domain-error';
+import { SOURCE_ID_PATTERN } from '../validation';
 
 export const DEFAULT_PAGE_SIZE = 20;
 export const MAX_PAGE_SIZE = 100;
@@ -12,8 +13,9 @@ export function decodeCursor(cursor: string | null | undefined): string | undefi
   const decoded = /^[A-Za-z0-9_-]{1,400}$/.test(cursor)
     ? Buffer.from(cursor, 'base64url').toString('utf8')
     : '';
-  if (!decoded.startsWith('id:') || decoded.length < 4)
+  if (!decoded.startsWith('id:') || !SOURCE_ID_PATTERN.test(decoded.slice(3))) {
     throw badInput('after is not a cursor returned by this API', { field: 'after' });
+  }
   return decoded.slice(3);
 }
 
