@@ -1,13 +1,10 @@
 import 'reflect-metadata';
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Client } from 'pg';
 import { toSql } from 'pgvector';
+import { log, recreateDatabase, rng, writeResults } from './bench-utils';
 import { createServices, type Services } from '../src/app';
 import { ChunkRepository, type NewChunkRow } from '../src/chunks/chunk.repository';
-import { projectRoot } from '../src/common/project-root';
 import { sha256 } from '../src/common/hash';
 import { loadConfig } from '../src/config/config';
 import { openDatabase, type Database } from '../src/db/database';
@@ -33,34 +30,17 @@ const DOCS = arg('docs', 40);
 const KEEP = args.includes('--keep');
 const URL_ = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/srg_bench_ingestion';
 const DIM = 1536;
-const log = (msg: string): void => console.log(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
 const WORDS = (
   'refund return order parcel delivery tracking password account invoice payment card warranty repair ' +
   'replacement subscription plan cancel renewal shipping address customs duty label carrier store credit ' +
   'gift voucher discount coupon loyalty points exchange size colour damaged missing late early fee'
 ).split(' ');
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
-}
 const rand = rng(7);
 const sentence = (topic: number): string =>
   Array.from({ length: 12 }, (_, i) => WORDS[(topic * 7 + Math.floor(rand() * 9) + i) % WORDS.length]).join(
     ' ',
   ) + '.';
-
-async function recreateDatabase(): Promise<void> {
-  const u = new URL(URL_);
-  const name = u.pathname.slice(1);
-  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`unsafe database name ${name}`);
-  u.pathname = '/postgres';
-  const admin = new Client({ connectionString: u.toString() });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-}
 
 async function prefill(db: Database, services: Services, embedder: LocalHashEmbedder): Promise<void> {
   const ds = db.dataSource;
@@ -123,7 +103,7 @@ interface Row {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  if (!KEEP) await recreateDatabase();
+  if (!KEEP) await recreateDatabase(URL_);
   const config = loadConfig({
     NODE_ENV: 'test',
     DATABASE_URL: URL_,
@@ -309,24 +289,17 @@ async function main(): Promise<void> {
       `paid embedding API the saving is the ${((1 - oneEmbedded / allEmbedded) * 100).toFixed(0)}% of embedding calls not made.`,
     ``,
   ].join('\n');
-  const outDir = path.join(projectRoot(), 'docs', 'benchmarks');
-  fs.mkdirSync(outDir, { recursive: true });
-  fs.writeFileSync(
-    path.join(outDir, 'ingestion.json'),
-    JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        rows: Number(totalRows),
-        docs: DOCS,
-        results,
-        reingest: { oneMs, allMs, oneEmbedded, allEmbedded },
-      },
-      null,
-      2,
-    ) + '\n',
+  writeResults(
+    'ingestion',
+    {
+      date: new Date().toISOString(),
+      rows: Number(totalRows),
+      docs: DOCS,
+      results,
+      reingest: { oneMs, allMs, oneEmbedded, allEmbedded },
+    },
+    md,
   );
-  fs.writeFileSync(path.join(outDir, 'ingestion.md'), md);
-  console.log(md);
   log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   await db.close();
 }

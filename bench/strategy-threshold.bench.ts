@@ -1,14 +1,11 @@
 import 'reflect-metadata';
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Client } from 'pg';
 import { createServices } from '../src/app';
+import { log, percentile, recreateDatabase, rng, writeResults } from './bench-utils';
 import { principalsFor, type TenantScope } from '../src/auth/identity';
 import { ChunkRepository, type ChunkSearchParams, type NewChunkRow } from '../src/chunks/chunk.repository';
 import { sha256 } from '../src/common/hash';
-import { projectRoot } from '../src/common/project-root';
 import { loadConfig } from '../src/config/config';
 import { openDatabase } from '../src/db/database';
 import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
@@ -27,7 +24,6 @@ const argOf = (name: string, fallback: string): string => {
 const SIZES = argOf('sizes', '500,1000,2000,5000,10000,20000').split(',').map(Number);
 const QUERIES = Number(argOf('queries', '40'));
 const URL_ = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/srg_bench_strategy';
-const log = (msg: string): void => console.log(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
 const TOPICS = [
   'refund return money card statement credit reversal',
@@ -39,33 +35,16 @@ const TOPICS = [
   'gift card voucher discount coupon loyalty points',
   'size exchange colour fit swap stock restock',
 ];
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
-}
 const rand = rng(11);
 const pick = (words: string[]): string => words[Math.floor(rand() * words.length)];
 const text = (topic: number, doc: number, i: number): string => {
   const w = TOPICS[topic].split(' ');
   return `Doc ${doc} part ${i}: ${Array.from({ length: 14 }, () => pick(w)).join(' ')} ${pick(TOPICS[(topic + 1) % TOPICS.length].split(' '))}.`;
 };
-const pct = (xs: number[], p: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
-};
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const u = new URL(URL_);
-  const name = u.pathname.slice(1);
-  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`unsafe database name ${name}`);
-  const adminUrl = new URL(URL_);
-  adminUrl.pathname = '/postgres';
-  const admin = new Client({ connectionString: adminUrl.toString() });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
+  await recreateDatabase(URL_);
 
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -169,10 +148,10 @@ async function main(): Promise<void> {
       const row = {
         merchantChunks: size,
         reader,
-        exactP50: pct(exactMs, 0.5),
-        exactP95: pct(exactMs, 0.95),
-        hnswP50: pct(hnswMs, 0.5),
-        hnswP95: pct(hnswMs, 0.95),
+        exactP50: percentile(exactMs, 0.5),
+        exactP95: percentile(exactMs, 0.95),
+        hnswP50: percentile(hnswMs, 0.5),
+        hnswP95: percentile(hnswMs, 0.95),
         hnswRecallAt10: expected === 0 ? 1 : found / expected,
         hnswShortQueries: short,
       };
@@ -203,14 +182,11 @@ async function main(): Promise<void> {
     ),
     '',
   ].join('\n');
-  const outDir = path.join(projectRoot(), 'docs', 'benchmarks');
-  fs.writeFileSync(
-    path.join(outDir, 'strategy-threshold.json'),
-    JSON.stringify({ date: new Date().toISOString(), sizes: SIZES, queries: QUERIES, results }, null, 2) +
-      '\n',
+  writeResults(
+    'strategy-threshold',
+    { date: new Date().toISOString(), sizes: SIZES, queries: QUERIES, results },
+    md,
   );
-  fs.writeFileSync(path.join(outDir, 'strategy-threshold.md'), md);
-  console.log(md);
   log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   await db.close();
 }

@@ -15,6 +15,13 @@ export interface NewChunkRow {
   embedding: number[];
 }
 
+/** What every chunk of one source shares, written alongside each row. */
+export interface SharedChunkFields {
+  embeddingModel: string;
+  metadata: JsonObject;
+  acl: readonly string[];
+}
+
 export interface ExistingChunk {
   id: string;
   chunkIndex: number;
@@ -174,7 +181,7 @@ export class ChunkRepository {
     source: ChunkSource,
     version: number,
     rows: readonly NewChunkRow[],
-    shared: { embeddingModel: string; metadata: JsonObject; acl: readonly string[] },
+    shared: SharedChunkFields,
   ): Promise<SyncResult> {
     const [column, sourceId] = sourceColumn(source);
     const existing = await this.listSourceChunks(manager, merchantId, source, version);
@@ -221,7 +228,7 @@ export class ChunkRepository {
     source: ChunkSource,
     version: number,
     rows: readonly NewChunkRow[],
-    shared: { embeddingModel: string; metadata: JsonObject; acl: readonly string[] },
+    shared: SharedChunkFields,
   ): Promise<void> {
     const [column, sourceId] = sourceColumn(source);
     for (let start = 0; start < rows.length; start += INSERT_BATCH_ROWS) {
