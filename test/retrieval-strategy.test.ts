@@ -160,6 +160,29 @@ describe('retrieval strategies return min(k, readable) rows that match the exact
     expect(plan.join('\n')).not.toMatch(/Seq Scan on document_chunks/);
   });
 
+  it("reads only the small merchant's rows, through the merchant index (checked with EXPLAIN ANALYZE)", async () => {
+    const [qv] = await t.services.embedders.defaultEmbedder.embed(['refund to my card']);
+    const plan = (
+      await t.db.dataSource.transaction((m) =>
+        new ChunkRepository().explainExact(m, scopeOf(agent(small)), {
+          embedding: qv,
+          corpus: { version: 1, dimensions: 1536 },
+          k: 10,
+          filter: {},
+        }),
+      )
+    ).join('\n');
+    expect(plan).not.toMatch(/Seq Scan on document_chunks/);
+    // An index whose condition is the merchant (any of the merchant-leading indexes will do).
+    expect(plan).toMatch(/Index Cond: \(\(?merchant_id = /);
+    // Every row the scan produced belongs to the merchant: it has 48 chunks, the table far more.
+    const scanned = /Scan (?:using \w+ )?on document_chunks c \(actual (?:time=\S+ )?rows=([\d.]+)/.exec(
+      plan,
+    );
+    expect(scanned).not.toBeNull();
+    expect(Number(scanned![1])).toBeLessThanOrEqual(48);
+  });
+
   it("beats the tutorial's query, which comes back short for a contractor once the HNSW index is used", async () => {
     // The tutorial's SQL: HNSW scan (as the planner picks on a large table; forced here on a small one), default
     // ef_search 40, no iterative scan, WHERE applied after the index scan.

@@ -457,9 +457,21 @@ export class ChunkRepository {
    * Recall is 1.0 by construction.
    */
   async searchExact(manager: EntityManager, scope: TenantScope, p: ChunkSearchParams): Promise<ChunkHit[]> {
+    await this.prepareExact(manager);
     const { sql, params } = this.exactSql(scope, p);
     const rows: HitRow[] = await manager.query(sql, params);
     return rows.map(toHit);
+  }
+
+  /**
+   * The exact path reads one merchant's rows through the merchant index and never the whole table: a sequential
+   * scan would read every other tenant's pages (and the planner picks one on small tables). enable_sort is
+   * restored in case the HNSW path turned it off earlier in the transaction (this is also its fallback).
+   */
+  private async prepareExact(manager: EntityManager): Promise<void> {
+    await manager.query(
+      `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_sort', 'on', true)`,
+    );
   }
 
   private exactSql(scope: TenantScope, p: ChunkSearchParams): { sql: string; params: unknown[] } {
@@ -513,6 +525,7 @@ export class ChunkRepository {
     p: ChunkSearchParams,
     analyze = true,
   ): Promise<string[]> {
+    await this.prepareExact(manager);
     const { sql, params } = this.exactSql(scope, p);
     return this.explainSql(manager, sql, params, analyze);
   }
