@@ -3,6 +3,7 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { createServices } from '../src/app';
 import { log, percentile, recreateDatabase, rng, writeResults } from './bench-utils';
+import { VectorGenerator } from './vector-generator';
 import { principalsFor, type TenantScope } from '../src/auth/identity';
 import { ChunkRepository, type ChunkSearchParams, type NewChunkRow } from '../src/chunks/chunk.repository';
 import { sha256 } from '../src/common/hash';
@@ -23,6 +24,10 @@ const argOf = (name: string, fallback: string): string => {
 };
 const SIZES = argOf('sizes', '500,1000,2000,5000,10000,20000').split(',').map(Number);
 const QUERIES = Number(argOf('queries', '40'));
+/** synthetic: clustered vectors from VectorGenerator (default); lexical: the local embedder on generated text. */
+const VECTORS = argOf('vectors', 'synthetic');
+if (VECTORS !== 'synthetic' && VECTORS !== 'lexical')
+  throw new Error('--vectors must be synthetic or lexical');
 const URL_ = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/srg_bench_strategy';
 
 const TOPICS = [
@@ -55,6 +60,7 @@ async function main(): Promise<void> {
   const db = await openDatabase(config, { migrate: true, poolSize: 2 });
   const ds = db.dataSource;
   const embedder = new LocalHashEmbedder(1536);
+  const generator = new VectorGenerator(1536, 20261121);
   const services = createServices(config, db, embedder);
   const repo = new ChunkRepository();
   await ds.query(`DROP INDEX document_chunks_embedding_hnsw_idx`);
@@ -65,7 +71,13 @@ async function main(): Promise<void> {
       const texts = Array.from({ length: Math.min(10, size - d * 10) }, (_, i) =>
         text((d + i) % TOPICS.length, d, i),
       );
-      const vectors = await embedder.embed(texts);
+      let vectors: number[][];
+      if (VECTORS === 'synthetic') {
+        const centre = generator.documentCentre(generator.topic());
+        vectors = texts.map(() => generator.chunk(centre));
+      } else {
+        vectors = await embedder.embed(texts);
+      }
       // Contractors read about 5% of the documents.
       const acl = d % 20 === 0 ? ['role:agent', 'role:contractor'] : ['role:agent'];
       await ds.transaction(async (m) => {
@@ -103,7 +115,8 @@ async function main(): Promise<void> {
     (_, i) =>
       `${pick(TOPICS[i % TOPICS.length].split(' '))} ${pick(TOPICS[(i * 3) % TOPICS.length].split(' '))} question`,
   );
-  const queryVectors = await embedder.embed(queryTexts);
+  const queryVectors =
+    VECTORS === 'synthetic' ? queryTexts.map(() => generator.query()) : await embedder.embed(queryTexts);
   const results: Record<string, unknown>[] = [];
   for (const size of SIZES) {
     for (const [reader, roles] of [
@@ -170,7 +183,7 @@ async function main(): Promise<void> {
     '# Exact scan or HNSW: where to switch',
     '',
     `Run ${new Date().toISOString()} on ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${version[0].v.split(' on ')[0]}, pgvector ${version[0].pgv}; ` +
-      `${SIZES.reduce((a, b) => a + b, 0)} chunks in ${SIZES.length} merchants, 1536-d local embedder, ${QUERIES} queries per row, k = 10, ` +
+      `${SIZES.reduce((a, b) => a + b, 0)} chunks in ${SIZES.length} merchants, 1536-d ${VECTORS === 'synthetic' ? 'clustered synthetic vectors (64 topics, Zipf)' : 'local lexical embedder'}, ${QUERIES} queries per row, k = 10, ` +
       'HNSW m=16 ef_construction=64, ef_search=100, iterative scan relaxed_order, max_scan_tuples 20000. Milliseconds, one transaction per query. ' +
       'Reproduce: `npm run bench:strategy`.',
     '',
@@ -184,7 +197,7 @@ async function main(): Promise<void> {
   ].join('\n');
   writeResults(
     'strategy-threshold',
-    { date: new Date().toISOString(), sizes: SIZES, queries: QUERIES, results },
+    { date: new Date().toISOString(), vectors: VECTORS, sizes: SIZES, queries: QUERIES, results },
     md,
   );
   log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s`);

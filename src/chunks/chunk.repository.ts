@@ -466,11 +466,13 @@ export class ChunkRepository {
   /**
    * The exact path reads one merchant's rows through the merchant index and never the whole table: a sequential
    * scan would read every other tenant's pages (and the planner picks one on small tables). enable_sort is
-   * restored in case the HNSW path turned it off earlier in the transaction (this is also its fallback).
+   * restored in case the HNSW path turned it off earlier in the transaction (this is also its fallback); JIT is off
+   * because compiling costs more than these millisecond queries.
    */
   private async prepareExact(manager: EntityManager): Promise<void> {
     await manager.query(
-      `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_sort', 'on', true)`,
+      `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_sort', 'on', true),
+              set_config('jit', 'off', true)`,
     );
   }
 
@@ -549,11 +551,14 @@ export class ChunkRepository {
   ) {
     // enable_sort = off: left alone, the planner often prefers the merchant btree plus a sort (its cost model
     // underrates filtered HNSW scans); this path is only taken for merchants big enough for the index to pay.
+    // jit = off: enable_sort works by adding a huge cost, which pushes the plan past jit_above_cost; PostgreSQL
+    // then spent ~110 ms JIT-compiling a 2 ms index scan (measured, bench/strategy-threshold).
     await manager.query(
       `SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),
               set_config('hnsw.ef_search', $1, true),
               set_config('hnsw.max_scan_tuples', $2, true),
-              set_config('enable_sort', 'off', true)`,
+              set_config('enable_sort', 'off', true),
+              set_config('jit', 'off', true)`,
       [String(Math.max(tuning.efSearch, p.k)), String(tuning.maxScanTuples)],
     );
     const { where, params, distance } = this.filterSql(scope, p);
