@@ -196,7 +196,7 @@ async function main(): Promise<void> {
     '',
   ].join('\n');
   writeResults(
-    'strategy-threshold',
+    VECTORS === 'synthetic' ? 'strategy-threshold' : 'strategy-threshold-lexical',
     { date: new Date().toISOString(), vectors: VECTORS, sizes: SIZES, queries: QUERIES, results },
     md,
   );

@@ -452,6 +452,25 @@ export class ChunkRepository {
   }
 
   /**
+   * How many chunks the caller may read under these filters, counted only up to `cap`: no distances and no
+   * vector reads, so it stops early for a broad reader and costs one pass over the merchant's rows for a narrow one.
+   */
+  async countReadableUpTo(
+    manager: EntityManager,
+    scope: TenantScope,
+    p: ChunkSearchParams,
+    cap: number,
+  ): Promise<number> {
+    const { where, params } = this.filterSql(scope, p, { vector: false });
+    params.push(cap);
+    const rows: { n: string }[] = await manager.query(
+      `SELECT count(*) AS n FROM (SELECT 1 FROM document_chunks c WHERE ${where} LIMIT $${params.length}) capped`,
+      params,
+    );
+    return Number(rows[0].n);
+  }
+
+  /**
    * Exact top-k: distances for every readable candidate of the merchant, then a top-k sort. The MATERIALIZED CTE
    * has no ORDER BY, so the HNSW index cannot be chosen; the merchant btree / ACL GIN indexes drive the scan.
    * Recall is 1.0 by construction.
@@ -616,19 +635,28 @@ export class ChunkRepository {
   }
 
   /** The WHERE clause shared by both strategies; every value is a bound parameter, no client text is interpolated. */
+  /**
+   * `vector: false` leaves out the query vector and the vector-size predicate, for statements that read no
+   * vectors (the predicate would detoast every row; the trigger already guarantees a version's vectors share a size).
+   */
   private filterSql(
     scope: TenantScope,
     p: ChunkSearchParams,
+    options: { vector: boolean } = { vector: true },
   ): { where: string; params: unknown[]; distance: string } {
     const n = dims(p.corpus);
-    const params: unknown[] = [toSql(p.embedding), scope.merchantId, [...scope.principals], p.corpus.version];
+    const params: unknown[] = options.vector ? [toSql(p.embedding)] : [];
+    const bindBase = (value: unknown): string => {
+      params.push(value);
+      return `$${params.length}`;
+    };
     const clauses = [
-      'c.merchant_id = $2',
-      'c.acl && $3::text[]',
-      'c.corpus_version = $4',
-      // Matches the partial HNSW index's predicate, and keeps the cast below from seeing another size.
-      `vector_dims(c.embedding) = ${n}`,
+      `c.merchant_id = ${bindBase(scope.merchantId)}`,
+      `c.acl && ${bindBase([...scope.principals])}::text[]`,
+      `c.corpus_version = ${bindBase(p.corpus.version)}`,
     ];
+    // Matches the partial HNSW index's predicate, and keeps the cast in `distance` from seeing another size.
+    if (options.vector) clauses.push(`vector_dims(c.embedding) = ${n}`);
     if (p.filter.sourceType === 'document') clauses.push('c.document_id IS NOT NULL');
     if (p.filter.sourceType === 'ticket') clauses.push('c.ticket_id IS NOT NULL');
     const f = p.filter;

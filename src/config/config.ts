@@ -41,7 +41,7 @@ export interface Config {
     maxQueryChars: number;
   };
   retrieval: {
-    /** A merchant with at most this many chunks is searched exactly (no ANN index); see docs/RETRIEVAL.md. */
+    /** Searched exactly (no ANN index) when the merchant, or the caller's readable candidates, are at most this many; see docs/RETRIEVAL.md. */
     exactScanMaxRows: number;
     hnswEfSearch: number;
     /** Per-statement timeout for retrieval and ingestion SQL. */
@@ -167,7 +167,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxQueryChars: int('MAX_QUERY_CHARS', 2000, 1, 100000),
     },
     retrieval: {
-      exactScanMaxRows: int('RETRIEVAL_EXACT_SCAN_MAX_ROWS', 10_000, 0, 10_000_000),
+      exactScanMaxRows: int('RETRIEVAL_EXACT_SCAN_MAX_ROWS', 1000, 0, 10_000_000),
       hnswEfSearch: int('RETRIEVAL_HNSW_EF_SEARCH', 100, 1, 1000),
       statementTimeoutMs: int('DB_STATEMENT_TIMEOUT_MS', 15000, 0, 3_600_000),
     },

@@ -168,6 +168,11 @@ export class RetrievalService {
     }
   }
 
+  /**
+   * Exact when the candidates are few (recall 1.0, and the fastest path up to about a thousand of them, see
+   * docs/RETRIEVAL.md): first by the merchant's size, then — for a larger merchant — by how many chunks this
+   * caller may read under these filters. Otherwise HNSW with iterative scan, and exact if that comes back short.
+   */
   private async vectorSearch(
     manager: EntityManager,
     scope: TenantScope,
@@ -175,14 +180,16 @@ export class RetrievalService {
     k: number,
   ): Promise<{ hits: ChunkHit[]; strategy: VectorStrategy }> {
     const threshold = this.config.retrieval.exactScanMaxRows;
-    const rows = await this.chunks.countVersionChunksUpTo(
+    const merchantRows = await this.chunks.countVersionChunksUpTo(
       manager,
       scope.merchantId,
       params.corpus.version,
       threshold + 1,
     );
-    if (rows <= threshold)
-      return { hits: await this.chunks.searchExact(manager, scope, params), strategy: 'exact' };
+    const few =
+      merchantRows <= threshold ||
+      (await this.chunks.countReadableUpTo(manager, scope, params, threshold + 1)) <= threshold;
+    if (few) return { hits: await this.chunks.searchExact(manager, scope, params), strategy: 'exact' };
     const approx = await this.chunks.searchHnsw(manager, scope, params, this.hnswTuning());
     if (approx.length >= k) return { hits: approx, strategy: 'hnsw_iterative' };
     return {
