@@ -1,5 +1,5 @@
 import { type EntityManager } from 'typeorm';
-import { type TenantScope } from '../auth/identity';
+import { type ContentAccess } from '../auth/permissions';
 import { type JsonObject } from '../common/graphql-scalars';
 import { SupportDocument } from './support-document.entity';
 import { writtenRows } from '../db/write-result';
@@ -45,15 +45,6 @@ function toEntity(r: DocumentRow): SupportDocument {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   });
-}
-
-/**
- * Who sees which document: readers see documents whose ACL overlaps their principals; content managers
- * (`manageAll`) see every document of their merchant, including those nobody may read yet.
- */
-export interface DocumentAccess {
-  scope: TenantScope;
-  manageAll: boolean;
 }
 
 export class DocumentRepository {
@@ -127,7 +118,7 @@ export class DocumentRepository {
   /** Documents the caller may see, for the given ids (missing or hidden ones are absent). */
   async findVisibleByIds(
     manager: EntityManager,
-    access: DocumentAccess,
+    access: ContentAccess,
     ids: readonly string[],
   ): Promise<SupportDocument[]> {
     const rows: DocumentRow[] = await manager.query(
@@ -141,7 +132,7 @@ export class DocumentRepository {
   /** Keyset pagination by id: `after` is the last id of the previous page. Returns up to `limit + 1` rows. */
   async listVisible(
     manager: EntityManager,
-    access: DocumentAccess,
+    access: ContentAccess,
     page: { after?: string; limit: number },
     filter: DocumentListFilter,
   ): Promise<SupportDocument[]> {

@@ -1,6 +1,6 @@
 import { type DataSource } from 'typeorm';
-import { type Identity, scopeOf } from '../auth/identity';
-import { assertMayManageContent, mayManageContent } from '../auth/permissions';
+import { type Identity } from '../auth/identity';
+import { assertMayManageContent, type ContentAccess, contentAccess } from '../auth/permissions';
 import { type ChunkRepository } from '../chunks/chunk.repository';
 import { notFound } from '../common/errors/domain-error';
 import { decodeCursor, pageSize, toPage } from '../common/pagination/cursor';
@@ -13,7 +13,7 @@ import {
 } from '../common/validation';
 import { type Config } from '../config/config';
 import { type CorpusVersionRepository } from '../corpus/corpus-version.repository';
-import { type DocumentAccess, type DocumentListFilter, type DocumentRepository } from './document.repository';
+import { type DocumentListFilter, type DocumentRepository } from './document.repository';
 import { type SupportDocument } from './support-document.entity';
 
 /** Reading and managing documents; ingestion is IngestionService. Every method is scoped by the caller. */
@@ -26,8 +26,8 @@ export class DocumentService {
     private readonly config: Config,
   ) {}
 
-  access(identity: Identity): DocumentAccess {
-    return { scope: scopeOf(identity), manageAll: mayManageContent(identity, this.config) };
+  private access(identity: Identity): ContentAccess {
+    return contentAccess(identity, this.config);
   }
 
   async get(identity: Identity, id: string): Promise<SupportDocument | null> {

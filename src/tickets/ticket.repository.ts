@@ -1,6 +1,6 @@
 import { type EntityManager } from 'typeorm';
 import { type JsonObject } from '../common/graphql-scalars';
-import { type DocumentAccess } from '../documents/document.repository';
+import { type ContentAccess } from '../auth/permissions';
 import { Ticket, type StoredTicketMessage } from './ticket.entity';
 import { type TicketStatus } from './ticket-status';
 import { writtenRows } from '../db/write-result';
@@ -129,7 +129,7 @@ export class TicketRepository {
 
   async findVisibleByIds(
     manager: EntityManager,
-    access: DocumentAccess,
+    access: ContentAccess,
     ids: readonly string[],
   ): Promise<Ticket[]> {
     const rows: TicketRow[] = await manager.query(
@@ -143,7 +143,7 @@ export class TicketRepository {
   /** A customer's tickets the caller may see, most recently updated first. */
   async listForCustomer(
     manager: EntityManager,
-    access: DocumentAccess,
+    access: ContentAccess,
     customerId: string,
     limit: number,
   ): Promise<Ticket[]> {
@@ -160,7 +160,7 @@ export class TicketRepository {
   /** Keyset pagination by id. Returns up to `limit + 1` rows. */
   async listVisible(
     manager: EntityManager,
-    access: DocumentAccess,
+    access: ContentAccess,
     page: { after?: string; limit: number },
     filter: TicketListFilter,
   ): Promise<Ticket[]> {

@@ -1,6 +1,6 @@
 import { type DataSource } from 'typeorm';
-import { type Identity, scopeOf } from '../auth/identity';
-import { assertMayManageContent, mayManageContent } from '../auth/permissions';
+import { type Identity } from '../auth/identity';
+import { assertMayManageContent, type ContentAccess, contentAccess } from '../auth/permissions';
 import { type ChunkRepository } from '../chunks/chunk.repository';
 import { badInput, notFound } from '../common/errors/domain-error';
 import { decodeCursor, pageSize, toPage } from '../common/pagination/cursor';
@@ -21,8 +21,8 @@ export class TicketService {
     private readonly config: Config,
   ) {}
 
-  private access(identity: Identity) {
-    return { scope: scopeOf(identity), manageAll: mayManageContent(identity, this.config) };
+  private access(identity: Identity): ContentAccess {
+    return contentAccess(identity, this.config);
   }
 
   async get(identity: Identity, id: string): Promise<Ticket | null> {
