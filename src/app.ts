@@ -13,6 +13,7 @@ import { AgentContextResolver } from './agent/agent-context.resolver';
 import { AgentContextService } from './agent/agent-context.service';
 import { bearerToken, verifyToken } from './auth/jwt';
 import { ChunkRepository } from './chunks/chunk.repository';
+import { MerchantIndexService } from './chunks/merchant-index.service';
 import { DomainError } from './common/errors/domain-error';
 import { createFormatError } from './common/errors/format-error';
 import { type Config } from './config/config';
@@ -47,6 +48,7 @@ export interface Services {
   orders: OrderService;
   merchants: MerchantService;
   reembed: ReembedService;
+  indexes: MerchantIndexService;
   embedders: EmbedderRegistry;
   agentContext: AgentContextService;
 }
@@ -59,6 +61,7 @@ export function createServices(config: Config, db: Database, embedder: Embedder)
   const chunks = new ChunkRepository();
   const documents = new DocumentRepository();
   const tickets = new TicketRepository();
+  const indexes = new MerchantIndexService(ds, chunks, config);
   const retrieval = new RetrievalService(ds, embedders, corpus, chunks, config);
   const ticketService = new TicketService(ds, tickets, chunks, corpus, config);
   const orderService = new OrderService(ds, new OrderRepository(), corpus, config);
@@ -66,12 +69,15 @@ export function createServices(config: Config, db: Database, embedder: Embedder)
     embedders,
     agentContext: new AgentContextService(retrieval, ticketService, orderService),
     merchants: new MerchantService(ds, new MerchantRepository(), corpus, embedder),
-    ingestion: new IngestionService(ds, embedders, corpus, documents, tickets, chunks, config),
+    ingestion: new IngestionService(ds, embedders, corpus, documents, tickets, chunks, config, (m) =>
+      indexes.noteWrite(m),
+    ),
+    indexes,
     retrieval,
     documents: new DocumentService(ds, documents, chunks, corpus, config),
     tickets: ticketService,
     orders: orderService,
-    reembed: new ReembedService(ds, embedders, corpus, chunks),
+    reembed: new ReembedService(ds, embedders, corpus, chunks, indexes),
   };
 }
 
@@ -173,6 +179,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     },
     async stop() {
       await server.stop();
+      await services.indexes.close();
       if (httpServer.listening) await new Promise<void>((resolve) => httpServer.close(() => resolve()));
     },
   };

@@ -130,9 +130,8 @@ describe('document_chunks integrity, enforced by the database', () => {
     );
     expect(rows.map((r) => r.indexname)).toEqual(
       expect.arrayContaining([
-        'document_chunks_merchant_idx',
+        'document_chunks_scan_idx',
         'document_chunks_acl_gin_idx',
-        'document_chunks_embedding_hnsw_idx',
         'document_chunks_search_tsv_idx',
         'document_chunks_metadata_gin_idx',
       ]),
@@ -141,6 +140,14 @@ describe('document_chunks integrity, enforced by the database', () => {
       `SELECT 1 FROM document_chunks WHERE merchant_id = 'm01' AND search_tsv @@ plainto_tsquery('english', 'refunds granted')`,
     );
     expect(hit.length).toBeGreaterThan(0);
+    // No HNSW index shared by all merchants: only merchant-dedicated ones (see migrations/1763900000000).
+    expect(rows.map((r) => r.indexname).filter((n) => n.includes('hnsw'))).toEqual(
+      rows.map((r) => r.indexname).filter((n) => /^document_chunks_hnsw_\d+_\d+$/.test(n)),
+    );
+    const bits: { bq: string }[] = await t.db.dataSource.query(
+      `SELECT embedding_bq::text AS bq FROM document_chunks WHERE merchant_id = 'm01' LIMIT 1`,
+    );
+    expect(bits[0].bq).toMatch(/^[01]{1536}$/);
   });
 });
 
@@ -172,15 +179,30 @@ describe('migrations', () => {
       const all = [
         'corpus_versions',
         'document_chunks',
+        'merchant_vector_indexes',
         'merchants',
         'orders',
         'support_documents',
         'tickets',
       ];
       expect(await tables()).toEqual(all);
-      // Down one step: back to the first schema, with its fixed-size vector column.
+      const indexes = async () =>
+        (
+          await db.dataSource.query<{ indexname: string }[]>(
+            `SELECT indexname FROM pg_indexes WHERE tablename = 'document_chunks' ORDER BY 1`,
+          )
+        ).map((r) => r.indexname);
+      // Down one step: the shared HNSW index and the plain merchant index are back, the quantized column gone.
       await db.dataSource.undoLastMigration({ transaction: 'each' });
-      expect(await tables()).toEqual(all.filter((name) => name !== 'corpus_versions'));
+      const versioned = all.filter((name) => name !== 'merchant_vector_indexes');
+      expect(await tables()).toEqual(versioned);
+      expect(await indexes()).toEqual(
+        expect.arrayContaining(['document_chunks_embedding_hnsw_idx', 'document_chunks_merchant_idx']),
+      );
+      expect(await indexes()).not.toContain('document_chunks_scan_idx');
+      // Down another: back to the first schema, with its fixed-size vector column.
+      await db.dataSource.undoLastMigration({ transaction: 'each' });
+      expect(await tables()).toEqual(versioned.filter((name) => name !== 'corpus_versions'));
       const type = await db.dataSource.query<{ t: string }[]>(
         `SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute
           WHERE attrelid = 'document_chunks'::regclass AND attname = 'embedding'`,

@@ -369,31 +369,105 @@ export class ChunkRepository {
   }
 
   /**
-   * The HNSW index for vectors of this size (a partial expression index shared by all merchants), built with
-   * CREATE INDEX CONCURRENTLY so other merchants keep writing meanwhile. `runner` must be a dedicated connection
-   * outside any transaction. An invalid leftover of an interrupted build is dropped and rebuilt. pgvector indexes
-   * `vector` up to 2,000 dimensions; larger models are searched exactly.
+   * The merchant's own HNSW index for vectors of this size: a partial expression index
+   * `WHERE merchant_id = <merchant> AND vector_dims(embedding) = N`, built with CREATE INDEX CONCURRENTLY so the
+   * merchant (and everyone else) keeps writing meanwhile. `runner` must be a dedicated connection outside any
+   * transaction. The index name comes from a sequence and the merchant id is quoted by format(%L): nothing
+   * client-chosen becomes an identifier. A leftover of an interrupted build (invalid) is dropped and rebuilt.
+   * pgvector indexes `vector` up to 2,000 dimensions; larger models are searched by the quantized scan.
    */
-  async ensureHnswIndex(
+  async ensureMerchantHnswIndex(
     runner: Pick<EntityManager, 'query'>,
+    merchantId: string,
     dimensions: number,
-  ): Promise<'exists' | 'created' | 'too-large'> {
+    build: { m: number; efConstruction: number },
+  ): Promise<{ outcome: 'exists' | 'created' | 'too-large'; indexName: string | null }> {
     const n = dims({ version: 0, dimensions });
-    if (n > 2000) return 'too-large';
-    const name =
-      n === 1536 ? 'document_chunks_embedding_hnsw_idx' : `document_chunks_embedding_hnsw_${n}_idx`;
+    if (n > 2000) return { outcome: 'too-large', indexName: null };
+    if (!Number.isInteger(build.m) || !Number.isInteger(build.efConstruction))
+      throw new Error('HNSW build parameters must be integers');
+    const registered: { index_name: string }[] = await runner.query(
+      `INSERT INTO merchant_vector_indexes (merchant_id, dimensions, index_name)
+       VALUES ($1, $2::int, 'document_chunks_hnsw_' || nextval('merchant_vector_indexes_seq') || '_' || $2::int)
+       ON CONFLICT (merchant_id, dimensions) DO UPDATE SET merchant_id = EXCLUDED.merchant_id
+       RETURNING index_name`,
+      [merchantId, n],
+    );
+    const name = registered[0].index_name;
     const found: { valid: boolean }[] = await runner.query(
       `SELECT i.indisvalid AS valid FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid WHERE c.relname = $1`,
       [name],
     );
-    if (found[0]?.valid) return 'exists';
-    if (found.length > 0) await runner.query(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`);
-    await runner.query(
-      `CREATE INDEX CONCURRENTLY IF NOT EXISTS ${name} ON document_chunks
-         USING hnsw ((embedding::vector(${n})) vector_cosine_ops) WITH (m = 16, ef_construction = 64)
-         WHERE vector_dims(embedding) = ${n}`,
+    if (found[0]?.valid) return { outcome: 'exists', indexName: name };
+    const [{ ddl, drop }]: { ddl: string; drop: string }[] = await runner.query(
+      `SELECT format('CREATE INDEX CONCURRENTLY IF NOT EXISTS %I ON document_chunks
+                        USING hnsw ((embedding::vector(%s)) vector_cosine_ops) WITH (m = %s, ef_construction = %s)
+                        WHERE merchant_id = %L AND vector_dims(embedding) = %s',
+                      $1::text, $2::int, $3::int, $4::int, $5::text, $2::int) AS ddl,
+              format('DROP INDEX CONCURRENTLY IF EXISTS %I', $1::text) AS drop`,
+      [name, n, build.m, build.efConstruction, merchantId],
     );
-    return 'created';
+    if (found.length > 0) await runner.query(drop);
+    await runner.query(ddl);
+    return { outcome: 'created', indexName: name };
+  }
+
+  /** Drops the merchant's dedicated HNSW indexes (all sizes) and their registry rows. Same runner rules. */
+  async dropMerchantHnswIndexes(runner: Pick<EntityManager, 'query'>, merchantId: string): Promise<string[]> {
+    const rows: { index_name: string; drop: string }[] = await runner.query(
+      `SELECT index_name, format('DROP INDEX CONCURRENTLY IF EXISTS %I', index_name) AS drop
+         FROM merchant_vector_indexes WHERE merchant_id = $1`,
+      [merchantId],
+    );
+    for (const r of rows) await runner.query(r.drop);
+    await runner.query(`DELETE FROM merchant_vector_indexes WHERE merchant_id = $1`, [merchantId]);
+    return rows.map((r) => r.index_name);
+  }
+
+  /** The merchant's dedicated HNSW index for this vector size, when it exists and is ready to be used. */
+  async findMerchantHnswIndex(
+    manager: EntityManager,
+    merchantId: string,
+    dimensions: number,
+  ): Promise<string | null> {
+    const rows: { index_name: string }[] = await manager.query(
+      `SELECT v.index_name
+         FROM merchant_vector_indexes v
+         JOIN pg_class c ON c.relname = v.index_name
+         JOIN pg_index i ON i.indexrelid = c.oid
+        WHERE v.merchant_id = $1 AND v.dimensions = $2 AND i.indisvalid AND i.indisready`,
+      [merchantId, dimensions],
+    );
+    return rows[0]?.index_name ?? null;
+  }
+
+  /**
+   * Merchants whose active version holds at least `minRows` chunks of an indexable size and which have no valid
+   * dedicated index for it yet: what the index maintenance should build.
+   */
+  async merchantsNeedingHnsw(
+    manager: Pick<EntityManager, 'query'>,
+    minRows: number,
+    merchantId?: string,
+  ): Promise<{ merchantId: string; dimensions: number }[]> {
+    const rows: { merchant_id: string; dimensions: number }[] = await manager.query(
+      `SELECT v.merchant_id, v.dimensions
+         FROM corpus_versions v
+        WHERE v.state IN ('active', 'building') AND v.dimensions <= 2000
+          AND ($2::text IS NULL OR v.merchant_id = $2)
+          AND (SELECT count(*) FROM (SELECT 1 FROM document_chunks c
+                                      WHERE c.merchant_id = v.merchant_id AND c.corpus_version = v.version
+                                      LIMIT $1) capped) >= $1
+          AND NOT EXISTS (
+                SELECT 1 FROM merchant_vector_indexes x
+                  JOIN pg_class pc ON pc.relname = x.index_name
+                  JOIN pg_index pi ON pi.indexrelid = pc.oid
+                 WHERE x.merchant_id = v.merchant_id AND x.dimensions = v.dimensions AND pi.indisvalid)
+        GROUP BY v.merchant_id, v.dimensions
+        ORDER BY v.merchant_id, v.dimensions`,
+      [minRows, merchantId ?? null],
+    );
+    return rows.map((r) => ({ merchantId: r.merchant_id, dimensions: Number(r.dimensions) }));
   }
 
   /** Locks a document or ticket row for the rest of the transaction; false when it no longer exists. */
@@ -480,6 +554,61 @@ export class ChunkRepository {
     const { sql, params } = this.exactSql(scope, p);
     const rows: HitRow[] = await manager.query(sql, params);
     return rows.map(toHit);
+  }
+
+  /**
+   * Binary-quantization scan with exact re-rank: every readable candidate of the merchant is ranked by the Hamming
+   * distance between its stored sign bits and the query's (an index-only scan of the covering merchant index: no
+   * vector is read), the best `rerank` are fetched and ordered by exact cosine distance. Recall depends on
+   * `rerank` (measured in docs/RETRIEVAL.md); cost grows with the merchant's rows at well under a microsecond each.
+   */
+  async searchQuantized(
+    manager: EntityManager,
+    scope: TenantScope,
+    p: ChunkSearchParams,
+    rerank: number,
+  ): Promise<ChunkHit[]> {
+    await this.prepareExact(manager);
+    const { sql, params } = this.quantizedSql(scope, p, rerank);
+    const rows: HitRow[] = await manager.query(sql, params);
+    return rows.map(toHit);
+  }
+
+  async explainQuantized(
+    manager: EntityManager,
+    scope: TenantScope,
+    p: ChunkSearchParams,
+    rerank: number,
+    analyze = true,
+  ): Promise<string[]> {
+    await this.prepareExact(manager);
+    const { sql, params } = this.quantizedSql(scope, p, rerank);
+    return this.explainSql(manager, sql, params, analyze);
+  }
+
+  private quantizedSql(
+    scope: TenantScope,
+    p: ChunkSearchParams,
+    rerank: number,
+  ): { sql: string; params: unknown[] } {
+    if (!Number.isInteger(rerank) || rerank < 1) throw new Error(`invalid re-rank size ${String(rerank)}`);
+    const { where, params, distance } = this.filterSql(scope, p, { vector: true, sizePredicate: false });
+    params.push(Math.max(rerank, p.k));
+    const rerankParam = `$${params.length}`;
+    params.push(p.k);
+    const sql = `WITH shortlist AS MATERIALIZED (
+         SELECT c.id
+           FROM document_chunks c
+          WHERE ${where}
+          ORDER BY c.embedding_bq <~> binary_quantize($1::vector), c.id
+          LIMIT ${rerankParam}
+       )
+       SELECT c.id, c.document_id, c.ticket_id, c.chunk_index, c.chunk_text, c.heading_path, c.citation, c.metadata,
+              ${distance} AS distance
+         FROM shortlist s JOIN document_chunks c ON c.id = s.id
+        ORDER BY distance, c.id
+        LIMIT $${params.length}`;
+    return { sql, params };
   }
 
   /**
@@ -634,15 +763,17 @@ export class ChunkRepository {
     return rows.map((r) => ({ ...toHit(r), rank: Number(r.rank) }));
   }
 
-  /** The WHERE clause shared by both strategies; every value is a bound parameter, no client text is interpolated. */
   /**
-   * `vector: false` leaves out the query vector and the vector-size predicate, for statements that read no
-   * vectors (the predicate would detoast every row; the trigger already guarantees a version's vectors share a size).
+   * The WHERE clause shared by every strategy; every value is a bound parameter, no client text is interpolated.
+   * `vector: false` leaves out the query vector ($1) and the vector-size predicate, for statements that read no
+   * vectors; `sizePredicate: false` keeps $1 but leaves out the predicate. The predicate is only needed to match a
+   * partial HNSW index, and it would detoast every row it is evaluated on (the trigger already guarantees that a
+   * version's vectors share one size).
    */
   private filterSql(
     scope: TenantScope,
     p: ChunkSearchParams,
-    options: { vector: boolean } = { vector: true },
+    options: { vector: boolean; sizePredicate?: boolean } = { vector: true },
   ): { where: string; params: unknown[]; distance: string } {
     const n = dims(p.corpus);
     const params: unknown[] = options.vector ? [toSql(p.embedding)] : [];
@@ -656,7 +787,7 @@ export class ChunkRepository {
       `c.corpus_version = ${bindBase(p.corpus.version)}`,
     ];
     // Matches the partial HNSW index's predicate, and keeps the cast in `distance` from seeing another size.
-    if (options.vector) clauses.push(`vector_dims(c.embedding) = ${n}`);
+    if (options.sizePredicate ?? options.vector) clauses.push(`vector_dims(c.embedding) = ${n}`);
     if (p.filter.sourceType === 'document') clauses.push('c.document_id IS NOT NULL');
     if (p.filter.sourceType === 'ticket') clauses.push('c.ticket_id IS NOT NULL');
     const f = p.filter;

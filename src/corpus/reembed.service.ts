@@ -2,6 +2,7 @@ import { type DataSource } from 'typeorm';
 import { type ChunkRepository, type ChunkSource } from '../chunks/chunk.repository';
 import { badInput, notFound } from '../common/errors/domain-error';
 import { type EmbedderRegistry } from '../embeddings/embedder.registry';
+import { type MerchantIndexOutcome, type MerchantIndexService } from '../chunks/merchant-index.service';
 import { type CorpusVersion, type CorpusVersionRepository } from './corpus-version.repository';
 
 export interface ReembedOptions {
@@ -25,7 +26,8 @@ export interface ReembedReport {
   chunksReused: number;
   copyRounds: number;
   retiredChunksDeleted: number;
-  hnswIndex: 'exists' | 'created' | 'too-large';
+  /** The merchant's dedicated HNSW index for the new size, built after the flip when the merchant is large enough. */
+  hnswIndex: MerchantIndexOutcome;
 }
 
 const MAX_ROUNDS = 10;
@@ -49,6 +51,7 @@ export class ReembedService {
     private readonly embedders: EmbedderRegistry,
     private readonly corpus: CorpusVersionRepository,
     private readonly chunks: ChunkRepository,
+    private readonly indexes: MerchantIndexService,
   ) {}
 
   async run(merchantId: string, opts: ReembedOptions): Promise<ReembedReport> {
@@ -62,7 +65,6 @@ export class ReembedService {
 
     let { active, building } = await this.corpus.findLive(m, merchantId);
     if (!active) throw notFound(`Merchant ${merchantId} has no active corpus version (is it provisioned?)`);
-    const hnswIndex = await this.ensureIndex(opts.dimensions);
     const report = {
       model: opts.model,
       dimensions: opts.dimensions,
@@ -70,7 +72,6 @@ export class ReembedService {
       chunksEmbedded: 0,
       chunksReused: 0,
       copyRounds: 0,
-      hnswIndex,
     };
     if (active.embeddingModel === opts.model && active.dimensions === opts.dimensions && !building) {
       return {
@@ -79,6 +80,7 @@ export class ReembedService {
         fromVersion: active.version,
         toVersion: active.version,
         retiredChunksDeleted,
+        hnswIndex: await this.indexes.ensureFor(merchantId, opts.dimensions),
       };
     }
     if (building && (building.embeddingModel !== opts.model || building.dimensions !== opts.dimensions)) {
@@ -160,7 +162,10 @@ export class ReembedService {
     const toVersion = building.version;
     active = building;
     retiredChunksDeleted += await this.purgeRetired(merchantId, opts);
-    return { ...report, status: 'flipped', fromVersion, toVersion, retiredChunksDeleted };
+    // After the flip, not before: built while copying, the index would take every copied row one graph insertion
+    // at a time. Between the flip and the end of the build the merchant is served by the quantized scan.
+    const hnswIndex = await this.indexes.ensureFor(merchantId, opts.dimensions);
+    return { ...report, status: 'flipped', fromVersion, toVersion, retiredChunksDeleted, hnswIndex };
   }
 
   private async copySources(
@@ -205,18 +210,6 @@ export class ReembedService {
   }
 
   /** A dedicated connection, outside any transaction and without the request statement timeout. */
-  private async ensureIndex(dimensions: number): Promise<'exists' | 'created' | 'too-large'> {
-    const runner = this.dataSource.createQueryRunner();
-    await runner.connect();
-    try {
-      await runner.query(`SET statement_timeout = 0`);
-      return await this.chunks.ensureHnswIndex(runner, dimensions);
-    } finally {
-      await runner.query(`RESET statement_timeout`).catch(() => undefined);
-      await runner.release();
-    }
-  }
-
   /** Removes retired versions (their chunks first, in batches, so no single statement is huge). */
   private async purgeRetired(merchantId: string, opts: ReembedOptions): Promise<number> {
     const retired = (await this.corpus.list(this.dataSource.manager, merchantId)).filter(

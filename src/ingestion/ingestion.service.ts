@@ -101,6 +101,8 @@ export class IngestionService {
     private readonly tickets: TicketRepository,
     private readonly chunks: ChunkRepository,
     private readonly config: Config,
+    /** Told after every committed write (the dedicated-index maintenance watches merchants grow). */
+    private readonly onCommitted?: (merchantId: string) => void,
   ) {}
 
   private get chunking(): ChunkingOptions {
@@ -266,7 +268,7 @@ export class IngestionService {
       const embedded = new Map<number, { vectors: number[][]; computed: boolean[] }>();
       for (const v of targets) embedded.set(v.version, await this.embedFor(merchantId, v, prepared));
       try {
-        return await this.dataSource.transaction(async (manager) => {
+        const committed = await this.dataSource.transaction(async (manager) => {
           if (!(await this.corpus.lockMerchant(manager, merchantId, 'share'))) {
             throw notFound(
               `Merchant ${merchantId} is not provisioned; ask an administrator to create it first`,
@@ -326,6 +328,8 @@ export class IngestionService {
           }
           return outcomes;
         });
+        this.onCommitted?.(merchantId);
+        return committed;
       } catch (err) {
         if (err instanceof VersionsChanged) {
           if (attempt < 3) continue;

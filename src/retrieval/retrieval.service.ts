@@ -21,7 +21,7 @@ export const DEFAULT_HYBRID_WEIGHT = 0.5;
 const MAX_FILTER_IDS = 100;
 
 export type RetrievalMode = 'vector' | 'keyword' | 'hybrid';
-export type VectorStrategy = 'exact' | 'hnsw_iterative' | 'hnsw_iterative+exact_fallback';
+export type VectorStrategy = 'exact' | 'quantized' | 'hnsw' | 'hnsw+quantized_fallback';
 
 export interface RetrieveFilter {
   sourceType?: 'document' | 'ticket' | null;
@@ -169,9 +169,12 @@ export class RetrievalService {
   }
 
   /**
-   * Exact when the candidates are few (recall 1.0, and the fastest path up to about a thousand of them, see
-   * docs/RETRIEVAL.md): first by the merchant's size, then — for a larger merchant — by how many chunks this
-   * caller may read under these filters. Otherwise HNSW with iterative scan, and exact if that comes back short.
+   * Chooses the search from what the database knows, cheapest checks first (docs/RETRIEVAL.md has the numbers):
+   *  - exact when the merchant's version, or the caller's readable candidates under these filters, hold at most
+   *    `exactScanMaxRows` chunks (both counts are capped and read no vectors): recall 1.0, fastest there;
+   *  - the merchant's dedicated HNSW index (iterative scan) when it has one: large merchants only; the quantized
+   *    scan takes over if it comes back short;
+   *  - otherwise the binary-quantization scan over the merchant's rows with an exact re-rank.
    */
   private async vectorSearch(
     manager: EntityManager,
@@ -190,12 +193,26 @@ export class RetrievalService {
       merchantRows <= threshold ||
       (await this.chunks.countReadableUpTo(manager, scope, params, threshold + 1)) <= threshold;
     if (few) return { hits: await this.chunks.searchExact(manager, scope, params), strategy: 'exact' };
-    const approx = await this.chunks.searchHnsw(manager, scope, params, this.hnswTuning());
-    if (approx.length >= k) return { hits: approx, strategy: 'hnsw_iterative' };
-    return {
-      hits: await this.chunks.searchExact(manager, scope, params),
-      strategy: 'hnsw_iterative+exact_fallback',
-    };
+    const index = await this.chunks.findMerchantHnswIndex(
+      manager,
+      scope.merchantId,
+      params.corpus.dimensions,
+    );
+    if (index !== null) {
+      const approx = await this.chunks.searchHnsw(manager, scope, params, this.hnswTuning());
+      if (approx.length >= k) return { hits: approx, strategy: 'hnsw' };
+      return { hits: await this.quantized(manager, scope, params), strategy: 'hnsw+quantized_fallback' };
+    }
+    return { hits: await this.quantized(manager, scope, params), strategy: 'quantized' };
+  }
+
+  private quantized(manager: EntityManager, scope: TenantScope, params: ChunkSearchParams) {
+    return this.chunks.searchQuantized(manager, scope, params, this.rerankSize(params.k));
+  }
+
+  /** At least the configured shortlist, and 8× the rows asked for (HYBRID asks for a pool of up to 200). */
+  private rerankSize(k: number): number {
+    return Math.max(this.config.retrieval.quantizedRerank, 8 * k);
   }
 
   private explain(
@@ -204,13 +221,22 @@ export class RetrievalService {
     params: ChunkSearchParams,
     strategy: VectorStrategy,
   ): Promise<string[]> {
-    return strategy === 'hnsw_iterative'
-      ? this.chunks.explainHnsw(manager, scope, params, this.hnswTuning(), true)
-      : this.chunks.explainExact(manager, scope, params);
+    switch (strategy) {
+      case 'hnsw':
+        return this.chunks.explainHnsw(manager, scope, params, this.hnswTuning(), true);
+      case 'quantized':
+      case 'hnsw+quantized_fallback':
+        return this.chunks.explainQuantized(manager, scope, params, this.rerankSize(params.k));
+      case 'exact':
+        return this.chunks.explainExact(manager, scope, params);
+    }
   }
 
   private hnswTuning() {
-    return { efSearch: this.config.retrieval.hnswEfSearch, maxScanTuples: 20_000 };
+    return {
+      efSearch: this.config.retrieval.hnswEfSearch,
+      maxScanTuples: this.config.retrieval.hnswMaxScanTuples,
+    };
   }
 
   private async embedQuery(active: CorpusVersion, text: string): Promise<number[]> {

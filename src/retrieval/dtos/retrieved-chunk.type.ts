@@ -64,7 +64,9 @@ export class RetrieveChunksResult {
   chunks: RetrievedChunk[];
 
   @Field(() => String, {
-    description: 'How the top-k was found: exact, hnsw_iterative, or hnsw_iterative+exact_fallback.',
+    description:
+      "How the top-k was found: exact, quantized (binary-quantization scan + exact re-rank), hnsw (the merchant's " +
+      'dedicated index, iterative scan) or hnsw+quantized_fallback; keyword; hybrid:<vector>+keyword.',
   })
   strategy: string;
 
