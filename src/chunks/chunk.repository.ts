@@ -62,6 +62,12 @@ export interface ChunkSearchParams {
 export interface HnswTuning {
   efSearch: number;
   maxScanTuples: number;
+  /**
+   * Rows taken from the index scan before the exact re-sort keeps k (at least k). With relaxed_order the scan
+   * yields rows only roughly by distance and stops at its LIMIT: asking for more than k lets a near row that came
+   * out late still make the top k (it mattered most for narrow readers, see docs/RETRIEVAL.md).
+   */
+  candidates?: number;
 }
 
 export interface ChunkHit {
@@ -707,9 +713,11 @@ export class ChunkRepository {
               set_config('hnsw.max_scan_tuples', $2, true),
               set_config('enable_sort', 'off', true),
               set_config('jit', 'off', true)`,
-      [String(Math.max(tuning.efSearch, p.k)), String(tuning.maxScanTuples)],
+      [String(Math.max(tuning.efSearch, p.k, tuning.candidates ?? 0)), String(tuning.maxScanTuples)],
     );
     const { where, params, distance } = this.filterSql(scope, p);
+    params.push(Math.max(p.k, tuning.candidates ?? p.k));
+    const candidates = `$${params.length}`;
     params.push(p.k);
     const sql = `WITH nearest AS MATERIALIZED (
          SELECT c.id, c.document_id, c.ticket_id, c.chunk_index, c.chunk_text, c.heading_path, c.citation, c.metadata,
@@ -717,9 +725,9 @@ export class ChunkRepository {
            FROM document_chunks c
           WHERE ${where}
           ORDER BY ${distance}
-          LIMIT $${params.length}
+          LIMIT ${candidates}
        )
-       SELECT * FROM nearest ORDER BY distance, id`;
+       SELECT * FROM nearest ORDER BY distance, id LIMIT $${params.length}`;
     return { sql, params };
   }
 

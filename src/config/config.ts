@@ -52,6 +52,8 @@ export interface Config {
     /** Build missing dedicated indexes in the background after writes (off on the embedded database: one session). */
     indexAutoBuild: boolean;
     hnswEfSearch: number;
+    /** Rows the HNSW scan yields before the exact re-sort keeps k (at least k). */
+    hnswCandidates: number;
     /** pgvector's hnsw.max_scan_tuples for the iterative scan; past it the quantized scan takes over. */
     hnswMaxScanTuples: number;
     /** Per-statement timeout for retrieval and ingestion SQL. */
@@ -178,12 +180,13 @@ export function loadConfig(env: Env = process.env): Config {
     },
     retrieval: {
       exactScanMaxRows: int('RETRIEVAL_EXACT_SCAN_MAX_ROWS', 1000, 0, 10_000_000),
-      quantizedRerank: int('RETRIEVAL_QUANTIZED_RERANK', 400, 10, 10_000),
-      dedicatedIndexMinRows: int('RETRIEVAL_DEDICATED_INDEX_MIN_ROWS', 20000, 1, 1_000_000_000),
+      quantizedRerank: int('RETRIEVAL_QUANTIZED_RERANK', 800, 10, 10_000),
+      dedicatedIndexMinRows: int('RETRIEVAL_DEDICATED_INDEX_MIN_ROWS', 10000, 1, 1_000_000_000),
       dedicatedIndexM: int('RETRIEVAL_DEDICATED_INDEX_M', 32, 4, 100),
       dedicatedIndexEfConstruction: int('RETRIEVAL_DEDICATED_INDEX_EF_CONSTRUCTION', 128, 16, 1000),
       indexAutoBuild: bool('RETRIEVAL_INDEX_AUTOBUILD', databaseUrl !== undefined),
-      hnswEfSearch: int('RETRIEVAL_HNSW_EF_SEARCH', 100, 1, 1000),
+      hnswEfSearch: int('RETRIEVAL_HNSW_EF_SEARCH', 200, 1, 1000),
+      hnswCandidates: int('RETRIEVAL_HNSW_CANDIDATES', 40, 1, 1000),
       hnswMaxScanTuples: int('RETRIEVAL_HNSW_MAX_SCAN_TUPLES', 20000, 1, 10_000_000),
       statementTimeoutMs: int('DB_STATEMENT_TIMEOUT_MS', 15000, 0, 3_600_000),
     },

@@ -236,6 +236,7 @@ export class RetrievalService {
     return {
       efSearch: this.config.retrieval.hnswEfSearch,
       maxScanTuples: this.config.retrieval.hnswMaxScanTuples,
+      candidates: this.config.retrieval.hnswCandidates,
     };
   }
 
