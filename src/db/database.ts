@@ -1,6 +1,7 @@
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { migrations } from '../../migrations';
 import { type Config } from '../config/config';
+import { RequestTagSubscriber } from '../ops/request-tag.subscriber';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres';
 import { entities } from './entities';
 
@@ -17,7 +18,7 @@ export interface Database {
 export interface OpenDatabaseOptions {
   /** Run pending migrations after connecting (the gateway does; tools that only read need not). */
   migrate?: boolean;
-  /** Native pool size; the embedded database always uses exactly one connection. */
+  /** Native pool size (default DB_POOL_SIZE); the embedded database always uses exactly one connection. */
   poolSize?: number;
 }
 
@@ -32,6 +33,8 @@ export async function openDatabase(config: Config, options: OpenDatabaseOptions 
     migrations,
     migrationsTableName: 'schema_migrations',
     migrationsTransactionMode: 'each',
+    // Names each request's transactions after its request id (see src/ops/request-tag.subscriber.ts).
+    subscribers: [RequestTagSubscriber] as (typeof RequestTagSubscriber)[],
     synchronize: false,
     logging: false,
   } as const;
@@ -46,7 +49,7 @@ export async function openDatabase(config: Config, options: OpenDatabaseOptions 
       ...common,
       url: config.databaseUrl,
       extra: {
-        max: options.poolSize ?? 10,
+        max: options.poolSize ?? config.dbPoolSize,
         connectionTimeoutMillis: CONNECTION_WAIT_MS,
         statement_timeout: config.retrieval.statementTimeoutMs || undefined,
         application_name: 'support-rag-gateway',
