@@ -145,8 +145,8 @@ async function startChild(env: Record<string, string>): Promise<Child> {
   const waiters: { msg: string; resolve: (line: Record<string, unknown>) => void }[] = [];
   let buffered = '';
   let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  child.stdout!.on('data', (c: Buffer) => {
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  child.stdout.on('data', (c: Buffer) => {
     buffered += c.toString();
     const lines = buffered.split('\n');
     buffered = lines.pop()!;

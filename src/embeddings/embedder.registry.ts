@@ -106,7 +106,12 @@ export class EmbedderRegistry {
         assertValidEmbeddings(fresh, toEmbed.length, embedder.dimensions);
         this.events.embeddingCall(embedder.model, toEmbed.length, (performance.now() - started) / 1000, true);
       } catch (err) {
-        this.events.embeddingCall(embedder.model, toEmbed.length, (performance.now() - started) / 1000, false);
+        this.events.embeddingCall(
+          embedder.model,
+          toEmbed.length,
+          (performance.now() - started) / 1000,
+          false,
+        );
         if (err instanceof DomainError) throw err;
         throw embeddingFailed(err instanceof Error ? err.message : 'the embedding provider failed');
       }
