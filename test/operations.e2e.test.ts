@@ -1,6 +1,9 @@
 import { Writable } from 'node:stream';
 import { Client } from 'pg';
+import { loadConfig } from '../src/config/config';
+import { openDatabase } from '../src/db/database';
 import { createLogger } from '../src/ops/logger';
+import { knownMigrationNames } from '../src/ops/readiness';
 import { runInRequest } from '../src/ops/request-context';
 import { nativeTestUrl } from './support/test-env';
 import {
@@ -285,6 +288,32 @@ const native = nativeTestUrl();
       await locker.query('ROLLBACK').catch(() => undefined);
       await locker.end();
       await watcher.end();
+    }
+  });
+});
+
+(native ? describe : describe.skip)('several gateways starting at once (native)', () => {
+  it('migrate a fresh database once, the others waiting on the advisory lock', async () => {
+    const name = `srg_migrate_race_${process.pid}`;
+    const admin = new Client({ connectionString: native });
+    await admin.connect();
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE ${name}`);
+    const url = new URL(native!);
+    url.pathname = `/${name}`;
+    const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: url.toString() });
+    try {
+      const dbs = await Promise.all(
+        [1, 2, 3].map(() => openDatabase(config, { migrate: true, poolSize: 1 })),
+      );
+      const rows: { n: string }[] = await dbs[0].dataSource.query(
+        'SELECT count(*) AS n FROM schema_migrations',
+      );
+      expect(Number(rows[0].n)).toBe(knownMigrationNames().length);
+      await Promise.all(dbs.map((db) => db.close()));
+    } finally {
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end();
     }
   });
 });

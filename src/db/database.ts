@@ -25,6 +25,9 @@ export interface OpenDatabaseOptions {
 /** How long a request waits for a pooled connection before failing with SERVICE_UNAVAILABLE. */
 const CONNECTION_WAIT_MS = 30_000;
 
+/** Advisory lock key held while migrating (any constant unique to this application). */
+const MIGRATION_LOCK_KEY = 7_306_411_907;
+
 export async function openDatabase(config: Config, options: OpenDatabaseOptions = {}): Promise<Database> {
   let embedded: EmbeddedPostgres | undefined;
   const common = {
@@ -81,7 +84,12 @@ export async function openDatabase(config: Config, options: OpenDatabaseOptions 
       });
       await migrator.initialize();
       try {
+        // Several gateways may start at once against one database, and TypeORM takes no lock of its own: the
+        // first to get this session-level advisory lock migrates, the others wait and then find nothing pending.
+        // The pool has one connection, so the lock, the migrations and the unlock share a session.
+        await migrator.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
         await migrator.runMigrations({ transaction: 'each' });
+        await migrator.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
       } finally {
         await migrator.destroy();
       }
