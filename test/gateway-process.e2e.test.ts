@@ -254,7 +254,12 @@ describe('graceful shutdown of the built gateway on SIGTERM', () => {
     await arrived; // the request is now in flight (its text is new: the stored vectors cannot answer it), waiting for its embeddings
     child.process.kill('SIGTERM');
     await child.waitForLog('shutting down: draining in-flight requests');
-    await expect(freshConnection(child.url)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    // Refused, or reset when it raced into the listen backlog just before the listener closed: never served.
+    const refused = await freshConnection(child.url).then(
+      (status) => `served ${status}`,
+      (err: NodeJS.ErrnoException) => err.code,
+    );
+    expect(['ECONNREFUSED', 'ECONNRESET']).toContain(refused);
 
     const res = await pending;
     expect(res.status).toBe(200);
