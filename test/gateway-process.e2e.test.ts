@@ -51,6 +51,7 @@ describe('every command has --help, and a bad configuration names its variables'
       ['cli/reembed.cli.js', 'npm run reembed'],
       ['cli/query.cli.js', 'npm run query'],
       ['cli/print-schema.cli.js', 'npm run schema:print'],
+      ['cli/vector-index.cli.js', 'npm run vector-index'],
     ];
     const outputs = await Promise.all(
       commands.map(([file]) =>
