@@ -1,11 +1,13 @@
 import { Writable } from 'node:stream';
 import { Client } from 'pg';
+import { createGateway } from '../src/app';
 import { loadConfig } from '../src/config/config';
 import { openDatabase } from '../src/db/database';
+import { createEmbedder } from '../src/embeddings/embedder.factory';
 import { createLogger } from '../src/ops/logger';
 import { knownMigrationNames } from '../src/ops/readiness';
 import { runInRequest } from '../src/ops/request-context';
-import { nativeTestUrl } from './support/test-env';
+import { nativeTestUrl, TEST_JWT_SECRET } from './support/test-env';
 import {
   ADA_ADMIN,
   ALICE,
@@ -293,7 +295,7 @@ const native = nativeTestUrl();
 });
 
 (native ? describe : describe.skip)('several gateways starting at once (native)', () => {
-  it('migrate a fresh database once, the others waiting on the advisory lock', async () => {
+  it('migrate a fresh database once, the others waiting on the advisory lock; /readyz fails once it is gone', async () => {
     const name = `srg_migrate_race_${process.pid}`;
     const admin = new Client({ connectionString: native });
     await admin.connect();
@@ -310,7 +312,24 @@ const native = nativeTestUrl();
         'SELECT count(*) AS n FROM schema_migrations',
       );
       expect(Number(rows[0].n)).toBe(knownMigrationNames().length);
-      await Promise.all(dbs.map((db) => db.close()));
+
+      // And /readyz follows the database: ready, then 503 naming the error once the database is gone.
+      const gateway = await createGateway({
+        config,
+        db: dbs[0],
+        embedder: createEmbedder(config),
+        jwtSecret: TEST_JWT_SECRET,
+      });
+      const readyz = (await gateway.listen(0, '127.0.0.1')).replace(/\/graphql$/, '/readyz');
+      expect((await fetch(readyz)).status).toBe(200);
+      await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
+      const down = await fetch(readyz);
+      const body = (await down.json()) as { checks: { database: { ok: boolean; error?: string } } };
+      expect(down.status).toBe(503);
+      expect(body.checks.database.ok).toBe(false);
+      expect(body.checks.database.error).toMatch(/57P01|3D000|terminat|does not exist/);
+      await gateway.stop();
+      await Promise.all(dbs.map((db) => db.close().catch(() => undefined)));
     } finally {
       await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await admin.end();
