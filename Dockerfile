@@ -20,6 +20,9 @@ COPY package.json ./
 COPY seeds seeds
 USER node
 EXPOSE 4000
-HEALTHCHECK --interval=10s --timeout=3s --retries=5 \
-  CMD node -e "fetch('http://127.0.0.1:4000/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
+# Healthy = ready to serve (/readyz: database reachable, migrations applied, embedder configured), on $PORT.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+  CMD node -e "fetch('http://127.0.0.1:' + (process.env.PORT || 4000) + '/readyz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
+# node runs as PID 1 (no shell in between) so SIGTERM reaches the gateway, which drains and exits 0.
+STOPSIGNAL SIGTERM
 CMD ["node", "dist/src/main.js"]

@@ -2,7 +2,6 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import { type AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
@@ -39,6 +38,12 @@ import { TicketService } from './tickets/ticket.service';
 import { RetrievalResolver, RetrievedChunkResolver } from './retrieval/retrieval.resolver';
 import { RetrievalService } from './retrieval/retrieval.service';
 import { TicketRepository } from './tickets/ticket.repository';
+import { bindRequestContext, mountOpsRoutes, operationOutcomePlugin, trackRequests } from './ops/http';
+import { createLogger, type Logger, safeError } from './ops/logger';
+import { GatewayMetrics } from './ops/metrics';
+import { knownMigrationNames, ReadinessCheck } from './ops/readiness';
+import { currentRequest } from './ops/request-context';
+import { NO_SERVICE_EVENTS, type ServiceEvents } from './ops/service-events';
 
 export interface Services {
   ingestion: IngestionService;
@@ -54,23 +59,36 @@ export interface Services {
 }
 
 /** Wires repositories and services over one database and embedder; shared by the gateway and the CLI tools. */
-export function createServices(config: Config, db: Database, embedder: Embedder): Services {
+export function createServices(
+  config: Config,
+  db: Database,
+  embedder: Embedder,
+  events: ServiceEvents = NO_SERVICE_EVENTS,
+): Services {
   const ds = db.dataSource;
-  const embedders = new EmbedderRegistry(config, embedder);
+  const embedders = new EmbedderRegistry(config, embedder, config.embedding.cacheEntries, events);
   const corpus = new CorpusVersionRepository();
   const chunks = new ChunkRepository();
   const documents = new DocumentRepository();
   const tickets = new TicketRepository();
   const indexes = new MerchantIndexService(ds, chunks, config);
-  const retrieval = new RetrievalService(ds, embedders, corpus, chunks, config);
+  const retrieval = new RetrievalService(ds, embedders, corpus, chunks, config, events);
   const ticketService = new TicketService(ds, tickets, chunks, corpus, config);
   const orderService = new OrderService(ds, new OrderRepository(), corpus, config);
   return {
     embedders,
     agentContext: new AgentContextService(retrieval, ticketService, orderService),
     merchants: new MerchantService(ds, new MerchantRepository(), corpus, embedder),
-    ingestion: new IngestionService(ds, embedders, corpus, documents, tickets, chunks, config, (m) =>
-      indexes.noteWrite(m),
+    ingestion: new IngestionService(
+      ds,
+      embedders,
+      corpus,
+      documents,
+      tickets,
+      chunks,
+      config,
+      (m) => indexes.noteWrite(m),
+      events,
     ),
     indexes,
     retrieval,
@@ -85,8 +103,11 @@ export interface Gateway {
   services: Services;
   /** Starts listening; resolves to the GraphQL endpoint URL. */
   listen(port?: number, host?: string): Promise<string>;
-  /** Stops accepting, drains in-flight requests. Does not close the database (its owner does). */
-  stop(): Promise<void>;
+  /**
+   * Stops accepting, lets in-flight requests finish for up to SHUTDOWN_TIMEOUT_MS, then cuts the rest and says
+   * how many. /readyz answers 503 from the first moment. Does not close the database (its owner does).
+   */
+  stop(): Promise<{ abandonedRequests: number }>;
 }
 
 export interface GatewayOptions {
@@ -94,15 +115,19 @@ export interface GatewayOptions {
   db: Database;
   embedder: Embedder;
   jwtSecret: string;
-  log?: (message: string, fields?: Record<string, unknown>) => void;
+  /** Defaults to JSON lines on stdout at LOG_LEVEL. */
+  logger?: Logger;
 }
 
 const MAX_BODY = '2mb';
 
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { config, db, embedder, jwtSecret } = options;
-  const log = options.log ?? (() => undefined);
-  const services = createServices(config, db, embedder);
+  const logger = options.logger ?? createLogger(config.ops.logLevel);
+  const metrics = config.ops.metricsEnabled
+    ? new GatewayMetrics({ dataSource: db.dataSource, maxOperations: config.ops.metricsMaxOperations })
+    : undefined;
+  const services = createServices(config, db, embedder, metrics ?? NO_SERVICE_EVENTS);
   const schema = await buildGatewaySchema(
     new Map<ResolverClass, object>([
       [RetrievalResolver, new RetrievalResolver(services.retrieval, config)],
@@ -115,18 +140,21 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   );
   const app = express();
   const httpServer = http.createServer(app);
+  const tracking = trackRequests(app, { logger, metrics, graphqlPath: '/graphql' });
   const production = config.env === 'production';
   const server = new ApolloServer<GatewayContext>({
     schema,
     introspection: !production,
     includeStacktraceInErrorResponses: false,
     csrfPrevention: true,
+    // The process's signal handling (src/ops/shutdown.ts) stops the server; Apollo's own would race it.
+    stopOnTerminationSignals: false,
     formatError: createFormatError({
       onInternalError: (err) =>
-        log('internal error', { error: err instanceof Error ? err.stack : String(err) }),
+        logger.error({ requestId: currentRequest()?.id, error: safeError(err) }, 'internal error'),
     }),
     plugins: [
-      ApolloServerPluginDrainHttpServer({ httpServer }),
+      operationOutcomePlugin(),
       production
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
@@ -134,16 +162,19 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   });
   await server.start();
 
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
+  mountOpsRoutes(app, {
+    readiness: new ReadinessCheck(db.dataSource, knownMigrationNames(), embedder, config),
+    metrics,
+    tracking,
   });
   app.use(
     '/graphql',
     cors(),
     express.json({ limit: MAX_BODY }),
+    bindRequestContext,
     expressMiddleware(server, {
       context: ({ req }): Promise<GatewayContext> => {
-        const requestId = req.header('x-request-id') ?? crypto.randomUUID();
+        const requestId = currentRequest()?.id ?? crypto.randomUUID();
         try {
           const token = bearerToken(req.header('authorization'));
           const identity = token === undefined ? null : verifyToken(token, jwtSecret);
@@ -166,6 +197,28 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }),
   );
 
+  let stopping: Promise<{ abandonedRequests: number }> | undefined;
+  const drainAndStop = async (): Promise<{ abandonedRequests: number }> => {
+    tracking.startDraining();
+    const closed = httpServer.listening
+      ? new Promise<void>((resolve) => httpServer.close(() => resolve()))
+      : Promise.resolve();
+    // Idle keep-alive sockets are closed now; busy ones once their response is out (they were told
+    // `Connection: close` if the request arrived after draining began, and are swept by this loop otherwise).
+    const deadline = Date.now() + config.ops.shutdownTimeoutMs;
+    httpServer.closeIdleConnections();
+    while (tracking.inFlight > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      httpServer.closeIdleConnections();
+    }
+    const abandonedRequests = tracking.inFlight;
+    httpServer.closeAllConnections();
+    await closed;
+    await server.stop();
+    await services.indexes.close(); // background index builds, before the owner closes the database
+    return { abandonedRequests };
+  };
+
   return {
     services,
     async listen(port = config.port, host = config.host) {
@@ -177,10 +230,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       return `http://${shownHost}:${address.port}/graphql`;
     },
-    async stop() {
-      await server.stop();
-      await services.indexes.close();
-      if (httpServer.listening) await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+    stop() {
+      stopping ??= drainAndStop();
+      return stopping;
     },
   };
 }

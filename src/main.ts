@@ -2,24 +2,30 @@ import 'reflect-metadata';
 import { createGateway } from './app';
 import { resolveJwtSecret } from './auth/dev-secret';
 import { signToken } from './auth/jwt';
-import { ConfigError, loadConfig } from './config/config';
+import { ConfigError, describeVariables, loadConfig, unknownVariableWarnings } from './config/config';
 import { openDatabase } from './db/database';
 import { createEmbedder } from './embeddings/embedder.factory';
+import { createLogger } from './ops/logger';
+import { exitGracefullyOnSignals } from './ops/shutdown';
 import { isDatabaseEmpty, seedDemoData } from './seed/seed.service';
 
-const log = (message: string, fields: Record<string, unknown> = {}): void => {
-  console.log(JSON.stringify({ time: new Date().toISOString(), msg: message, ...fields }));
-};
+const USAGE = `Usage: npm start [-- --help]
+
+Starts the GraphQL gateway on http://HOST:PORT/graphql, with /healthz, /readyz and /metrics beside it
+(docs/OPERATIONS.md). Without DATABASE_URL it runs on the embedded PGlite database in PGLITE_DATA_DIR and loads
+the demo data into it on first start. Logs are JSON lines on stdout. SIGTERM/SIGINT drain and exit.
+
+Configuration (environment variables, validated at start):
+${describeVariables()}`;
 
 async function main(): Promise<void> {
-  if (process.argv.includes('--help')) {
-    console.log(`Usage: npm start
-
-Starts the GraphQL gateway. Without DATABASE_URL it runs on the embedded PGlite database in PGLITE_DATA_DIR
-(default ./.data) and loads the demo data into it on first start. See README.md for every variable.`);
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    console.log(USAGE);
     return;
   }
   const config = loadConfig();
+  const logger = createLogger(config.ops.logLevel);
+  for (const warning of unknownVariableWarnings()) logger.warn({ warning }, 'configuration');
   const secret = resolveJwtSecret(config);
   if (secret.generated) {
     console.warn(
@@ -28,35 +34,28 @@ Starts the GraphQL gateway. Without DATABASE_URL it runs on the embedded PGlite 
     );
   }
   const db = await openDatabase(config, { migrate: true });
-  log('database ready', { database: db.description });
+  logger.info({ database: db.description }, 'database ready');
   const embedder = createEmbedder(config);
-  const gateway = await createGateway({ config, db, embedder, jwtSecret: secret.secret, log });
+  const gateway = await createGateway({ config, db, embedder, jwtSecret: secret.secret, logger });
+  // Installed before the demo data load and listen(), so a signal at any point still closes the database cleanly.
+  exitGracefullyOnSignals({
+    gateway,
+    closeDatabase: () => db.close(),
+    logger,
+    timeoutMs: config.ops.shutdownTimeoutMs,
+  });
   if (config.seedOnEmpty && (await isDatabaseEmpty(db.dataSource))) {
     const summary = await seedDemoData(gateway.services);
-    log('demo data loaded', { ...summary });
+    logger.info({ ...summary }, 'demo data loaded');
   }
   const url = await gateway.listen();
-  log('gateway listening', { url, env: config.env, embedder: embedder.model });
+  logger.info({ url, env: config.env, embedder: embedder.model, pid: process.pid }, 'gateway listening');
   if (config.env === 'development' && secret.generated) {
     const alice = signToken({ sub: 'u1', merchantId: 'm01', roles: ['agent'] }, secret.secret);
     console.log(
       `\nPlayground: ${url}\nDemo token for Alice (m01, agent): ${alice}\nMore: npm run token -- --help\n`,
     );
   }
-
-  let stopping = false;
-  const shutdown = async (signal: string): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    log('shutting down', { signal });
-    const timer = setTimeout(() => process.exit(1), 15_000);
-    timer.unref();
-    await gateway.stop();
-    await db.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
 main().catch((err: unknown) => {

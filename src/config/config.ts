@@ -2,6 +2,8 @@ import path from 'node:path';
 
 export type Environment = 'development' | 'test' | 'production';
 export type EmbeddingProvider = 'local' | 'openai';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export interface Config {
   env: Environment;
@@ -9,6 +11,8 @@ export interface Config {
   port: number;
   /** Native PostgreSQL when set; otherwise the embedded PGlite database. */
   databaseUrl: string | undefined;
+  /** Connections per gateway process in the native pool (the embedded database always uses one). */
+  dbPoolSize: number;
   /** PGlite data directory, or `memory://` for a throwaway database. */
   embeddedDataDir: string;
   /** HS256 secret; undefined in development means "generate one and say so". */
@@ -59,6 +63,124 @@ export interface Config {
     /** Per-statement timeout for retrieval and ingestion SQL. */
     statementTimeoutMs: number;
   };
+  ops: {
+    logLevel: LogLevel;
+    /** How long a stopping gateway waits for in-flight requests before cutting them. */
+    shutdownTimeoutMs: number;
+    metricsEnabled: boolean;
+    /** Distinct GraphQL operation names kept as metric labels; later ones are counted as `other`. */
+    metricsMaxOperations: number;
+    /** /readyz answers 503 when its database checks take longer than this. */
+    readinessTimeoutMs: number;
+  };
+}
+
+/**
+ * Every variable the gateway and its tools read, with its default and meaning: `--help` prints this table, and
+ * loadConfig refuses to read a variable that is not in it, so the list cannot fall behind the code.
+ */
+export const CONFIG_VARIABLES: readonly { name: string; default: string; meaning: string }[] = [
+  { name: 'NODE_ENV', default: 'development', meaning: 'development, test or production' },
+  { name: 'HOST', default: '127.0.0.1', meaning: 'address the HTTP server listens on' },
+  { name: 'PORT', default: '4000', meaning: 'port the HTTP server listens on (0: any free port)' },
+  { name: 'DATABASE_URL', default: '(embedded)', meaning: 'native PostgreSQL; unset: embedded PGlite' },
+  { name: 'DB_POOL_SIZE', default: '10', meaning: 'native connections per gateway process' },
+  { name: 'DB_STATEMENT_TIMEOUT_MS', default: '15000', meaning: 'statement timeout on native connections' },
+  { name: 'PGLITE_DATA_DIR', default: './.data', meaning: 'embedded database directory, or memory://' },
+  { name: 'AUTH_JWT_SECRET', default: '(generated in development)', meaning: 'HS256 secret, >= 32 chars' },
+  { name: 'INGEST_ROLES', default: 'admin', meaning: 'comma-separated roles allowed to ingest' },
+  { name: 'SEED_ON_EMPTY', default: 'true when embedded', meaning: 'load seeds/ into an empty database' },
+  { name: 'EMBEDDING_PROVIDER', default: 'local', meaning: 'local (offline) or openai (compatible API)' },
+  { name: 'EMBEDDING_MODEL', default: 'local-hash-v1', meaning: 'model for new merchants' },
+  { name: 'EMBEDDING_DIMENSIONS', default: '1536', meaning: 'vector size of that model' },
+  { name: 'OPENAI_BASE_URL', default: 'https://api.openai.com/v1', meaning: 'OpenAI-compatible endpoint' },
+  { name: 'OPENAI_API_KEY', default: '-', meaning: 'key for that endpoint (never logged)' },
+  { name: 'EMBEDDING_TIMEOUT_MS', default: '30000', meaning: 'per embeddings request' },
+  { name: 'EMBEDDING_BATCH_SIZE', default: '96', meaning: 'inputs per embeddings request' },
+  { name: 'EMBEDDING_CONCURRENCY', default: '4', meaning: 'embeddings requests in flight per call' },
+  { name: 'EMBEDDING_MAX_RETRIES', default: '4', meaning: 'retries of 429/5xx/timeouts, with backoff' },
+  { name: 'EMBEDDING_CACHE_ENTRIES', default: '5000', meaning: 'in-memory vector cache size (0: off)' },
+  { name: 'CHUNK_TARGET_TOKENS', default: '350', meaning: 'chunk size' },
+  { name: 'CHUNK_OVERLAP_TOKENS', default: '40', meaning: 'overlap between chunks' },
+  { name: 'MAX_DOCUMENT_CHARS', default: '500000', meaning: 'largest document or ticket accepted' },
+  { name: 'MAX_QUERY_CHARS', default: '2000', meaning: 'longest retrieval query accepted' },
+  { name: 'RETRIEVAL_EXACT_SCAN_MAX_ROWS', default: '1000', meaning: 'exact search up to this many rows' },
+  { name: 'RETRIEVAL_HNSW_EF_SEARCH', default: '200', meaning: 'hnsw.ef_search on a dedicated index' },
+  { name: 'RETRIEVAL_HNSW_CANDIDATES', default: '40', meaning: 'HNSW rows before the exact re-sort' },
+  {
+    name: 'RETRIEVAL_HNSW_MAX_SCAN_TUPLES',
+    default: '20000',
+    meaning: 'hnsw.max_scan_tuples (iterative scan)',
+  },
+  {
+    name: 'RETRIEVAL_QUANTIZED_RERANK',
+    default: '800',
+    meaning: 'quantized-scan candidates re-ranked exactly',
+  },
+  {
+    name: 'RETRIEVAL_DEDICATED_INDEX_MIN_ROWS',
+    default: '10000',
+    meaning: 'merchant size that gets its own HNSW index',
+  },
+  { name: 'RETRIEVAL_DEDICATED_INDEX_M', default: '32', meaning: 'm of those indexes' },
+  { name: 'RETRIEVAL_DEDICATED_INDEX_EF_CONSTRUCTION', default: '128', meaning: 'ef_construction of those' },
+  { name: 'RETRIEVAL_INDEX_AUTOBUILD', default: 'true when native', meaning: 'build them in the background' },
+  { name: 'LOG_LEVEL', default: 'info (silent in test)', meaning: LOG_LEVELS.join(', ') },
+  { name: 'SHUTDOWN_TIMEOUT_MS', default: '10000', meaning: 'wait for in-flight requests on SIGTERM' },
+  { name: 'METRICS_ENABLED', default: 'true', meaning: 'serve Prometheus metrics on /metrics' },
+  { name: 'METRICS_MAX_OPERATIONS', default: '100', meaning: 'distinct operation names as metric labels' },
+  { name: 'READINESS_TIMEOUT_MS', default: '2000', meaning: '/readyz fails when its checks take longer' },
+];
+
+/** Prefixes of the variables above: an unknown variable with one of them is most likely a typo. */
+const OWN_PREFIXES = [
+  'DB_',
+  'PGLITE_',
+  'AUTH_',
+  'INGEST_',
+  'SEED_',
+  'EMBEDDING_',
+  'OPENAI_',
+  'CHUNK_',
+  'RETRIEVAL_',
+  'LOG_',
+  'SHUTDOWN_',
+  'METRICS_',
+  'READINESS_',
+];
+const KNOWN = new Set(CONFIG_VARIABLES.map((v) => v.name));
+
+/** Warnings (not errors: the environment may hold other programs' variables) for likely misspelt variables. */
+export function unknownVariableWarnings(env: Env = process.env): string[] {
+  return Object.keys(env)
+    .filter((name) => !KNOWN.has(name) && OWN_PREFIXES.some((p) => name.startsWith(p)))
+    .sort()
+    .map((name) => {
+      const near = [...KNOWN].find((k) => editDistance(k, name) <= 2);
+      return `${name} is not a variable this gateway reads${near ? ` (did you mean ${near}?)` : ''}; it is ignored`;
+    });
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length];
+}
+
+/** The variable table as `--help` prints it. */
+export function describeVariables(): string {
+  const width = Math.max(...CONFIG_VARIABLES.map((v) => v.name.length));
+  return CONFIG_VARIABLES.map((v) => `  ${v.name.padEnd(width)}  ${v.meaning} [default: ${v.default}]`).join(
+    '\n',
+  );
 }
 
 /** The default model size (text-embedding-3-small); corpus versions may use other sizes. */
@@ -76,12 +198,16 @@ type Env = Record<string, string | undefined>;
 /** Reads and validates the whole configuration at once, so a bad start lists every problem, each by variable name. */
 export function loadConfig(env: Env = process.env): Config {
   const problems: string[] = [];
+  const read = (name: string): string | undefined => {
+    if (!KNOWN.has(name)) throw new Error(`${name} is read but missing from CONFIG_VARIABLES`);
+    return env[name];
+  };
   const str = (name: string, fallback: string): string => {
-    const v = env[name];
+    const v = read(name);
     return v === undefined || v.trim() === '' ? fallback : v.trim();
   };
   const optional = (name: string): string | undefined => {
-    const v = env[name];
+    const v = read(name);
     return v === undefined || v.trim() === '' ? undefined : v.trim();
   };
   const int = (name: string, fallback: number, min: number, max: number): number => {
@@ -157,6 +283,7 @@ export function loadConfig(env: Env = process.env): Config {
     host: str('HOST', '127.0.0.1'),
     port: int('PORT', 4000, 0, 65535),
     databaseUrl,
+    dbPoolSize: int('DB_POOL_SIZE', 10, 1, 1000),
     embeddedDataDir,
     jwtSecret,
     ingestRoles,
@@ -189,6 +316,13 @@ export function loadConfig(env: Env = process.env): Config {
       hnswCandidates: int('RETRIEVAL_HNSW_CANDIDATES', 40, 1, 1000),
       hnswMaxScanTuples: int('RETRIEVAL_HNSW_MAX_SCAN_TUPLES', 20000, 1, 10_000_000),
       statementTimeoutMs: int('DB_STATEMENT_TIMEOUT_MS', 15000, 0, 3_600_000),
+    },
+    ops: {
+      logLevel: oneOf<LogLevel>('LOG_LEVEL', envName === 'test' ? 'silent' : 'info', LOG_LEVELS),
+      shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10000, 0, 600_000),
+      metricsEnabled: bool('METRICS_ENABLED', true),
+      metricsMaxOperations: int('METRICS_MAX_OPERATIONS', 100, 1, 10_000),
+      readinessTimeoutMs: int('READINESS_TIMEOUT_MS', 2000, 100, 60_000),
     },
   };
   if (problems.length > 0) throw new ConfigError(problems);

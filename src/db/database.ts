@@ -1,6 +1,7 @@
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { migrations } from '../../migrations';
 import { type Config } from '../config/config';
+import { RequestTagSubscriber } from '../ops/request-tag.subscriber';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres';
 import { entities } from './entities';
 
@@ -17,12 +18,15 @@ export interface Database {
 export interface OpenDatabaseOptions {
   /** Run pending migrations after connecting (the gateway does; tools that only read need not). */
   migrate?: boolean;
-  /** Native pool size; the embedded database always uses exactly one connection. */
+  /** Native pool size (default DB_POOL_SIZE); the embedded database always uses exactly one connection. */
   poolSize?: number;
 }
 
 /** How long a request waits for a pooled connection before failing with SERVICE_UNAVAILABLE. */
 const CONNECTION_WAIT_MS = 30_000;
+
+/** Advisory lock key held while migrating (any constant unique to this application). */
+const MIGRATION_LOCK_KEY = 7_306_411_907;
 
 export async function openDatabase(config: Config, options: OpenDatabaseOptions = {}): Promise<Database> {
   let embedded: EmbeddedPostgres | undefined;
@@ -32,6 +36,8 @@ export async function openDatabase(config: Config, options: OpenDatabaseOptions 
     migrations,
     migrationsTableName: 'schema_migrations',
     migrationsTransactionMode: 'each',
+    // Names each request's transactions after its request id (see src/ops/request-tag.subscriber.ts).
+    subscribers: [RequestTagSubscriber] as (typeof RequestTagSubscriber)[],
     synchronize: false,
     logging: false,
   } as const;
@@ -46,7 +52,7 @@ export async function openDatabase(config: Config, options: OpenDatabaseOptions 
       ...common,
       url: config.databaseUrl,
       extra: {
-        max: options.poolSize ?? 10,
+        max: options.poolSize ?? config.dbPoolSize,
         connectionTimeoutMillis: CONNECTION_WAIT_MS,
         statement_timeout: config.retrieval.statementTimeoutMs || undefined,
         application_name: 'support-rag-gateway',
@@ -78,7 +84,12 @@ export async function openDatabase(config: Config, options: OpenDatabaseOptions 
       });
       await migrator.initialize();
       try {
+        // Several gateways may start at once against one database, and TypeORM takes no lock of its own: the
+        // first to get this session-level advisory lock migrates, the others wait and then find nothing pending.
+        // The pool has one connection, so the lock, the migrations and the unlock share a session.
+        await migrator.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
         await migrator.runMigrations({ transaction: 'each' });
+        await migrator.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
       } finally {
         await migrator.destroy();
       }

@@ -5,6 +5,7 @@ import { assertValidEmbeddings, embeddingFailed } from './embedding.errors';
 import { DomainError } from '../common/errors/domain-error';
 import { LocalHashEmbedder } from './local-hash.embedder';
 import { OpenAIEmbedder } from './openai.embedder';
+import { NO_SERVICE_EVENTS, type ServiceEvents } from '../ops/service-events';
 
 export interface EmbeddingStats {
   /** Texts sent to a provider. */
@@ -32,6 +33,7 @@ export class EmbedderRegistry {
     /** The configured default (or a test's); used for new merchants. */
     readonly defaultEmbedder: Embedder,
     private readonly cacheEntries = config.embedding.cacheEntries,
+    private readonly events: ServiceEvents = NO_SERVICE_EVENTS,
   ) {
     this.embedders.set(key(defaultEmbedder.model, defaultEmbedder.dimensions), defaultEmbedder);
   }
@@ -77,29 +79,42 @@ export class EmbedderRegistry {
     const vectors: (number[] | undefined)[] = hashes.map((h) => known.get(h));
     const computed = texts.map(() => false);
     const missing = new Map<string, number[]>(); // hash → positions
+    let hits = 0;
     hashes.forEach((h, i) => {
       if (vectors[i] !== undefined) return;
       const cached = this.cacheGet(embedder, h);
       if (cached) {
         vectors[i] = cached;
-        this.stats.cacheHits++;
+        hits++;
         return;
       }
       const positions = missing.get(h) ?? [];
       positions.push(i);
       missing.set(h, positions);
     });
+    if (hits > 0) {
+      this.stats.cacheHits += hits;
+      this.events.embeddingCacheHits(embedder.model, hits);
+    }
     if (missing.size > 0) {
       const order = [...missing.keys()];
       const toEmbed = order.map((h) => texts[missing.get(h)![0]]);
       let fresh: number[][];
+      const started = performance.now();
       try {
         fresh = await embedder.embed(toEmbed);
+        assertValidEmbeddings(fresh, toEmbed.length, embedder.dimensions);
+        this.events.embeddingCall(embedder.model, toEmbed.length, (performance.now() - started) / 1000, true);
       } catch (err) {
+        this.events.embeddingCall(
+          embedder.model,
+          toEmbed.length,
+          (performance.now() - started) / 1000,
+          false,
+        );
         if (err instanceof DomainError) throw err;
         throw embeddingFailed(err instanceof Error ? err.message : 'the embedding provider failed');
       }
-      assertValidEmbeddings(fresh, toEmbed.length, embedder.dimensions);
       this.stats.embedded += toEmbed.length;
       order.forEach((h, j) => {
         this.cacheSet(embedder, h, fresh[j]);

@@ -21,6 +21,7 @@ import { documentCitation, ticketCitation } from '../documents/citation';
 import { type DocumentRepository } from '../documents/document.repository';
 import { type SupportDocument } from '../documents/support-document.entity';
 import { type EmbedderRegistry } from '../embeddings/embedder.registry';
+import { NO_SERVICE_EVENTS, type ServiceEvents } from '../ops/service-events';
 import { type Ticket } from '../tickets/ticket.entity';
 import { type TicketRepository } from '../tickets/ticket.repository';
 import { type TicketAuthor, TicketStatus } from '../tickets/ticket-status';
@@ -103,6 +104,7 @@ export class IngestionService {
     private readonly config: Config,
     /** Told after every committed write (the dedicated-index maintenance watches merchants grow). */
     private readonly onCommitted?: (merchantId: string) => void,
+    private readonly events: ServiceEvents = NO_SERVICE_EVENTS,
   ) {}
 
   private get chunking(): ChunkingOptions {
@@ -329,6 +331,7 @@ export class IngestionService {
           return outcomes;
         });
         this.onCommitted?.(merchantId);
+        this.events.sourcesWritten(prepared[0].source.kind, committed);
         return committed;
       } catch (err) {
         if (err instanceof VersionsChanged) {

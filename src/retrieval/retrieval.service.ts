@@ -12,6 +12,7 @@ import { assertDate, assertSourceId, assertText, normalizeMetadata } from '../co
 import { type Config } from '../config/config';
 import { type CorpusVersion, type CorpusVersionRepository } from '../corpus/corpus-version.repository';
 import { type EmbedderRegistry } from '../embeddings/embedder.registry';
+import { NO_SERVICE_EVENTS, type ServiceEvents } from '../ops/service-events';
 import { TicketStatus } from '../tickets/ticket-status';
 import { fuse } from './fusion';
 
@@ -78,9 +79,16 @@ export class RetrievalService {
     private readonly corpus: CorpusVersionRepository,
     private readonly chunks: ChunkRepository,
     private readonly config: Config,
+    private readonly events: ServiceEvents = NO_SERVICE_EVENTS,
   ) {}
 
   async retrieve(scope: TenantScope, q: RetrieveQuery): Promise<RetrieveResult> {
+    const result = await this.search(scope, q);
+    this.events.retrieved(q.mode ?? 'hybrid', result.strategy);
+    return result;
+  }
+
+  private async search(scope: TenantScope, q: RetrieveQuery): Promise<RetrieveResult> {
     const started = performance.now();
     const mode: RetrievalMode = q.mode ?? 'hybrid';
     if (!Number.isInteger(q.k) || q.k < 1 || q.k > MAX_K)

@@ -9,6 +9,7 @@ import { type Config, loadConfig } from '../../src/config/config';
 import { type Database, openDatabase } from '../../src/db/database';
 import { type Embedder } from '../../src/embeddings/embedder';
 import { createEmbedder } from '../../src/embeddings/embedder.factory';
+import { type Logger } from '../../src/ops/logger';
 import { nativeTestUrl, TEMPLATE_DIR, TEMPLATE_ENV, TEST_JWT_SECRET } from './test-env';
 
 export interface TestIdentity {
@@ -47,6 +48,8 @@ export interface TestGateway {
 export interface TestGatewayOptions {
   env?: Record<string, string>;
   embedder?: Embedder;
+  /** Where the gateway logs; by default nowhere (LOG_LEVEL is silent under NODE_ENV=test). */
+  logger?: Logger;
 }
 
 /**
@@ -68,7 +71,13 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
   const config = loadConfig(env);
   const db = await openDatabase(config, { migrate: true, poolSize: 4 });
   const embedder = options.embedder ?? createEmbedder(config);
-  const gateway = await createGateway({ config, db, embedder, jwtSecret: TEST_JWT_SECRET });
+  const gateway = await createGateway({
+    config,
+    db,
+    embedder,
+    jwtSecret: TEST_JWT_SECRET,
+    logger: options.logger,
+  });
   const endpoint = await gateway.listen(0, '127.0.0.1');
   const token = (id: TestIdentity): string =>
     signToken({ sub: id.userId, merchantId: id.merchantId, roles: id.roles }, TEST_JWT_SECRET);

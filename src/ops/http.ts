@@ -1,0 +1,164 @@
+import { type ApolloServerPlugin } from '@apollo/server';
+import { type Express, type NextFunction, type Request, type Response } from 'express';
+import { type GatewayContext } from '../graphql/context';
+import { type Logger } from './logger';
+import { type GatewayMetrics, OTHER_OPERATION } from './metrics';
+import { type ReadinessCheck } from './readiness';
+import { currentRequest, requestIdFrom, type RequestState, runInRequest } from './request-context';
+
+const GRAPHQL_NAME = /^[_A-Za-z][_0-9A-Za-z]{0,63}$/;
+
+export interface RequestTracking {
+  /** Requests whose response has not finished (or whose connection has not closed). */
+  readonly inFlight: number;
+  /** From now on, every response asks the client to close its connection, so keep-alive sockets drain. */
+  startDraining(): void;
+  readonly draining: boolean;
+}
+
+/**
+ * First middleware of the app: gives each request an id (the caller's `x-request-id` if it is sane, else a new
+ * one) and returns it in the response header, counts requests in flight for the graceful shutdown, and when the
+ * response ends writes one log line and, for GraphQL requests, the request metrics.
+ */
+export function trackRequests(
+  app: Express,
+  options: { logger: Logger; metrics: GatewayMetrics | undefined; graphqlPath: string },
+): RequestTracking {
+  const { logger, metrics, graphqlPath } = options;
+  let inFlight = 0;
+  let draining = false;
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const state: RequestState = {
+      id: requestIdFrom(req.header('x-request-id')),
+      startedAt: performance.now(),
+    };
+    const path = req.path; // routers below rewrite req.url while they handle the request
+    res.locals.request = state;
+    res.setHeader('x-request-id', state.id);
+    if (draining) res.setHeader('connection', 'close');
+    inFlight++;
+    metrics?.inFlight.inc();
+    // 'close' fires once for every response: after it finished, or when the client went away first.
+    res.once('close', () => {
+      inFlight--;
+      metrics?.inFlight.dec();
+      const seconds = (performance.now() - state.startedAt) / 1000;
+      const graphql = path === graphqlPath;
+      const finished = res.writableFinished;
+      const outcome = state.outcome ?? outcomeFromStatus(res.statusCode, finished);
+      // GraphQL work is what an operation name and outcome describe; a landing page GET or a CORS preflight
+      // never reached the GraphQL plugin and is not counted as an operation.
+      const operationRan = state.operation !== undefined || state.outcome !== undefined;
+      const countable = graphql && (operationRan || outcome !== 'ok');
+      const operation = state.operation === undefined ? undefined : logName(state.operation);
+      if (countable && metrics)
+        metrics.requestServed(metrics.operationLabel(state.operation), outcome, seconds);
+      const fields = {
+        requestId: state.id,
+        method: req.method,
+        path,
+        status: finished ? res.statusCode : null,
+        operation,
+        outcome,
+        durationMs: Math.round(seconds * 10000) / 10,
+        merchantId: state.merchantId,
+      };
+      if (!graphql || !countable) logger.debug(fields, 'request');
+      else if (outcome === 'INTERNAL_SERVER_ERROR' || !finished) logger.error(fields, 'request');
+      else if (outcome === 'SERVICE_UNAVAILABLE') logger.warn(fields, 'request');
+      else logger.info(fields, 'request');
+    });
+    next();
+  });
+  return {
+    get inFlight() {
+      return inFlight;
+    },
+    get draining() {
+      return draining;
+    },
+    startDraining() {
+      draining = true;
+    },
+  };
+}
+
+/**
+ * Runs the rest of the request inside its async context. Mounted after the body parser on purpose: body-parser
+ * resumes from the socket's stream events, which would drop a context entered before it.
+ */
+export function bindRequestContext(_req: Request, res: Response, next: NextFunction): void {
+  const state = res.locals.request as RequestState | undefined;
+  if (state === undefined) return next();
+  runInRequest(state, () => next());
+}
+
+/** Records the operation name, the caller's merchant and the outcome (`ok` or the first error's code). */
+export function operationOutcomePlugin(): ApolloServerPlugin<GatewayContext> {
+  return {
+    requestDidStart() {
+      return Promise.resolve({
+        didResolveOperation(rc) {
+          const state = currentRequest();
+          if (state) state.operation = rc.operationName ?? '';
+          return Promise.resolve();
+        },
+        willSendResponse(rc) {
+          const state = currentRequest();
+          if (state) {
+            state.operation ??= rc.request.operationName ?? '';
+            state.merchantId = rc.contextValue.identity?.merchantId;
+            const body = rc.response.body;
+            const errors = body.kind === 'single' ? body.singleResult.errors : undefined;
+            const code = errors?.[0]?.extensions?.code;
+            state.outcome =
+              errors === undefined || errors.length === 0 ? 'ok' : typeof code === 'string' ? code : 'other';
+          }
+          return Promise.resolve();
+        },
+      });
+    },
+  };
+}
+
+/** `/healthz`, `/readyz` and `/metrics`. */
+export function mountOpsRoutes(
+  app: Express,
+  options: { readiness: ReadinessCheck; metrics: GatewayMetrics | undefined; tracking: RequestTracking },
+): void {
+  const { readiness, metrics, tracking } = options;
+  // Liveness: the process runs and its event loop answers. Deliberately nothing else: a restart does not fix a
+  // database outage, so a liveness probe must not fail on one.
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok', uptimeSeconds: Math.round(process.uptime()) });
+  });
+  app.get('/readyz', async (_req, res) => {
+    if (tracking.draining) {
+      res.status(503).json({ status: 'shutting_down', ready: false });
+      return;
+    }
+    const result = await readiness.check();
+    res.status(result.ready ? 200 : 503).json({ status: result.ready ? 'ready' : 'not_ready', ...result });
+  });
+  if (metrics) {
+    app.get('/metrics', async (_req, res) => {
+      res.setHeader('content-type', metrics.registry.contentType);
+      res.send(await metrics.registry.metrics());
+    });
+  }
+}
+
+function outcomeFromStatus(status: number, finished: boolean): string {
+  if (!finished) return 'aborted';
+  if (status === 401) return 'UNAUTHENTICATED';
+  if (status === 403) return 'FORBIDDEN';
+  if (status >= 500) return 'INTERNAL_SERVER_ERROR';
+  if (status >= 400) return 'BAD_REQUEST';
+  return 'ok';
+}
+
+function logName(name: string): string {
+  if (name === '') return 'anonymous';
+  return GRAPHQL_NAME.test(name) ? name : OTHER_OPERATION;
+}
