@@ -3,7 +3,6 @@ import http from 'node:http';
 import { type AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import cors from 'cors';
@@ -32,6 +31,7 @@ import { EmbedderRegistry } from './embeddings/embedder.registry';
 import { MerchantRepository } from './merchants/merchant.repository';
 import { MerchantService } from './merchants/merchant.service';
 import { OrderRepository } from './orders/order.repository';
+import { createPlayground } from './playground/playground';
 import { OrderResolver } from './orders/order.resolver';
 import { OrderService } from './orders/order.service';
 import { TicketResolver } from './tickets/ticket.resolver';
@@ -115,10 +115,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   );
   const app = express();
   const httpServer = http.createServer(app);
-  const production = config.env === 'production';
+  const playground = createPlayground({ config, jwtSecret, graphqlPath: '/graphql', log });
   const server = new ApolloServer<GatewayContext>({
     schema,
-    introspection: !production,
+    introspection: playground.introspection,
     includeStacktraceInErrorResponses: false,
     csrfPrevention: true,
     formatError: createFormatError({
@@ -127,9 +127,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
-      production
-        ? ApolloServerPluginLandingPageDisabled()
-        : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
+      // Apollo's landing pages load from a CDN; the offline IDE is served by the playground router instead.
+      ApolloServerPluginLandingPageDisabled(),
+      ...playground.apolloPlugins,
     ],
   });
   await server.start();
@@ -137,6 +137,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  app.use(playground.router);
   app.use(
     '/graphql',
     cors(),

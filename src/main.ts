@@ -39,8 +39,10 @@ Starts the GraphQL gateway. Without DATABASE_URL it runs on the embedded PGlite 
   log('gateway listening', { url, env: config.env, embedder: embedder.model });
   if (config.env === 'development' && secret.generated) {
     const alice = signToken({ sub: 'u1', merchantId: 'm01', roles: ['agent'] }, secret.secret);
+    const playground =
+      config.playground.mode === 'off' ? '' : `\nPlayground: ${url.replace(/\/graphql$/, '/playground')}`;
     console.log(
-      `\nPlayground: ${url}\nDemo token for Alice (m01, agent): ${alice}\nMore: npm run token -- --help\n`,
+      `${playground}\nDemo token for Alice (m01, agent): ${alice}\nMore: npm run token -- --help\n`,
     );
   }
 
