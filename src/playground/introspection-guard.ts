@@ -23,8 +23,8 @@ export function isIntrospection(document: DocumentNode): boolean {
 /**
  * PLAYGROUND=admin: introspection (the IDE's schema docs and completion) only for callers whose token carries a
  * content-manager role (INGEST_ROLES). A browser cannot attach a Bearer token to the navigation that loads a page,
- * so the page itself is served to anyone: it is static code with no data and no tokens. What it reveals beyond the
- * API everyone may call is the schema, and that is what this guard keeps for admins.
+ * so the page itself is served to anyone: it is static code with no data (and, in production, no tokens). What it
+ * reveals beyond the API everyone may call is the schema, and that is what this guard keeps for admins.
  */
 export function adminOnlyIntrospection(config: Config): ApolloServerPlugin<GatewayContext> {
   return {
