@@ -2,7 +2,6 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import { type AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import cors from 'cors';
@@ -31,6 +30,7 @@ import { EmbedderRegistry } from './embeddings/embedder.registry';
 import { MerchantRepository } from './merchants/merchant.repository';
 import { MerchantService } from './merchants/merchant.service';
 import { OrderRepository } from './orders/order.repository';
+import { createPlayground } from './playground/playground';
 import { OrderResolver } from './orders/order.resolver';
 import { OrderService } from './orders/order.service';
 import { TicketResolver } from './tickets/ticket.resolver';
@@ -141,10 +141,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const app = express();
   const httpServer = http.createServer(app);
   const tracking = trackRequests(app, { logger, metrics, graphqlPath: '/graphql' });
-  const production = config.env === 'production';
+  const playground = createPlayground({
+    config,
+    jwtSecret,
+    graphqlPath: '/graphql',
+    log: (message, fields) => logger.warn(fields ?? {}, message),
+  });
   const server = new ApolloServer<GatewayContext>({
     schema,
-    introspection: !production,
+    introspection: playground.introspection,
     includeStacktraceInErrorResponses: false,
     csrfPrevention: true,
     // The process's signal handling (src/ops/shutdown.ts) stops the server; Apollo's own would race it.
@@ -155,9 +160,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }),
     plugins: [
       operationOutcomePlugin(),
-      production
-        ? ApolloServerPluginLandingPageDisabled()
-        : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
+      // Apollo's landing pages load from a CDN; the offline IDE is served by the playground router instead.
+      ApolloServerPluginLandingPageDisabled(),
+      ...playground.apolloPlugins,
     ],
   });
   await server.start();
@@ -167,6 +172,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     metrics,
     tracking,
   });
+  app.use(playground.router);
   app.use(
     '/graphql',
     cors(),

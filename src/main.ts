@@ -52,8 +52,10 @@ async function main(): Promise<void> {
   logger.info({ url, env: config.env, embedder: embedder.model, pid: process.pid }, 'gateway listening');
   if (config.env === 'development' && secret.generated) {
     const alice = signToken({ sub: 'u1', merchantId: 'm01', roles: ['agent'] }, secret.secret);
+    const playground =
+      config.playground.mode === 'off' ? '' : `\nPlayground: ${url.replace(/\/graphql$/, '/playground')}`;
     console.log(
-      `\nPlayground: ${url}\nDemo token for Alice (m01, agent): ${alice}\nMore: npm run token -- --help\n`,
+      `${playground}\nDemo token for Alice (m01, agent): ${alice}\nMore: npm run token -- --help\n`,
     );
   }
 }

@@ -1,9 +1,12 @@
 import path from 'node:path';
+import { projectRoot } from '../common/project-root';
 
 export type Environment = 'development' | 'test' | 'production';
 export type EmbeddingProvider = 'local' | 'openai';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+/** `on`: anyone may open the IDE and introspect; `admin`: the page is served, introspection needs a content-manager role; `off`: no page. */
+export type PlaygroundMode = 'on' | 'admin' | 'off';
 
 export interface Config {
   env: Environment;
@@ -43,6 +46,13 @@ export interface Config {
   limits: {
     maxDocumentChars: number;
     maxQueryChars: number;
+  };
+  playground: {
+    mode: PlaygroundMode;
+    /** Put signed demo tokens (Alice, Bob, Ada) into the page's example tabs; never in production. */
+    devTokens: boolean;
+    /** Where `npm run build` writes the bundled IDE (see src/playground/build-assets.ts). */
+    assetsDir: string;
   };
   retrieval: {
     /** Searched exactly (no ANN index) when the merchant, or the caller's readable candidates, are at most this many; see docs/RETRIEVAL.md. */
@@ -125,6 +135,17 @@ export const CONFIG_VARIABLES: readonly { name: string; default: string; meaning
   { name: 'RETRIEVAL_DEDICATED_INDEX_M', default: '32', meaning: 'm of those indexes' },
   { name: 'RETRIEVAL_DEDICATED_INDEX_EF_CONSTRUCTION', default: '128', meaning: 'ef_construction of those' },
   { name: 'RETRIEVAL_INDEX_AUTOBUILD', default: 'true when native', meaning: 'build them in the background' },
+  {
+    name: 'PLAYGROUND',
+    default: 'on; off in production',
+    meaning: 'GraphQL IDE on /playground: on, admin or off',
+  },
+  {
+    name: 'PLAYGROUND_DEV_TOKENS',
+    default: 'true; false in production',
+    meaning: 'demo tokens in the IDE tabs',
+  },
+  { name: 'PLAYGROUND_ASSETS_DIR', default: 'dist/playground', meaning: 'bundled IDE assets' },
   { name: 'LOG_LEVEL', default: 'info (silent in test)', meaning: LOG_LEVELS.join(', ') },
   { name: 'SHUTDOWN_TIMEOUT_MS', default: '10000', meaning: 'wait for in-flight requests on SIGTERM' },
   { name: 'METRICS_ENABLED', default: 'true', meaning: 'serve Prometheus metrics on /metrics' },
@@ -278,6 +299,25 @@ export function loadConfig(env: Env = process.env): Config {
     .filter((r) => r.length > 0);
   if (ingestRoles.length === 0) problems.push('INGEST_ROLES must name at least one role');
 
+  // The IDE is a development tool: in production it is off unless asked for, and then only as `admin`, because
+  // `on` would answer introspection (the whole schema) for anyone who can reach the port.
+  const playgroundMode = oneOf<PlaygroundMode>('PLAYGROUND', envName === 'production' ? 'off' : 'on', [
+    'on',
+    'admin',
+    'off',
+  ]);
+  if (envName === 'production' && playgroundMode === 'on') {
+    problems.push(
+      'PLAYGROUND=on is not allowed when NODE_ENV=production: use admin (introspection for content managers only) or off',
+    );
+  }
+  const playgroundDevTokens = bool('PLAYGROUND_DEV_TOKENS', envName !== 'production');
+  if (envName === 'production' && playgroundDevTokens) {
+    problems.push(
+      'PLAYGROUND_DEV_TOKENS must be false when NODE_ENV=production (the page would hand out signed tokens)',
+    );
+  }
+
   const config: Config = {
     env: envName,
     host: str('HOST', '127.0.0.1'),
@@ -304,6 +344,11 @@ export function loadConfig(env: Env = process.env): Config {
     limits: {
       maxDocumentChars: int('MAX_DOCUMENT_CHARS', 500000, 1, 50_000_000),
       maxQueryChars: int('MAX_QUERY_CHARS', 2000, 1, 100000),
+    },
+    playground: {
+      mode: playgroundMode,
+      devTokens: playgroundDevTokens,
+      assetsDir: path.resolve(str('PLAYGROUND_ASSETS_DIR', path.join(projectRoot(), 'dist', 'playground'))),
     },
     retrieval: {
       exactScanMaxRows: int('RETRIEVAL_EXACT_SCAN_MAX_ROWS', 1000, 0, 10_000_000),
