@@ -53,6 +53,21 @@ async function waitForResponse(
   }
 }
 
+/**
+ * Waits until the active tab's query editor shows its operation: under load Monaco fills the editor after the tab
+ * is shown, and a click before that sends the operation name without its document.
+ */
+async function waitForEditor(page: Page, operation: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const editor = page.locator('.graphiql-query-editor');
+  for (;;) {
+    const text = (await editor.innerText().catch(() => '')).replace(/\u00a0/g, ' ');
+    if (text.includes(`query ${operation}`) && text.includes('retrieveChunks')) return;
+    if (Date.now() > deadline) throw new Error(`query editor never showed ${operation}; last text:\n${text}`);
+    await page.waitForTimeout(100);
+  }
+}
+
 function citations(text: string): string[] {
   return [...text.matchAll(/"citation":\s*"([^"]+)"/g)].map((m) => m[1]);
 }
@@ -114,6 +129,7 @@ describeWithBrowser('playground in headless Chromium, offline', () => {
     const loadMs = Date.now() - started;
 
     // Alice: the first tab, with her development token in the Headers editor.
+    await waitForEditor(page, 'RetrieveAsAlice');
     await page.locator('.graphiql-execute-button').click();
     const alice = await waitForResponse(page, (text) => text.includes('"retrieveChunks"'));
     expect(alice).not.toContain('"errors"');
@@ -130,6 +146,7 @@ describeWithBrowser('playground in headless Chromium, offline', () => {
     // Bob: same question shape, his token; only refund content (d7, t1, t5) may come back.
     await page.locator('.graphiql-tab', { hasText: 'RetrieveAsBob' }).click();
     await page.locator('.graphiql-tab.graphiql-tab-active', { hasText: 'RetrieveAsBob' }).waitFor();
+    await waitForEditor(page, 'RetrieveAsBob');
     await page.locator('.graphiql-execute-button').click();
     const bob = await waitForResponse(page, (text) => text.includes('"retrieveChunks"'));
     expect(bob).not.toContain('"errors"');
