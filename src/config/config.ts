@@ -54,6 +54,35 @@ export interface Config {
     /** Where `npm run build` writes the bundled IDE (see src/playground/build-assets.ts). */
     assetsDir: string;
   };
+  /** Request limits and HTTP hardening; docs/SECURITY.md explains each and its error code. */
+  api: {
+    /** Largest request body, in bytes (413 PAYLOAD_TOO_LARGE above). */
+    maxBodyBytes: number;
+    /** Longest GraphQL operation text, in characters (QUERY_TOO_LARGE). */
+    maxOperationChars: number;
+    /** Deepest field nesting, introspection fields excluded (QUERY_TOO_DEEP). */
+    maxDepth: number;
+    /** Most aliased fields in one operation (TOO_MANY_ALIASES). */
+    maxAliases: number;
+    /** Highest static cost of one operation (QUERY_TOO_COMPLEX); see src/limits/query-cost.ts. */
+    maxCost: number;
+    /** Operations in one batched (array) request; 0 turns batching off (BATCH_NOT_ALLOWED). */
+    maxBatchOperations: number;
+    introspection: boolean;
+    /** Origins allowed by CORS: exact origins, or `*` for any; empty means no cross-origin browser access. */
+    corsOrigins: string[];
+  };
+  /** Token buckets: `perMinute` refill, `burst` capacity; 0 per minute turns that bucket off. */
+  rateLimit: {
+    merchant: { perMinute: number; burst: number };
+    /** Per caller: a partner API key when the identity has one, otherwise the token's user. */
+    caller: { perMinute: number; burst: number };
+    /** Requests without a valid credential, per client IP address. */
+    anonymous: { perMinute: number; burst: number };
+    /** Shared buckets across gateway instances when set; in memory otherwise. */
+    redisUrl: string | undefined;
+    redisKeyPrefix: string;
+  };
   retrieval: {
     /** Searched exactly (no ANN index) when the merchant, or the caller's readable candidates, are at most this many; see docs/RETRIEVAL.md. */
     exactScanMaxRows: number;
@@ -317,6 +346,31 @@ export function loadConfig(env: Env = process.env): Config {
       'PLAYGROUND_DEV_TOKENS must be false when NODE_ENV=production (the page would hand out signed tokens)',
     );
   }
+  // Development accepts any origin (the playground and local frontends); production only what is listed.
+  const corsOrigins = (): string[] => {
+    const raw = optional('CORS_ORIGINS');
+    if (raw === undefined) return envName === 'production' ? [] : ['*'];
+    const origins = raw
+      .split(',')
+      .map((o) => o.trim())
+      .filter((o) => o.length > 0);
+    for (const o of origins) {
+      if (o !== '*' && !/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(o)) {
+        problems.push(
+          `CORS_ORIGINS entry ${JSON.stringify(o)} must be an origin like https://app.example.com (no path), or *`,
+        );
+      }
+    }
+    return origins;
+  };
+  const bucket = (name: string, perMinute: number, burst: number) => ({
+    perMinute: int(`RATE_LIMIT_${name}_PER_MINUTE`, perMinute, 0, 10_000_000),
+    burst: int(`RATE_LIMIT_${name}_BURST`, burst, 1, 10_000_000),
+  });
+  const redisUrl = optional('REDIS_URL');
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    problems.push('REDIS_URL must be a redis:// or rediss:// URL');
+  }
 
   const config: Config = {
     env: envName,
@@ -349,6 +403,23 @@ export function loadConfig(env: Env = process.env): Config {
       mode: playgroundMode,
       devTokens: playgroundDevTokens,
       assetsDir: path.resolve(str('PLAYGROUND_ASSETS_DIR', path.join(projectRoot(), 'dist', 'playground'))),
+    },
+    api: {
+      maxBodyBytes: int('API_MAX_BODY_BYTES', 2 * 1024 * 1024, 1024, 512 * 1024 * 1024),
+      maxOperationChars: int('GRAPHQL_MAX_OPERATION_CHARS', 20_000, 100, 1_000_000),
+      maxDepth: int('GRAPHQL_MAX_DEPTH', 8, 1, 100),
+      maxAliases: int('GRAPHQL_MAX_ALIASES', 30, 0, 10_000),
+      maxCost: int('GRAPHQL_MAX_COST', 1_000, 1, 10_000_000),
+      maxBatchOperations: int('GRAPHQL_MAX_BATCH_OPERATIONS', 0, 0, 100),
+      introspection: bool('GRAPHQL_INTROSPECTION', envName !== 'production'),
+      corsOrigins: corsOrigins(),
+    },
+    rateLimit: {
+      merchant: bucket('MERCHANT', 3_000, 300),
+      caller: bucket('CALLER', 600, 100),
+      anonymous: bucket('ANONYMOUS', 300, 100),
+      redisUrl,
+      redisKeyPrefix: str('RATE_LIMIT_REDIS_PREFIX', 'srg:rl:'),
     },
     retrieval: {
       exactScanMaxRows: int('RETRIEVAL_EXACT_SCAN_MAX_ROWS', 1000, 0, 10_000_000),

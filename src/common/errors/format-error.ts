@@ -51,7 +51,15 @@ export function createFormatError(options: FormatErrorOptions) {
           constraints: v.constraints,
         }));
       }
-      return { ...base, message: formatted.message, extensions };
+      return { ...base, message: clip(formatted.message), extensions };
+    }
+    if (isStatementTimeout(original)) {
+      return {
+        ...base,
+        message:
+          'A database statement ran longer than the configured limit and was cancelled; narrow the request',
+        extensions: { code: ErrorCode.QUERY_TIMEOUT },
+      };
     }
     if (isDatabaseUnavailable(original)) {
       return {
@@ -67,6 +75,23 @@ export function createFormatError(options: FormatErrorOptions) {
       extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
     };
   };
+}
+
+/**
+ * graphql-js echoes the submitted value in variable coercion messages ("got invalid value [0.1, 0.2, …]"): a
+ * 1 MB embedding would come back whole. The start says what was wrong; the rest is the caller's own input.
+ */
+const MAX_MESSAGE_CHARS = 500;
+function clip(message: string): string {
+  return message.length <= MAX_MESSAGE_CHARS ? message : `${message.slice(0, MAX_MESSAGE_CHARS)}…`;
+}
+
+/** 57014 is query_canceled; PostgreSQL says why in the message (statement timeout vs. a cancel request). */
+export function isStatementTimeout(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const withCode = error as Error & { code?: unknown; driverError?: unknown };
+  if (withCode.driverError instanceof Error && isStatementTimeout(withCode.driverError)) return true;
+  return withCode.code === '57014' && /statement timeout/i.test(error.message);
 }
 
 /** SQLSTATE classes and driver errors that mean "not your fault, try again", not a bug. */
