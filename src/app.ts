@@ -23,6 +23,14 @@ import { type GatewayContext } from './graphql/context';
 import { createLoaders } from './graphql/loaders';
 import { buildGatewaySchema, type ResolverClass } from './graphql/schema';
 import { IngestionService } from './ingestion/ingestion.service';
+import { corsOptions } from './limits/cors';
+import {
+  answerClientErrorsAsJson,
+  graphqlHttpErrorHandler,
+  graphqlRequestGuards,
+} from './limits/http-guards';
+import { queryCostPlugin } from './limits/query-limits';
+import { createRateLimiter } from './limits/rate-limiter';
 import { CorpusVersionRepository } from './corpus/corpus-version.repository';
 import { ReembedService } from './corpus/reembed.service';
 import { DocumentService } from './documents/document.service';
@@ -119,8 +127,6 @@ export interface GatewayOptions {
   logger?: Logger;
 }
 
-const MAX_BODY = '2mb';
-
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { config, db, embedder, jwtSecret } = options;
   const logger = options.logger ?? createLogger(config.ops.logLevel);
@@ -140,6 +146,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   );
   const app = express();
   const httpServer = http.createServer(app);
+  answerClientErrorsAsJson(httpServer);
   const tracking = trackRequests(app, { logger, metrics, graphqlPath: '/graphql' });
   const playground = createPlayground({
     config,
@@ -147,18 +154,26 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     graphqlPath: '/graphql',
     log: (message, fields) => logger.warn(fields ?? {}, message),
   });
+  const onInternalError = (err: unknown): void =>
+    logger.error({ requestId: currentRequest()?.id, error: safeError(err) }, 'internal error');
+  const rateLimiter = createRateLimiter(config.rateLimit, (message, fields) =>
+    logger.warn(fields ?? {}, message),
+  );
+  // GRAPHQL_INTROSPECTION, when set, decides for everyone; unset, the playground mode's rule applies.
+  const introspection = config.api.introspection ?? playground.introspection;
   const server = new ApolloServer<GatewayContext>({
     schema,
-    introspection: playground.introspection,
+    introspection,
+    // Without open introspection, "Did you mean …?" suggestions would still reveal field names one typo at a time.
+    hideSchemaDetailsFromClientErrors: !introspection || config.env === 'production',
     includeStacktraceInErrorResponses: false,
     csrfPrevention: true,
+    allowBatchedHttpRequests: config.api.maxBatchOperations > 0,
     // The process's signal handling (src/ops/shutdown.ts) stops the server; Apollo's own would race it.
     stopOnTerminationSignals: false,
-    formatError: createFormatError({
-      onInternalError: (err) =>
-        logger.error({ requestId: currentRequest()?.id, error: safeError(err) }, 'internal error'),
-    }),
+    formatError: createFormatError({ onInternalError }),
     plugins: [
+      queryCostPlugin(config.api),
       operationOutcomePlugin(),
       // Apollo's landing pages load from a CDN; the offline IDE is served by the playground router instead.
       ApolloServerPluginLandingPageDisabled(),
@@ -166,6 +181,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     ],
   });
   await server.start();
+  await rateLimiter.start();
 
   mountOpsRoutes(app, {
     readiness: new ReadinessCheck(db.dataSource, knownMigrationNames(), embedder, config),
@@ -175,22 +191,26 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   app.use(playground.router);
   app.use(
     '/graphql',
-    cors(),
-    express.json({ limit: MAX_BODY }),
+    cors(corsOptions(config.api.corsOrigins)),
+    ...graphqlRequestGuards(config.api, schema),
     bindRequestContext,
     expressMiddleware(server, {
-      context: ({ req }): Promise<GatewayContext> => {
+      context: async ({ req }): Promise<GatewayContext> => {
         const requestId = currentRequest()?.id ?? crypto.randomUUID();
+        const operations = Array.isArray(req.body) ? req.body.length : 1;
         try {
           const token = bearerToken(req.header('authorization'));
           const identity = token === undefined ? null : verifyToken(token, jwtSecret);
-          return Promise.resolve({
+          await rateLimiter.enforce(identity, req.ip ?? 'unknown', operations);
+          return {
             requestId,
             identity,
             loaders: identity ? createLoaders(identity, services.documents, services.tickets) : null,
-          });
+          };
         } catch (err) {
           if (err instanceof DomainError) {
+            // A failed credential is charged to the address, so guessing tokens is rate limited too.
+            await rateLimiter.enforce(null, req.ip ?? 'unknown', operations);
             // Thrown from the context function, so the whole request fails with 401 before any resolver runs.
             throw new GraphQLError(err.message, {
               originalError: err,
@@ -201,6 +221,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         }
       },
     }),
+    graphqlHttpErrorHandler(config.api, onInternalError),
   );
 
   let stopping: Promise<{ abandonedRequests: number }> | undefined;
@@ -222,6 +243,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     await closed;
     await server.stop();
     await services.indexes.close(); // background index builds, before the owner closes the database
+    await rateLimiter.close();
     return { abandonedRequests };
   };
 

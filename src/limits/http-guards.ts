@@ -1,0 +1,120 @@
+import express, { type ErrorRequestHandler, type RequestHandler, type Response } from 'express';
+import { ErrorCode } from '../common/errors/error-code';
+import { type Config } from '../config/config';
+
+type ApiLimits = Pick<Config['api'], 'maxBodyBytes' | 'maxOperationChars' | 'maxBatchOperations'>;
+
+/**
+ * Errors raised before GraphQL sees the request, in the same shape as every other error: `{ errors: [{ message,
+ * extensions: { code } }] }`. Express's default handler would answer with an HTML page and, outside production,
+ * a stack trace.
+ */
+export function sendHttpError(res: Response, status: number, code: ErrorCode, message: string): void {
+  res.status(status).json({ errors: [{ message, extensions: { code } }] });
+}
+
+/**
+ * The middleware in front of Apollo on the GraphQL route: content type, body size, JSON, batch and operation size.
+ * Each refusal has its own code; none of them reaches a resolver or the database.
+ */
+export function graphqlRequestGuards(limits: ApiLimits): RequestHandler[] {
+  const requireJson: RequestHandler = (req, res, next) => {
+    // A POST in any other type is either a mistake or a cross-site form post (text/plain, form-urlencoded and
+    // multipart are "simple" types browsers send without a CORS preflight): refuse it before reading the body.
+    if (req.method === 'POST' && !req.is('application/json')) {
+      sendHttpError(
+        res,
+        415,
+        ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+        'POST a JSON body with Content-Type: application/json',
+      );
+      return;
+    }
+    next();
+  };
+  const checkShape: RequestHandler = (req, res, next) => {
+    const body: unknown = req.body;
+    let operations: unknown[];
+    if (req.method === 'GET') operations = [req.query];
+    else if (Array.isArray(body)) {
+      if (limits.maxBatchOperations === 0) {
+        sendHttpError(
+          res,
+          400,
+          ErrorCode.BATCH_NOT_ALLOWED,
+          'Batched requests (a JSON array of operations) are not accepted; send one operation per request',
+        );
+        return;
+      }
+      if (body.length > limits.maxBatchOperations) {
+        sendHttpError(
+          res,
+          400,
+          ErrorCode.BATCH_TOO_LARGE,
+          `A batch holds at most ${limits.maxBatchOperations} operations; got ${body.length}`,
+        );
+        return;
+      }
+      operations = body;
+    } else operations = [body];
+    for (const op of operations) {
+      const query = op !== null && typeof op === 'object' ? (op as { query?: unknown }).query : undefined;
+      if (typeof query === 'string' && query.length > limits.maxOperationChars) {
+        sendHttpError(
+          res,
+          400,
+          ErrorCode.QUERY_TOO_LARGE,
+          `The operation text is ${query.length} characters long; the limit is ${limits.maxOperationChars}`,
+        );
+        return;
+      }
+    }
+    next();
+  };
+  return [requireJson, express.json({ limit: limits.maxBodyBytes }), checkShape];
+}
+
+/** body-parser's errors carry a `type`; anything else here is our bug and is masked. */
+export function graphqlHttpErrorHandler(
+  limits: ApiLimits,
+  onInternalError: (err: unknown) => void,
+): ErrorRequestHandler {
+  return (err: unknown, _req, res, next) => {
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    const type = (err as { type?: unknown } | null)?.type;
+    switch (type) {
+      case 'entity.too.large':
+        sendHttpError(
+          res,
+          413,
+          ErrorCode.PAYLOAD_TOO_LARGE,
+          `The request body is larger than ${limits.maxBodyBytes} bytes`,
+        );
+        return;
+      case 'entity.parse.failed':
+        sendHttpError(res, 400, ErrorCode.BAD_REQUEST, 'The request body is not valid JSON');
+        return;
+      case 'encoding.unsupported':
+      case 'charset.unsupported':
+        sendHttpError(
+          res,
+          415,
+          ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+          'Send the body as UTF-8 JSON, uncompressed or gzip/deflate',
+        );
+        return;
+      case 'request.aborted':
+      case 'request.size.invalid':
+      case 'stream.encoding.set':
+      case 'stream.not.readable':
+        sendHttpError(res, 400, ErrorCode.BAD_REQUEST, 'The request body could not be read');
+        return;
+      default:
+        onInternalError(err);
+        sendHttpError(res, 500, ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error');
+    }
+  };
+}
