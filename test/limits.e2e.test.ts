@@ -1,4 +1,5 @@
 import { GraphQLError } from 'graphql';
+import Redis from 'ioredis';
 import { createFormatError } from '../src/common/errors/format-error';
 import { nativeTestUrl } from './support/test-env';
 import {
@@ -25,7 +26,7 @@ describe('request limits over HTTP (low limits configured)', () => {
         GRAPHQL_MAX_DEPTH: '3',
         GRAPHQL_MAX_ALIASES: '5',
         GRAPHQL_MAX_COST: '300',
-        GRAPHQL_MAX_OPERATION_CHARS: '2000',
+        GRAPHQL_MAX_OPERATION_CHARS: '4000',
         API_MAX_BODY_BYTES: '65536',
         CORS_ORIGINS: 'https://app.example.com,https://admin.example.com',
       },
@@ -78,8 +79,24 @@ describe('request limits over HTTP (low limits configured)', () => {
     expect(errorCode(huge)).toBe('BAD_USER_INPUT');
   });
 
+  it('TOO_MANY_SELECTIONS before graphql-js validation, whose same-name field check is quadratic', async () => {
+    // 600 repeated `id`s: graphql-js alone needs about a second to validate this; refused here in milliseconds.
+    const started = performance.now();
+    const res = await t.gql(`query { document(id: "d7") { ${'id '.repeat(600)} } }`);
+    expect(res.status).toBe(400);
+    expect(errorCode(res)).toBe('TOO_MANY_SELECTIONS');
+    expect(res.errors![0].extensions).toMatchObject({ selections: 601, limit: 150 });
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it('QUERY_TOO_DEEP for nesting too deep to parse', async () => {
+    const res = await t.gql(`{${'a{'.repeat(900)}b${'}'.repeat(901)}`);
+    expect(res.status).toBe(400);
+    expect(errorCode(res)).toBe('QUERY_TOO_DEEP');
+  });
+
   it('QUERY_TOO_LARGE above GRAPHQL_MAX_OPERATION_CHARS, before parsing', async () => {
-    const res = await t.gql(`query { document(id: "d7") { id } } ${'#'.repeat(2100)}`);
+    const res = await t.gql(`query { document(id: "d7") { id } } ${'#'.repeat(4100)}`);
     expect(res.status).toBe(400);
     expect(errorCode(res)).toBe('QUERY_TOO_LARGE');
   });
@@ -295,6 +312,10 @@ describeRedis('rate limits shared through Redis by two gateway instances', () =>
   afterAll(async () => {
     await a.close();
     await b.close();
+    const redis = new Redis(REDIS_URL);
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
   });
 
   it('a caller gets its burst once across both instances, not once per instance', async () => {

@@ -62,6 +62,8 @@ export interface Config {
     maxOperationChars: number;
     /** Deepest field nesting, introspection fields excluded (QUERY_TOO_DEEP). */
     maxDepth: number;
+    /** Most field selections and fragment spreads in the operation text (TOO_MANY_SELECTIONS). */
+    maxSelections: number;
     /** Most aliased fields in one operation (TOO_MANY_ALIASES). */
     maxAliases: number;
     /** Highest static cost of one operation (QUERY_TOO_COMPLEX); see src/limits/query-cost.ts. */
@@ -409,6 +411,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxOperationChars: int('GRAPHQL_MAX_OPERATION_CHARS', 20_000, 100, 1_000_000),
       maxDepth: int('GRAPHQL_MAX_DEPTH', 8, 1, 100),
       maxAliases: int('GRAPHQL_MAX_ALIASES', 30, 0, 10_000),
+      maxSelections: int('GRAPHQL_MAX_SELECTIONS', 150, 1, 100_000),
       maxCost: int('GRAPHQL_MAX_COST', 1_000, 1, 10_000_000),
       maxBatchOperations: int('GRAPHQL_MAX_BATCH_OPERATIONS', 0, 0, 100),
       introspection: bool('GRAPHQL_INTROSPECTION', envName !== 'production'),

@@ -1,8 +1,10 @@
 import express, { type ErrorRequestHandler, type RequestHandler, type Response } from 'express';
+import { type GraphQLSchema } from 'graphql';
 import { ErrorCode } from '../common/errors/error-code';
 import { type Config } from '../config/config';
+import { checkOperationShape } from './query-limits';
 
-type ApiLimits = Pick<Config['api'], 'maxBodyBytes' | 'maxOperationChars' | 'maxBatchOperations'>;
+type ApiLimits = Config['api'];
 
 /**
  * Errors raised before GraphQL sees the request, in the same shape as every other error: `{ errors: [{ message,
@@ -14,10 +16,11 @@ export function sendHttpError(res: Response, status: number, code: ErrorCode, me
 }
 
 /**
- * The middleware in front of Apollo on the GraphQL route: content type, body size, JSON, batch and operation size.
+ * The middleware in front of Apollo on the GraphQL route: content type, body size, JSON, batch, operation size and
+ * shape (selections, depth, aliases).
  * Each refusal has its own code; none of them reaches a resolver or the database.
  */
-export function graphqlRequestGuards(limits: ApiLimits): RequestHandler[] {
+export function graphqlRequestGuards(limits: ApiLimits, schema: GraphQLSchema): RequestHandler[] {
   const requireJson: RequestHandler = (req, res, next) => {
     // A POST in any other type is either a mistake or a cross-site form post (text/plain, form-urlencoded and
     // multipart are "simple" types browsers send without a CORS preflight): refuse it before reading the body.
@@ -67,6 +70,15 @@ export function graphqlRequestGuards(limits: ApiLimits): RequestHandler[] {
           `The operation text is ${query.length} characters long; the limit is ${limits.maxOperationChars}`,
         );
         return;
+      }
+      if (typeof query === 'string') {
+        const refusal = checkOperationShape(schema, query, limits);
+        if (refusal) {
+          res.status(400).json({
+            errors: [{ message: refusal.message, extensions: { code: refusal.code, ...refusal.details } }],
+          });
+          return;
+        }
       }
     }
     next();

@@ -57,6 +57,10 @@ export class RateLimiter {
     });
   }
 
+  start(): Promise<void> {
+    return this.store.start();
+  }
+
   close(): Promise<void> {
     return this.store.close();
   }

@@ -16,6 +16,8 @@ export type TakeResult = { allowed: true } | { allowed: false; retryAfterMs: num
  * them lacks them (so a caller refused by its merchant's bucket does not also drain its own).
  */
 export interface TokenBucketStore {
+  /** Connects to a backing store, if any; never throws (a store that is away falls back). */
+  start(): Promise<void>;
   take(buckets: readonly Bucket[], cost: number): Promise<TakeResult>;
   close(): Promise<void>;
 }
@@ -56,6 +58,10 @@ export class MemoryTokenBuckets implements TokenBucketStore {
     for (const [key, state] of this.buckets) {
       if (!kept.has(key) && now - state.at > 600_000) this.buckets.delete(key);
     }
+  }
+
+  start(): Promise<void> {
+    return Promise.resolve();
   }
 
   close(): Promise<void> {
@@ -129,11 +135,22 @@ export class RedisTokenBuckets implements TokenBucketStore {
       maxRetriesPerRequest: 1,
       commandTimeout: 500,
       connectTimeout: 2_000,
-      lazyConnect: false,
+      // Connected in start(), awaited at gateway start: without the offline queue, a command sent while the first
+      // connection is still being made would fail and fall back for no reason.
+      lazyConnect: true,
     });
     redis.on('error', (err: Error) => this.warn('redis error', err));
     redis.defineCommand('takeTokens', { lua: TAKE_SCRIPT });
     this.redis = redis as RedisWithTake;
+  }
+
+  async start(): Promise<void> {
+    try {
+      await this.redis.connect();
+    } catch (err) {
+      // ioredis keeps reconnecting in the background; until then the fallback answers.
+      this.warn('rate limit store unavailable at start; using in-process buckets', err);
+    }
   }
 
   async take(buckets: readonly Bucket[], cost: number): Promise<TakeResult> {

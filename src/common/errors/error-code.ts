@@ -21,6 +21,8 @@ export enum ErrorCode {
   QUERY_TOO_LARGE = 'QUERY_TOO_LARGE',
   /** Fields nest deeper than GRAPHQL_MAX_DEPTH. */
   QUERY_TOO_DEEP = 'QUERY_TOO_DEEP',
+  /** More field selections and fragment spreads in the operation text than GRAPHQL_MAX_SELECTIONS. */
+  TOO_MANY_SELECTIONS = 'TOO_MANY_SELECTIONS',
   /** More aliased fields than GRAPHQL_MAX_ALIASES. */
   TOO_MANY_ALIASES = 'TOO_MANY_ALIASES',
   /** The operation's static cost is above GRAPHQL_MAX_COST. */
