@@ -66,16 +66,18 @@ export function normalizeMetadata(field: string, value: unknown): JsonObject {
   if (value === undefined || value === null) return {};
   if (typeof value !== 'object' || Array.isArray(value))
     throw badInput(`${field} must be a JSON object`, { field });
-  const serialized = JSON.stringify(value);
+  // Checked before serializing: JSON.stringify recurses, and a 100,000-deep array (200 KB of brackets) would
+  // overflow the stack. JSON.stringify also escapes lone surrogates, so the serialized form looks fine while
+  // PostgreSQL's jsonb would reject it: every key and string is checked itself.
+  const clean = jsonIsClean(value, 0);
+  const serialized = clean ? JSON.stringify(value) : '';
   if (Buffer.byteLength(serialized) > MAX_METADATA_BYTES) {
     throw badInput(`${field} is larger than ${MAX_METADATA_BYTES} bytes`, {
       field,
       limit: MAX_METADATA_BYTES,
     });
   }
-  // JSON.stringify escapes lone surrogates, so the serialized form looks fine while PostgreSQL's jsonb would
-  // reject it: every key and string is checked itself.
-  if (!jsonIsClean(value, 0)) {
+  if (!clean) {
     throw badInput(
       `${field} contains a NUL character, invalid Unicode, or nests deeper than ${MAX_METADATA_DEPTH} levels`,
       {

@@ -1,3 +1,4 @@
+import { type Server, STATUS_CODES } from 'node:http';
 import express, { type ErrorRequestHandler, type RequestHandler, type Response } from 'express';
 import { type GraphQLSchema } from 'graphql';
 import { ErrorCode } from '../common/errors/error-code';
@@ -129,4 +130,28 @@ export function graphqlHttpErrorHandler(
         sendHttpError(res, 500, ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error');
     }
   };
+}
+
+/**
+ * Requests Node's HTTP parser refuses before Express sees them (headers over 16 KB, a malformed request line)
+ * get the same JSON error shape instead of Node's bare "400 Bad Request".
+ */
+export function answerClientErrorsAsJson(server: Server): void {
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const [status, code, message]: [number, ErrorCode, string] =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, ErrorCode.HEADERS_TOO_LARGE, 'The request headers are larger than 16 KB']
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, ErrorCode.BAD_REQUEST, 'The request took too long to arrive']
+          : [400, ErrorCode.BAD_REQUEST, 'The HTTP request is malformed'];
+    const body = JSON.stringify({ errors: [{ message, extensions: { code } }] });
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
 }

@@ -17,6 +17,8 @@ export enum ErrorCode {
   UNSUPPORTED_MEDIA_TYPE = 'UNSUPPORTED_MEDIA_TYPE',
   /** The request body is larger than API_MAX_BODY_BYTES. */
   PAYLOAD_TOO_LARGE = 'PAYLOAD_TOO_LARGE',
+  /** The request headers are larger than Node's limit (16 KB), e.g. a giant Authorization header. */
+  HEADERS_TOO_LARGE = 'HEADERS_TOO_LARGE',
   /** The operation text is longer than GRAPHQL_MAX_OPERATION_CHARS. */
   QUERY_TOO_LARGE = 'QUERY_TOO_LARGE',
   /** Fields nest deeper than GRAPHQL_MAX_DEPTH. */

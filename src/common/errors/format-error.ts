@@ -53,6 +53,11 @@ export function createFormatError(options: FormatErrorOptions) {
       }
       return { ...base, message: clip(formatted.message), extensions };
     }
+    // Apollo's own request errors without a code ("provided sha does not match query", "Unsupported persisted
+    // query version") carry a 4xx status: the caller's mistake, worded by Apollo, safe to show.
+    if (isApolloClientError(error)) {
+      return { ...base, message: clip(formatted.message), extensions: { code: ErrorCode.BAD_REQUEST } };
+    }
     if (isStatementTimeout(original)) {
       return {
         ...base,
@@ -84,6 +89,14 @@ export function createFormatError(options: FormatErrorOptions) {
 const MAX_MESSAGE_CHARS = 500;
 function clip(message: string): string {
   return message.length <= MAX_MESSAGE_CHARS ? message : `${message.slice(0, MAX_MESSAGE_CHARS)}…`;
+}
+
+function isApolloClientError(error: unknown): boolean {
+  if (!(error instanceof GraphQLError) || error.originalError !== undefined || error.path !== undefined) {
+    return false;
+  }
+  const status = (error.extensions.http as { status?: unknown } | undefined)?.status;
+  return typeof status === 'number' && status >= 400 && status < 500;
 }
 
 /** 57014 is query_canceled; PostgreSQL says why in the message (statement timeout vs. a cancel request). */
