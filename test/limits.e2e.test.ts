@@ -28,6 +28,7 @@ describe('request limits over HTTP (low limits configured)', () => {
         GRAPHQL_MAX_COST: '300',
         GRAPHQL_MAX_OPERATION_CHARS: '4000',
         API_MAX_BODY_BYTES: '65536',
+        GRAPHQL_MAX_BATCH_OPERATIONS: '3',
         CORS_ORIGINS: 'https://app.example.com,https://admin.example.com',
       },
     });
@@ -110,15 +111,6 @@ describe('request limits over HTTP (low limits configured)', () => {
     expect(res.code).toBe('PAYLOAD_TOO_LARGE');
   });
 
-  it('BATCH_NOT_ALLOWED for arrays of operations while batching is off', async () => {
-    const res = await rawRequest(t.url, {
-      body: JSON.stringify([{ query: '{ __typename }' }, { query: '{ __typename }' }]),
-      token: t.token(ALICE),
-    });
-    expect(res.status).toBe(400);
-    expect(res.code).toBe('BATCH_NOT_ALLOWED');
-  });
-
   it('BAD_REQUEST for malformed JSON, UNSUPPORTED_MEDIA_TYPE (415) for other content types', async () => {
     const broken = await rawRequest(t.url, { body: '{"query": "{ __typename }"', token: t.token(ALICE) });
     expect(broken.status).toBe(400);
@@ -137,6 +129,11 @@ describe('request limits over HTTP (low limits configured)', () => {
       expect(res.status).toBe(415);
       expect(res.code).toBe('UNSUPPORTED_MEDIA_TYPE');
     }
+  });
+
+  it('introspection is on outside production (GRAPHQL_INTROSPECTION defaults to it)', async () => {
+    const res = await t.gql('query { __schema { queryType { name } } }');
+    expect(res.data).toEqual({ __schema: { queryType: { name: 'Query' } } });
   });
 
   it('CORS answers only the configured origins', async () => {
@@ -173,16 +170,6 @@ describe('request limits over HTTP (low limits configured)', () => {
     ).toBe('BAD_REQUEST');
     const doc = await t.gql(`query { document(id: "d7") { id } }`, {}, ADA_ADMIN);
     expect(doc.data).toEqual({ document: { id: 'd7' } });
-  });
-});
-
-describe('batching, when enabled, is capped', () => {
-  let t: TestGateway;
-  beforeAll(async () => {
-    t = await startTestGateway({ env: { GRAPHQL_MAX_BATCH_OPERATIONS: '3' } });
-  });
-  afterAll(async () => {
-    await t.close();
   });
 
   it('runs up to GRAPHQL_MAX_BATCH_OPERATIONS operations and refuses more with BATCH_TOO_LARGE', async () => {
@@ -225,18 +212,6 @@ describe('production hides the schema and internals', () => {
       const res = await t.gql(query, variables);
       expect(errorCode(res)).toBe(code);
       expect(JSON.stringify(res)).not.toMatch(/stacktrace|node_modules|at \w+ \(/);
-    }
-  });
-
-  it('introspection can be switched on by configuration', async () => {
-    const on = await startTestGateway({
-      env: { NODE_ENV: 'production', SEED_ON_EMPTY: 'false', GRAPHQL_INTROSPECTION: 'true' },
-    });
-    try {
-      const res = await on.gql('query { __schema { queryType { name } } }');
-      expect(res.data).toEqual({ __schema: { queryType: { name: 'Query' } } });
-    } finally {
-      await on.close();
     }
   });
 });

@@ -182,6 +182,28 @@ export const CONFIG_VARIABLES: readonly { name: string; default: string; meaning
   { name: 'METRICS_ENABLED', default: 'true', meaning: 'serve Prometheus metrics on /metrics' },
   { name: 'METRICS_MAX_OPERATIONS', default: '100', meaning: 'distinct operation names as metric labels' },
   { name: 'READINESS_TIMEOUT_MS', default: '2000', meaning: '/readyz fails when its checks take longer' },
+  // Request limits: docs/SECURITY.md.
+  { name: 'API_MAX_BODY_BYTES', default: '2097152', meaning: 'largest request body (PAYLOAD_TOO_LARGE)' },
+  { name: 'GRAPHQL_MAX_OPERATION_CHARS', default: '20000', meaning: 'longest operation (QUERY_TOO_LARGE)' },
+  { name: 'GRAPHQL_MAX_SELECTIONS', default: '150', meaning: 'fields + spreads (TOO_MANY_SELECTIONS)' },
+  { name: 'GRAPHQL_MAX_DEPTH', default: '8', meaning: 'field depth (QUERY_TOO_DEEP)' },
+  { name: 'GRAPHQL_MAX_ALIASES', default: '30', meaning: 'aliases (TOO_MANY_ALIASES)' },
+  { name: 'GRAPHQL_MAX_COST', default: '1000', meaning: 'static cost (QUERY_TOO_COMPLEX)' },
+  { name: 'GRAPHQL_MAX_BATCH_OPERATIONS', default: '0 (off)', meaning: 'operations per batched request' },
+  { name: 'GRAPHQL_INTROSPECTION', default: 'true outside production', meaning: 'allow introspection' },
+  {
+    name: 'CORS_ORIGINS',
+    default: '* outside production',
+    meaning: 'allowed origins, comma-separated, or *',
+  },
+  { name: 'RATE_LIMIT_MERCHANT_PER_MINUTE', default: '3000', meaning: 'per-merchant refill (0: off)' },
+  { name: 'RATE_LIMIT_MERCHANT_BURST', default: '300', meaning: 'per-merchant bucket size' },
+  { name: 'RATE_LIMIT_CALLER_PER_MINUTE', default: '600', meaning: 'per API key / user refill (0: off)' },
+  { name: 'RATE_LIMIT_CALLER_BURST', default: '100', meaning: 'per API key / user bucket size' },
+  { name: 'RATE_LIMIT_ANONYMOUS_PER_MINUTE', default: '300', meaning: 'per address without credential' },
+  { name: 'RATE_LIMIT_ANONYMOUS_BURST', default: '100', meaning: 'bucket size for those' },
+  { name: 'REDIS_URL', default: '-', meaning: 'share rate limits between instances through Redis' },
+  { name: 'RATE_LIMIT_REDIS_PREFIX', default: 'srg:rl:', meaning: 'Redis key prefix of those buckets' },
 ];
 
 /** Prefixes of the variables above: an unknown variable with one of them is most likely a typo. */
@@ -199,6 +221,11 @@ const OWN_PREFIXES = [
   'SHUTDOWN_',
   'METRICS_',
   'READINESS_',
+  'API_',
+  'GRAPHQL_',
+  'CORS_',
+  'RATE_LIMIT_',
+  'REDIS_',
 ];
 const KNOWN = new Set(CONFIG_VARIABLES.map((v) => v.name));
 
