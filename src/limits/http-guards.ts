@@ -3,6 +3,7 @@ import express, { type ErrorRequestHandler, type RequestHandler, type Response }
 import { type GraphQLSchema } from 'graphql';
 import { ErrorCode } from '../common/errors/error-code';
 import { type Config } from '../config/config';
+import { type RequestState } from '../ops/request-context';
 import { checkOperationShape } from './query-limits';
 
 type ApiLimits = Config['api'];
@@ -12,8 +13,17 @@ type ApiLimits = Config['api'];
  * extensions: { code } }] }`. Express's default handler would answer with an HTML page and, outside production,
  * a stack trace.
  */
-export function sendHttpError(res: Response, status: number, code: ErrorCode, message: string): void {
-  res.status(status).json({ errors: [{ message, extensions: { code } }] });
+export function sendHttpError(
+  res: Response,
+  status: number,
+  code: ErrorCode,
+  message: string,
+  details: Record<string, unknown> = {},
+): void {
+  // The request log line and metrics (src/ops/http.ts) then report the limit's code, not a bare BAD_REQUEST.
+  const state = res.locals.request as RequestState | undefined;
+  if (state) state.outcome = code;
+  res.status(status).json({ errors: [{ message, extensions: { code, ...details } }] });
 }
 
 /**
@@ -75,9 +85,7 @@ export function graphqlRequestGuards(limits: ApiLimits, schema: GraphQLSchema): 
       if (typeof query === 'string') {
         const refusal = checkOperationShape(schema, query, limits);
         if (refusal) {
-          res.status(400).json({
-            errors: [{ message: refusal.message, extensions: { code: refusal.code, ...refusal.details } }],
-          });
+          sendHttpError(res, 400, refusal.code, refusal.message, refusal.details);
           return;
         }
       }
