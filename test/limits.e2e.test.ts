@@ -189,7 +189,9 @@ describe('request limits over HTTP (low limits configured)', () => {
 describe('production hides the schema and internals', () => {
   let t: TestGateway;
   beforeAll(async () => {
-    t = await startTestGateway({ env: { NODE_ENV: 'production', SEED_ON_EMPTY: 'false' } });
+    t = await startTestGateway({
+      env: { NODE_ENV: 'production', SEED_ON_EMPTY: 'false', LOG_LEVEL: 'silent' },
+    });
   });
   afterAll(async () => {
     await t.close();
