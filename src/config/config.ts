@@ -70,7 +70,8 @@ export interface Config {
     maxCost: number;
     /** Operations in one batched (array) request; 0 turns batching off (BATCH_NOT_ALLOWED). */
     maxBatchOperations: number;
-    introspection: boolean;
+    /** Set: introspection on or off for everyone. Unset: the PLAYGROUND mode decides (src/playground/). */
+    introspection: boolean | undefined;
     /** Origins allowed by CORS: exact origins, or `*` for any; empty means no cross-origin browser access. */
     corsOrigins: string[];
   };
@@ -190,7 +191,11 @@ export const CONFIG_VARIABLES: readonly { name: string; default: string; meaning
   { name: 'GRAPHQL_MAX_ALIASES', default: '30', meaning: 'aliases (TOO_MANY_ALIASES)' },
   { name: 'GRAPHQL_MAX_COST', default: '1000', meaning: 'static cost (QUERY_TOO_COMPLEX)' },
   { name: 'GRAPHQL_MAX_BATCH_OPERATIONS', default: '0 (off)', meaning: 'operations per batched request' },
-  { name: 'GRAPHQL_INTROSPECTION', default: 'true outside production', meaning: 'allow introspection' },
+  {
+    name: 'GRAPHQL_INTROSPECTION',
+    default: '(PLAYGROUND mode)',
+    meaning: 'introspection for everyone: true/false',
+  },
   {
     name: 'CORS_ORIGINS',
     default: '* outside production',
@@ -441,7 +446,8 @@ export function loadConfig(env: Env = process.env): Config {
       maxSelections: int('GRAPHQL_MAX_SELECTIONS', 150, 1, 100_000),
       maxCost: int('GRAPHQL_MAX_COST', 1_000, 1, 10_000_000),
       maxBatchOperations: int('GRAPHQL_MAX_BATCH_OPERATIONS', 0, 0, 100),
-      introspection: bool('GRAPHQL_INTROSPECTION', envName !== 'production'),
+      introspection:
+        optional('GRAPHQL_INTROSPECTION') === undefined ? undefined : bool('GRAPHQL_INTROSPECTION', false),
       corsOrigins: corsOrigins(),
     },
     rateLimit: {

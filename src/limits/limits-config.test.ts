@@ -13,7 +13,7 @@ describe('loadConfig: API limits', () => {
       maxSelections: 150,
       maxCost: 1000,
       maxBatchOperations: 0,
-      introspection: true,
+      introspection: undefined, // the PLAYGROUND mode decides
       corsOrigins: ['*'],
     });
     expect(c.rateLimit).toEqual({
@@ -27,7 +27,7 @@ describe('loadConfig: API limits', () => {
 
   it('production: introspection off and no CORS origins unless configured', () => {
     const prod = loadConfig({ NODE_ENV: 'production', AUTH_JWT_SECRET: SECRET });
-    expect(prod.api.introspection).toBe(false);
+    expect(prod.api.introspection).toBeUndefined();
     expect(prod.api.corsOrigins).toEqual([]);
     const opened = loadConfig({
       NODE_ENV: 'production',
