@@ -188,10 +188,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     metrics,
     tracking,
   });
+  // CORS first: the playground router's GET /graphql route would otherwise answer every OPTIONS preflight itself
+  // (Express's automatic "Allow: GET, HEAD"), without CORS headers.
+  app.use('/graphql', cors(corsOptions(config.api.corsOrigins)));
   app.use(playground.router);
   app.use(
     '/graphql',
-    cors(corsOptions(config.api.corsOrigins)),
     ...graphqlRequestGuards(config.api, schema),
     bindRequestContext,
     expressMiddleware(server, {
