@@ -13,7 +13,7 @@ const ROOT = path.resolve(__dirname, '../..');
  *
  * Jest runs TypeScript in its own module system, so the child needs JavaScript: every file of src/ and
  * migrations/ is transpiled once per test file (ts.transpileModule with the project's options, decorator
- * metadata included; about a second) into node_modules/.cache, where `node_modules` resolves as from the
+ * metadata included; a few seconds) into node_modules/.cache, where `node_modules` resolves as from the
  * project. `npm run build` would type-check too and take ten times longer; the type check is `npm test`'s job.
  */
 export function buildGatewayScript(): { main: string; remove(): void } {
