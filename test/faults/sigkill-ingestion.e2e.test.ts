@@ -199,9 +199,10 @@ describe(`SIGKILL while ingesting a document (${backend})`, () => {
       if (nativeDb && i % 3 === 0) {
         // Inside the write transaction for sure: wait until it has written, then a little more.
         const deadline = Date.now() + fullRunMs * 3;
-        while (!(await writeTransactionOpen(nativeDb)) && Date.now() < deadline) await sleep(2);
+        let open = false;
+        while (!(open = await writeTransactionOpen(nativeDb)) && Date.now() < deadline) await sleep(2);
         await sleep((i * 7) % 40);
-        how = 'in-transaction';
+        how = open ? 'in-transaction' : 'transaction never seen';
       } else {
         // Closes in on the commit: later after a kill that came too early, earlier after one that came too
         // late, so most kills land in the write transaction or around its commit whatever the machine's speed.
@@ -212,6 +213,7 @@ describe(`SIGKILL while ingesting a document (${backend})`, () => {
       await gw.kill9();
       const requestEnd = await request;
       debug(`#${i} killed at ${how}: ${requestEnd}; inspecting`);
+      expect(['acknowledged', 'cut off']).toContain(requestEnd);
       const seen = await withDb((db) => observe(db, documentId, expectedChunks));
       debug(`#${i} ${JSON.stringify(seen)}`);
       if (ackBeforeKill) {
@@ -225,7 +227,7 @@ describe(`SIGKILL while ingesting a document (${backend})`, () => {
       } else if (seen.state === 'whole') {
         expect(seen.version).toBe(i);
       }
-      if (!how.endsWith('transaction')) {
+      if (how.endsWith(' ms')) {
         const committed = seen.state === 'whole' && seen.version === i;
         delay = Math.round(delay * (committed ? 0.8 : 1.25) + ((i * 37) % 100));
       }
