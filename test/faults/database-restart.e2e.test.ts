@@ -22,7 +22,7 @@ const skipReason = nativeTestUrl()
   ? 'it runs in the embedded pass (it starts its own PostgreSQL; set FAULTS_DB_RESTART=1 to run it here too)'
   : unavailable && `cannot create a private PostgreSQL cluster: ${unavailable}`;
 const run = !skipReason || (process.env.FAULTS_DB_RESTART === '1' && !unavailable);
-if (!run) console.warn(`[faults] database restart tests skipped: ${skipReason}`);
+if (!run) process.stderr.write(`[faults] database restart tests skipped: ${skipReason}\n`);
 const describeIfCluster = run ? describe : describe.skip;
 
 const CONNECT_TIMEOUT_MS = 2_000;
