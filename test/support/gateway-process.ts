@@ -96,6 +96,8 @@ export async function spawnGateway(
       PORT: '0',
       AUTH_JWT_SECRET: TEST_JWT_SECRET,
       SEED_ON_EMPTY: 'false',
+      // The test reads the "gateway listening" line (and internal errors) from the JSON log; test mode is silent.
+      LOG_LEVEL: 'info',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
