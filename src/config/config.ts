@@ -86,6 +86,10 @@ export interface Config {
     redisUrl: string | undefined;
     redisKeyPrefix: string;
   };
+  database: {
+    /** How long a request waits for a pooled connection (including opening one) before SERVICE_UNAVAILABLE. */
+    connectTimeoutMs: number;
+  };
   retrieval: {
     /** Searched exactly (no ANN index) when the merchant, or the caller's readable candidates, are at most this many; see docs/RETRIEVAL.md. */
     exactScanMaxRows: number;
@@ -128,6 +132,11 @@ export const CONFIG_VARIABLES: readonly { name: string; default: string; meaning
   { name: 'DATABASE_URL', default: '(embedded)', meaning: 'native PostgreSQL; unset: embedded PGlite' },
   { name: 'DB_POOL_SIZE', default: '10', meaning: 'native connections per gateway process' },
   { name: 'DB_STATEMENT_TIMEOUT_MS', default: '15000', meaning: 'statement timeout on native connections' },
+  {
+    name: 'DB_CONNECT_TIMEOUT_MS',
+    default: '5000',
+    meaning: 'wait for a native pooled connection before SERVICE_UNAVAILABLE',
+  },
   { name: 'PGLITE_DATA_DIR', default: './.data', meaning: 'embedded database directory, or memory://' },
   { name: 'AUTH_JWT_SECRET', default: '(generated in development)', meaning: 'HS256 secret, >= 32 chars' },
   { name: 'INGEST_ROLES', default: 'admin', meaning: 'comma-separated roles allowed to ingest' },
@@ -456,6 +465,9 @@ export function loadConfig(env: Env = process.env): Config {
       anonymous: bucket('ANONYMOUS', 300, 100),
       redisUrl,
       redisKeyPrefix: str('RATE_LIMIT_REDIS_PREFIX', 'srg:rl:'),
+    },
+    database: {
+      connectTimeoutMs: int('DB_CONNECT_TIMEOUT_MS', 5000, 100, 600_000),
     },
     retrieval: {
       exactScanMaxRows: int('RETRIEVAL_EXACT_SCAN_MAX_ROWS', 1000, 0, 10_000_000),

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { migrations } from '../../migrations';
 import { type Config } from '../config/config';
@@ -22,8 +23,51 @@ export interface OpenDatabaseOptions {
   poolSize?: number;
 }
 
-/** How long a request waits for a pooled connection before failing with SERVICE_UNAVAILABLE. */
-const CONNECTION_WAIT_MS = 30_000;
+/**
+ * Embedded: how long a request waits for the single connection (a long ingestion may hold it). Native uses
+ * DB_CONNECT_TIMEOUT_MS: there a wait means the server is unreachable or the pool exhausted, and failing fast
+ * with SERVICE_UNAVAILABLE beats piling up requests.
+ */
+const EMBEDDED_CONNECTION_WAIT_MS = 30_000;
+
+/**
+ * Margin of the client-side read timeout over the server's statement_timeout: a slow query is cancelled by the
+ * server first (57014, a clean error on a live connection); only a server that stopped answering altogether
+ * (frozen, partitioned: TCP open, no reply) reaches the client timeout.
+ */
+const QUERY_TIMEOUT_MARGIN_MS = 2_000;
+
+/** pg's own message when query_timeout fires. */
+export const QUERY_READ_TIMEOUT = 'Query read timeout';
+
+/**
+ * A pg client that abandons its connection when a query times out on the client side. pg's query_timeout fails
+ * the query but leaves it pending on the socket; the pool would then hand that connection to the next request,
+ * whose queries would queue behind a reply that never comes. Destroying the socket makes the client error out,
+ * so the pool drops it and opens a fresh connection for the next request.
+ */
+export class AbandonOnTimeoutClient extends pg.Client {
+  constructor(config?: string | pg.ClientConfig) {
+    super(config);
+    const query = this.query.bind(this) as (...args: unknown[]) => unknown;
+    // Patched on the instance because pg.Client.query has a dozen overloads a subclass would have to restate.
+    Object.assign(this, {
+      query: (...args: unknown[]): unknown => {
+        const result = query(...args);
+        if (result instanceof Promise) {
+          result.catch((err: unknown) => {
+            if (err instanceof Error && err.message === QUERY_READ_TIMEOUT) this.abandon();
+          });
+        }
+        return result;
+      },
+    });
+  }
+
+  private abandon(): void {
+    (this as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+  }
+}
 
 /** Advisory lock key held while migrating (any constant unique to this application). */
 const MIGRATION_LOCK_KEY = 7_306_411_907;
@@ -46,15 +90,21 @@ export async function openDatabase(config: Config, options: OpenDatabaseOptions 
   let description: string;
   if (config.databaseUrl !== undefined) {
     kind = 'native';
+    const statementTimeout = config.retrieval.statementTimeoutMs;
     const url = new URL(config.databaseUrl);
     description = `PostgreSQL at ${url.hostname}:${url.port || '5432'}${url.pathname}`;
     dsOptions = {
       ...common,
       url: config.databaseUrl,
       extra: {
+        Client: AbandonOnTimeoutClient,
         max: options.poolSize ?? config.dbPoolSize,
-        connectionTimeoutMillis: CONNECTION_WAIT_MS,
-        statement_timeout: config.retrieval.statementTimeoutMs || undefined,
+        connectionTimeoutMillis: config.database.connectTimeoutMs,
+        statement_timeout: statementTimeout || undefined,
+        query_timeout: statementTimeout ? statementTimeout + QUERY_TIMEOUT_MARGIN_MS : undefined,
+        // Notices a peer that vanished (host down, connection dropped by a firewall) on idle connections.
+        keepAlive: true,
+        keepAliveInitialDelayMillis: 10_000,
         application_name: 'support-rag-gateway',
       },
     };
@@ -68,7 +118,7 @@ export async function openDatabase(config: Config, options: OpenDatabaseOptions 
       port: embedded.port,
       username: 'postgres',
       database: 'postgres',
-      extra: { max: 1, connectionTimeoutMillis: CONNECTION_WAIT_MS, idleTimeoutMillis: 0 },
+      extra: { max: 1, connectionTimeoutMillis: EMBEDDED_CONNECTION_WAIT_MS, idleTimeoutMillis: 0 },
     };
   }
 

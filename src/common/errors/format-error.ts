@@ -1,5 +1,6 @@
 import { unwrapResolverError } from '@apollo/server/errors';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { QueryRunnerProviderAlreadyReleasedError } from 'typeorm';
 import { DomainError } from './domain-error';
 import { ErrorCode } from './error-code';
 
@@ -123,11 +124,15 @@ const UNAVAILABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT
 
 export function isDatabaseUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
+  // When a pooled connection dies between two queries of a transaction (server restart, terminated backend),
+  // TypeORM releases the transaction's query runner from the connection's error event; the next query of that
+  // transaction then fails with this error instead of the connection error itself.
+  if (error instanceof QueryRunnerProviderAlreadyReleasedError) return true;
   const withCode = error as Error & { code?: unknown; driverError?: unknown };
   if (withCode.driverError instanceof Error && isDatabaseUnavailable(withCode.driverError)) return true;
   const code = typeof withCode.code === 'string' ? withCode.code : '';
   if (UNAVAILABLE_SQLSTATES.has(code) || UNAVAILABLE_NODE_CODES.has(code)) return true;
-  return /timeout exceeded when trying to connect|Connection terminated|connection is closed/i.test(
+  return /timeout exceeded when trying to connect|Connection terminated|connection is closed|Query read timeout|not queryable/i.test(
     error.message,
   );
 }
