@@ -6,7 +6,7 @@ import { loadConfig } from '../config/config';
 const HELP = `Usage: npm run token -- --merchant m01 --user u1 [--roles agent,admin] [--expires 12h]
 
 Prints a signed HS256 token for local use, with the secret the gateway uses (AUTH_JWT_SECRET, or in development
-the generated one in the data directory). Refused when NODE_ENV=production.
+the generated one in the data directory). Works only when NODE_ENV=development (the default).
 
 Demo identities: --merchant m01 --user u1 --roles agent       (Alice, reads everything)
                  --merchant m01 --user u3 --roles contractor  (Bob, refund content only)
@@ -38,11 +38,20 @@ function main(): void {
     process.exit(2);
   }
   const config = loadConfig();
-  if (config.env === 'production') {
-    console.error('npm run token is a development helper and is disabled when NODE_ENV=production.');
+  if (config.env !== 'development') {
+    console.error(
+      `npm run token is a development helper: it works only with NODE_ENV=development (now ${config.env}). ` +
+        'Real tokens come from your identity provider; partners use API keys (npm run apikey).',
+    );
     process.exit(2);
   }
   const { secret } = resolveJwtSecret(config);
+  if (secret === undefined) {
+    console.error(
+      'AUTH_JWT_SECRET is not set (tokens are verified with public keys): there is nothing to sign with.',
+    );
+    process.exit(2);
+  }
   const roles = values.roles
     .split(',')
     .map((r) => r.trim())
