@@ -1,8 +1,14 @@
 import crypto from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { ApolloClient, ApolloLink, gql, HttpLink, InMemoryCache, type DocumentNode } from '@apollo/client';
+import {
+  ApolloClient,
+  type ApolloLink,
+  gql,
+  HttpLink,
+  InMemoryCache,
+  type DocumentNode,
+} from '@apollo/client';
 import { PersistedQueryLink } from '@apollo/client/link/persisted-queries';
-import { type OperationDefinitionNode } from 'graphql';
 import Redis from 'ioredis';
 import { RetrieveChunksDocument } from '../generated/client/graphql';
 import { ADA_ADMIN, ALICE, startTestGateway, type TestGateway } from './support/test-gateway';
@@ -27,7 +33,7 @@ function recordingFetch(log: Exchange[]): typeof fetch {
     const text = await res.clone().text();
     const parsed = JSON.parse(text) as { errors?: { extensions?: { code?: string } }[] };
     log.push({
-      body: JSON.parse(String(init?.body)) as Exchange['body'],
+      body: JSON.parse(typeof init?.body === 'string' ? init.body : '{}') as Exchange['body'],
       status: res.status,
       codes: (parsed.errors ?? []).map((e) => e.extensions?.code ?? ''),
     });
@@ -56,11 +62,9 @@ const partnerLink = () =>
   new PersistedQueryLink({
     generateHash: (doc: DocumentNode) => {
       const meta = (doc as DocumentNode & { __meta__?: { hash?: string } }).__meta__;
-      if (meta?.hash) return meta.hash.replace(/^sha256:/, '');
-      // Apollo Client may hand us a transformed copy: fall back to the operation name in the manifest.
-      const op = doc.definitions.find((d): d is OperationDefinitionNode => d.kind === 'OperationDefinition');
-      if (op?.name?.value === 'RetrieveChunks') return RETRIEVE_HASH;
-      return sha256(JSON.stringify(doc));
+      // Generated documents carry it; a hand-written document has none and must not be sent to the gateway.
+      if (!meta?.hash) throw new Error('not a generated (persisted) document');
+      return meta.hash.replace(/^sha256:/, '');
     },
   });
 

@@ -1,3 +1,4 @@
+import { OperationTypeNode } from 'graphql';
 import { type MiddlewareFn } from 'type-graphql';
 import { forbidden } from '../common/errors/domain-error';
 import { type GatewayContext } from '../graphql/context';
@@ -10,10 +11,10 @@ import { type ApiKeyScope } from './identity';
 export const apiKeyScopeGuard: MiddlewareFn<GatewayContext> = async ({ context, info }, next) => {
   const credential = context.identity?.credential;
   if (credential?.kind === 'apiKey' && info.path.prev === undefined) {
-    const needed: ApiKeyScope = info.operation.operation === 'query' ? 'retrieve' : 'ingest';
+    const needed: ApiKeyScope = info.operation.operation === OperationTypeNode.QUERY ? 'retrieve' : 'ingest';
     if (!credential.scopes.includes(needed)) {
       throw forbidden(`This API key lacks the ${needed.toUpperCase()} scope needed for ${info.fieldName}`);
     }
   }
-  return next();
+  return (await next()) as unknown;
 };

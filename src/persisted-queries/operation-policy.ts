@@ -83,7 +83,8 @@ export function enforceOperationPolicy(
     body.query = text;
     delete body.documentId;
     if (persisted !== undefined) {
-      const { persistedQuery: _omit, ...rest } = extensions as Record<string, unknown>;
+      const rest = { ...(extensions as Record<string, unknown>) };
+      delete rest.persistedQuery;
       body.extensions = rest;
     }
   }
