@@ -159,6 +159,10 @@ describe('partner API keys', () => {
     );
     expect(written.errors).toBeUndefined();
     expect(written.data!.ingestDocument.document.id).toBe('partner-doc-1');
+    // Even with both scopes a key gets no query plans (they describe our indexes, for admins only).
+    const both = await createKey({ principals: ['role:agent'], scopes: ['RETRIEVE', 'INGEST'] });
+    const explain = await partner(both.key, byId(RETRIEVE_ID, { input: { query: 'refund', explain: true } }));
+    expect(errorCode(explain)).toBe('FORBIDDEN');
     // Without RETRIEVE it cannot query.
     const noRead = await partner(writer.key, byId(RETRIEVE_ID, { input: { query: 'refund' } }));
     expect(errorCode(noRead)).toBe('FORBIDDEN');

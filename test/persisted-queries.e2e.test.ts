@@ -110,6 +110,24 @@ describe('persisted queries with Apollo Client over HTTP', () => {
     ]);
   });
 
+  it('anonymous requests do not register queries in the shared cache', async () => {
+    const query = '{ documents(first: 1) { nodes { id } } }';
+    const post = (body: object, headers: Record<string, string> = {}) =>
+      fetch(t.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(body),
+      }).then(async (r) => (await r.json()) as { errors?: { extensions: { code: string } }[] });
+    const persistedQuery = { version: 1, sha256Hash: sha256(query) };
+    const anonymous = await post({ query, extensions: { persistedQuery } });
+    expect(anonymous.errors?.[0].extensions.code).toBe('UNAUTHENTICATED');
+    const later = await post(
+      { extensions: { persistedQuery } },
+      { authorization: `Bearer ${t.token(ALICE)}` },
+    );
+    expect(later.errors?.[0].extensions.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+  });
+
   it('an unknown hash alone is PERSISTED_QUERY_NOT_FOUND for a frontend', async () => {
     const res = await fetch(t.url, {
       method: 'POST',

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { type Config } from '../config/config';
+import { type Config, ConfigError } from '../config/config';
 
 /**
  * Development only: when no verification key is configured, a random HS256 secret is generated once and kept in
@@ -37,10 +37,10 @@ export function resolveJwtSecret(config: Config): ResolvedSecret {
   }
   if (hasVerificationKey(config)) return { secret: undefined, generated: false };
   if (config.env !== 'development') {
-    throw new Error(
+    throw new ConfigError([
       `NODE_ENV=${config.env} needs a token verification key: set AUTH_JWT_SECRET, AUTH_JWT_PUBLIC_KEY_FILE, ` +
         'AUTH_JWKS_FILE or AUTH_JWKS_URL (a secret is generated only in development)',
-    );
+    ]);
   }
   const file = devSecretPath(config);
   if (fs.existsSync(file)) {
@@ -57,9 +57,9 @@ export function assertNotDevelopmentSecret(config: Config): void {
   if (config.env !== 'production' || config.jwtSecret === undefined) return;
   const file = devSecretPath(config);
   if (fs.existsSync(file) && fs.readFileSync(file, 'utf8').trim() === config.jwtSecret) {
-    throw new Error(
+    throw new ConfigError([
       `AUTH_JWT_SECRET is the development secret generated in ${file}; production needs its own secret ` +
         '(e.g. openssl rand -base64 48) or public keys',
-    );
+    ]);
   }
 }

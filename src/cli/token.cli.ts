@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { resolveJwtSecret } from '../auth/dev-secret';
 import { signToken } from '../auth/jwt';
-import { loadConfig } from '../config/config';
+import { ConfigError, loadConfig } from '../config/config';
 
 const HELP = `Usage: npm run token -- --merchant m01 --user u1 [--roles agent,admin] [--expires 12h]
 
@@ -37,7 +37,22 @@ function main(): void {
     console.error(HELP);
     process.exit(2);
   }
-  const config = loadConfig();
+  // Checked before the configuration, so production hears "not here" rather than a missing-key message.
+  const env = process.env.NODE_ENV?.trim() || 'development';
+  if (env !== 'development') {
+    console.error(
+      `npm run token is a development helper: it works only with NODE_ENV=development (now ${env}). ` +
+        'Real tokens come from your identity provider; partners use API keys (npm run apikey).',
+    );
+    process.exit(2);
+  }
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    console.error(err instanceof ConfigError ? err.message : err);
+    process.exit(2);
+  }
   if (config.env !== 'development') {
     console.error(
       `npm run token is a development helper: it works only with NODE_ENV=development (now ${config.env}). ` +

@@ -30,7 +30,11 @@ export function enforceOperationPolicy(
   manifest: OperationManifest,
   tokenOperations: TokenOperations,
 ): void {
-  if (identity === null) return;
+  if (identity === null) {
+    // Anonymous requests fail in the resolvers anyway; they must not fill the shared APQ cache on the way.
+    stripApqRegistration(request);
+    return;
+  }
   const partner = identity.credential?.kind === 'apiKey';
   if (!partner && tokenOperations === 'any') return;
   const who = partner ? 'API keys' : 'Tokens on this gateway';
@@ -87,5 +91,16 @@ export function enforceOperationPolicy(
       delete rest.persistedQuery;
       body.extensions = rest;
     }
+  }
+}
+
+/** Runs a POST's query text without registering it: the persistedQuery extension is dropped when text is present. */
+function stripApqRegistration(request: OperationRequest): void {
+  const body = request.body as { query?: unknown; extensions?: Record<string, unknown> } | null;
+  if (request.method === 'GET' || typeof body !== 'object' || body === null || Array.isArray(body)) return;
+  if (typeof body.query === 'string' && body.extensions?.persistedQuery !== undefined) {
+    const rest = { ...body.extensions };
+    delete rest.persistedQuery;
+    body.extensions = rest;
   }
 }
