@@ -1,4 +1,8 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import { type AddressInfo } from 'node:net';
+import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import {
   ApolloClient,
@@ -10,6 +14,7 @@ import {
 } from '@apollo/client';
 import { PersistedQueryLink } from '@apollo/client/link/persisted-queries';
 import Redis from 'ioredis';
+import jwt from 'jsonwebtoken';
 import { RetrieveChunksDocument } from '../generated/client/graphql';
 import { ADA_ADMIN, ALICE, startTestGateway, type TestGateway } from './support/test-gateway';
 
@@ -172,13 +177,59 @@ describe('persisted queries with Apollo Client over HTTP', () => {
   });
 });
 
-describe('TOKEN_OPERATIONS=manifest', () => {
+describe("TOKEN_OPERATIONS=manifest, with an identity provider's JWKS", () => {
   let t: TestGateway;
+  // The identity provider: an ES256 key whose public half is served as a JWKS over HTTP.
+  const idp = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const jwksServer = http.createServer((_req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(
+      JSON.stringify({ keys: [{ ...idp.publicKey.export({ format: 'jwk' }), kid: 'idp-1', alg: 'ES256' }] }),
+    );
+  });
   beforeAll(async () => {
-    t = await startTestGateway({ env: { TOKEN_OPERATIONS: 'manifest' } });
+    await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
+    const port = (jwksServer.address() as AddressInfo).port;
+    t = await startTestGateway({
+      env: {
+        TOKEN_OPERATIONS: 'manifest',
+        AUTH_JWKS_URL: `http://127.0.0.1:${port}/jwks.json`,
+      },
+    });
   });
   afterAll(async () => {
     await t?.close();
+    await new Promise<void>((resolve) => jwksServer.close(() => resolve()));
+  });
+
+  it("accepts the provider's ES256 tokens over HTTP (beside HS256) and refuses a forged one", async () => {
+    const text = Object.values(
+      JSON.parse(
+        fs.readFileSync(path.join(__dirname, '../generated/client/persisted-documents.json'), 'utf8'),
+      ) as Record<string, string>,
+    ).find((q) => q.startsWith('query RetrieveChunks'))!;
+    const forger = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const call = async (key: crypto.KeyObject) => {
+      const token = jwt.sign({ merchant_id: 'm01', roles: ['agent'] }, key, {
+        algorithm: 'ES256',
+        keyid: 'idp-1',
+        subject: 'u1',
+        expiresIn: 60,
+      });
+      const res = await fetch(t.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ query: text, variables: { input: { query: 'refund', k: 1 } } }),
+      });
+      return {
+        status: res.status,
+        body: (await res.json()) as { errors?: { extensions: { code: string } }[] },
+      };
+    };
+    const ok = await call(idp.privateKey);
+    expect([ok.status, ok.body.errors]).toEqual([200, undefined]);
+    const wrong = await call(forger.privateKey);
+    expect([wrong.status, wrong.body.errors?.[0].extensions.code]).toEqual([401, 'UNAUTHENTICATED']);
   });
 
   it('staff tokens run safelisted operations (by id or exact text) and nothing else', async () => {
