@@ -18,6 +18,8 @@ COPY --from=build /app/node_modules node_modules
 COPY --from=build /app/dist dist
 COPY package.json ./
 COPY seeds seeds
+# The partner safelist, loaded at start (PERSISTED_DOCUMENTS_FILE).
+COPY generated/client/persisted-documents.json generated/client/persisted-documents.json
 USER node
 EXPOSE 4000
 # Healthy = ready to serve (/readyz: database reachable, migrations applied, embedder configured), on $PORT.

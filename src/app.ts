@@ -9,10 +9,18 @@ import express from 'express';
 import { GraphQLError } from 'graphql';
 import { AgentContextResolver } from './agent/agent-context.resolver';
 import { AgentContextService } from './agent/agent-context.service';
-import { bearerToken, verifyToken } from './auth/jwt';
+import { ApiKeyRepository } from './api-keys/api-key.repository';
+import { ApiKeyResolver } from './api-keys/api-key.resolver';
+import { ApiKeyService } from './api-keys/api-key.service';
+import { bearerToken, TokenVerifier, tokenVerifierOptions } from './auth/jwt';
+import { type Identity } from './auth/identity';
+import { ErrorCode } from './common/errors/error-code';
+import { createApqStore } from './persisted-queries/apq-cache';
+import { OperationManifest } from './persisted-queries/manifest';
+import { enforceOperationPolicy } from './persisted-queries/operation-policy';
 import { ChunkRepository } from './chunks/chunk.repository';
 import { MerchantIndexService } from './chunks/merchant-index.service';
-import { DomainError } from './common/errors/domain-error';
+import { DomainError, unauthenticated } from './common/errors/domain-error';
 import { createFormatError } from './common/errors/format-error';
 import { type Config } from './config/config';
 import { type Database } from './db/database';
@@ -64,6 +72,7 @@ export interface Services {
   indexes: MerchantIndexService;
   embedders: EmbedderRegistry;
   agentContext: AgentContextService;
+  apiKeys: ApiKeyService;
 }
 
 /** Wires repositories and services over one database and embedder; shared by the gateway and the CLI tools. */
@@ -72,8 +81,10 @@ export function createServices(
   db: Database,
   embedder: Embedder,
   events: ServiceEvents = NO_SERVICE_EVENTS,
+  log?: (message: string, fields?: Record<string, unknown>) => void,
 ): Services {
   const ds = db.dataSource;
+  const merchants = new MerchantRepository();
   const embedders = new EmbedderRegistry(config, embedder, config.embedding.cacheEntries, events);
   const corpus = new CorpusVersionRepository();
   const chunks = new ChunkRepository();
@@ -86,7 +97,8 @@ export function createServices(
   return {
     embedders,
     agentContext: new AgentContextService(retrieval, ticketService, orderService),
-    merchants: new MerchantService(ds, new MerchantRepository(), corpus, embedder),
+    merchants: new MerchantService(ds, merchants, corpus, embedder),
+    apiKeys: new ApiKeyService(ds, new ApiKeyRepository(), merchants, config, log),
     ingestion: new IngestionService(
       ds,
       embedders,
@@ -122,10 +134,18 @@ export interface GatewayOptions {
   config: Config;
   db: Database;
   embedder: Embedder;
-  jwtSecret: string;
+  /** The HS256 secret (AUTH_JWT_SECRET or the generated development one); undefined when only public keys verify. */
+  jwtSecret: string | undefined;
   /** Defaults to JSON lines on stdout at LOG_LEVEL. */
   logger?: Logger;
 }
+
+const CONTEXT_ERROR_STATUS: Partial<Record<ErrorCode, number>> = {
+  [ErrorCode.UNAUTHENTICATED]: 401,
+  [ErrorCode.OPERATION_NOT_ALLOWED]: 403,
+  [ErrorCode.RATE_LIMITED]: 429,
+  [ErrorCode.SERVICE_UNAVAILABLE]: 503,
+};
 
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { config, db, embedder, jwtSecret } = options;
@@ -133,7 +153,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const metrics = config.ops.metricsEnabled
     ? new GatewayMetrics({ dataSource: db.dataSource, maxOperations: config.ops.metricsMaxOperations })
     : undefined;
-  const services = createServices(config, db, embedder, metrics ?? NO_SERVICE_EVENTS);
+  const log = (message: string, fields: Record<string, unknown> = {}): void => logger.warn(fields, message);
+  const services = createServices(config, db, embedder, metrics ?? NO_SERVICE_EVENTS, log);
+  const verifier = new TokenVerifier(tokenVerifierOptions(config, jwtSecret, log));
+  await verifier.warmUp();
+  const manifest = OperationManifest.load(config.persistedQueries.manifestFile);
+  const apq = createApqStore(config, manifest, log);
   const schema = await buildGatewaySchema(
     new Map<ResolverClass, object>([
       [RetrievalResolver, new RetrievalResolver(services.retrieval, config)],
@@ -142,6 +167,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       [TicketResolver, new TicketResolver(services.ingestion, services.tickets)],
       [OrderResolver, new OrderResolver(services.orders)],
       [AgentContextResolver, new AgentContextResolver(services.agentContext)],
+      [ApiKeyResolver, new ApiKeyResolver(services.apiKeys)],
     ]),
   );
   const app = express();
@@ -171,6 +197,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     allowBatchedHttpRequests: config.api.maxBatchOperations > 0,
     // The process's signal handling (src/ops/shutdown.ts) stops the server; Apollo's own would race it.
     stopOnTerminationSignals: false,
+    // Automatic persisted queries; manifest operations are always hits (see persisted-queries/apq-cache.ts).
+    persistedQueries: { cache: apq.cache, ttl: config.persistedQueries.apqTtlSeconds },
     formatError: createFormatError({ onInternalError }),
     plugins: [
       queryCostPlugin(config.api),
@@ -182,6 +210,20 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   });
   await server.start();
   await rateLimiter.start();
+
+  /** A partner API key in `x-api-key`, or a token in `Authorization: Bearer`; never both. */
+  const authenticate = async (
+    authorization: string | undefined,
+    apiKey: string | undefined,
+  ): Promise<Identity | null> => {
+    const token = bearerToken(authorization);
+    const key = apiKey !== undefined && apiKey.trim() !== '' ? apiKey : undefined;
+    if (token !== undefined && key !== undefined) {
+      throw unauthenticated('Authentication failed: send either an API key or a bearer token, not both');
+    }
+    if (key !== undefined) return services.apiKeys.authenticate(key);
+    return token === undefined ? null : verifier.verify(token);
+  };
 
   mountOpsRoutes(app, {
     readiness: new ReadinessCheck(db.dataSource, knownMigrationNames(), embedder, config),
@@ -201,9 +243,18 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         const requestId = currentRequest()?.id ?? crypto.randomUUID();
         const operations = Array.isArray(req.body) ? req.body.length : 1;
         try {
-          const token = bearerToken(req.header('authorization'));
-          const identity = token === undefined ? null : verifyToken(token, jwtSecret);
+          const identity = await authenticate(req.header('authorization'), req.header('x-api-key'));
           await rateLimiter.enforce(identity, req.ip ?? 'unknown', operations);
+          enforceOperationPolicy(
+            {
+              method: req.method,
+              body: req.body as unknown,
+              searchParams: new URL(req.originalUrl, 'http://gateway').searchParams,
+            },
+            identity,
+            manifest,
+            config.persistedQueries.tokenOperations,
+          );
           return {
             requestId,
             identity,
@@ -212,11 +263,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         } catch (err) {
           if (err instanceof DomainError) {
             // A failed credential is charged to the address, so guessing tokens is rate limited too.
-            await rateLimiter.enforce(null, req.ip ?? 'unknown', operations);
-            // Thrown from the context function, so the whole request fails with 401 before any resolver runs.
+            if (err.code === ErrorCode.UNAUTHENTICATED)
+              await rateLimiter.enforce(null, req.ip ?? 'unknown', operations);
+            // Thrown from the context function, so the whole request fails before any resolver runs.
             throw new GraphQLError(err.message, {
               originalError: err,
-              extensions: { code: err.code, http: { status: 401 } },
+              extensions: { code: err.code, http: { status: CONTEXT_ERROR_STATUS[err.code] ?? 400 } },
             });
           }
           throw err;
@@ -246,6 +298,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     await server.stop();
     await services.indexes.close(); // background index builds, before the owner closes the database
     await rateLimiter.close();
+    await apq.close();
     return { abandonedRequests };
   };
 

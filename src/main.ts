@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   }
   const url = await gateway.listen();
   logger.info({ url, env: config.env, embedder: embedder.model, pid: process.pid }, 'gateway listening');
-  if (config.env === 'development' && secret.generated) {
+  if (config.env === 'development' && secret.generated && secret.secret !== undefined) {
     const alice = signToken({ sub: 'u1', merchantId: 'm01', roles: ['agent'] }, secret.secret);
     const playground =
       config.playground.mode === 'off' ? '' : `\nPlayground: ${url.replace(/\/graphql$/, '/playground')}`;

@@ -177,6 +177,7 @@ describe('migrations', () => {
           )
         ).map((r) => r.table_name);
       const all = [
+        'api_keys',
         'corpus_versions',
         'document_chunks',
         'merchant_vector_indexes',
@@ -192,9 +193,12 @@ describe('migrations', () => {
             `SELECT indexname FROM pg_indexes WHERE tablename = 'document_chunks' ORDER BY 1`,
           )
         ).map((r) => r.indexname);
-      // Down one step: the shared HNSW index and the plain merchant index are back, the quantized column gone.
+      // Down one step: no API keys.
       await db.dataSource.undoLastMigration({ transaction: 'each' });
-      const versioned = all.filter((name) => name !== 'merchant_vector_indexes');
+      expect(await tables()).toEqual(all.filter((name) => name !== 'api_keys'));
+      // Down another: the shared HNSW index and the plain merchant index are back, the quantized column gone.
+      await db.dataSource.undoLastMigration({ transaction: 'each' });
+      const versioned = all.filter((name) => name !== 'merchant_vector_indexes' && name !== 'api_keys');
       expect(await tables()).toEqual(versioned);
       expect(await indexes()).toEqual(
         expect.arrayContaining(['document_chunks_embedding_hnsw_idx', 'document_chunks_merchant_idx']),

@@ -4,12 +4,18 @@ import { type Identity, scopeOf, type TenantScope } from './identity';
 
 /** Ingesting and managing content changes what every agent of the merchant reads, so it takes a configured role. */
 export function mayManageContent(identity: Identity, config: Config): boolean {
+  // An API key has no roles; its INGEST scope is what an ingest role is for a person.
+  if (identity.credential?.kind === 'apiKey') return identity.credential.scopes.includes('ingest');
   return identity.roles.some((r) => config.ingestRoles.includes(r));
 }
 
 export function assertMayManageContent(identity: Identity, config: Config): void {
   if (!mayManageContent(identity, config)) {
-    throw forbidden(`This operation requires one of the roles: ${config.ingestRoles.join(', ')}`);
+    throw forbidden(
+      identity.credential?.kind === 'apiKey'
+        ? 'This operation requires an API key with the INGEST scope'
+        : `This operation requires one of the roles: ${config.ingestRoles.join(', ')}`,
+    );
   }
 }
 

@@ -1,12 +1,12 @@
 import { parseArgs } from 'node:util';
 import { resolveJwtSecret } from '../auth/dev-secret';
 import { signToken } from '../auth/jwt';
-import { loadConfig } from '../config/config';
+import { ConfigError, loadConfig } from '../config/config';
 
 const HELP = `Usage: npm run token -- --merchant m01 --user u1 [--roles agent,admin] [--expires 12h]
 
 Prints a signed HS256 token for local use, with the secret the gateway uses (AUTH_JWT_SECRET, or in development
-the generated one in the data directory). Refused when NODE_ENV=production.
+the generated one in the data directory). Works only when NODE_ENV=development (the default).
 
 Demo identities: --merchant m01 --user u1 --roles agent       (Alice, reads everything)
                  --merchant m01 --user u3 --roles contractor  (Bob, refund content only)
@@ -37,12 +37,36 @@ function main(): void {
     console.error(HELP);
     process.exit(2);
   }
-  const config = loadConfig();
-  if (config.env === 'production') {
-    console.error('npm run token is a development helper and is disabled when NODE_ENV=production.');
+  // Checked before the configuration, so production hears "not here" rather than a missing-key message.
+  const env = process.env.NODE_ENV?.trim() || 'development';
+  if (env !== 'development') {
+    console.error(
+      `npm run token is a development helper: it works only with NODE_ENV=development (now ${env}). ` +
+        'Real tokens come from your identity provider; partners use API keys (npm run apikey).',
+    );
+    process.exit(2);
+  }
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    console.error(err instanceof ConfigError ? err.message : err);
+    process.exit(2);
+  }
+  if (config.env !== 'development') {
+    console.error(
+      `npm run token is a development helper: it works only with NODE_ENV=development (now ${config.env}). ` +
+        'Real tokens come from your identity provider; partners use API keys (npm run apikey).',
+    );
     process.exit(2);
   }
   const { secret } = resolveJwtSecret(config);
+  if (secret === undefined) {
+    console.error(
+      'AUTH_JWT_SECRET is not set (tokens are verified with public keys): there is nothing to sign with.',
+    );
+    process.exit(2);
+  }
   const roles = values.roles
     .split(',')
     .map((r) => r.trim())

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { projectRoot } from '../common/project-root';
 
@@ -18,8 +19,12 @@ export interface Config {
   dbPoolSize: number;
   /** PGlite data directory, or `memory://` for a throwaway database. */
   embeddedDataDir: string;
-  /** HS256 secret; undefined in development means "generate one and say so". */
+  /** HS256 secret; undefined in development (with no other key configured) means "generate one and say so". */
   jwtSecret: string | undefined;
+  auth: AuthConfig;
+  persistedQueries: PersistedQueriesConfig;
+  /** Shared state for several gateway instances (APQ cache); unset means in memory. */
+  redisUrl: string | undefined;
   /** Roles (without the `role:` prefix) allowed to ingest and manage documents. */
   ingestRoles: string[];
   /** Load the demo data into an empty database at start. */
@@ -139,6 +144,32 @@ export const CONFIG_VARIABLES: readonly { name: string; default: string; meaning
   },
   { name: 'PGLITE_DATA_DIR', default: './.data', meaning: 'embedded database directory, or memory://' },
   { name: 'AUTH_JWT_SECRET', default: '(generated in development)', meaning: 'HS256 secret, >= 32 chars' },
+  { name: 'AUTH_JWT_PUBLIC_KEY_FILE', default: '-', meaning: 'PEM public key: RSA (RS256) or P-256 (ES256)' },
+  { name: 'AUTH_JWKS_FILE', default: '-', meaning: 'JSON Web Key Set file (RS256/ES256)' },
+  { name: 'AUTH_JWKS_URL', default: '-', meaning: 'JSON Web Key Set URL, fetched and cached' },
+  { name: 'AUTH_JWKS_CACHE_SECONDS', default: '600', meaning: 'how long a fetched JWKS is used' },
+  { name: 'AUTH_JWT_ISSUER', default: '-', meaning: 'required iss claim' },
+  { name: 'AUTH_JWT_AUDIENCE', default: '-', meaning: 'comma-separated accepted aud values' },
+  { name: 'AUTH_CLOCK_SKEW_SECONDS', default: '30', meaning: 'tolerance for exp/nbf' },
+  { name: 'AUTH_CLAIM_MERCHANT_ID', default: 'merchant_id', meaning: 'claim holding the merchant id' },
+  { name: 'AUTH_CLAIM_SUBJECT', default: 'sub', meaning: 'claim holding the user id' },
+  { name: 'AUTH_CLAIM_ROLES', default: 'roles', meaning: 'claim holding the roles (an array)' },
+  { name: 'API_KEY_ADMIN_ROLES', default: 'admin', meaning: 'roles that manage partner API keys' },
+  {
+    name: 'API_KEY_LAST_USED_INTERVAL_SECONDS',
+    default: '60',
+    meaning: 'last_used_at written at most this often per key',
+  },
+  { name: 'TOKEN_OPERATIONS', default: 'any', meaning: 'any, or manifest: tokens limited to the safelist' },
+  { name: 'REDIS_URL', default: '(in memory)', meaning: 'Redis for the shared APQ cache' },
+  { name: 'REDIS_KEY_PREFIX', default: 'srg:', meaning: 'prefix of this gateway’s Redis keys' },
+  { name: 'APQ_TTL_SECONDS', default: '86400', meaning: 'lifetime of an APQ entry' },
+  { name: 'APQ_MEMORY_BYTES', default: '31457280', meaning: 'in-memory APQ cache size' },
+  {
+    name: 'PERSISTED_DOCUMENTS_FILE',
+    default: 'generated/client/persisted-documents.json',
+    meaning: 'the partner safelist manifest',
+  },
   { name: 'INGEST_ROLES', default: 'admin', meaning: 'comma-separated roles allowed to ingest' },
   { name: 'SEED_ON_EMPTY', default: 'true when embedded', meaning: 'load seeds/ into an empty database' },
   { name: 'EMBEDDING_PROVIDER', default: 'local', meaning: 'local (offline) or openai (compatible API)' },
@@ -225,6 +256,11 @@ const OWN_PREFIXES = [
   'DB_',
   'PGLITE_',
   'AUTH_',
+  'API_KEY_',
+  'TOKEN_',
+  'REDIS_',
+  'APQ_',
+  'PERSISTED_',
   'INGEST_',
   'SEED_',
   'EMBEDDING_',
@@ -274,6 +310,39 @@ export function describeVariables(): string {
   return CONFIG_VARIABLES.map((v) => `  ${v.name.padEnd(width)}  ${v.meaning} [default: ${v.default}]`).join(
     '\n',
   );
+}
+
+export interface AuthConfig {
+  /** PEM file with one public key (RSA for RS256, P-256 EC for ES256). */
+  publicKeyFile: string | undefined;
+  /** A JSON Web Key Set read from a file, or fetched from a URL and cached. */
+  jwksFile: string | undefined;
+  jwksUrl: string | undefined;
+  jwksCacheSeconds: number;
+  /** Required `iss` when set. */
+  issuer: string | undefined;
+  /** The token's `aud` must contain one of these when any are set. */
+  audience: string[];
+  /** Tolerance for `exp`/`nbf`/`iat` between our clock and the issuer's. */
+  clockSkewSeconds: number;
+  claims: { merchantId: string; subject: string; roles: string };
+  /** Roles (of the caller's own merchant) that may create, list and revoke partner API keys. */
+  apiKeyAdminRoles: string[];
+  /** How often at most a key's `last_used_at` is written, per key and gateway instance. */
+  apiKeyLastUsedIntervalSeconds: number;
+}
+
+export interface PersistedQueriesConfig {
+  /** The generated manifest of safelisted operations (sha256 id -> text). */
+  manifestFile: string;
+  /** `any`: staff tokens may run any operation (and register APQ); `manifest`: only safelisted ones, like partners. */
+  tokenOperations: 'any' | 'manifest';
+  /** Time to live of an APQ entry in the cache. */
+  apqTtlSeconds: number;
+  /** In-memory APQ cache size in bytes (when REDIS_URL is unset). */
+  apqMemoryBytes: number;
+  /** Key prefix for the APQ entries in Redis, so several deployments can share one Redis. */
+  redisKeyPrefix: string;
 }
 
 /** The default model size (text-embedding-3-small); corpus versions may use other sizes. */
@@ -344,9 +413,32 @@ export function loadConfig(env: Env = process.env): Config {
   if (jwtSecret !== undefined && jwtSecret.length < 32) {
     problems.push('AUTH_JWT_SECRET must be at least 32 characters (HS256 needs a key as long as its hash)');
   }
-  if (envName === 'production' && jwtSecret === undefined) {
-    problems.push('AUTH_JWT_SECRET is required when NODE_ENV=production');
+  const auth = readAuthConfig(problems, { optional, int });
+  if (
+    envName === 'production' &&
+    jwtSecret === undefined &&
+    auth.publicKeyFile === undefined &&
+    auth.jwksFile === undefined &&
+    auth.jwksUrl === undefined
+  ) {
+    problems.push(
+      'NODE_ENV=production needs a token verification key: set AUTH_JWT_SECRET (HS256), AUTH_JWT_PUBLIC_KEY_FILE, ' +
+        'AUTH_JWKS_FILE or AUTH_JWKS_URL (RS256/ES256); the generated development secret is never used in production',
+    );
   }
+  const redisUrl = optional('REDIS_URL');
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    problems.push('REDIS_URL must be a redis:// or rediss:// URL');
+  }
+  const persistedQueries: PersistedQueriesConfig = {
+    manifestFile: path.resolve(
+      str('PERSISTED_DOCUMENTS_FILE', path.join(projectRoot(), 'generated/client/persisted-documents.json')),
+    ),
+    tokenOperations: oneOf<'any' | 'manifest'>('TOKEN_OPERATIONS', 'any', ['any', 'manifest']),
+    apqTtlSeconds: int('APQ_TTL_SECONDS', 86400, 1, 365 * 86400),
+    apqMemoryBytes: int('APQ_MEMORY_BYTES', 30 * 1024 * 1024, 1024, 4 * 1024 * 1024 * 1024),
+    redisKeyPrefix: str('REDIS_KEY_PREFIX', 'srg:'),
+  };
 
   const provider = oneOf<EmbeddingProvider>('EMBEDDING_PROVIDER', 'local', ['local', 'openai']);
   const apiKey = optional('OPENAI_API_KEY');
@@ -410,10 +502,6 @@ export function loadConfig(env: Env = process.env): Config {
     perMinute: int(`RATE_LIMIT_${name}_PER_MINUTE`, perMinute, 0, 10_000_000),
     burst: int(`RATE_LIMIT_${name}_BURST`, burst, 1, 10_000_000),
   });
-  const redisUrl = optional('REDIS_URL');
-  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
-    problems.push('REDIS_URL must be a redis:// or rediss:// URL');
-  }
 
   const config: Config = {
     env: envName,
@@ -423,6 +511,9 @@ export function loadConfig(env: Env = process.env): Config {
     dbPoolSize: int('DB_POOL_SIZE', 10, 1, 1000),
     embeddedDataDir,
     jwtSecret,
+    auth,
+    persistedQueries,
+    redisUrl,
     ingestRoles,
     seedOnEmpty: bool('SEED_ON_EMPTY', databaseUrl === undefined && envName !== 'production'),
     embedding: {
@@ -491,4 +582,82 @@ export function loadConfig(env: Env = process.env): Config {
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** A claim name as issuers write them: `merchant_id`, `tid`, or a namespaced URL such as `https://acme.example/roles`. */
+const CLAIM_NAME = /^[\x21-\x7e]{1,200}$/;
+const ROLE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$/;
+
+function readAuthConfig(
+  problems: string[],
+  read: {
+    optional: (name: string) => string | undefined;
+    int: (name: string, fallback: number, min: number, max: number) => number;
+  },
+): AuthConfig {
+  const { optional, int } = read;
+  const file = (name: string): string | undefined => {
+    const v = optional(name);
+    if (v === undefined) return undefined;
+    const resolved = path.resolve(v);
+    if (!fs.existsSync(resolved)) problems.push(`${name}=${JSON.stringify(v)}: no such file`);
+    return resolved;
+  };
+  const claim = (name: string, fallback: string): string => {
+    const v = optional(name) ?? fallback;
+    if (!CLAIM_NAME.test(v)) {
+      problems.push(`${name}=${JSON.stringify(v)} must be a claim name of printable ASCII without spaces`);
+      return fallback;
+    }
+    return v;
+  };
+  const roleList = (name: string, fallback: string): string[] => {
+    const roles = (optional(name) ?? fallback)
+      .split(',')
+      .map((r) => r.trim())
+      .filter((r) => r.length > 0);
+    if (roles.length === 0) problems.push(`${name} must name at least one role`);
+    for (const r of roles) {
+      if (!ROLE_NAME.test(r)) problems.push(`${name}: ${JSON.stringify(r)} is not a role name`);
+    }
+    return roles;
+  };
+  const jwksUrl = optional('AUTH_JWKS_URL');
+  if (jwksUrl !== undefined) {
+    let ok = false;
+    try {
+      const u = new URL(jwksUrl);
+      ok = u.protocol === 'https:' || u.protocol === 'http:';
+    } catch {
+      ok = false;
+    }
+    if (!ok) problems.push(`AUTH_JWKS_URL=${JSON.stringify(jwksUrl)} must be an http(s) URL`);
+  }
+  const audience = (optional('AUTH_JWT_AUDIENCE') ?? '')
+    .split(',')
+    .map((a) => a.trim())
+    .filter((a) => a.length > 0);
+  const claims = {
+    merchantId: claim('AUTH_CLAIM_MERCHANT_ID', 'merchant_id'),
+    subject: claim('AUTH_CLAIM_SUBJECT', 'sub'),
+    roles: claim('AUTH_CLAIM_ROLES', 'roles'),
+  };
+  if (new Set(Object.values(claims)).size !== 3) {
+    problems.push(
+      'AUTH_CLAIM_MERCHANT_ID, AUTH_CLAIM_SUBJECT and AUTH_CLAIM_ROLES must name three different claims',
+    );
+  }
+  return {
+    publicKeyFile: file('AUTH_JWT_PUBLIC_KEY_FILE'),
+    jwksFile: file('AUTH_JWKS_FILE'),
+    jwksUrl,
+    jwksCacheSeconds: int('AUTH_JWKS_CACHE_SECONDS', 600, 10, 86400),
+    issuer: optional('AUTH_JWT_ISSUER'),
+    audience,
+    // A few seconds covers clocks kept by NTP; minutes would keep an expired token alive that long.
+    clockSkewSeconds: int('AUTH_CLOCK_SKEW_SECONDS', 30, 0, 300),
+    claims,
+    apiKeyAdminRoles: roleList('API_KEY_ADMIN_ROLES', 'admin'),
+    apiKeyLastUsedIntervalSeconds: int('API_KEY_LAST_USED_INTERVAL_SECONDS', 60, 1, 86400),
+  };
 }

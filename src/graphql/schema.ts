@@ -2,6 +2,8 @@ import { GraphQLDateTime } from 'graphql-scalars';
 import { type GraphQLSchema, lexicographicSortSchema, printSchema } from 'graphql';
 import { buildSchema } from 'type-graphql';
 import { AgentContextResolver } from '../agent/agent-context.resolver';
+import { ApiKeyResolver } from '../api-keys/api-key.resolver';
+import { apiKeyScopeGuard } from '../auth/scope-guard';
 import { DocumentResolver } from '../documents/document.resolver';
 import { OrderResolver } from '../orders/order.resolver';
 import { RetrievalResolver, RetrievedChunkResolver } from '../retrieval/retrieval.resolver';
@@ -14,6 +16,7 @@ export const resolverClasses = [
   TicketResolver,
   OrderResolver,
   AgentContextResolver,
+  ApiKeyResolver,
 ] as const;
 
 /** Resolver class → its instance; a class is keyed by its constructor. */
@@ -33,6 +36,7 @@ export async function buildGatewaySchema(instances: ResolverInstances): Promise<
     },
     scalarsMap: [{ type: Date, scalar: GraphQLDateTime }],
     validate: false,
+    globalMiddlewares: [apiKeyScopeGuard],
     emitSchemaFile: false,
   });
 }

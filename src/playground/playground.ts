@@ -30,7 +30,8 @@ const CONTENT_SECURITY_POLICY = [
 
 export interface PlaygroundOptions {
   config: Config;
-  jwtSecret: string;
+  /** Signs the development tokens in the example tabs; undefined when tokens are verified with public keys only. */
+  jwtSecret: string | undefined;
   /** Path of the GraphQL endpoint, e.g. `/graphql`. */
   graphqlPath: string;
   log: (message: string, fields?: Record<string, unknown>) => void;

@@ -27,7 +27,11 @@ export class RetrievalResolver {
     @Ctx() ctx: GatewayContext,
   ): Promise<RetrieveChunksResult> {
     const identity = requireIdentity(ctx);
-    if (input.explain && !mayManageContent(identity, this.config)) {
+    // Plans describe our indexes and data sizes: for a merchant's administrators, never for partners' keys.
+    if (
+      input.explain &&
+      (identity.credential?.kind === 'apiKey' || !mayManageContent(identity, this.config))
+    ) {
       throw forbidden('explain is for administrators');
     }
     const f = input.filter;
