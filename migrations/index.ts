@@ -1,10 +1,12 @@
 import { InitialSchema1763700000000 } from './1763700000000-initial-schema';
 import { CorpusVersions1763800000000 } from './1763800000000-corpus-versions';
 import { QuantizedSearch1763900000000 } from './1763900000000-quantized-search';
+import { RowLevelSecurity1764100000000 } from './1764100000000-row-level-security';
 
 /** Every migration, in order. Listed explicitly so the same list works from ts-jest, tsc output and the CLI. */
 export const migrations = [
   InitialSchema1763700000000,
   CorpusVersions1763800000000,
   QuantizedSearch1763900000000,
+  RowLevelSecurity1764100000000,
 ];

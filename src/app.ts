@@ -16,6 +16,7 @@ import { DomainError } from './common/errors/domain-error';
 import { createFormatError } from './common/errors/format-error';
 import { type Config } from './config/config';
 import { type Database } from './db/database';
+import { AdminDb, SessionFactory } from './db/session';
 import { DocumentRepository } from './documents/document.repository';
 import { DocumentResolver } from './documents/document.resolver';
 import { type Embedder } from './embeddings/embedder';
@@ -56,9 +57,15 @@ export interface Services {
   indexes: MerchantIndexService;
   embedders: EmbedderRegistry;
   agentContext: AgentContextService;
+  /** Per-request database sessions (row-level security context) for verified identities. */
+  sessions: SessionFactory;
 }
 
-/** Wires repositories and services over one database and embedder; shared by the gateway and the CLI tools. */
+/**
+ * Wires repositories and services over one database and embedder; shared by the gateway and the CLI tools.
+ * Request methods take a TenantSession (from `sessions`); admin methods (provisioning, seed/loader writes,
+ * re-embedding) run on the owner's connection.
+ */
 export function createServices(
   config: Config,
   db: Database,
@@ -66,21 +73,23 @@ export function createServices(
   events: ServiceEvents = NO_SERVICE_EVENTS,
 ): Services {
   const ds = db.dataSource;
+  const admin = new AdminDb(ds);
   const embedders = new EmbedderRegistry(config, embedder, config.embedding.cacheEntries, events);
   const corpus = new CorpusVersionRepository();
   const chunks = new ChunkRepository();
   const documents = new DocumentRepository();
   const tickets = new TicketRepository();
+  // Index builds are owner work (CREATE INDEX CONCURRENTLY on the owner's connection).
   const indexes = new MerchantIndexService(ds, chunks, config);
-  const retrieval = new RetrievalService(ds, embedders, corpus, chunks, config, events);
-  const ticketService = new TicketService(ds, tickets, chunks, corpus, config);
-  const orderService = new OrderService(ds, new OrderRepository(), corpus, config);
+  const retrieval = new RetrievalService(embedders, corpus, chunks, config, events);
+  const ticketService = new TicketService(tickets, chunks, corpus, config);
+  const orderService = new OrderService(admin, new OrderRepository(), corpus, config);
   return {
     embedders,
     agentContext: new AgentContextService(retrieval, ticketService, orderService),
-    merchants: new MerchantService(ds, new MerchantRepository(), corpus, embedder),
+    merchants: new MerchantService(admin, new MerchantRepository(), corpus, embedder),
     ingestion: new IngestionService(
-      ds,
+      admin,
       embedders,
       corpus,
       documents,
@@ -92,10 +101,11 @@ export function createServices(
     ),
     indexes,
     retrieval,
-    documents: new DocumentService(ds, documents, chunks, corpus, config),
+    documents: new DocumentService(documents, chunks, corpus, config),
     tickets: ticketService,
     orders: orderService,
     reembed: new ReembedService(ds, embedders, corpus, chunks, indexes),
+    sessions: new SessionFactory(db.requestDataSource, config),
   };
 }
 
@@ -184,10 +194,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         try {
           const token = bearerToken(req.header('authorization'));
           const identity = token === undefined ? null : verifyToken(token, jwtSecret);
+          const session = identity ? services.sessions.open(identity) : null;
           return Promise.resolve({
             requestId,
             identity,
-            loaders: identity ? createLoaders(identity, services.documents, services.tickets) : null,
+            session,
+            loaders: session ? createLoaders(session, services.documents, services.tickets) : null,
           });
         } catch (err) {
           if (err instanceof DomainError) {

@@ -1,11 +1,10 @@
 import { Arg, Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
 import { SupportDocument } from '../documents/support-document.entity';
 import { Ticket } from '../tickets/ticket.entity';
-import { scopeOf } from '../auth/identity';
 import { mayManageContent } from '../auth/permissions';
 import { forbidden } from '../common/errors/domain-error';
 import { type Config } from '../config/config';
-import { type GatewayContext, requireIdentity, requireLoaders } from '../graphql/context';
+import { type GatewayContext, requireLoaders, requireSession } from '../graphql/context';
 import { RetrieveChunksInput } from './dtos/retrieve-chunks.input';
 import { RetrieveChunksResult, RetrievedChunk } from './dtos/retrieved-chunk.type';
 import { DEFAULT_K, RetrievalService } from './retrieval.service';
@@ -26,12 +25,12 @@ export class RetrievalResolver {
     @Arg('input', () => RetrieveChunksInput) input: RetrieveChunksInput,
     @Ctx() ctx: GatewayContext,
   ): Promise<RetrieveChunksResult> {
-    const identity = requireIdentity(ctx);
-    if (input.explain && !mayManageContent(identity, this.config)) {
+    const session = requireSession(ctx);
+    if (input.explain && !mayManageContent(session.identity, this.config)) {
       throw forbidden('explain is for administrators');
     }
     const f = input.filter;
-    const result = await this.retrieval.retrieve(scopeOf(identity), {
+    const result = await this.retrieval.retrieve(session, {
       query: input.query,
       k: input.k ?? DEFAULT_K,
       mode: input.mode ?? null,
