@@ -186,13 +186,25 @@ describe('migrations', () => {
         'tickets',
       ];
       expect(await tables()).toEqual(all);
+      const secured = async () =>
+        (
+          await db.dataSource.query<{ relname: string }[]>(
+            `SELECT relname FROM pg_class WHERE relrowsecurity AND relnamespace = 'public'::regnamespace ORDER BY 1`,
+          )
+        ).map((r) => r.relname);
+      expect(await secured()).toEqual(all);
+      // Down one step: row-level security off, its policies and functions gone, the tables intact.
+      await db.dataSource.undoLastMigration({ transaction: 'each' });
+      expect(await secured()).toEqual([]);
+      expect(await db.dataSource.query(`SELECT policyname FROM pg_policies`)).toEqual([]);
+      expect(await tables()).toEqual(all);
       const indexes = async () =>
         (
           await db.dataSource.query<{ indexname: string }[]>(
             `SELECT indexname FROM pg_indexes WHERE tablename = 'document_chunks' ORDER BY 1`,
           )
         ).map((r) => r.indexname);
-      // Down one step: the shared HNSW index and the plain merchant index are back, the quantized column gone.
+      // Down one more: the shared HNSW index and the plain merchant index are back, the quantized column gone.
       await db.dataSource.undoLastMigration({ transaction: 'each' });
       const versioned = all.filter((name) => name !== 'merchant_vector_indexes');
       expect(await tables()).toEqual(versioned);
