@@ -44,6 +44,15 @@ export class RowLevelSecurity1764100000000 implements MigrationInterface {
                 USING HINT = 'Create the database roles first: psql -f scripts/db-roles.sql (see README, "Database roles")';
           END;
         END IF;
+        -- A single-URL setup connects for requests as the migrating role, which must be able to enter the gateway
+        -- role (SET LOCAL ROLE per request transaction). Superusers always can.
+        IF NOT pg_has_role(current_user, '${GATEWAY_ROLE}', 'MEMBER') THEN
+          BEGIN
+            GRANT ${GATEWAY_ROLE} TO CURRENT_USER;
+          EXCEPTION WHEN insufficient_privilege THEN
+            RAISE NOTICE 'could not grant ${GATEWAY_ROLE} to %: give requests their own DATABASE_URL as ${GATEWAY_ROLE}', current_user;
+          END;
+        END IF;
       END $$`);
 
     await q.query(`

@@ -1,5 +1,6 @@
 import { type EntityManager } from 'typeorm';
 import { type Identity, principalsFor } from '../src/auth/identity';
+import { inspectRequestRole } from '../src/db/database';
 import { GATEWAY_ROLE } from '../src/db/session';
 import { createTestMerchant, startTestGateway, type TestGateway } from './support/test-gateway';
 
@@ -209,6 +210,13 @@ describe('row-level security through the gateway role', () => {
       session.transaction((m) => m.query(`DROP POLICY document_chunks_read ON document_chunks`)),
     ).rejects.toThrow(/must be owner/);
     if (t.db.kind === 'native') {
+      // What the gateway's start-up check sees (production refuses anything else).
+      expect(await inspectRequestRole(t.db)).toEqual({
+        user: GATEWAY_ROLE,
+        superuser: false,
+        bypassRls: false,
+        ownsTables: false,
+      });
       // Logged in as srg_gateway: it cannot become the owner or a superuser. (On PGlite the session user is the
       // superuser, so a RESET ROLE would escape; there the guarantee is that only TenantSession issues SQL.)
       const owner = (
