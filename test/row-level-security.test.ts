@@ -1,7 +1,7 @@
 import { type EntityManager } from 'typeorm';
 import { type Identity, principalsFor } from '../src/auth/identity';
 import { inspectRequestRole } from '../src/db/database';
-import { GATEWAY_ROLE } from '../src/db/session';
+import { CONTENT_MANAGER_ROLE, GATEWAY_ROLE } from '../src/db/session';
 import { createTestMerchant, startTestGateway, type TestGateway } from './support/test-gateway';
 
 /**
@@ -134,9 +134,9 @@ describe('row-level security through the gateway role', () => {
   });
 
   /** A transaction in the gateway role with no caller settings, like a query that bypassed TenantSession. */
-  const asGatewayWithoutSettings = <T>(work: (m: EntityManager) => Promise<T>) =>
+  const asGatewayWithoutSettings = <T>(work: (m: EntityManager) => Promise<T>, role = GATEWAY_ROLE) =>
     t.db.requestDataSource.transaction(async (m) => {
-      await m.query(`SELECT set_config('role', $1, true)`, [GATEWAY_ROLE]);
+      await m.query(`SELECT set_config('role', $1, true)`, [role]);
       return work(m);
     });
 
@@ -144,8 +144,13 @@ describe('row-level security through the gateway role', () => {
     // A session's settings read '' (not NULL) after its transaction ends: still no rows.
     await t.services.sessions.open(identity(a, 'u0', ['admin'])).transaction((m) => m.query('SELECT 1'));
     for (const table of TABLES) {
-      const rows = await asGatewayWithoutSettings((m) => m.query<unknown[]>(`SELECT * FROM ${table}`));
-      expect({ table, rows: rows.length }).toEqual({ table, rows: 0 });
+      for (const role of [GATEWAY_ROLE, CONTENT_MANAGER_ROLE]) {
+        const rows = await asGatewayWithoutSettings(
+          (m) => m.query<unknown[]>(`SELECT * FROM ${table}`),
+          role,
+        );
+        expect({ table, role, rows: rows.length }).toEqual({ table, role, rows: 0 });
+      }
     }
     if (t.db.kind === 'native') {
       // Logged in as srg_gateway, a plain query outside any session sees nothing either (deny by default).
@@ -159,15 +164,13 @@ describe('row-level security through the gateway role', () => {
   it('keeps writes inside the merchant and away from readers', async () => {
     const reader = t.services.sessions.open(identity(a, 'u1', ['agent']));
     const manager = t.services.sessions.open(identity(a, 'u0', ['admin']));
-    // A reader's UPDATE and DELETE match no row, even of rows it can read.
-    const updated = await reader.transaction((m) =>
-      m.query<unknown[][]>(`UPDATE document_chunks SET acl = '{u1}' RETURNING id`),
+    // A reader's transactions run as srg_gateway, which may not write at all.
+    await expect(
+      reader.transaction((m) => m.query(`UPDATE document_chunks SET acl = '{u1}'`)),
+    ).rejects.toThrow(/permission denied/);
+    await expect(reader.transaction((m) => m.query(`DELETE FROM support_documents`))).rejects.toThrow(
+      /permission denied/,
     );
-    expect(updated[0]).toEqual([]);
-    const deleted = await reader.transaction((m) =>
-      m.query<unknown[][]>(`DELETE FROM support_documents RETURNING id`),
-    );
-    expect(deleted[0]).toEqual([]);
     // A manager cannot write a row for another merchant, nor move one there.
     await expect(
       manager.transaction((m) =>
@@ -206,6 +209,21 @@ describe('row-level security through the gateway role', () => {
       ),
     );
     expect(who[0]).toEqual({ usr: GATEWAY_ROLE, super: false, bypass: false, inherit: false, owns: false });
+    // A content manager's transactions run as srg_content_manager: no more powerful.
+    const managerRole = await t.services.sessions.open(identity(a, 'u0', ['admin'])).transaction((m) =>
+      m.query<{ usr: string; super: boolean; bypass: boolean; login: boolean; owns: boolean }[]>(
+        `SELECT current_user AS usr, rolsuper AS super, rolbypassrls AS bypass, rolcanlogin AS login,
+                EXISTS (SELECT 1 FROM pg_tables WHERE tableowner = current_user AND schemaname = 'public') AS owns
+           FROM pg_roles WHERE rolname = current_user`,
+      ),
+    );
+    expect(managerRole[0]).toEqual({
+      usr: CONTENT_MANAGER_ROLE,
+      super: false,
+      bypass: false,
+      login: false,
+      owns: false,
+    });
     // row_security = off does not turn the policies off: the query fails instead.
     await expect(
       session.transaction(async (m) => {

@@ -1,10 +1,10 @@
 import { type DataSource, type EntityManager } from 'typeorm';
-import { GATEWAY_ROLE } from '../../migrations/1764100000000-row-level-security';
+import { CONTENT_MANAGER_ROLE, GATEWAY_ROLE } from '../../migrations/1764100000000-row-level-security';
 import { type Identity, scopeOf, type TenantScope } from '../auth/identity';
 import { type ContentAccess, mayManageContent } from '../auth/permissions';
 import { type Config } from '../config/config';
 
-export { GATEWAY_ROLE };
+export { CONTENT_MANAGER_ROLE, GATEWAY_ROLE };
 
 export type IsolationLevel = 'READ COMMITTED' | 'REPEATABLE READ' | 'SERIALIZABLE';
 
@@ -28,13 +28,14 @@ export class AdminDb implements Db {
 /**
  * One caller's way into the database, created per request from the verified Identity (GraphQL context) and
  * passed down explicitly to every service method that serves a request. Every transaction it opens starts by
- * entering the gateway role and setting the caller's merchant, principals and content-manager flag, all
- * transaction-locally (`set_config(…, true)`): the row-level security policies (migration 1764100000000) read
- * them, and nothing survives the transaction on a pooled or shared (PGlite) session.
+ * entering the caller's database role — srg_gateway for readers, srg_content_manager for content managers — and
+ * setting the caller's merchant and principals, all transaction-locally (`set_config(…, true)`): the row-level
+ * security policies (migration 1764100000000) read them, and nothing survives the transaction on a pooled or
+ * shared (PGlite) session.
  *
- * The role is set in every transaction, not only on the embedded database: connected as srg_gateway it is a no-op;
- * connected as the owner or a superuser (development with one URL, PGlite's only user) it is what makes the
- * policies apply at all.
+ * The role is set in every transaction, not only on the embedded database: connected as srg_gateway, a reader's
+ * transaction stays srg_gateway and a manager's enters srg_content_manager; connected as the owner or a superuser
+ * (development with one URL, PGlite's only user) it is what makes the policies apply at all.
  */
 export class TenantSession implements Db {
   readonly scope: TenantScope;
@@ -68,9 +69,14 @@ export async function enterTenant(
 ): Promise<void> {
   await manager.query(
     `SELECT set_config('role', $1, true), set_config('app.merchant_id', $2, true),
-            set_config('app.principals', $3::text[]::text, true), set_config('app.manage_content', $4, true)`,
-    [GATEWAY_ROLE, access.scope.merchantId, [...access.scope.principals], access.manageAll ? 'on' : 'off'],
+            set_config('app.principals', $3::text[]::text, true)`,
+    [roleFor(access), access.scope.merchantId, [...access.scope.principals]],
   );
+}
+
+/** The database role a caller's transactions run as. */
+export function roleFor(access: ContentAccess): string {
+  return access.manageAll ? CONTENT_MANAGER_ROLE : GATEWAY_ROLE;
 }
 
 /** Opens tenant sessions on the gateway's request connection. */
