@@ -135,7 +135,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { config, db, embedder, jwtSecret } = options;
   const logger = options.logger ?? createLogger(config.ops.logLevel);
   const metrics = config.ops.metricsEnabled
-    ? new GatewayMetrics({ dataSource: db.dataSource, maxOperations: config.ops.metricsMaxOperations })
+    ? new GatewayMetrics({ dataSource: db.requestDataSource, maxOperations: config.ops.metricsMaxOperations })
     : undefined;
   const services = createServices(config, db, embedder, metrics ?? NO_SERVICE_EVENTS);
   const schema = await buildGatewaySchema(
