@@ -219,7 +219,15 @@ async function main(): Promise<void> {
   });
   const strategies = new Map<string, Map<string, number>>();
   const ours = await measureAll('ours', async (c, q) => {
-    const r = await services.retrieval.retrieve(scopeOf(c), {
+    const roles = [...READERS.find((r) => r.name === c.reader)!.roles];
+    // The request path: a tenant session (row-level security context) for this reader.
+    const session = services.sessions.open({
+      merchantId: c.merchant,
+      userId: 'bench-user',
+      roles,
+      principals: principalsFor('bench-user', roles),
+    });
+    const r = await services.retrieval.retrieve(session, {
       query: '',
       k: K,
       mode: 'vector',

@@ -2,6 +2,7 @@ import { InitialSchema1763700000000 } from './1763700000000-initial-schema';
 import { CorpusVersions1763800000000 } from './1763800000000-corpus-versions';
 import { QuantizedSearch1763900000000 } from './1763900000000-quantized-search';
 import { ApiKeys1764000000000 } from './1764000000000-api-keys';
+import { RowLevelSecurity1764100000000 } from './1764100000000-row-level-security';
 
 /** Every migration, in order. Listed explicitly so the same list works from ts-jest, tsc output and the CLI. */
 export const migrations = [
@@ -9,4 +10,5 @@ export const migrations = [
   CorpusVersions1763800000000,
   QuantizedSearch1763900000000,
   ApiKeys1764000000000,
+  RowLevelSecurity1764100000000,
 ];

@@ -24,6 +24,7 @@ import { DomainError, unauthenticated } from './common/errors/domain-error';
 import { createFormatError } from './common/errors/format-error';
 import { type Config } from './config/config';
 import { type Database } from './db/database';
+import { AdminDb, SessionFactory } from './db/session';
 import { DocumentRepository } from './documents/document.repository';
 import { DocumentResolver } from './documents/document.resolver';
 import { type Embedder } from './embeddings/embedder';
@@ -73,9 +74,15 @@ export interface Services {
   embedders: EmbedderRegistry;
   agentContext: AgentContextService;
   apiKeys: ApiKeyService;
+  /** Per-request database sessions (row-level security context) for verified identities. */
+  sessions: SessionFactory;
 }
 
-/** Wires repositories and services over one database and embedder; shared by the gateway and the CLI tools. */
+/**
+ * Wires repositories and services over one database and embedder; shared by the gateway and the CLI tools.
+ * Request methods take a TenantSession (from `sessions`); admin methods (provisioning, seed/loader writes,
+ * re-embedding) run on the owner's connection.
+ */
 export function createServices(
   config: Config,
   db: Database,
@@ -85,22 +92,25 @@ export function createServices(
 ): Services {
   const ds = db.dataSource;
   const merchants = new MerchantRepository();
+  const admin = new AdminDb(ds);
   const embedders = new EmbedderRegistry(config, embedder, config.embedding.cacheEntries, events);
   const corpus = new CorpusVersionRepository();
   const chunks = new ChunkRepository();
   const documents = new DocumentRepository();
   const tickets = new TicketRepository();
+  // Index builds are owner work (CREATE INDEX CONCURRENTLY on the owner's connection).
   const indexes = new MerchantIndexService(ds, chunks, config);
-  const retrieval = new RetrievalService(ds, embedders, corpus, chunks, config, events);
-  const ticketService = new TicketService(ds, tickets, chunks, corpus, config);
-  const orderService = new OrderService(ds, new OrderRepository(), corpus, config);
+  const retrieval = new RetrievalService(embedders, corpus, chunks, config, events);
+  const ticketService = new TicketService(tickets, chunks, corpus, config);
+  const orderService = new OrderService(admin, new OrderRepository(), corpus, config);
   return {
     embedders,
     agentContext: new AgentContextService(retrieval, ticketService, orderService),
-    merchants: new MerchantService(ds, merchants, corpus, embedder),
+    merchants: new MerchantService(admin, merchants, corpus, embedder),
+    // API keys are looked up before the merchant is known: on the owner's connection, never a tenant session.
     apiKeys: new ApiKeyService(ds, new ApiKeyRepository(), merchants, config, log),
     ingestion: new IngestionService(
-      ds,
+      admin,
       embedders,
       corpus,
       documents,
@@ -112,10 +122,11 @@ export function createServices(
     ),
     indexes,
     retrieval,
-    documents: new DocumentService(ds, documents, chunks, corpus, config),
+    documents: new DocumentService(documents, chunks, corpus, config),
     tickets: ticketService,
     orders: orderService,
     reembed: new ReembedService(ds, embedders, corpus, chunks, indexes),
+    sessions: new SessionFactory(db.requestDataSource, config),
   };
 }
 
@@ -151,7 +162,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { config, db, embedder, jwtSecret } = options;
   const logger = options.logger ?? createLogger(config.ops.logLevel);
   const metrics = config.ops.metricsEnabled
-    ? new GatewayMetrics({ dataSource: db.dataSource, maxOperations: config.ops.metricsMaxOperations })
+    ? new GatewayMetrics({ dataSource: db.requestDataSource, maxOperations: config.ops.metricsMaxOperations })
     : undefined;
   const log = (message: string, fields: Record<string, unknown> = {}): void => logger.warn(fields, message);
   const services = createServices(config, db, embedder, metrics ?? NO_SERVICE_EVENTS, log);
@@ -255,10 +266,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
             manifest,
             config.persistedQueries.tokenOperations,
           );
+          const session = identity ? services.sessions.open(identity) : null;
           return {
             requestId,
             identity,
-            loaders: identity ? createLoaders(identity, services.documents, services.tickets) : null,
+            session,
+            loaders: session ? createLoaders(session, services.documents, services.tickets) : null,
           };
         } catch (err) {
           if (err instanceof DomainError) {

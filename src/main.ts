@@ -3,7 +3,7 @@ import { createGateway } from './app';
 import { resolveJwtSecret } from './auth/dev-secret';
 import { signToken } from './auth/jwt';
 import { ConfigError, describeVariables, loadConfig, unknownVariableWarnings } from './config/config';
-import { openDatabase } from './db/database';
+import { inspectRequestRole, openDatabase } from './db/database';
 import { createEmbedder } from './embeddings/embedder.factory';
 import { createLogger } from './ops/logger';
 import { exitGracefullyOnSignals } from './ops/shutdown';
@@ -35,6 +35,18 @@ async function main(): Promise<void> {
   }
   const db = await openDatabase(config, { migrate: true });
   logger.info({ database: db.description }, 'database ready');
+  if (db.kind === 'native') {
+    // Requests enter the gateway role per transaction anyway; connecting as a role the policies do not bind
+    // would leave any query outside a TenantSession unrestricted.
+    const role = await inspectRequestRole(db);
+    if (role.superuser || role.bypassRls || role.ownsTables) {
+      const message =
+        `DATABASE_URL connects as ${role.user}, which ${role.ownsTables ? 'owns the tables' : 'bypasses row-level security'}. ` +
+        'Connect as srg_gateway and give the owner in MIGRATION_DATABASE_URL (README, "Database roles").';
+      if (config.env === 'production') throw new Error(message);
+      logger.warn({ user: role.user }, message);
+    }
+  }
   const embedder = createEmbedder(config);
   const gateway = await createGateway({ config, db, embedder, jwtSecret: secret.secret, logger });
   // Installed before the demo data load and listen(), so a signal at any point still closes the database cleanly.

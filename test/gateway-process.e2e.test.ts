@@ -12,7 +12,13 @@ import { signToken } from '../src/auth/jwt';
 import { loadConfig } from '../src/config/config';
 import { openDatabase } from '../src/db/database';
 import { OpenAIEmbedder } from '../src/embeddings/openai.embedder';
-import { nativeTestUrl, TEMPLATE_DIR, TEMPLATE_ENV, TEST_JWT_SECRET } from './support/test-env';
+import {
+  nativeGatewayUrl,
+  nativeTestUrl,
+  TEMPLATE_DIR,
+  TEMPLATE_ENV,
+  TEST_JWT_SECRET,
+} from './support/test-env';
 
 /**
  * The built gateway as operators run it: a child process, real signals, real exit codes. The code is compiled
@@ -204,8 +210,12 @@ describe('graceful shutdown of the built gateway on SIGTERM', () => {
       OPENAI_BASE_URL: embeddings.url,
       EMBEDDING_MAX_RETRIES: '0',
     };
-    if (native) env.DATABASE_URL = native;
-    else {
+    if (native) {
+      // Production refuses a request login that bypasses row-level security: requests as srg_gateway, the
+      // owner for migrations (README, "Database roles").
+      env.DATABASE_URL = nativeGatewayUrl(native);
+      env.MIGRATION_DATABASE_URL = native;
+    } else {
       dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'srg-proc-db-'));
       fs.cpSync(process.env[TEMPLATE_ENV] ?? TEMPLATE_DIR, dataDir, { recursive: true });
       env.PGLITE_DATA_DIR = dataDir;

@@ -1,4 +1,4 @@
-import { scopeOf, principalsFor } from '../src/auth/identity';
+import { principalsFor } from '../src/auth/identity';
 import { DomainError } from '../src/common/errors/domain-error';
 import { CountingEmbedder } from './support/counting-embedder';
 import { createTestMerchant, startTestGateway, type TestGateway } from './support/test-gateway';
@@ -26,7 +26,8 @@ describe('re-embedding a corpus with another model (corpus versions)', () => {
         WHERE merchant_id = $1 GROUP BY corpus_version ORDER BY corpus_version`,
       [merchant],
     );
-  const retrieve = (query: string) => t.services.retrieval.retrieve(scopeOf(reader()), { query, k: 5 });
+  const retrieve = (query: string) =>
+    t.services.retrieval.retrieve(t.services.sessions.open(reader()), { query, k: 5 });
 
   beforeAll(async () => {
     // No in-memory cache: every merchant here has the same texts, and the counts must reflect real provider calls.
@@ -210,7 +211,7 @@ describe('re-embedding a corpus with another model (corpus versions)', () => {
       roles: ['admin'],
       principals: principalsFor('ada', ['admin']),
     };
-    expect(await t.services.documents.delete(admin, 'doc-10')).toBe(true);
+    expect(await t.services.documents.delete(t.services.sessions.open(admin), 'doc-10')).toBe(true);
     const report = await t.services.reembed.run(merchant, {
       model: 'local-hash-v2',
       dimensions: 384,
@@ -241,7 +242,7 @@ describe('re-embedding a corpus with another model (corpus versions)', () => {
       roles: ['admin'],
       principals: principalsFor('ada', ['admin']),
     };
-    await t.services.documents.updateAcl(admin, 'doc-0', ['role:contractor']);
+    await t.services.documents.updateAcl(t.services.sessions.open(admin), 'doc-0', ['role:contractor']);
     target.failAfter = null;
     await t.services.reembed.run(merchant, { model: 'local-hash-v2', dimensions: 384 });
     const acl = await t.db.dataSource.query<{ acl: string[] }[]>(

@@ -150,7 +150,11 @@ describe('retrieval strategies return min(k, readable) rows that match the exact
     let expected = 0;
     for (const query of queries) {
       for (const k of [1, 5, 10]) {
-        const result = await t.services.retrieval.retrieve(scopeOf(identity), { query, k, mode: 'vector' });
+        const result = await t.services.retrieval.retrieve(t.services.sessions.open(identity), {
+          query,
+          k,
+          mode: 'vector',
+        });
         const [qv] = await t.services.embedders.defaultEmbedder.embed([query]);
         const exact = exactTopK(rows(), identity.principals, qv, k);
         expect(result.chunks).toHaveLength(exact.length);
@@ -172,7 +176,6 @@ describe('retrieval strategies return min(k, readable) rows that match the exact
     // query: the warranty documents (every sixth) when asking about refunds. 27 documents, 108 chunks: above
     // this service's exact threshold of 50, so HNSW is tried first.
     const strict = new RetrievalService(
-      t.db.dataSource,
       t.services.embedders,
       new CorpusVersionRepository(),
       new ChunkRepository(),
@@ -184,7 +187,7 @@ describe('retrieval strategies return min(k, readable) rows that match the exact
     const documentIds = Array.from({ length: 160 }, (_, d) => d)
       .filter((d) => d % 6 === 3)
       .map((d) => `doc-${d}`);
-    const result = await strict.retrieve(scopeOf(agent(big)), {
+    const result = await strict.retrieve(t.services.sessions.open(agent(big)), {
       query: 'refund to my card',
       k: 20,
       mode: 'vector',
@@ -207,7 +210,7 @@ describe('retrieval strategies return min(k, readable) rows that match the exact
   });
 
   it('uses HNSW for a broad reader once the readable candidates exceed the threshold', async () => {
-    const filtered = await t.services.retrieval.retrieve(scopeOf(agent(big)), {
+    const filtered = await t.services.retrieval.retrieve(t.services.sessions.open(agent(big)), {
       query: 'refund',
       k: 10,
       mode: 'vector',
@@ -215,7 +218,7 @@ describe('retrieval strategies return min(k, readable) rows that match the exact
     });
     expect(filtered.strategy).toBe('exact');
     expect(filtered.chunks).toHaveLength(10);
-    const broad = await t.services.retrieval.retrieve(scopeOf(agent(big)), {
+    const broad = await t.services.retrieval.retrieve(t.services.sessions.open(agent(big)), {
       query: 'refund',
       k: 10,
       mode: 'vector',
@@ -226,7 +229,7 @@ describe('retrieval strategies return min(k, readable) rows that match the exact
   it('serves a large merchant by the quantized scan while its index is missing, and builds it in the background after writes', async () => {
     expect(await t.services.indexes.drop(big)).toEqual([bigIndex]);
     const [qv] = await t.services.embedders.defaultEmbedder.embed(['parcel tracking']);
-    const withoutIndex = await t.services.retrieval.retrieve(scopeOf(agent(big)), {
+    const withoutIndex = await t.services.retrieval.retrieve(t.services.sessions.open(agent(big)), {
       query: '',
       embedding: qv,
       k: 10,
@@ -244,7 +247,7 @@ describe('retrieval strategies return min(k, readable) rows that match the exact
     await background.idle();
     bigIndex = (await new ChunkRepository().findMerchantHnswIndex(t.db.dataSource.manager, big, 1536))!;
     expect(bigIndex).toMatch(/^document_chunks_hnsw_\d+_1536$/);
-    const withIndex = await t.services.retrieval.retrieve(scopeOf(agent(big)), {
+    const withIndex = await t.services.retrieval.retrieve(t.services.sessions.open(agent(big)), {
       query: '',
       embedding: qv,
       k: 10,
@@ -255,7 +258,8 @@ describe('retrieval strategies return min(k, readable) rows that match the exact
 
   it("runs the large-merchant query through the merchant's own HNSW index (checked with EXPLAIN)", async () => {
     const [qv] = await t.services.embedders.defaultEmbedder.embed(['refund to my card']);
-    const plan = await t.db.dataSource.transaction((m) =>
+    // Through the gateway's row-level security context: the policies must not cost the index.
+    const plan = await t.services.sessions.open(agent(big)).transaction((m) =>
       new ChunkRepository().explainHnsw(m, scopeOf(agent(big)), vectorParams(qv), {
         efSearch: 100,
         maxScanTuples: 20_000,
@@ -268,9 +272,11 @@ describe('retrieval strategies return min(k, readable) rows that match the exact
   it("runs the quantized scan over the merchant's rows only (checked with EXPLAIN ANALYZE)", async () => {
     const [qv] = await t.services.embedders.defaultEmbedder.embed(['refund to my card']);
     const plan = (
-      await t.db.dataSource.transaction((m) =>
-        new ChunkRepository().explainQuantized(m, scopeOf(agent(medium)), vectorParams(qv), 400),
-      )
+      await t.services.sessions
+        .open(agent(medium))
+        .transaction((m) =>
+          new ChunkRepository().explainQuantized(m, scopeOf(agent(medium)), vectorParams(qv), 400),
+        )
     ).join('\n');
     // The covering index makes it index-only once autovacuum has marked the pages all-visible; on freshly
     // written rows the planner may pick another merchant-leading index. Either way: only the merchant's rows.
@@ -284,7 +290,7 @@ describe('retrieval strategies return min(k, readable) rows that match the exact
   it("reads only the small merchant's rows, through the merchant index (checked with EXPLAIN ANALYZE)", async () => {
     const [qv] = await t.services.embedders.defaultEmbedder.embed(['refund to my card']);
     const plan = (
-      await t.db.dataSource.transaction((m) =>
+      await t.services.sessions.open(agent(small)).transaction((m) =>
         new ChunkRepository().explainExact(m, scopeOf(agent(small)), {
           embedding: qv,
           corpus: { version: 1, dimensions: 1536 },
@@ -331,7 +337,7 @@ describe('retrieval strategies return min(k, readable) rows that match the exact
       await runner.release();
     }
     for (const query of queries) {
-      const ours = await t.services.retrieval.retrieve(scopeOf(contractor(big)), {
+      const ours = await t.services.retrieval.retrieve(t.services.sessions.open(contractor(big)), {
         query,
         k: 10,
         mode: 'vector',
@@ -344,7 +350,7 @@ describe('retrieval strategies return min(k, readable) rows that match the exact
   it('returns every readable chunk when k exceeds them (a narrow reader of a large merchant)', async () => {
     const readable = rowsBig.filter((r) => r.acl.includes('role:contractor')).length;
     expect(readable).toBe(32);
-    const result = await t.services.retrieval.retrieve(scopeOf(contractor(big)), {
+    const result = await t.services.retrieval.retrieve(t.services.sessions.open(contractor(big)), {
       query: 'refund',
       k: 50,
       mode: 'vector',

@@ -187,13 +187,26 @@ describe('migrations', () => {
         'tickets',
       ];
       expect(await tables()).toEqual(all);
+      const secured = async () =>
+        (
+          await db.dataSource.query<{ relname: string }[]>(
+            `SELECT relname FROM pg_class WHERE relrowsecurity AND relnamespace = 'public'::regnamespace ORDER BY 1`,
+          )
+        ).map((r) => r.relname);
+      // Every tenant table; api_keys is read before the merchant is known, by the owner connection only.
+      expect(await secured()).toEqual(all.filter((name) => name !== 'api_keys'));
+      // Down one step: row-level security off, its policies and functions gone, the tables intact.
+      await db.dataSource.undoLastMigration({ transaction: 'each' });
+      expect(await secured()).toEqual([]);
+      expect(await db.dataSource.query(`SELECT policyname FROM pg_policies`)).toEqual([]);
+      expect(await tables()).toEqual(all);
       const indexes = async () =>
         (
           await db.dataSource.query<{ indexname: string }[]>(
             `SELECT indexname FROM pg_indexes WHERE tablename = 'document_chunks' ORDER BY 1`,
           )
         ).map((r) => r.indexname);
-      // Down one step: no API keys.
+      // Down one more: no API keys.
       await db.dataSource.undoLastMigration({ transaction: 'each' });
       expect(await tables()).toEqual(all.filter((name) => name !== 'api_keys'));
       // Down another: the shared HNSW index and the plain merchant index are back, the quantized column gone.

@@ -1,5 +1,5 @@
 import { Arg, Ctx, Field, Float, ID, InputType, Int, ObjectType, Query, Resolver } from 'type-graphql';
-import { type GatewayContext, requireIdentity } from '../graphql/context';
+import { type GatewayContext, requireSession } from '../graphql/context';
 import { Order } from '../orders/order.entity';
 import { ChunkSourceType } from '../retrieval/dtos/chunk-source-type';
 import { RetrievedChunk } from '../retrieval/dtos/retrieved-chunk.type';
@@ -57,7 +57,7 @@ export class AgentContextResolver {
     @Arg('input', () => AgentContextInput) input: AgentContextInput,
     @Ctx() ctx: GatewayContext,
   ): Promise<AgentContext> {
-    const r = await this.contexts.build(requireIdentity(ctx), {
+    const r = await this.contexts.build(requireSession(ctx), {
       customerId: input.customerId,
       question: input.question,
       k: input.k ?? 3,

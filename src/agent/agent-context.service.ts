@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
-import { type Identity, scopeOf } from '../auth/identity';
 import { badInput } from '../common/errors/domain-error';
 import { assertSourceId, assertText } from '../common/validation';
+import { type TenantSession } from '../db/session';
 import { type Order } from '../orders/order.entity';
 import { type OrderService } from '../orders/order.service';
 import { type RetrievalService, type RetrievedChunkView } from '../retrieval/retrieval.service';
@@ -48,7 +48,7 @@ export class AgentContextService {
     private readonly orders: OrderService,
   ) {}
 
-  async build(identity: Identity, q: AgentContextQuery): Promise<AgentContextResult> {
+  async build(session: TenantSession, q: AgentContextQuery): Promise<AgentContextResult> {
     const started = performance.now();
     const customerId = assertSourceId('customerId', q.customerId);
     const question = assertText('question', q.question, 2000);
@@ -56,15 +56,15 @@ export class AgentContextService {
       throw badInput('ticketLimit must be between 1 and 50', { field: 'ticketLimit' });
     }
     const [policies, tickets] = await Promise.all([
-      this.retrieval.retrieve(scopeOf(identity), {
+      this.retrieval.retrieve(session, {
         query: question,
         k: q.k,
         filter: { sourceType: 'document' },
       }),
-      this.tickets.recentForCustomer(identity, customerId, q.ticketLimit),
+      this.tickets.recentForCustomer(session, customerId, q.ticketLimit),
     ]);
     const orderIds = [...new Set(tickets.flatMap(mentionedOrderIds))];
-    const orders = await this.orders.findForCustomer(identity, customerId, orderIds);
+    const orders = await this.orders.findForCustomer(session, customerId, orderIds);
     return { policies: policies.chunks, tickets, orders, tookMs: performance.now() - started };
   }
 }

@@ -47,10 +47,18 @@ async function main(): Promise<void> {
       .split(',')
       .map((r) => r.trim())
       .filter(Boolean);
-    const result = await services.retrieval.retrieve(
-      { merchantId: values.merchant, principals: principalsFor(values.user, roles) },
-      { query: question, k: Number(values.k), mode: values.mode as RetrievalMode },
-    );
+    // Acts as the named user through the same row-level security context as a request.
+    const session = services.sessions.open({
+      merchantId: values.merchant,
+      userId: values.user,
+      roles,
+      principals: principalsFor(values.user, roles),
+    });
+    const result = await services.retrieval.retrieve(session, {
+      query: question,
+      k: Number(values.k),
+      mode: values.mode as RetrievalMode,
+    });
     console.log(
       `${result.chunks.length} chunks for ${values.user} (${roles.join(', ') || 'no roles'}) at ${values.merchant}, ` +
         `strategy ${result.strategy}, ${result.tookMs.toFixed(1)} ms\n`,

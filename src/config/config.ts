@@ -13,10 +13,18 @@ export interface Config {
   env: Environment;
   host: string;
   port: number;
-  /** Native PostgreSQL when set; otherwise the embedded PGlite database. */
+  /**
+   * Native PostgreSQL when set; otherwise the embedded PGlite database. The gateway serves requests over this
+   * connection: in production it must be the gateway role (srg_gateway), which row-level security applies to.
+   */
   databaseUrl: string | undefined;
   /** Connections per gateway process in the native pool (the embedded database always uses one). */
   dbPoolSize: number;
+  /**
+   * The table owner (srg_owner): migrations and admin jobs (seed, load, reembed). Defaults to databaseUrl, for a
+   * development setup with one owner URL (requests then still enter the gateway role per transaction).
+   */
+  migrationDatabaseUrl: string | undefined;
   /** PGlite data directory, or `memory://` for a throwaway database. */
   embeddedDataDir: string;
   /** HS256 secret; undefined in development (with no other key configured) means "generate one and say so". */
@@ -134,7 +142,16 @@ export const CONFIG_VARIABLES: readonly { name: string; default: string; meaning
   { name: 'NODE_ENV', default: 'development', meaning: 'development, test or production' },
   { name: 'HOST', default: '127.0.0.1', meaning: 'address the HTTP server listens on' },
   { name: 'PORT', default: '4000', meaning: 'port the HTTP server listens on (0: any free port)' },
-  { name: 'DATABASE_URL', default: '(embedded)', meaning: 'native PostgreSQL; unset: embedded PGlite' },
+  {
+    name: 'DATABASE_URL',
+    default: '(embedded)',
+    meaning: 'native PostgreSQL, the request connection (srg_gateway in production); unset: embedded PGlite',
+  },
+  {
+    name: 'MIGRATION_DATABASE_URL',
+    default: 'DATABASE_URL',
+    meaning: 'the tables owner (srg_owner): migrations and admin jobs',
+  },
   { name: 'DB_POOL_SIZE', default: '10', meaning: 'native connections per gateway process' },
   { name: 'DB_STATEMENT_TIMEOUT_MS', default: '15000', meaning: 'statement timeout on native connections' },
   {
@@ -406,6 +423,13 @@ export function loadConfig(env: Env = process.env): Config {
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL must be a postgres:// or postgresql:// URL');
   }
+  const migrationDatabaseUrl = optional('MIGRATION_DATABASE_URL');
+  if (migrationDatabaseUrl !== undefined) {
+    if (!/^postgres(ql)?:\/\//.test(migrationDatabaseUrl))
+      problems.push('MIGRATION_DATABASE_URL must be a postgres:// or postgresql:// URL');
+    if (databaseUrl === undefined)
+      problems.push('MIGRATION_DATABASE_URL needs DATABASE_URL (the embedded database has one user)');
+  }
   const dataDirRaw = str('PGLITE_DATA_DIR', './.data');
   const embeddedDataDir = dataDirRaw.startsWith('memory://') ? dataDirRaw : path.resolve(dataDirRaw);
 
@@ -509,6 +533,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: int('PORT', 4000, 0, 65535),
     databaseUrl,
     dbPoolSize: int('DB_POOL_SIZE', 10, 1, 1000),
+    migrationDatabaseUrl,
     embeddedDataDir,
     jwtSecret,
     auth,

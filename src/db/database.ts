@@ -10,7 +10,17 @@ export type DatabaseKind = 'native' | 'embedded';
 
 export interface Database {
   kind: DatabaseKind;
+  /**
+   * The owner's connection (MIGRATION_DATABASE_URL, else DATABASE_URL; PGlite's superuser): admin jobs that act
+   * for a merchant without a caller, and tests' ground truth. Not subject to row-level security.
+   */
   dataSource: DataSource;
+  /**
+   * What requests use, only through TenantSession (src/db/session.ts): DATABASE_URL on native — the gateway role
+   * in production — and the one PGlite connection embedded (which enters the gateway role per transaction).
+   * The same object as dataSource when there is only one URL.
+   */
+  requestDataSource: DataSource;
   /** Safe to print: no password. */
   description: string;
   close(): Promise<void>;
@@ -86,28 +96,37 @@ export async function openDatabase(config: Config, options: OpenDatabaseOptions 
     logging: false,
   } as const;
   let dsOptions: DataSourceOptions;
+  let requestOptions: DataSourceOptions | undefined;
   let kind: DatabaseKind;
   let description: string;
+  const ownerUrl = config.migrationDatabaseUrl ?? config.databaseUrl;
   if (config.databaseUrl !== undefined) {
     kind = 'native';
     const statementTimeout = config.retrieval.statementTimeoutMs;
     const url = new URL(config.databaseUrl);
-    description = `PostgreSQL at ${url.hostname}:${url.port || '5432'}${url.pathname}`;
-    dsOptions = {
+    description = `PostgreSQL at ${url.hostname}:${url.port || '5432'}${url.pathname} as ${decodeURIComponent(url.username) || 'the default user'}`;
+    const pool = (connectUrl: string, max: number, name: string): DataSourceOptions => ({
       ...common,
-      url: config.databaseUrl,
+      url: connectUrl,
       extra: {
         Client: AbandonOnTimeoutClient,
-        max: options.poolSize ?? config.dbPoolSize,
+        max,
         connectionTimeoutMillis: config.database.connectTimeoutMs,
         statement_timeout: statementTimeout || undefined,
         query_timeout: statementTimeout ? statementTimeout + QUERY_TIMEOUT_MARGIN_MS : undefined,
         // Notices a peer that vanished (host down, connection dropped by a firewall) on idle connections.
         keepAlive: true,
         keepAliveInitialDelayMillis: 10_000,
-        application_name: 'support-rag-gateway',
+        application_name: name,
       },
-    };
+    });
+    if (config.migrationDatabaseUrl !== undefined) {
+      // Two roles: requests over DATABASE_URL, admin work over a small owner pool.
+      requestOptions = pool(config.databaseUrl, options.poolSize ?? config.dbPoolSize, 'support-rag-gateway');
+      dsOptions = pool(config.migrationDatabaseUrl, 2, 'support-rag-gateway admin');
+    } else {
+      dsOptions = pool(config.databaseUrl, options.poolSize ?? config.dbPoolSize, 'support-rag-gateway');
+    }
   } else {
     kind = 'embedded';
     embedded = await startEmbeddedPostgres(config.embeddedDataDir);
@@ -123,13 +142,14 @@ export async function openDatabase(config: Config, options: OpenDatabaseOptions 
   }
 
   const dataSource = new DataSource(dsOptions);
+  const requestDataSource = requestOptions ? new DataSource(requestOptions) : dataSource;
   try {
     if (options.migrate !== false && kind === 'native') {
       // Migrations build indexes that may take minutes on a big table: they get their own connection, without
       // the statement timeout that guards request queries.
       const migrator = new DataSource({
         ...common,
-        url: config.databaseUrl,
+        url: ownerUrl,
         extra: { max: 1, application_name: 'support-rag-gateway migrations' },
       });
       await migrator.initialize();
@@ -145,10 +165,12 @@ export async function openDatabase(config: Config, options: OpenDatabaseOptions 
       }
     }
     await dataSource.initialize();
+    if (requestDataSource !== dataSource) await requestDataSource.initialize();
     if (options.migrate !== false && kind === 'embedded')
       await dataSource.runMigrations({ transaction: 'each' });
   } catch (err) {
     if (dataSource.isInitialized) await dataSource.destroy().catch(() => undefined);
+    if (requestDataSource.isInitialized) await requestDataSource.destroy().catch(() => undefined);
     await embedded?.stop().catch(() => undefined);
     throw err;
   }
@@ -156,12 +178,37 @@ export async function openDatabase(config: Config, options: OpenDatabaseOptions 
   return {
     kind,
     dataSource,
+    requestDataSource,
     description,
     async close() {
       if (closed) return;
       closed = true;
+      if (requestDataSource !== dataSource) await requestDataSource.destroy();
       await dataSource.destroy();
       await embedded?.stop();
     },
   };
+}
+
+export interface RequestRoleReport {
+  user: string;
+  superuser: boolean;
+  bypassRls: boolean;
+  ownsTables: boolean;
+}
+
+/**
+ * Who the request connection logs in as. Requests enter the gateway role per transaction either way, but only a
+ * login that is not a superuser, not the owner and cannot bypass RLS keeps the policies in force for any query
+ * that does not go through a TenantSession (deny by default); production insists on it (src/main.ts).
+ */
+export async function inspectRequestRole(db: Database): Promise<RequestRoleReport> {
+  const rows: { usr: string; super: boolean; bypass: boolean; owns: boolean }[] =
+    await db.requestDataSource.query(
+      `SELECT current_user AS usr, r.rolsuper AS super, r.rolbypassrls AS bypass,
+              EXISTS (SELECT 1 FROM pg_tables t WHERE t.tablename = 'document_chunks' AND t.tableowner = current_user) AS owns
+         FROM pg_roles r WHERE r.rolname = current_user`,
+    );
+  const r = rows[0];
+  return { user: r.usr, superuser: r.super, bypassRls: r.bypass, ownsTables: r.owns };
 }

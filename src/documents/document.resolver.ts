@@ -1,6 +1,6 @@
 import { Arg, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
 import { JSONScalar } from '../common/graphql-scalars';
-import { type GatewayContext, requireIdentity } from '../graphql/context';
+import { type GatewayContext, requireSession } from '../graphql/context';
 import { IngestionService, type IngestOutcome } from '../ingestion/ingestion.service';
 import { DocumentService } from './document.service';
 import { DocumentConnection, DocumentFilter } from './dtos/document-list.type';
@@ -34,7 +34,7 @@ export class DocumentResolver {
     @Arg('input', () => IngestDocumentInput) input: IngestDocumentInput,
     @Ctx() ctx: GatewayContext,
   ): Promise<IngestDocumentPayload> {
-    return toPayload(await this.ingestion.ingestDocument(requireIdentity(ctx), input));
+    return toPayload(await this.ingestion.ingestDocument(requireSession(ctx), input));
   }
 
   @Mutation(() => IngestDocumentsPayload, {
@@ -44,14 +44,14 @@ export class DocumentResolver {
     @Arg('inputs', () => [IngestDocumentInput]) inputs: IngestDocumentInput[],
     @Ctx() ctx: GatewayContext,
   ): Promise<IngestDocumentsPayload> {
-    return { results: (await this.ingestion.ingestDocuments(requireIdentity(ctx), inputs)).map(toPayload) };
+    return { results: (await this.ingestion.ingestDocuments(requireSession(ctx), inputs)).map(toPayload) };
   }
 
   @Mutation(() => Boolean, {
     description: 'Deletes the document and all its chunks. False when it did not exist.',
   })
   async deleteDocument(@Arg('id', () => ID) id: string, @Ctx() ctx: GatewayContext): Promise<boolean> {
-    return this.documentService.delete(requireIdentity(ctx), id);
+    return this.documentService.delete(requireSession(ctx), id);
   }
 
   @Mutation(() => SupportDocument, {
@@ -62,7 +62,7 @@ export class DocumentResolver {
     @Arg('acl', () => [String]) acl: string[],
     @Ctx() ctx: GatewayContext,
   ): Promise<SupportDocument> {
-    return this.documentService.updateAcl(requireIdentity(ctx), id, acl);
+    return this.documentService.updateAcl(requireSession(ctx), id, acl);
   }
 
   @Mutation(() => SupportDocument, {
@@ -73,7 +73,7 @@ export class DocumentResolver {
     @Arg('metadata', () => JSONScalar) metadata: unknown,
     @Ctx() ctx: GatewayContext,
   ): Promise<SupportDocument> {
-    return this.documentService.updateMetadata(requireIdentity(ctx), id, metadata);
+    return this.documentService.updateMetadata(requireSession(ctx), id, metadata);
   }
 
   @Query(() => SupportDocument, { nullable: true, description: 'A document the caller may see, or null.' })
@@ -81,7 +81,7 @@ export class DocumentResolver {
     @Arg('id', () => ID) id: string,
     @Ctx() ctx: GatewayContext,
   ): Promise<SupportDocument | null> {
-    return this.documentService.get(requireIdentity(ctx), id);
+    return this.documentService.get(requireSession(ctx), id);
   }
 
   @Query(() => DocumentConnection, {
@@ -95,7 +95,7 @@ export class DocumentResolver {
     @Arg('filter', () => DocumentFilter, { nullable: true }) filter?: DocumentFilter,
   ): Promise<DocumentConnection> {
     return this.documentService.list(
-      requireIdentity(ctx),
+      requireSession(ctx),
       { first, after },
       { category: filter?.category ?? undefined, updatedSince: filter?.updatedSince ?? undefined },
     );

@@ -1,11 +1,17 @@
 import { type Identity } from '../auth/identity';
 import { unauthenticated } from '../common/errors/domain-error';
+import { type TenantSession } from '../db/session';
 import { type Loaders } from './loaders';
 
 export interface GatewayContext {
   identity: Identity | null;
   requestId: string;
-  /** Per-request DataLoaders, bound to the identity; null without one. */
+  /**
+   * The caller's way into the database, created from the identity: every transaction it opens runs under the
+   * row-level security policies with the caller's merchant and principals. Null without an identity.
+   */
+  session: TenantSession | null;
+  /** Per-request DataLoaders, bound to the session; null without one. */
   loaders: Loaders | null;
 }
 
@@ -19,4 +25,10 @@ export function requireIdentity(ctx: GatewayContext): Identity {
     throw unauthenticated('Authentication required: send Authorization: Bearer <token>');
   }
   return ctx.identity;
+}
+
+/** The caller's database session; UNAUTHENTICATED without an identity. */
+export function requireSession(ctx: GatewayContext): TenantSession {
+  requireIdentity(ctx);
+  return ctx.session!;
 }

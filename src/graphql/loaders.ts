@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import { type Identity } from '../auth/identity';
+import { type TenantSession } from '../db/session';
 import { type DocumentService } from '../documents/document.service';
 import { type SupportDocument } from '../documents/support-document.entity';
 import { type Ticket } from '../tickets/ticket.entity';
@@ -15,7 +15,7 @@ export interface Loaders {
  * their source, and a loader can never hand one caller's rows to another.
  */
 export function createLoaders(
-  identity: Identity,
+  session: TenantSession,
   documents: DocumentService,
   tickets: TicketService,
 ): Loaders {
@@ -24,7 +24,7 @@ export function createLoaders(
     return ids.map((id) => map.get(id) ?? null);
   };
   return {
-    document: new DataLoader(async (ids) => byId(await documents.getMany(identity, ids), ids)),
-    ticket: new DataLoader(async (ids) => byId(await tickets.getMany(identity, ids), ids)),
+    document: new DataLoader(async (ids) => byId(await documents.getMany(session, ids), ids)),
+    ticket: new DataLoader(async (ids) => byId(await tickets.getMany(session, ids), ids)),
   };
 }

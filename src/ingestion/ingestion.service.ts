@@ -1,6 +1,5 @@
 import crypto from 'node:crypto';
-import { type DataSource, type EntityManager } from 'typeorm';
-import { type Identity } from '../auth/identity';
+import { type EntityManager } from 'typeorm';
 import { assertMayManageContent } from '../auth/permissions';
 import { type ChunkingOptions, chunkMarkdown, chunkTicket, type TextChunk } from '../chunks/chunking/chunker';
 import { type ChunkRepository, type ChunkSource, type NewChunkRow } from '../chunks/chunk.repository';
@@ -17,6 +16,7 @@ import {
 } from '../common/validation';
 import { type Config } from '../config/config';
 import { type CorpusVersion, type CorpusVersionRepository } from '../corpus/corpus-version.repository';
+import { type Db, type TenantSession } from '../db/session';
 import { documentCitation, ticketCitation } from '../documents/citation';
 import { type DocumentRepository } from '../documents/document.repository';
 import { type SupportDocument } from '../documents/support-document.entity';
@@ -95,7 +95,8 @@ class VersionsChanged extends Error {}
  */
 export class IngestionService {
   constructor(
-    private readonly dataSource: DataSource,
+    /** The owner's connection, for admin tools (seed, loader) that write for a merchant without a caller. */
+    private readonly admin: Db,
     private readonly embedders: EmbedderRegistry,
     private readonly corpus: CorpusVersionRepository,
     private readonly documents: DocumentRepository,
@@ -112,36 +113,44 @@ export class IngestionService {
   }
 
   async ingestDocument(
-    identity: Identity,
+    session: TenantSession,
     cmd: IngestDocumentCommand,
   ): Promise<IngestOutcome<SupportDocument>> {
-    assertMayManageContent(identity, this.config);
-    return this.writeDocument(identity.merchantId, cmd);
+    assertMayManageContent(session.identity, this.config);
+    return (await this.documentsWith(session, session.scope.merchantId, [cmd]))[0];
   }
 
   async ingestDocuments(
-    identity: Identity,
+    session: TenantSession,
     cmds: readonly IngestDocumentCommand[],
   ): Promise<IngestOutcome<SupportDocument>[]> {
-    assertMayManageContent(identity, this.config);
-    return this.writeDocuments(identity.merchantId, cmds);
+    assertMayManageContent(session.identity, this.config);
+    return this.documentsWith(session, session.scope.merchantId, cmds);
   }
 
-  async ingestTicket(identity: Identity, cmd: IngestTicketCommand): Promise<IngestOutcome<Ticket>> {
-    assertMayManageContent(identity, this.config);
-    return this.writeTicket(identity.merchantId, cmd);
+  async ingestTicket(session: TenantSession, cmd: IngestTicketCommand): Promise<IngestOutcome<Ticket>> {
+    assertMayManageContent(session.identity, this.config);
+    return this.ticketWith(session, session.scope.merchantId, cmd);
   }
 
-  /** For admin tools (seed, loader) that act for a merchant without a request identity. */
+  /** For admin tools (seed, loader) that act for a merchant without a request identity: runs as the owner. */
   async writeDocument(
     merchantId: string,
     cmd: IngestDocumentCommand,
   ): Promise<IngestOutcome<SupportDocument>> {
-    return (await this.writeDocuments(merchantId, [cmd]))[0];
+    return (await this.documentsWith(this.admin, merchantId, [cmd]))[0];
   }
 
-  /** All documents or none: one transaction for the whole batch. */
+  /** All documents or none: one transaction for the whole batch. Admin tools only (runs as the owner). */
   async writeDocuments(
+    merchantId: string,
+    cmds: readonly IngestDocumentCommand[],
+  ): Promise<IngestOutcome<SupportDocument>[]> {
+    return this.documentsWith(this.admin, merchantId, cmds);
+  }
+
+  private async documentsWith(
+    db: Db,
     merchantId: string,
     cmds: readonly IngestDocumentCommand[],
   ): Promise<IngestOutcome<SupportDocument>[]> {
@@ -161,7 +170,7 @@ export class IngestionService {
         throw badInput(`document id ${id} appears more than once in the batch`, { field: 'id' });
       seen.add(id);
     }
-    return this.writeSources(merchantId, prepared);
+    return this.writeSources(db, merchantId, prepared);
   }
 
   /**
@@ -172,7 +181,16 @@ export class IngestionService {
     this.prepareDocument('', cmd, '');
   }
 
+  /** For admin tools (seed) acting for a merchant without a caller: runs as the owner. */
   async writeTicket(merchantId: string, cmd: IngestTicketCommand): Promise<IngestOutcome<Ticket>> {
+    return this.ticketWith(this.admin, merchantId, cmd);
+  }
+
+  private async ticketWith(
+    db: Db,
+    merchantId: string,
+    cmd: IngestTicketCommand,
+  ): Promise<IngestOutcome<Ticket>> {
     const id = assertSourceId('id', cmd.id);
     const customerId = assertSourceId('customerId', cmd.customerId);
     const subject = assertText('subject', cmd.subject, MAX_TITLE_CHARS).trim();
@@ -203,7 +221,7 @@ export class IngestionService {
     const metadata = normalizeMetadata('metadata', cmd.metadata);
     const acl = normalizeAcl('acl', cmd.acl);
     const pieces = toPieces(chunkTicket(subject, messages, this.chunking), () => ticketCitation(id));
-    const [outcome] = await this.writeSources<Ticket>(merchantId, [
+    const [outcome] = await this.writeSources<Ticket>(db, merchantId, [
       {
         source: { kind: 'ticket', ticketId: id },
         pieces,
@@ -259,18 +277,19 @@ export class IngestionService {
   }
 
   private async writeSources<T>(
+    db: Db,
     merchantId: string,
     prepared: PreparedSource<T>[],
   ): Promise<IngestOutcome<T>[]> {
     for (let attempt = 1; ; attempt++) {
-      const live = await this.corpus.findLive(this.dataSource.manager, merchantId);
+      const live = await db.transaction((m) => this.corpus.findLive(m, merchantId));
       if (!live.active)
         throw notFound(`Merchant ${merchantId} is not provisioned; ask an administrator to create it first`);
       const targets = [live.active, ...(live.building ? [live.building] : [])];
       const embedded = new Map<number, { vectors: number[][]; computed: boolean[] }>();
-      for (const v of targets) embedded.set(v.version, await this.embedFor(merchantId, v, prepared));
+      for (const v of targets) embedded.set(v.version, await this.embedFor(db, merchantId, v, prepared));
       try {
-        const committed = await this.dataSource.transaction(async (manager) => {
+        const committed = await db.transaction(async (manager) => {
           if (!(await this.corpus.lockMerchant(manager, merchantId, 'share'))) {
             throw notFound(
               `Merchant ${merchantId} is not provisioned; ask an administrator to create it first`,
@@ -347,13 +366,15 @@ export class IngestionService {
   }
 
   /** Vectors for every piece of every source, for one corpus version: stored ones by content hash, then the cache, then the provider. */
-  private async embedFor<T>(merchantId: string, v: CorpusVersion, prepared: PreparedSource<T>[]) {
+  private async embedFor<T>(db: Db, merchantId: string, v: CorpusVersion, prepared: PreparedSource<T>[]) {
     const pieces = prepared.flatMap((p) => p.pieces);
-    const known = await this.chunks.findVectorsByHash(
-      this.dataSource.manager,
-      merchantId,
-      v,
-      pieces.map((x) => x.hash),
+    const known = await db.transaction((m) =>
+      this.chunks.findVectorsByHash(
+        m,
+        merchantId,
+        v,
+        pieces.map((x) => x.hash),
+      ),
     );
     return this.embedders.embed(
       this.embedders.get(v.embeddingModel, v.dimensions),

@@ -1,5 +1,5 @@
 import { Arg, Ctx, ID, Mutation, Query, Resolver } from 'type-graphql';
-import { type GatewayContext, requireIdentity } from '../graphql/context';
+import { type GatewayContext, requireSession } from '../graphql/context';
 import { UpsertOrderInput } from './dtos/upsert-order.input';
 import { Order } from './order.entity';
 import { OrderService } from './order.service';
@@ -15,11 +15,11 @@ export class OrderResolver {
     @Arg('input', () => UpsertOrderInput) input: UpsertOrderInput,
     @Ctx() ctx: GatewayContext,
   ): Promise<Order> {
-    return this.orders.upsert(requireIdentity(ctx), input);
+    return this.orders.upsert(requireSession(ctx), input);
   }
 
   @Query(() => Order, { nullable: true, description: "An order of the caller's merchant, or null." })
   async order(@Arg('id', () => ID) id: string, @Ctx() ctx: GatewayContext): Promise<Order | null> {
-    return this.orders.get(requireIdentity(ctx), id);
+    return this.orders.get(requireSession(ctx), id);
   }
 }

@@ -1,10 +1,9 @@
-import { type DataSource } from 'typeorm';
-import { type Identity } from '../auth/identity';
 import { assertMayManageContent } from '../auth/permissions';
 import { badInput, notFound } from '../common/errors/domain-error';
 import { assertDate } from '../common/validation';
 import { type CorpusVersionRepository } from '../corpus/corpus-version.repository';
 import { type Config } from '../config/config';
+import { type Db, type TenantSession } from '../db/session';
 import { type Order, OrderStatus } from './order.entity';
 import { type OrderRepository } from './order.repository';
 
@@ -26,18 +25,24 @@ export interface UpsertOrderCommand {
 /** The transactional side, as the shop system reports it; the agent's context shows order status from here. */
 export class OrderService {
   constructor(
-    private readonly dataSource: DataSource,
+    /** The owner's connection, for admin writes (seed) that have no caller. */
+    private readonly admin: Db,
     private readonly orders: OrderRepository,
     private readonly corpus: CorpusVersionRepository,
     private readonly config: Config,
   ) {}
 
-  async upsert(identity: Identity, cmd: UpsertOrderCommand): Promise<Order> {
-    assertMayManageContent(identity, this.config);
-    return this.write(identity.merchantId, cmd);
+  async upsert(session: TenantSession, cmd: UpsertOrderCommand): Promise<Order> {
+    assertMayManageContent(session.identity, this.config);
+    return this.writeWith(session, session.scope.merchantId, cmd);
   }
 
+  /** For admin tools (seed) acting for a merchant without a caller: runs as the owner. */
   async write(merchantId: string, cmd: UpsertOrderCommand): Promise<Order> {
+    return this.writeWith(this.admin, merchantId, cmd);
+  }
+
+  private async writeWith(db: Db, merchantId: string, cmd: UpsertOrderCommand): Promise<Order> {
     if (!ORDER_ID.test(cmd.id)) throw badInput('id must be 1-128 letters, digits or _.:#-', { field: 'id' });
     if (!ORDER_ID.test(cmd.customerId))
       throw badInput('customerId must be 1-128 letters, digits or _.:#-', { field: 'customerId' });
@@ -60,7 +65,7 @@ export class OrderService {
     if (amounts.refundedCents > total)
       throw badInput('refundedCents cannot exceed the order total', { field: 'refundedCents' });
     assertDate('placedAt', cmd.placedAt);
-    return this.dataSource.transaction(async (m) => {
+    return db.transaction(async (m) => {
       if (!(await this.corpus.lockMerchant(m, merchantId, 'share')))
         throw notFound(`Merchant ${merchantId} is not provisioned; ask an administrator to create it first`);
       return this.orders.upsert(m, merchantId, { ...cmd, ...amounts, placedAt: cmd.placedAt.toISOString() });
@@ -68,9 +73,13 @@ export class OrderService {
   }
 
   /** The customer's orders among `ids` (an id mentioned in a ticket but belonging to someone else is left out). */
-  async findForCustomer(identity: Identity, customerId: string, ids: readonly string[]): Promise<Order[]> {
+  async findForCustomer(
+    session: TenantSession,
+    customerId: string,
+    ids: readonly string[],
+  ): Promise<Order[]> {
     if (ids.length === 0) return [];
-    const orders = await this.orders.findByIds(this.dataSource.manager, identity.merchantId, ids);
+    const orders = await session.transaction((m) => this.orders.findByIds(m, session.scope.merchantId, ids));
     return orders
       .filter((o) => o.customerId === customerId)
       .sort((a, b) => b.placedAt.getTime() - a.placedAt.getTime());
@@ -80,10 +89,10 @@ export class OrderService {
    * Orders carry no ACL of their own, so looking one up by id is for content managers only; agents see order
    * status through agentContext, which shows only orders mentioned in tickets they may read, of that customer.
    */
-  async get(identity: Identity, id: string): Promise<Order | null> {
-    assertMayManageContent(identity, this.config);
+  async get(session: TenantSession, id: string): Promise<Order | null> {
+    assertMayManageContent(session.identity, this.config);
     if (!ORDER_ID.test(id)) throw badInput('id must be 1-128 letters, digits or _.:#-', { field: 'id' });
-    const [o] = await this.orders.findByIds(this.dataSource.manager, identity.merchantId, [id]);
+    const [o] = await session.transaction((m) => this.orders.findByIds(m, session.scope.merchantId, [id]));
     return o ?? null;
   }
 }

@@ -1,11 +1,10 @@
 import { Arg, Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
 import { SupportDocument } from '../documents/support-document.entity';
 import { Ticket } from '../tickets/ticket.entity';
-import { scopeOf } from '../auth/identity';
 import { mayManageContent } from '../auth/permissions';
 import { forbidden } from '../common/errors/domain-error';
 import { type Config } from '../config/config';
-import { type GatewayContext, requireIdentity, requireLoaders } from '../graphql/context';
+import { type GatewayContext, requireLoaders, requireSession } from '../graphql/context';
 import { RetrieveChunksInput } from './dtos/retrieve-chunks.input';
 import { RetrieveChunksResult, RetrievedChunk } from './dtos/retrieved-chunk.type';
 import { DEFAULT_K, RetrievalService } from './retrieval.service';
@@ -26,7 +25,8 @@ export class RetrievalResolver {
     @Arg('input', () => RetrieveChunksInput) input: RetrieveChunksInput,
     @Ctx() ctx: GatewayContext,
   ): Promise<RetrieveChunksResult> {
-    const identity = requireIdentity(ctx);
+    const session = requireSession(ctx);
+    const identity = session.identity;
     // Plans describe our indexes and data sizes: for a merchant's administrators, never for partners' keys.
     if (
       input.explain &&
@@ -35,7 +35,7 @@ export class RetrievalResolver {
       throw forbidden('explain is for administrators');
     }
     const f = input.filter;
-    const result = await this.retrieval.retrieve(scopeOf(identity), {
+    const result = await this.retrieval.retrieve(session, {
       query: input.query,
       k: input.k ?? DEFAULT_K,
       mode: input.mode ?? null,

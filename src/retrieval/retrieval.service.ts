@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { type DataSource, type EntityManager } from 'typeorm';
+import { type EntityManager } from 'typeorm';
 import { type TenantScope } from '../auth/identity';
 import {
   type ChunkHit,
@@ -11,6 +11,7 @@ import { badInput } from '../common/errors/domain-error';
 import { assertDate, assertSourceId, assertText, normalizeMetadata } from '../common/validation';
 import { type Config } from '../config/config';
 import { type CorpusVersion, type CorpusVersionRepository } from '../corpus/corpus-version.repository';
+import { type TenantSession } from '../db/session';
 import { type EmbedderRegistry } from '../embeddings/embedder.registry';
 import { NO_SERVICE_EVENTS, type ServiceEvents } from '../ops/service-events';
 import { TicketStatus } from '../tickets/ticket-status';
@@ -74,7 +75,6 @@ export interface RetrieveResult {
  */
 export class RetrievalService {
   constructor(
-    private readonly dataSource: DataSource,
     private readonly embedders: EmbedderRegistry,
     private readonly corpus: CorpusVersionRepository,
     private readonly chunks: ChunkRepository,
@@ -82,13 +82,14 @@ export class RetrievalService {
     private readonly events: ServiceEvents = NO_SERVICE_EVENTS,
   ) {}
 
-  async retrieve(scope: TenantScope, q: RetrieveQuery): Promise<RetrieveResult> {
-    const result = await this.search(scope, q);
+  async retrieve(session: TenantSession, q: RetrieveQuery): Promise<RetrieveResult> {
+    const result = await this.search(session, q);
     this.events.retrieved(q.mode ?? 'hybrid', result.strategy);
     return result;
   }
 
-  private async search(scope: TenantScope, q: RetrieveQuery): Promise<RetrieveResult> {
+  private async search(session: TenantSession, q: RetrieveQuery): Promise<RetrieveResult> {
+    const scope = session.scope;
     const started = performance.now();
     const mode: RetrievalMode = q.mode ?? 'hybrid';
     if (!Number.isInteger(q.k) || q.k < 1 || q.k > MAX_K)
@@ -117,7 +118,7 @@ export class RetrievalService {
     for (let attempt = 1; ; attempt++) {
       // The query is embedded with the model of the merchant's active corpus version, before the transaction
       // opens (a provider call must not hold the connection); the transaction then checks the version still holds.
-      const { active } = await this.corpus.findLive(this.dataSource.manager, scope.merchantId);
+      const { active } = await session.transaction((m) => this.corpus.findLive(m, scope.merchantId));
       if (!active) return empty(mode);
       const embedStarted = performance.now();
       const vector = given !== null ? validateEmbedding(given, active) : await this.embedQuery(active, text);
@@ -133,7 +134,7 @@ export class RetrievalService {
       const searchStarted = performance.now();
       // REPEATABLE READ: the vector and keyword sides are separate statements and must see one snapshot, or a
       // concurrent re-ingestion committing between them would fuse two versions of a document.
-      const outcome = await this.dataSource.transaction('REPEATABLE READ', async (manager) => {
+      const outcome = await session.transaction(async (manager) => {
         const now = await this.corpus.findLive(manager, scope.merchantId);
         if (now.active?.version !== active.version) return null;
         const vectorSide = mode === 'keyword' ? null : await this.vectorSearch(manager, scope, params, pool);
@@ -144,7 +145,7 @@ export class RetrievalService {
         const plan =
           q.explain && vectorSide ? await this.explain(manager, scope, params, vectorSide.strategy) : null;
         return { vectorSide, keywordSide, plan };
-      });
+      }, 'REPEATABLE READ');
       if (outcome === null && attempt < 3) continue; // a model flip happened in between: embed again
       if (outcome === null) return empty(mode);
       const searchMs = performance.now() - searchStarted;

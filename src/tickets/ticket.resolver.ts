@@ -1,6 +1,6 @@
 import { Arg, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
 import { JSONScalar } from '../common/graphql-scalars';
-import { type GatewayContext, requireIdentity } from '../graphql/context';
+import { type GatewayContext, requireSession } from '../graphql/context';
 import { IngestionService } from '../ingestion/ingestion.service';
 import { IngestTicketInput } from './dtos/ingest-ticket.input';
 import { IngestTicketPayload, TicketConnection, TicketFilter } from './dtos/ticket.types';
@@ -23,7 +23,7 @@ export class TicketResolver {
     @Arg('input', () => IngestTicketInput) input: IngestTicketInput,
     @Ctx() ctx: GatewayContext,
   ): Promise<IngestTicketPayload> {
-    const o = await this.ingestion.ingestTicket(requireIdentity(ctx), input);
+    const o = await this.ingestion.ingestTicket(requireSession(ctx), input);
     return {
       ticket: o.source,
       chunkCount: o.chunkCount,
@@ -43,7 +43,7 @@ export class TicketResolver {
     @Arg('acl', () => [String]) acl: string[],
     @Ctx() ctx: GatewayContext,
   ): Promise<Ticket> {
-    return this.ticketService.updateAcl(requireIdentity(ctx), id, acl);
+    return this.ticketService.updateAcl(requireSession(ctx), id, acl);
   }
 
   @Mutation(() => Ticket, {
@@ -54,7 +54,7 @@ export class TicketResolver {
     @Arg('metadata', () => JSONScalar) metadata: unknown,
     @Ctx() ctx: GatewayContext,
   ): Promise<Ticket> {
-    return this.ticketService.updateMetadata(requireIdentity(ctx), id, metadata);
+    return this.ticketService.updateMetadata(requireSession(ctx), id, metadata);
   }
 
   @Mutation(() => Ticket, {
@@ -65,19 +65,19 @@ export class TicketResolver {
     @Arg('status', () => TicketStatus) status: TicketStatus,
     @Ctx() ctx: GatewayContext,
   ): Promise<Ticket> {
-    return this.ticketService.updateStatus(requireIdentity(ctx), id, status);
+    return this.ticketService.updateStatus(requireSession(ctx), id, status);
   }
 
   @Mutation(() => Boolean, {
     description: 'Deletes the ticket and all its chunks. False when it did not exist.',
   })
   async deleteTicket(@Arg('id', () => ID) id: string, @Ctx() ctx: GatewayContext): Promise<boolean> {
-    return this.ticketService.delete(requireIdentity(ctx), id);
+    return this.ticketService.delete(requireSession(ctx), id);
   }
 
   @Query(() => Ticket, { nullable: true, description: 'A ticket the caller may see, or null.' })
   async ticket(@Arg('id', () => ID) id: string, @Ctx() ctx: GatewayContext): Promise<Ticket | null> {
-    return this.ticketService.get(requireIdentity(ctx), id);
+    return this.ticketService.get(requireSession(ctx), id);
   }
 
   @Query(() => TicketConnection, {
@@ -90,7 +90,7 @@ export class TicketResolver {
     @Arg('filter', () => TicketFilter, { nullable: true }) filter?: TicketFilter,
   ): Promise<TicketConnection> {
     return this.ticketService.list(
-      requireIdentity(ctx),
+      requireSession(ctx),
       { first, after },
       {
         status: filter?.status ?? undefined,

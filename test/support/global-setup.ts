@@ -1,5 +1,7 @@
 import 'reflect-metadata';
 import fs from 'node:fs';
+import path from 'node:path';
+import { Client } from 'pg';
 import { createServices } from '../../src/app';
 import { loadConfig } from '../../src/config/config';
 import { openDatabase } from '../../src/db/database';
@@ -12,6 +14,7 @@ export default async function globalSetup(): Promise<void> {
   const url = nativeTestUrl();
   let config;
   if (url) {
+    await ensureDatabaseRoles(url);
     config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: url });
   } else {
     fs.rmSync(TEMPLATE_DIR, { recursive: true, force: true });
@@ -27,4 +30,23 @@ export default async function globalSetup(): Promise<void> {
   console.log(
     `\n[test] database: ${url ? `native ${new URL(url).pathname.slice(1)}` : `embedded PGlite (template ${TEMPLATE_DIR})`}`,
   );
+}
+
+/**
+ * The roles of scripts/db-roles.sql (idempotent), so native tests run the gateway as srg_gateway. Needs a role
+ * that may create roles; otherwise they must exist already (CI creates them in .ci/run).
+ */
+async function ensureDatabaseRoles(url: string): Promise<void> {
+  const sql = fs
+    .readFileSync(path.join(__dirname, '..', '..', 'scripts', 'db-roles.sql'), 'utf8')
+    .replace(/^\\if[\s\S]*?^\\endif$/gm, ''); // psql-only password blocks
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } catch (err) {
+    console.warn(`[test] could not create the database roles (${String(err)}); assuming they exist`);
+  } finally {
+    await client.end();
+  }
 }

@@ -10,7 +10,7 @@ import { type Database, openDatabase } from '../../src/db/database';
 import { type Embedder } from '../../src/embeddings/embedder';
 import { createEmbedder } from '../../src/embeddings/embedder.factory';
 import { type Logger } from '../../src/ops/logger';
-import { nativeTestUrl, TEMPLATE_DIR, TEMPLATE_ENV, TEST_JWT_SECRET } from './test-env';
+import { nativeGatewayUrl, nativeTestUrl, TEMPLATE_DIR, TEMPLATE_ENV, TEST_JWT_SECRET } from './test-env';
 
 export interface TestIdentity {
   merchantId: string;
@@ -61,7 +61,8 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
   let dataDir: string | undefined;
   const env: Record<string, string> = { NODE_ENV: 'test', AUTH_JWT_SECRET: TEST_JWT_SECRET, ...options.env };
   if (url) {
-    env.DATABASE_URL = url;
+    env.DATABASE_URL = nativeGatewayUrl(url);
+    env.MIGRATION_DATABASE_URL = url;
   } else {
     const template = process.env[TEMPLATE_ENV] ?? TEMPLATE_DIR;
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'srg-test-db-'));
