@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 
 /**
  * The Samsung e-manual set (/work/shared/datasets/samsung-emanuals, Apache-2.0; see its README): one manual = one
@@ -13,6 +14,8 @@ export interface Manual {
   sections: { id: string; title: string; text: string }[];
   /** The labelled questions for this manual (empty for most). */
   questionsFile: string | null;
+  /** A zip of more labelled questions (JSON files, some malformed), for the smart TV manual. */
+  questionsZip?: string | null;
 }
 
 export interface LabelledQuestion {
@@ -36,6 +39,7 @@ export function listManuals(
     name: l.name,
     file: path.join(dir, `${l.name}.json`),
     questionsFile: path.join(dir, l.questions),
+    questionsZip: l.name.startsWith('smart_tv') ? path.join(dir, 'smart_remote_QA.zip') : null,
   }));
   const otherDir = path.join(dir, 'other_emanuals_corpus');
   const others = fs.existsSync(otherDir)
@@ -48,7 +52,12 @@ export function listManuals(
   return [...labelled, ...others];
 }
 
-export function readManual(entry: { name: string; file: string; questionsFile: string | null }): Manual {
+export function readManual(entry: {
+  name: string;
+  file: string;
+  questionsFile: string | null;
+  questionsZip?: string | null;
+}): Manual {
   const raw = JSON.parse(fs.readFileSync(entry.file, 'utf8')) as Record<
     string,
     { title?: unknown; text?: unknown }
@@ -72,6 +81,7 @@ export function readManual(entry: { name: string; file: string; questionsFile: s
     merchantId: `manual-${slug}`.slice(0, 64),
     sections,
     questionsFile: entry.questionsFile,
+    questionsZip: entry.questionsZip ?? null,
   };
 }
 
@@ -119,12 +129,58 @@ export function parseCsv(text: string): string[][] {
 
 const norm = (s: string): string => s.toLowerCase().replace(/\s+/g, ' ').trim();
 
-/** Questions whose label names a section title of the manual; `unmatched` counts the others. */
+/** The files of a zip archive (stored or deflated entries), read through its central directory. */
+export function readZip(file: string): Map<string, Buffer> {
+  const buf = fs.readFileSync(file);
+  let end = buf.length - 22;
+  while (end >= 0 && buf.readUInt32LE(end) !== 0x06054b50) end--;
+  if (end < 0) throw new Error(`${file}: not a zip archive`);
+  const count = buf.readUInt16LE(end + 10);
+  let at = buf.readUInt32LE(end + 16);
+  const out = new Map<string, Buffer>();
+  for (let i = 0; i < count; i++) {
+    if (buf.readUInt32LE(at) !== 0x02014b50) throw new Error(`${file}: bad central directory`);
+    const method = buf.readUInt16LE(at + 10);
+    const size = buf.readUInt32LE(at + 20);
+    const nameLength = buf.readUInt16LE(at + 28);
+    const skip = nameLength + buf.readUInt16LE(at + 30) + buf.readUInt16LE(at + 32);
+    const local = buf.readUInt32LE(at + 42);
+    const name = buf.toString('utf8', at + 46, at + 46 + nameLength);
+    const data = local + 30 + buf.readUInt16LE(local + 26) + buf.readUInt16LE(local + 28);
+    const raw = buf.subarray(data, data + size);
+    if (!name.endsWith('/')) out.set(name, method === 8 ? zlib.inflateRawSync(raw) : Buffer.from(raw));
+    at += 46 + skip;
+  }
+  return out;
+}
+
+/**
+ * (section path, question) pairs from the smart-remote QA zip. Some of its JSON is malformed, so the pairs are
+ * picked out with a pattern rather than parsed.
+ */
+export function readZipQuestions(file: string): { path: string; question: string }[] {
+  const pairs: { path: string; question: string }[] = [];
+  const pattern =
+    /"Section Hierarchy"\s*:\s*"((?:[^"\\]|\\.)*)"[\s\S]*?"Question"\s*:\s*"((?:[^"\\]|\\.)*)"/g;
+  for (const [name, data] of readZip(file)) {
+    if (!name.endsWith('.json')) continue;
+    for (const m of data.toString('utf8').matchAll(pattern)) pairs.push({ path: m[1], question: m[2] });
+  }
+  return pairs;
+}
+
+/**
+ * Questions whose label names a section title of the manual (the CSV's 50, plus the zip's for the smart TV
+ * manual); `unmatched` counts the labels that name no section title exactly.
+ */
 export function readQuestions(manual: Manual): { questions: LabelledQuestion[]; unmatched: number } {
   if (!manual.questionsFile) return { questions: [], unmatched: 0 };
   const [header, ...rows] = parseCsv(fs.readFileSync(manual.questionsFile, 'utf8'));
   const qi = header.indexOf('question');
   const pi = header.indexOf('section_path');
+  const labelled = rows.map((r) => ({ path: r[pi] ?? '', question: r[qi] ?? '' }));
+  if (manual.questionsZip && fs.existsSync(manual.questionsZip))
+    labelled.push(...readZipQuestions(manual.questionsZip));
   const byTitle = new Map<string, Set<string>>();
   for (const s of manual.sections) {
     const key = norm(s.title);
@@ -133,14 +189,18 @@ export function readQuestions(manual: Manual): { questions: LabelledQuestion[]; 
   }
   const questions: LabelledQuestion[] = [];
   let unmatched = 0;
-  for (const r of rows) {
-    const last = (r[pi] ?? '').split('>').pop() ?? '';
+  const seen = new Set<string>();
+  for (const l of labelled) {
+    const last = l.path.split('>').pop() ?? '';
     const relevant = byTitle.get(norm(last));
-    if (!relevant || !r[qi]?.trim()) {
+    const question = l.question.replace(/\\"/g, '"').trim();
+    if (!relevant || question === '') {
       unmatched++;
       continue;
     }
-    questions.push({ question: r[qi].trim(), relevant });
+    if (seen.has(question)) continue; // the paraphrased sets repeat some questions verbatim
+    seen.add(question);
+    questions.push({ question, relevant });
   }
   return { questions, unmatched };
 }
