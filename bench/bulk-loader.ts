@@ -10,7 +10,7 @@ import {
 import { type VectorGenerator } from './vector-generator';
 
 /**
- * Bulk-loads generated merchants into the product's schema with multi-row INSERTs on one connection: documents and
+ * Bulk-loads generated merchants into the product's schema with multi-row INSERTs on a few connections: documents and
  * tickets first, then their chunks, every constraint and trigger of the schema in force (the corpus-version
  * dimension trigger, the generated tsvector, the foreign keys). Vectors travel in pgvector's binary format
  * (6 KB per 1536-d vector instead of ~20 KB of text). The next batch is generated while the previous one is
@@ -136,11 +136,12 @@ async function writeBatch(client: Client, b: Batch, embeddingModel: string): Pro
 }
 
 /**
- * Loads the merchants' content (the merchants and their corpus versions must exist). Statements are queued on the
- * one connection in order, so a batch's documents are written before its chunks.
+ * Loads the merchants' content (the merchants and their corpus versions must exist). Batches go round-robin to the
+ * connections, one batch in flight per connection (which bounds the memory); a batch holds whole documents and
+ * tickets, and each connection writes a batch's sources before its chunks, so batches are independent.
  */
 export async function bulkLoad(
-  client: Client,
+  clients: readonly Client[],
   p: CorpusParams,
   topics: VectorGenerator,
   merchants: readonly MerchantPlan[],
@@ -149,16 +150,18 @@ export async function bulkLoad(
 ): Promise<LoadStats> {
   const started = performance.now();
   const stats: LoadStats = { merchants: merchants.length, sources: 0, chunks: 0, seconds: 0 };
-  let inFlight: Promise<unknown> | null = null;
+  const inFlight: Promise<void>[] = clients.map(() => Promise.resolve());
+  let next = 0;
   for (const b of batches(p, topics, merchants)) {
-    // Generated while the previous batch is being written; one batch in flight bounds the memory.
-    if (inFlight) await inFlight;
-    inFlight = writeBatch(client, b, embeddingModel);
+    // Generated while the previous batches are being written.
+    const slot = next++ % clients.length;
+    await inFlight[slot];
+    inFlight[slot] = writeBatch(clients[slot], b, embeddingModel);
     stats.sources += b.sources.length;
     stats.chunks += b.chunks;
     onProgress?.(stats.chunks);
   }
-  if (inFlight) await inFlight;
+  await Promise.all(inFlight);
   stats.seconds = (performance.now() - started) / 1000;
   return stats;
 }

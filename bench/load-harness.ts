@@ -56,16 +56,19 @@ export interface Recorded {
 }
 
 /**
- * Records every statement sent through `pg` (TypeORM included) while `fn` runs, so the raw-SQL side of the
+ * Records the statements sent through `pg` (TypeORM included) while `fn` runs, so the raw-SQL side of the
  * benchmark replays exactly what the product sent for the same request — whatever retrieval strategy main has.
- * Nothing else may use `pg` in this process while recording.
+ * `include` tells which connections' statements belong to `fn` (others may be busy with something else meanwhile).
  */
-export async function recordSql<T>(fn: () => Promise<T>): Promise<{ result: T; statements: Recorded[] }> {
+export async function recordSql<T>(
+  fn: () => Promise<T>,
+  include: (client: object) => boolean = () => true,
+): Promise<{ result: T; statements: Recorded[] }> {
   const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
   const original = proto.query;
   const statements: Recorded[] = [];
-  proto.query = function (this: unknown, ...args: unknown[]) {
-    if (typeof args[0] === 'string')
+  proto.query = function (this: object, ...args: unknown[]) {
+    if (typeof args[0] === 'string' && include(this))
       statements.push({ text: args[0], values: Array.isArray(args[1]) ? [...(args[1] as unknown[])] : [] });
     return original.apply(this, args);
   };
