@@ -136,6 +136,12 @@ export async function startGatewayProcess(
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Never outlive the benchmark, also when it fails half-way.
+  const killOnExit = (): void => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  };
+  process.on('exit', killOnExit);
+  child.once('exit', () => process.off('exit', killOnExit));
   let output = '';
   const url = await new Promise<URL>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${output}`)), 120_000);
@@ -185,8 +191,11 @@ export async function startGatewayProcess(
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
-/** POSTs a prepared GraphQL body; resolves to the parsed `data`, rejects on HTTP or GraphQL errors. */
-export function graphql<T>(url: URL, token: string, body: string): Promise<T> {
+/**
+ * POSTs a prepared GraphQL body; resolves to the parsed `data`, rejects on HTTP or GraphQL errors. A request that
+ * went out on a kept-alive socket the server was closing at that moment (its idle timeout) is sent again once.
+ */
+export function graphql<T>(url: URL, token: string, body: string, retry = true): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const req = http.request(
       {
@@ -217,7 +226,11 @@ export function graphql<T>(url: URL, token: string, body: string): Promise<T> {
         });
       },
     );
-    req.on('error', reject);
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (retry && req.reusedSocket && err.code === 'ECONNRESET')
+        resolve(graphql<T>(url, token, body, false));
+      else reject(err);
+    });
     req.end(body);
   });
 }
