@@ -9,7 +9,8 @@ import { rng } from './bench-utils';
 export class VectorGenerator {
   private readonly next: () => number;
   private readonly topics: Float64Array[];
-  private spare: number | null = null;
+  /** The second value of the last Box-Muller pair; NaN when used (a number field keeps this hot path monomorphic). */
+  private spare = NaN;
 
   constructor(
     readonly dimensions: number,
@@ -17,9 +18,18 @@ export class VectorGenerator {
     readonly topicCount = 64,
     /** Spread of a document around its topic, and of a chunk around its document (relative to unit vectors). */
     readonly spread = { document: 0.55, chunk: 0.35, query: 0.6 },
+    topics?: Float64Array[],
   ) {
     this.next = rng(seed);
-    this.topics = Array.from({ length: topicCount }, () => this.unit(this.gaussianVector(1)));
+    this.topics = topics ?? Array.from({ length: topicCount }, () => this.unit(this.gaussianVector(1)));
+  }
+
+  /**
+   * A generator over the same topics with its own random stream: one per merchant (or for queries), so each can
+   * be generated on its own and in any order, and still be reproducible from the seeds.
+   */
+  fork(seed: number): VectorGenerator {
+    return new VectorGenerator(this.dimensions, seed, this.topicCount, this.spread, this.topics);
   }
 
   /** A topic index, low indexes more likely (weight 1/(i+1)). */
@@ -45,20 +55,33 @@ export class VectorGenerator {
     return Array.from(this.around(this.topics[topic], this.spread.query));
   }
 
+  /** A unit vector near `centre`: Gaussian noise of total size ~`spread`, normalized (written as loops: it is hot). */
   private around(centre: Float64Array, spread: number): Float64Array {
-    const noise = this.gaussianVector(spread / Math.sqrt(this.dimensions));
-    return this.unit(centre.map((x, i) => x + noise[i]));
+    const n = this.dimensions;
+    const sigma = spread / Math.sqrt(n);
+    const out = new Float64Array(n);
+    let sum = 0;
+    for (let i = 0; i < n; i++) {
+      const x = centre[i] + this.gaussian() * sigma;
+      out[i] = x;
+      sum += x * x;
+    }
+    const inv = 1 / Math.sqrt(sum);
+    for (let i = 0; i < n; i++) out[i] *= inv;
+    return out;
   }
 
   private gaussianVector(sigma: number): Float64Array {
-    return Float64Array.from({ length: this.dimensions }, () => this.gaussian() * sigma);
+    const out = new Float64Array(this.dimensions);
+    for (let i = 0; i < out.length; i++) out[i] = this.gaussian() * sigma;
+    return out;
   }
 
   /** Box-Muller. */
   private gaussian(): number {
-    if (this.spare !== null) {
+    if (!Number.isNaN(this.spare)) {
       const s = this.spare;
-      this.spare = null;
+      this.spare = NaN;
       return s;
     }
     const u = Math.max(this.next(), 1e-12);
@@ -69,7 +92,9 @@ export class VectorGenerator {
   }
 
   private unit(v: Float64Array): Float64Array {
-    const n = Math.hypot(...v);
+    let sum = 0;
+    for (const x of v) sum += x * x;
+    const n = Math.sqrt(sum);
     return v.map((x) => x / n);
   }
 

@@ -1,0 +1,236 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import { percentile } from './bench-utils';
+
+/** Helpers for the load runs: a fixed-concurrency driver, the gateway as a child process, SQL recording. */
+
+export interface LoadResult {
+  requests: number;
+  seconds: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  throughput: number;
+}
+
+/**
+ * Runs `requests` calls of `fn(i)` with exactly `concurrency` in flight (each worker takes the next index when its
+ * call returns). Latencies in milliseconds, throughput in calls per second of wall time.
+ */
+export async function runConcurrent(
+  requests: number,
+  concurrency: number,
+  fn: (i: number) => Promise<unknown>,
+): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      const i = next++;
+      if (i >= requests) return;
+      const t0 = performance.now();
+      await fn(i);
+      latencies.push(performance.now() - t0);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, requests) }, worker));
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    requests,
+    seconds,
+    p50: percentile(latencies, 0.5),
+    p95: percentile(latencies, 0.95),
+    p99: percentile(latencies, 0.99),
+    throughput: requests / seconds,
+  };
+}
+
+export interface Recorded {
+  text: string;
+  values: unknown[];
+}
+
+/**
+ * Records the statements sent through `pg` (TypeORM included) while `fn` runs, so the raw-SQL side of the
+ * benchmark replays exactly what the product sent for the same request — whatever retrieval strategy main has.
+ * `include` tells which connections' statements belong to `fn` (others may be busy with something else meanwhile).
+ */
+export async function recordSql<T>(
+  fn: () => Promise<T>,
+  include: (client: object) => boolean = () => true,
+): Promise<{ result: T; statements: Recorded[] }> {
+  const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+  const original = proto.query;
+  const statements: Recorded[] = [];
+  proto.query = function (this: object, ...args: unknown[]) {
+    if (typeof args[0] === 'string' && include(this))
+      statements.push({ text: args[0], values: Array.isArray(args[1]) ? [...(args[1] as unknown[])] : [] });
+    return original.apply(this, args);
+  };
+  try {
+    return { result: await fn(), statements };
+  } finally {
+    proto.query = original;
+  }
+}
+
+/** Replays recorded statements on one pooled connection, in order (they include the transaction's BEGIN/COMMIT). */
+export async function replay(pool: pg.Pool, statements: readonly Recorded[]): Promise<void> {
+  const client = await pool.connect();
+  try {
+    for (const s of statements) await client.query(s.text, s.values);
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+export interface GatewayProcess {
+  url: URL;
+  pid: number;
+  /** Peak resident set size so far (VmHWM), in MiB. */
+  peakRssMiB(): number;
+  rssMiB(): number;
+  /** CPU time (user + system) the process has used so far, in milliseconds. */
+  cpuMs(): number;
+  stop(): Promise<void>;
+}
+
+/** utime + stime from /proc/<pid>/stat (fields 14 and 15, in clock ticks of 10 ms on Linux). */
+function procCpuMs(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
+function procStatusMiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Starts the real gateway (`node dist/src/main.js`, the same entry point as `npm start`) on an ephemeral port
+ * and resolves when it listens. A separate process, so its memory is its own and measurable.
+ */
+export async function startGatewayProcess(
+  root: string,
+  env: Record<string, string>,
+): Promise<GatewayProcess> {
+  const child: ChildProcess = spawn(process.execPath, [path.join(root, 'dist', 'src', 'main.js')], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  // Never outlive the benchmark, also when it fails half-way.
+  const killOnExit = (): void => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  };
+  process.on('exit', killOnExit);
+  child.once('exit', () => process.off('exit', killOnExit));
+  let output = '';
+  const url = await new Promise<URL>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${output}`)), 120_000);
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString();
+      for (const line of output.split('\n')) {
+        if (!line.startsWith('{')) continue;
+        try {
+          const entry = JSON.parse(line) as { msg?: string; url?: string };
+          if (entry.msg === 'gateway listening' && entry.url) {
+            clearTimeout(timer);
+            resolve(new URL(entry.url));
+          }
+        } catch {
+          // a partial line; wait for the rest
+        }
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (c: Buffer) => {
+      output += c.toString();
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`gateway exited with ${String(code)}:\n${output}`));
+    });
+  });
+  // Keep draining its output so a chatty gateway never blocks on a full pipe; print errors.
+  child.stdout!.removeAllListeners('data');
+  child.stdout!.on('data', () => undefined);
+  child.stderr!.on('data', (c: Buffer) => process.stderr.write(`[gateway] ${c.toString()}`));
+  const pid = child.pid!;
+  return {
+    url,
+    pid,
+    peakRssMiB: () => procStatusMiB(pid, 'VmHWM'),
+    rssMiB: () => procStatusMiB(pid, 'VmRSS'),
+    cpuMs: () => procCpuMs(pid),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+
+/**
+ * POSTs a prepared GraphQL body; resolves to the parsed `data`, rejects on HTTP or GraphQL errors. A request that
+ * went out on a kept-alive socket the server was closing at that moment (its idle timeout) is sent again once.
+ */
+export function graphql<T>(url: URL, token: string, body: string, retry = true): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const req = http.request(
+      {
+        agent,
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          authorization: `Bearer ${token}`,
+        },
+      },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(parts).toString();
+          try {
+            const parsed = JSON.parse(text) as { data?: T; errors?: { message: string }[] };
+            if (parsed.errors?.length || !parsed.data)
+              reject(new Error(`GraphQL error (${res.statusCode}): ${text.slice(0, 500)}`));
+            else resolve(parsed.data);
+          } catch {
+            reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 500)}`));
+          }
+        });
+      },
+    );
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (retry && req.reusedSocket && err.code === 'ECONNRESET')
+        resolve(graphql<T>(url, token, body, false));
+      else reject(err);
+    });
+    req.end(body);
+  });
+}
