@@ -449,7 +449,10 @@ async function main(): Promise<void> {
     startGatewayProcess(root, {
       ...retrievalEnv,
       NODE_ENV: 'production',
-      DATABASE_URL: url,
+      // As in production: requests as the gateway role under row-level security, admin work as the owner
+      // (production refuses a superuser or owner request login). Roles from scripts/create-db-roles.sh.
+      DATABASE_URL: gatewayUrl(url),
+      MIGRATION_DATABASE_URL: url,
       AUTH_JWT_SECRET: secret,
       PORT: '0',
       HOST: '127.0.0.1',
@@ -1115,3 +1118,13 @@ main().catch((err: unknown) => {
   console.error(err);
   process.exit(1);
 });
+
+/** The same database, connected as the request role `srg_gateway` (BENCH_GATEWAY_DATABASE_URL overrides). */
+function gatewayUrl(ownerUrl: string): string {
+  const explicit = process.env.BENCH_GATEWAY_DATABASE_URL?.trim();
+  if (explicit) return explicit;
+  const u = new URL(ownerUrl);
+  u.username = 'srg_gateway';
+  u.password = process.env.SRG_GATEWAY_PASSWORD ?? '';
+  return u.toString();
+}
