@@ -2,8 +2,9 @@
  * The browser side of the playground: GraphiQL 5 (Monaco editors) with the gateway's example tabs. Bundled by
  * src/playground/build-assets.ts into one script, one stylesheet and three Monaco workers; it loads nothing else.
  */
-import { createGraphiQLFetcher, type Storage } from '@graphiql/toolkit';
+import { createGraphiQLFetcher, type Fetcher, type Storage } from '@graphiql/toolkit';
 import { GraphiQL } from 'graphiql';
+import { Kind, parse } from 'graphql';
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import 'graphiql/style.css';
@@ -68,7 +69,19 @@ function main(): void {
   if (container === null) throw new Error('#playground element missing');
   container.className = 'playground';
   container.textContent = '';
-  const fetcher = createGraphiQLFetcher({ url: new URL(bootstrap.endpoint, location.href).toString() });
+  const base = createGraphiQLFetcher({ url: new URL(bootstrap.endpoint, location.href).toString() });
+  // GraphiQL 5 can keep the previous tab's operationName after a tab switch (Bob's query went out named
+  // RetrieveAsAlice: OPERATION_RESOLUTION_FAILURE). A document with one operation names it itself.
+  const fetcher: Fetcher = (params, options) => {
+    let only: string | undefined;
+    try {
+      const operations = parse(params.query).definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION);
+      if (operations.length === 1) only = operations[0].name?.value;
+    } catch {
+      // Not parseable: let the server say why.
+    }
+    return base(only === undefined ? params : { ...params, operationName: only }, options);
+  };
   createRoot(container).render(
     <StrictMode>
       <GraphiQL
