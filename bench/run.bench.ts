@@ -453,6 +453,9 @@ async function main(): Promise<void> {
       // (production refuses a superuser or owner request login). Roles from scripts/create-db-roles.sh.
       DATABASE_URL: gatewayUrl(url),
       MIGRATION_DATABASE_URL: url,
+      // Throughput is what is measured: the per-merchant and per-caller rate limits would cap it at their refill.
+      RATE_LIMIT_MERCHANT_PER_MINUTE: '0',
+      RATE_LIMIT_CALLER_PER_MINUTE: '0',
       AUTH_JWT_SECRET: secret,
       PORT: '0',
       HOST: '127.0.0.1',
