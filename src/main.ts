@@ -73,7 +73,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof ConfigError) console.error(err.message);
-  else console.error(err);
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    // A misspelt variable is often why a value is missing or wrong: say so here too, not only in the log.
+    for (const warning of unknownVariableWarnings()) console.error(`  (warning) ${warning}`);
+  } else console.error(err);
   process.exit(1);
 });

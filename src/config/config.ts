@@ -1,13 +1,604 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { z } from 'zod';
 import { projectRoot } from '../common/project-root';
+
+/*
+ * The environment is parsed by one zod schema (VARIABLES below): each variable is declared once, with its type,
+ * range, default and meaning, and `--help`, the README check and the misspelling warnings all read that table. What
+ * stays hand-written here is our own rules between variables (production needs a key, overlap under half the chunk
+ * size, ...), which no schema library knows.
+ */
 
 export type Environment = 'development' | 'test' | 'production';
 export type EmbeddingProvider = 'local' | 'openai';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 /** `on`: anyone may open the IDE and introspect; `admin`: the page is served, introspection needs a content-manager role; `off`: no page. */
 export type PlaygroundMode = 'on' | 'admin' | 'off';
+
+/** The default model size (text-embedding-3-small); corpus versions may use other sizes. */
+export const EMBEDDING_DIMENSIONS = 1536;
+
+/**
+ * Vector sizes the gateway accepts. Below 64 no published embedding model (Matryoshka models such as
+ * nomic-embed-text-v1.5 shorten to 64 at the least) keeps useful retrieval quality, so a smaller number is a typo.
+ * Above 2000 pgvector cannot build an HNSW index on `vector` (its limit is 2000 dimensions), and a merchant's
+ * dedicated index (merchant_vector_indexes, CHECK 1..2000) could never be built; text-embedding-3-large (3072)
+ * shortens to any size with the API's `dimensions` parameter, so use 2000 or less (1024, 1536).
+ */
+export const EMBEDDING_DIMENSIONS_RANGE = { min: 64, max: 2000 } as const;
+
+/** Largest size each known OpenAI model returns; ada-002 returns exactly 1536 and cannot be shortened. */
+const OPENAI_MODEL_DIMENSIONS: Record<string, { max: number; fixed?: boolean }> = {
+  'text-embedding-3-small': { max: 1536 },
+  'text-embedding-3-large': { max: 3072 },
+  'text-embedding-ada-002': { max: 1536, fixed: true },
+};
+
+/** Why `dimensions` cannot be used with `model`, or undefined when it can (config, `reembed` and its mutation). */
+export function embeddingDimensionsProblem(model: string, dimensions: number): string | undefined {
+  const { min, max } = EMBEDDING_DIMENSIONS_RANGE;
+  if (!Number.isInteger(dimensions) || dimensions < min || dimensions > max) {
+    return (
+      `dimensions must be an integer between ${min} and ${max} (smaller is no real embedding model; pgvector's ` +
+      `HNSW index stops at ${max}: shorten larger models with this setting)`
+    );
+  }
+  const known = OPENAI_MODEL_DIMENSIONS[model];
+  if (known?.fixed && dimensions !== known.max) return `${model} returns exactly ${known.max} dimensions`;
+  if (known && dimensions > known.max) return `${model} returns at most ${known.max} dimensions`;
+  return undefined;
+}
+
+/** Whether an OpenAI-compatible endpoint can be called without OPENAI_API_KEY: only one on this machine. */
+export function endpointNeedsKey(baseUrl: string): boolean {
+  try {
+    const host = new URL(baseUrl).hostname;
+    return !['localhost', '127.0.0.1', '[::1]', '::1'].includes(host);
+  } catch {
+    return true;
+  }
+}
+
+// ---- field types: each parses one raw variable (trimmed, blank = unset) and says what a bad value must be ----
+
+type Meta = { shownDefault: string; meaning: string; secret?: boolean };
+const blankIsUnset = (v: unknown): unknown =>
+  typeof v === 'string' ? (v.trim() === '' ? undefined : v.trim()) : v;
+
+function integer(fallback: number, min: number, max: number) {
+  const error = `must be an integer between ${min} and ${max}`;
+  return z.preprocess(
+    blankIsUnset,
+    z.coerce.number({ error }).int({ error }).min(min, { error }).max(max, { error }).default(fallback),
+  );
+}
+const TRUE = ['1', 'true', 'yes', 'on'];
+const FALSE = ['0', 'false', 'no', 'off'];
+/** true/false (also 1/0, yes/no, on/off); undefined when unset, so the default may depend on other variables. */
+function flag() {
+  return z.preprocess(
+    blankIsUnset,
+    z
+      .string()
+      .optional()
+      .transform((v, ctx): boolean | undefined => {
+        if (v === undefined) return undefined;
+        if (TRUE.includes(v.toLowerCase())) return true;
+        if (FALSE.includes(v.toLowerCase())) return false;
+        ctx.addIssue({ code: 'custom', message: 'must be true or false' });
+        return z.NEVER;
+      }),
+  );
+}
+function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.preprocess(
+    blankIsUnset,
+    z.enum(values, { error: `must be one of ${values.join(', ')}` }).optional(),
+  );
+}
+function text(fallback: string) {
+  return z.preprocess(blankIsUnset, z.string().default(fallback));
+}
+function optionalText() {
+  return z.preprocess(blankIsUnset, z.string().optional());
+}
+function url(schemes: readonly string[], what: string) {
+  return z.preprocess(
+    blankIsUnset,
+    z
+      .string()
+      .refine((v) => schemes.some((s) => v.startsWith(`${s}://`)), { error: `must be ${what}` })
+      .optional(),
+  );
+}
+function list(fallback: string) {
+  return text(fallback).transform((v) =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0),
+  );
+}
+function existingFile() {
+  return optionalText()
+    .transform((v) => (v === undefined ? undefined : path.resolve(v)))
+    .refine((v) => v === undefined || fs.existsSync(v), { error: 'names no file that exists' });
+}
+/** A claim name as issuers write them: `merchant_id`, `tid`, or a namespaced URL such as `https://acme.example/roles`. */
+function claimName(fallback: string) {
+  return text(fallback).refine((v) => /^[\x21-\x7e]{1,200}$/.test(v), {
+    error: 'must be a claim name of printable ASCII without spaces',
+  });
+}
+const ROLE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$/;
+function roleList(fallback: string) {
+  return list(fallback).superRefine((roles, ctx) => {
+    if (roles.length === 0) ctx.addIssue({ code: 'custom', message: 'must name at least one role' });
+    for (const r of roles) {
+      if (!ROLE_NAME.test(r))
+        ctx.addIssue({ code: 'custom', message: `has ${JSON.stringify(r)}, not a role name` });
+    }
+  });
+}
+const ORIGIN = /^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/;
+
+/** Attaches what `--help` and the README show. Integers show their real default, so the two cannot drift. */
+function v<S extends z.ZodType>(schema: S, meaning: string, shownDefault?: string, secret = false): S {
+  let shown = shownDefault;
+  if (shown === undefined) {
+    const parsed = schema.safeParse(undefined);
+    shown = parsed.success && parsed.data !== undefined ? String(parsed.data) : '-';
+  }
+  const meta: Meta = { shownDefault: shown, meaning, ...(secret ? { secret } : {}) };
+  return schema.meta(meta);
+}
+
+/**
+ * Every variable the gateway and its tools read. loadConfig reads nothing else, so this list (printed by `--help`,
+ * checked against the README) cannot fall behind the code.
+ */
+const VARIABLES = {
+  NODE_ENV: v(oneOf(['development', 'test', 'production']), 'development, test or production', 'development'),
+  HOST: v(text('127.0.0.1'), 'address the HTTP server listens on'),
+  PORT: v(integer(4000, 0, 65535), 'port the HTTP server listens on (0: any free port)'),
+  DATABASE_URL: v(
+    url(['postgres', 'postgresql'], 'a postgres:// or postgresql:// URL'),
+    'native PostgreSQL, the request connection (srg_gateway in production); unset: embedded PGlite',
+    '(embedded)',
+    true,
+  ),
+  MIGRATION_DATABASE_URL: v(
+    url(['postgres', 'postgresql'], 'a postgres:// or postgresql:// URL'),
+    'the tables owner (srg_owner): migrations and admin jobs',
+    'DATABASE_URL',
+    true,
+  ),
+  DB_POOL_SIZE: v(integer(10, 1, 1000), 'native connections per gateway process'),
+  DB_STATEMENT_TIMEOUT_MS: v(integer(15000, 0, 3_600_000), 'statement timeout on native connections'),
+  DB_CONNECT_TIMEOUT_MS: v(
+    integer(5000, 100, 600_000),
+    'wait for a native pooled connection before SERVICE_UNAVAILABLE',
+  ),
+  PGLITE_DATA_DIR: v(text('./.data'), 'embedded database directory, or memory://'),
+  AUTH_JWT_SECRET: v(
+    optionalText().refine((s) => s === undefined || s.length >= 32, {
+      error: 'must be at least 32 characters (HS256 needs a key as long as its hash)',
+    }),
+    'HS256 secret, >= 32 chars',
+    '(generated in development)',
+    true,
+  ),
+  AUTH_JWT_PUBLIC_KEY_FILE: v(existingFile(), 'PEM public key: RSA (RS256) or P-256 (ES256)'),
+  AUTH_JWKS_FILE: v(existingFile(), 'JSON Web Key Set file (RS256/ES256)'),
+  AUTH_JWKS_URL: v(url(['https', 'http'], 'an http(s) URL'), 'JSON Web Key Set URL, fetched and cached'),
+  AUTH_JWKS_CACHE_SECONDS: v(integer(600, 10, 86400), 'how long a fetched JWKS is used'),
+  AUTH_JWT_ISSUER: v(optionalText(), 'required iss claim'),
+  AUTH_JWT_AUDIENCE: v(list(''), 'comma-separated accepted aud values', '-'),
+  // A few seconds covers clocks kept by NTP; minutes would keep an expired token alive that long.
+  AUTH_CLOCK_SKEW_SECONDS: v(integer(30, 0, 300), 'tolerance for exp/nbf'),
+  AUTH_CLAIM_MERCHANT_ID: v(claimName('merchant_id'), 'claim holding the merchant id'),
+  AUTH_CLAIM_SUBJECT: v(claimName('sub'), 'claim holding the user id'),
+  AUTH_CLAIM_ROLES: v(claimName('roles'), 'claim holding the roles (an array)'),
+  API_KEY_ADMIN_ROLES: v(roleList('admin'), 'roles that manage partner API keys', 'admin'),
+  API_KEY_LAST_USED_INTERVAL_SECONDS: v(
+    integer(60, 1, 86400),
+    'last_used_at written at most this often per key',
+  ),
+  TOKEN_OPERATIONS: v(oneOf(['any', 'manifest']), 'any, or manifest: tokens limited to the safelist', 'any'),
+  REDIS_URL: v(
+    url(['redis', 'rediss'], 'a redis:// or rediss:// URL'),
+    'Redis shared by gateway instances: the APQ cache and the rate-limit buckets',
+    '(in memory)',
+    true,
+  ),
+  REDIS_KEY_PREFIX: v(text('srg:'), 'prefix of this gateway’s Redis keys'),
+  APQ_TTL_SECONDS: v(integer(86400, 1, 365 * 86400), 'lifetime of an APQ entry'),
+  APQ_MEMORY_BYTES: v(integer(30 * 1024 * 1024, 1024, 4 * 1024 * 1024 * 1024), 'in-memory APQ cache size'),
+  PERSISTED_DOCUMENTS_FILE: v(
+    optionalText(),
+    'the partner safelist manifest',
+    'generated/client/persisted-documents.json',
+  ),
+  INGEST_ROLES: v(roleList('admin'), 'comma-separated roles allowed to ingest', 'admin'),
+  SEED_ON_EMPTY: v(flag(), 'load seeds/ into an empty database', 'true when embedded'),
+  EMBEDDING_PROVIDER: v(oneOf(['local', 'openai']), 'local (offline) or openai (compatible API)', 'local'),
+  EMBEDDING_MODEL: v(optionalText(), 'model for new merchants', 'local-hash-v1 / text-embedding-3-small'),
+  EMBEDDING_DIMENSIONS: v(
+    integer(EMBEDDING_DIMENSIONS, EMBEDDING_DIMENSIONS_RANGE.min, EMBEDDING_DIMENSIONS_RANGE.max),
+    `vector size of that model (${EMBEDDING_DIMENSIONS_RANGE.min}-${EMBEDDING_DIMENSIONS_RANGE.max})`,
+  ),
+  OPENAI_BASE_URL: v(
+    url(['https', 'http'], 'an http(s) URL'),
+    'OpenAI-compatible endpoint',
+    'https://api.openai.com/v1',
+  ),
+  OPENAI_API_KEY: v(optionalText(), 'key for that endpoint (never logged)', '-', true),
+  EMBEDDING_TIMEOUT_MS: v(integer(30000, 100, 600000), 'per embeddings request'),
+  EMBEDDING_BATCH_SIZE: v(integer(96, 1, 2048), 'inputs per embeddings request'),
+  EMBEDDING_CONCURRENCY: v(integer(4, 1, 64), 'embeddings requests in flight per call'),
+  EMBEDDING_MAX_RETRIES: v(integer(4, 0, 20), 'retries of 429/5xx/timeouts, with backoff'),
+  EMBEDDING_CACHE_ENTRIES: v(integer(5000, 0, 1_000_000), 'in-memory vector cache size (0: off)'),
+  CHUNK_TARGET_TOKENS: v(integer(350, 64, 8000), 'chunk size'),
+  CHUNK_OVERLAP_TOKENS: v(integer(40, 0, 4000), 'overlap between chunks'),
+  MAX_DOCUMENT_CHARS: v(integer(500000, 1, 50_000_000), 'largest document or ticket accepted'),
+  MAX_QUERY_CHARS: v(integer(2000, 1, 100000), 'longest retrieval query accepted'),
+  RETRIEVAL_EXACT_SCAN_MAX_ROWS: v(integer(1000, 0, 10_000_000), 'exact search up to this many rows'),
+  RETRIEVAL_HNSW_EF_SEARCH: v(integer(200, 1, 1000), 'hnsw.ef_search on a dedicated index'),
+  RETRIEVAL_HNSW_CANDIDATES: v(integer(40, 1, 1000), 'HNSW rows before the exact re-sort'),
+  RETRIEVAL_HNSW_MAX_SCAN_TUPLES: v(integer(20000, 1, 10_000_000), 'hnsw.max_scan_tuples (iterative scan)'),
+  RETRIEVAL_QUANTIZED_RERANK: v(integer(800, 10, 10_000), 'quantized-scan candidates re-ranked exactly'),
+  RETRIEVAL_DEDICATED_INDEX_MIN_ROWS: v(
+    integer(10000, 1, 1_000_000_000),
+    'merchant size that gets its own HNSW index',
+  ),
+  RETRIEVAL_DEDICATED_INDEX_M: v(integer(32, 4, 100), 'm of those indexes'),
+  RETRIEVAL_DEDICATED_INDEX_EF_CONSTRUCTION: v(integer(128, 16, 1000), 'ef_construction of those'),
+  RETRIEVAL_INDEX_AUTOBUILD: v(flag(), 'build them in the background', 'true when native'),
+  PLAYGROUND: v(
+    oneOf(['on', 'admin', 'off']),
+    'GraphQL IDE on /playground: on, admin or off',
+    'on; off in production',
+  ),
+  PLAYGROUND_DEV_TOKENS: v(flag(), 'demo tokens in the IDE tabs', 'true; false in production'),
+  PLAYGROUND_ASSETS_DIR: v(optionalText(), 'bundled IDE assets', 'dist/playground'),
+  LOG_LEVEL: v(oneOf(LOG_LEVELS), LOG_LEVELS.join(', '), 'info (silent in test)'),
+  SHUTDOWN_TIMEOUT_MS: v(integer(10000, 0, 600_000), 'wait for in-flight requests on SIGTERM'),
+  METRICS_ENABLED: v(flag(), 'serve Prometheus metrics on /metrics', 'true'),
+  METRICS_MAX_OPERATIONS: v(integer(100, 1, 10_000), 'distinct operation names as metric labels'),
+  READINESS_TIMEOUT_MS: v(integer(2000, 100, 60_000), '/readyz fails when its checks take longer'),
+  // Request limits: docs/SECURITY.md.
+  API_MAX_BODY_BYTES: v(
+    integer(2 * 1024 * 1024, 1024, 512 * 1024 * 1024),
+    'largest request body (PAYLOAD_TOO_LARGE)',
+  ),
+  GRAPHQL_MAX_OPERATION_CHARS: v(integer(20_000, 100, 1_000_000), 'longest operation (QUERY_TOO_LARGE)'),
+  GRAPHQL_MAX_SELECTIONS: v(integer(150, 1, 100_000), 'fields + spreads (TOO_MANY_SELECTIONS)'),
+  GRAPHQL_MAX_DEPTH: v(integer(8, 1, 100), 'field depth (QUERY_TOO_DEEP)'),
+  GRAPHQL_MAX_ALIASES: v(integer(30, 0, 10_000), 'aliases (TOO_MANY_ALIASES)'),
+  GRAPHQL_MAX_COST: v(integer(1_000, 1, 10_000_000), 'static cost (QUERY_TOO_COMPLEX)'),
+  GRAPHQL_MAX_BATCH_OPERATIONS: v(integer(0, 0, 100), 'operations per batched request (0: off)'),
+  GRAPHQL_INTROSPECTION: v(flag(), 'introspection for everyone: true/false', '(PLAYGROUND mode)'),
+  CORS_ORIGINS: v(
+    optionalText().transform((raw, ctx) => {
+      if (raw === undefined) return undefined;
+      const origins = raw
+        .split(',')
+        .map((o) => o.trim())
+        .filter((o) => o.length > 0);
+      for (const o of origins) {
+        if (o !== '*' && !ORIGIN.test(o)) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `CORS_ORIGINS entry ${JSON.stringify(o)} must be an origin like https://app.example.com (no path), or *`,
+          });
+        }
+      }
+      return origins;
+    }),
+    'allowed origins, comma-separated, or *',
+    '* outside production',
+  ),
+  RATE_LIMIT_MERCHANT_PER_MINUTE: v(integer(3_000, 0, 10_000_000), 'per-merchant refill (0: off)'),
+  RATE_LIMIT_MERCHANT_BURST: v(integer(300, 1, 10_000_000), 'per-merchant bucket size'),
+  RATE_LIMIT_CALLER_PER_MINUTE: v(integer(600, 0, 10_000_000), 'per API key / user refill (0: off)'),
+  RATE_LIMIT_CALLER_BURST: v(integer(100, 1, 10_000_000), 'per API key / user bucket size'),
+  RATE_LIMIT_ANONYMOUS_PER_MINUTE: v(integer(300, 0, 10_000_000), 'per address without credential'),
+  RATE_LIMIT_ANONYMOUS_BURST: v(integer(100, 1, 10_000_000), 'bucket size for those'),
+  RATE_LIMIT_REDIS_PREFIX: v(text('srg:rl:'), 'Redis key prefix of those buckets'),
+};
+
+export type VariableName = keyof typeof VARIABLES;
+const ENV_SCHEMA = z.object(VARIABLES);
+type Values = z.output<typeof ENV_SCHEMA>;
+
+function metaOf(name: VariableName): Meta {
+  return VARIABLES[name].meta() as Meta;
+}
+
+/** Every variable with its default and meaning, in the order `--help` prints them. */
+export const CONFIG_VARIABLES: readonly { name: VariableName; default: string; meaning: string }[] = (
+  Object.keys(VARIABLES) as VariableName[]
+).map((name) => ({ name, default: metaOf(name).shownDefault, meaning: metaOf(name).meaning }));
+
+/** The default `--help` shows for a variable (other commands' help texts quote it rather than repeat it). */
+export function configDefault(name: VariableName): string {
+  return metaOf(name).shownDefault;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** One line per problem, naming the variable, the value (unless secret) and what it must be. */
+function describeIssue(issue: z.core.$ZodIssue, env: Env): string {
+  const name = String(issue.path[0]) as VariableName;
+  if (issue.message.startsWith(name)) return issue.message;
+  if (metaOf(name).secret) return `${name} ${issue.message}`;
+  return `${name}=${JSON.stringify((env[name] ?? '').trim())} ${issue.message}`;
+}
+
+/**
+ * Reads and validates the whole configuration at once, so a bad start lists every problem, each by variable name:
+ * first each variable against its type and range (a bad one then counts as unset, so the rules between variables
+ * still run), then those rules.
+ */
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const first = ENV_SCHEMA.safeParse(env);
+  let values: Values;
+  if (first.success) {
+    values = first.data;
+  } else {
+    problems.push(...first.error.issues.map((issue) => describeIssue(issue, env)));
+    const bad = new Set(first.error.issues.map((i) => String(i.path[0])));
+    values = ENV_SCHEMA.parse(Object.fromEntries(Object.entries(env).filter(([k]) => !bad.has(k))));
+  }
+  const e = values;
+  const envName: Environment = e.NODE_ENV ?? 'development';
+  const production = envName === 'production';
+  const databaseUrl = e.DATABASE_URL;
+
+  if (e.MIGRATION_DATABASE_URL !== undefined && databaseUrl === undefined) {
+    problems.push('MIGRATION_DATABASE_URL needs DATABASE_URL (the embedded database has one user)');
+  }
+  if (
+    production &&
+    e.AUTH_JWT_SECRET === undefined &&
+    e.AUTH_JWT_PUBLIC_KEY_FILE === undefined &&
+    e.AUTH_JWKS_FILE === undefined &&
+    e.AUTH_JWKS_URL === undefined
+  ) {
+    problems.push(
+      'NODE_ENV=production needs a token verification key: set AUTH_JWT_SECRET (HS256), AUTH_JWT_PUBLIC_KEY_FILE, ' +
+        'AUTH_JWKS_FILE or AUTH_JWKS_URL (RS256/ES256); the generated development secret is never used in production',
+    );
+  }
+  const claims = {
+    merchantId: e.AUTH_CLAIM_MERCHANT_ID,
+    subject: e.AUTH_CLAIM_SUBJECT,
+    roles: e.AUTH_CLAIM_ROLES,
+  };
+  if (new Set(Object.values(claims)).size !== 3) {
+    problems.push(
+      'AUTH_CLAIM_MERCHANT_ID, AUTH_CLAIM_SUBJECT and AUTH_CLAIM_ROLES must name three different claims',
+    );
+  }
+
+  const provider: EmbeddingProvider = e.EMBEDDING_PROVIDER ?? 'local';
+  const baseUrl = (e.OPENAI_BASE_URL ?? 'https://api.openai.com/v1').replace(/\/+$/, '');
+  const model = e.EMBEDDING_MODEL ?? (provider === 'openai' ? 'text-embedding-3-small' : 'local-hash-v1');
+  if (provider === 'openai') {
+    // Without a key the first request would fail only after the retries (7 s), reported as "unreachable".
+    if (e.OPENAI_API_KEY === undefined && endpointNeedsKey(baseUrl)) {
+      problems.push(
+        `OPENAI_API_KEY is required with EMBEDDING_PROVIDER=openai (endpoint ${baseUrl}); only an endpoint on ` +
+          'localhost/127.0.0.1 may go without one',
+      );
+    }
+    const dims = embeddingDimensionsProblem(model, e.EMBEDDING_DIMENSIONS);
+    if (dims !== undefined) problems.push(`EMBEDDING_DIMENSIONS=${e.EMBEDDING_DIMENSIONS}: ${dims}`);
+  }
+  if (e.CHUNK_OVERLAP_TOKENS * 2 >= e.CHUNK_TARGET_TOKENS) {
+    problems.push('CHUNK_OVERLAP_TOKENS must be less than half of CHUNK_TARGET_TOKENS');
+  }
+
+  // The IDE is a development tool: in production it is off unless asked for, and then only as `admin`, because
+  // `on` would answer introspection (the whole schema) for anyone who can reach the port.
+  const playgroundMode: PlaygroundMode = e.PLAYGROUND ?? (production ? 'off' : 'on');
+  if (production && playgroundMode === 'on') {
+    problems.push(
+      'PLAYGROUND=on is not allowed when NODE_ENV=production: use admin (introspection for content managers only) or off',
+    );
+  }
+  const playgroundDevTokens = e.PLAYGROUND_DEV_TOKENS ?? !production;
+  if (production && playgroundDevTokens) {
+    problems.push(
+      'PLAYGROUND_DEV_TOKENS must be false when NODE_ENV=production (the page would hand out signed tokens)',
+    );
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const dataDir = e.PGLITE_DATA_DIR;
+  const bucket = (perMinute: number, burst: number) => ({ perMinute, burst });
+  return {
+    env: envName,
+    host: e.HOST,
+    port: e.PORT,
+    databaseUrl,
+    dbPoolSize: e.DB_POOL_SIZE,
+    migrationDatabaseUrl: e.MIGRATION_DATABASE_URL,
+    embeddedDataDir: dataDir.startsWith('memory://') ? dataDir : path.resolve(dataDir),
+    jwtSecret: e.AUTH_JWT_SECRET,
+    auth: {
+      publicKeyFile: e.AUTH_JWT_PUBLIC_KEY_FILE,
+      jwksFile: e.AUTH_JWKS_FILE,
+      jwksUrl: e.AUTH_JWKS_URL,
+      jwksCacheSeconds: e.AUTH_JWKS_CACHE_SECONDS,
+      issuer: e.AUTH_JWT_ISSUER,
+      audience: e.AUTH_JWT_AUDIENCE,
+      clockSkewSeconds: e.AUTH_CLOCK_SKEW_SECONDS,
+      claims,
+      apiKeyAdminRoles: e.API_KEY_ADMIN_ROLES,
+      apiKeyLastUsedIntervalSeconds: e.API_KEY_LAST_USED_INTERVAL_SECONDS,
+    },
+    persistedQueries: {
+      manifestFile: path.resolve(
+        e.PERSISTED_DOCUMENTS_FILE ?? path.join(projectRoot(), 'generated/client/persisted-documents.json'),
+      ),
+      tokenOperations: e.TOKEN_OPERATIONS ?? 'any',
+      apqTtlSeconds: e.APQ_TTL_SECONDS,
+      apqMemoryBytes: e.APQ_MEMORY_BYTES,
+      redisKeyPrefix: e.REDIS_KEY_PREFIX,
+    },
+    redisUrl: e.REDIS_URL,
+    ingestRoles: e.INGEST_ROLES,
+    seedOnEmpty: e.SEED_ON_EMPTY ?? (databaseUrl === undefined && !production),
+    embedding: {
+      provider,
+      model,
+      dimensions: e.EMBEDDING_DIMENSIONS,
+      baseUrl,
+      apiKey: e.OPENAI_API_KEY,
+      timeoutMs: e.EMBEDDING_TIMEOUT_MS,
+      batchSize: e.EMBEDDING_BATCH_SIZE,
+      concurrency: e.EMBEDDING_CONCURRENCY,
+      maxRetries: e.EMBEDDING_MAX_RETRIES,
+      cacheEntries: e.EMBEDDING_CACHE_ENTRIES,
+    },
+    chunking: { targetTokens: e.CHUNK_TARGET_TOKENS, overlapTokens: e.CHUNK_OVERLAP_TOKENS },
+    limits: { maxDocumentChars: e.MAX_DOCUMENT_CHARS, maxQueryChars: e.MAX_QUERY_CHARS },
+    playground: {
+      mode: playgroundMode,
+      devTokens: playgroundDevTokens,
+      assetsDir: path.resolve(e.PLAYGROUND_ASSETS_DIR ?? path.join(projectRoot(), 'dist', 'playground')),
+    },
+    api: {
+      maxBodyBytes: e.API_MAX_BODY_BYTES,
+      maxOperationChars: e.GRAPHQL_MAX_OPERATION_CHARS,
+      maxDepth: e.GRAPHQL_MAX_DEPTH,
+      maxAliases: e.GRAPHQL_MAX_ALIASES,
+      maxSelections: e.GRAPHQL_MAX_SELECTIONS,
+      maxCost: e.GRAPHQL_MAX_COST,
+      maxBatchOperations: e.GRAPHQL_MAX_BATCH_OPERATIONS,
+      introspection: e.GRAPHQL_INTROSPECTION,
+      // Development accepts any origin (the playground and local frontends); production only what is listed.
+      corsOrigins: e.CORS_ORIGINS ?? (production ? [] : ['*']),
+    },
+    rateLimit: {
+      merchant: bucket(e.RATE_LIMIT_MERCHANT_PER_MINUTE, e.RATE_LIMIT_MERCHANT_BURST),
+      caller: bucket(e.RATE_LIMIT_CALLER_PER_MINUTE, e.RATE_LIMIT_CALLER_BURST),
+      anonymous: bucket(e.RATE_LIMIT_ANONYMOUS_PER_MINUTE, e.RATE_LIMIT_ANONYMOUS_BURST),
+      redisUrl: e.REDIS_URL,
+      redisKeyPrefix: e.RATE_LIMIT_REDIS_PREFIX,
+    },
+    database: { connectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS },
+    retrieval: {
+      exactScanMaxRows: e.RETRIEVAL_EXACT_SCAN_MAX_ROWS,
+      quantizedRerank: e.RETRIEVAL_QUANTIZED_RERANK,
+      dedicatedIndexMinRows: e.RETRIEVAL_DEDICATED_INDEX_MIN_ROWS,
+      dedicatedIndexM: e.RETRIEVAL_DEDICATED_INDEX_M,
+      dedicatedIndexEfConstruction: e.RETRIEVAL_DEDICATED_INDEX_EF_CONSTRUCTION,
+      indexAutoBuild: e.RETRIEVAL_INDEX_AUTOBUILD ?? databaseUrl !== undefined,
+      hnswEfSearch: e.RETRIEVAL_HNSW_EF_SEARCH,
+      hnswCandidates: e.RETRIEVAL_HNSW_CANDIDATES,
+      hnswMaxScanTuples: e.RETRIEVAL_HNSW_MAX_SCAN_TUPLES,
+      statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
+    },
+    ops: {
+      logLevel: e.LOG_LEVEL ?? (envName === 'test' ? 'silent' : 'info'),
+      shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+      metricsEnabled: e.METRICS_ENABLED ?? true,
+      metricsMaxOperations: e.METRICS_MAX_OPERATIONS,
+      readinessTimeoutMs: e.READINESS_TIMEOUT_MS,
+    },
+  };
+}
+
+// ---- misspelling warnings ----
+
+const KNOWN = new Set<string>(Object.keys(VARIABLES));
+/** First words of our variables (`RATE_LIMIT_`, `EMBEDDING_`, ...): an unknown variable starting so is ours. */
+const OWN_PREFIXES = [
+  ...new Set(
+    [...KNOWN].flatMap((name) => {
+      const words = name.split('_');
+      return words.length > 1
+        ? [words.slice(0, words.length > 2 ? 2 : 1).join('_') + '_', `${words[0]}_`]
+        : [];
+    }),
+  ),
+].filter((p) => !['NODE_', 'API_', 'MAX_', 'DATABASE_', 'MIGRATION_'].includes(p));
+
+/**
+ * Warnings (not errors: the environment holds other programs' variables too) for variables that look like ours but
+ * are not: a near miss of a name (`RATE_LIMT_MERCHANT_BURST`, `EMBEDDING_PROVDER`, `database_url`), or an unknown
+ * name under one of our prefixes, itself possibly misspelt (`RATE_LIMT_…`, `DB_POOL`).
+ */
+export function unknownVariableWarnings(env: Env = process.env): string[] {
+  return Object.keys(env)
+    .filter((name) => !KNOWN.has(name))
+    .sort()
+    .flatMap((name) => {
+      const near = nearestVariable(name);
+      const ours =
+        near !== undefined ||
+        OWN_PREFIXES.some(
+          (p) => name.startsWith(p) || (p.length >= 6 && editDistance(leadingWords(name, p), p) <= 1),
+        );
+      if (!ours) return [];
+      return [
+        `${name} is not a variable this gateway reads${near ? ` (did you mean ${near}?)` : ''}; it is ignored`,
+      ];
+    });
+}
+
+/** As many leading words of `name` as `prefix` has, with the trailing underscore. */
+function leadingWords(name: string, prefix: string): string {
+  const words = prefix.split('_').length - 1;
+  return `${name.split('_').slice(0, words).join('_')}_`;
+}
+
+function nearestVariable(name: string): string | undefined {
+  const upper = name.toUpperCase();
+  if (upper !== name && KNOWN.has(upper)) return upper;
+  // Short names get one edit (HOME is not a misspelt HOST); longer ones two.
+  const allowed = upper.length <= 8 ? 1 : 2;
+  let best: { name: string; d: number } | undefined;
+  for (const k of KNOWN) {
+    const d = editDistance(k, upper);
+    if (d <= allowed && (best === undefined || d < best.d)) best = { name: k, d };
+  }
+  return best?.name;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length];
+}
+
+/** The variable table as `--help` prints it. */
+export function describeVariables(): string {
+  const width = Math.max(...CONFIG_VARIABLES.map((c) => c.name.length));
+  return CONFIG_VARIABLES.map((c) => `  ${c.name.padEnd(width)}  ${c.meaning} [default: ${c.default}]`).join(
+    '\n',
+  );
+}
 
 export interface Config {
   env: Environment;
@@ -134,201 +725,6 @@ export interface Config {
   };
 }
 
-/**
- * Every variable the gateway and its tools read, with its default and meaning: `--help` prints this table, and
- * loadConfig refuses to read a variable that is not in it, so the list cannot fall behind the code.
- */
-export const CONFIG_VARIABLES: readonly { name: string; default: string; meaning: string }[] = [
-  { name: 'NODE_ENV', default: 'development', meaning: 'development, test or production' },
-  { name: 'HOST', default: '127.0.0.1', meaning: 'address the HTTP server listens on' },
-  { name: 'PORT', default: '4000', meaning: 'port the HTTP server listens on (0: any free port)' },
-  {
-    name: 'DATABASE_URL',
-    default: '(embedded)',
-    meaning: 'native PostgreSQL, the request connection (srg_gateway in production); unset: embedded PGlite',
-  },
-  {
-    name: 'MIGRATION_DATABASE_URL',
-    default: 'DATABASE_URL',
-    meaning: 'the tables owner (srg_owner): migrations and admin jobs',
-  },
-  { name: 'DB_POOL_SIZE', default: '10', meaning: 'native connections per gateway process' },
-  { name: 'DB_STATEMENT_TIMEOUT_MS', default: '15000', meaning: 'statement timeout on native connections' },
-  {
-    name: 'DB_CONNECT_TIMEOUT_MS',
-    default: '5000',
-    meaning: 'wait for a native pooled connection before SERVICE_UNAVAILABLE',
-  },
-  { name: 'PGLITE_DATA_DIR', default: './.data', meaning: 'embedded database directory, or memory://' },
-  { name: 'AUTH_JWT_SECRET', default: '(generated in development)', meaning: 'HS256 secret, >= 32 chars' },
-  { name: 'AUTH_JWT_PUBLIC_KEY_FILE', default: '-', meaning: 'PEM public key: RSA (RS256) or P-256 (ES256)' },
-  { name: 'AUTH_JWKS_FILE', default: '-', meaning: 'JSON Web Key Set file (RS256/ES256)' },
-  { name: 'AUTH_JWKS_URL', default: '-', meaning: 'JSON Web Key Set URL, fetched and cached' },
-  { name: 'AUTH_JWKS_CACHE_SECONDS', default: '600', meaning: 'how long a fetched JWKS is used' },
-  { name: 'AUTH_JWT_ISSUER', default: '-', meaning: 'required iss claim' },
-  { name: 'AUTH_JWT_AUDIENCE', default: '-', meaning: 'comma-separated accepted aud values' },
-  { name: 'AUTH_CLOCK_SKEW_SECONDS', default: '30', meaning: 'tolerance for exp/nbf' },
-  { name: 'AUTH_CLAIM_MERCHANT_ID', default: 'merchant_id', meaning: 'claim holding the merchant id' },
-  { name: 'AUTH_CLAIM_SUBJECT', default: 'sub', meaning: 'claim holding the user id' },
-  { name: 'AUTH_CLAIM_ROLES', default: 'roles', meaning: 'claim holding the roles (an array)' },
-  { name: 'API_KEY_ADMIN_ROLES', default: 'admin', meaning: 'roles that manage partner API keys' },
-  {
-    name: 'API_KEY_LAST_USED_INTERVAL_SECONDS',
-    default: '60',
-    meaning: 'last_used_at written at most this often per key',
-  },
-  { name: 'TOKEN_OPERATIONS', default: 'any', meaning: 'any, or manifest: tokens limited to the safelist' },
-  { name: 'REDIS_URL', default: '(in memory)', meaning: 'Redis for the shared APQ cache' },
-  { name: 'REDIS_KEY_PREFIX', default: 'srg:', meaning: 'prefix of this gateway’s Redis keys' },
-  { name: 'APQ_TTL_SECONDS', default: '86400', meaning: 'lifetime of an APQ entry' },
-  { name: 'APQ_MEMORY_BYTES', default: '31457280', meaning: 'in-memory APQ cache size' },
-  {
-    name: 'PERSISTED_DOCUMENTS_FILE',
-    default: 'generated/client/persisted-documents.json',
-    meaning: 'the partner safelist manifest',
-  },
-  { name: 'INGEST_ROLES', default: 'admin', meaning: 'comma-separated roles allowed to ingest' },
-  { name: 'SEED_ON_EMPTY', default: 'true when embedded', meaning: 'load seeds/ into an empty database' },
-  { name: 'EMBEDDING_PROVIDER', default: 'local', meaning: 'local (offline) or openai (compatible API)' },
-  { name: 'EMBEDDING_MODEL', default: 'local-hash-v1', meaning: 'model for new merchants' },
-  { name: 'EMBEDDING_DIMENSIONS', default: '1536', meaning: 'vector size of that model' },
-  { name: 'OPENAI_BASE_URL', default: 'https://api.openai.com/v1', meaning: 'OpenAI-compatible endpoint' },
-  { name: 'OPENAI_API_KEY', default: '-', meaning: 'key for that endpoint (never logged)' },
-  { name: 'EMBEDDING_TIMEOUT_MS', default: '30000', meaning: 'per embeddings request' },
-  { name: 'EMBEDDING_BATCH_SIZE', default: '96', meaning: 'inputs per embeddings request' },
-  { name: 'EMBEDDING_CONCURRENCY', default: '4', meaning: 'embeddings requests in flight per call' },
-  { name: 'EMBEDDING_MAX_RETRIES', default: '4', meaning: 'retries of 429/5xx/timeouts, with backoff' },
-  { name: 'EMBEDDING_CACHE_ENTRIES', default: '5000', meaning: 'in-memory vector cache size (0: off)' },
-  { name: 'CHUNK_TARGET_TOKENS', default: '350', meaning: 'chunk size' },
-  { name: 'CHUNK_OVERLAP_TOKENS', default: '40', meaning: 'overlap between chunks' },
-  { name: 'MAX_DOCUMENT_CHARS', default: '500000', meaning: 'largest document or ticket accepted' },
-  { name: 'MAX_QUERY_CHARS', default: '2000', meaning: 'longest retrieval query accepted' },
-  { name: 'RETRIEVAL_EXACT_SCAN_MAX_ROWS', default: '1000', meaning: 'exact search up to this many rows' },
-  { name: 'RETRIEVAL_HNSW_EF_SEARCH', default: '200', meaning: 'hnsw.ef_search on a dedicated index' },
-  { name: 'RETRIEVAL_HNSW_CANDIDATES', default: '40', meaning: 'HNSW rows before the exact re-sort' },
-  {
-    name: 'RETRIEVAL_HNSW_MAX_SCAN_TUPLES',
-    default: '20000',
-    meaning: 'hnsw.max_scan_tuples (iterative scan)',
-  },
-  {
-    name: 'RETRIEVAL_QUANTIZED_RERANK',
-    default: '800',
-    meaning: 'quantized-scan candidates re-ranked exactly',
-  },
-  {
-    name: 'RETRIEVAL_DEDICATED_INDEX_MIN_ROWS',
-    default: '10000',
-    meaning: 'merchant size that gets its own HNSW index',
-  },
-  { name: 'RETRIEVAL_DEDICATED_INDEX_M', default: '32', meaning: 'm of those indexes' },
-  { name: 'RETRIEVAL_DEDICATED_INDEX_EF_CONSTRUCTION', default: '128', meaning: 'ef_construction of those' },
-  { name: 'RETRIEVAL_INDEX_AUTOBUILD', default: 'true when native', meaning: 'build them in the background' },
-  {
-    name: 'PLAYGROUND',
-    default: 'on; off in production',
-    meaning: 'GraphQL IDE on /playground: on, admin or off',
-  },
-  {
-    name: 'PLAYGROUND_DEV_TOKENS',
-    default: 'true; false in production',
-    meaning: 'demo tokens in the IDE tabs',
-  },
-  { name: 'PLAYGROUND_ASSETS_DIR', default: 'dist/playground', meaning: 'bundled IDE assets' },
-  { name: 'LOG_LEVEL', default: 'info (silent in test)', meaning: LOG_LEVELS.join(', ') },
-  { name: 'SHUTDOWN_TIMEOUT_MS', default: '10000', meaning: 'wait for in-flight requests on SIGTERM' },
-  { name: 'METRICS_ENABLED', default: 'true', meaning: 'serve Prometheus metrics on /metrics' },
-  { name: 'METRICS_MAX_OPERATIONS', default: '100', meaning: 'distinct operation names as metric labels' },
-  { name: 'READINESS_TIMEOUT_MS', default: '2000', meaning: '/readyz fails when its checks take longer' },
-  // Request limits: docs/SECURITY.md.
-  { name: 'API_MAX_BODY_BYTES', default: '2097152', meaning: 'largest request body (PAYLOAD_TOO_LARGE)' },
-  { name: 'GRAPHQL_MAX_OPERATION_CHARS', default: '20000', meaning: 'longest operation (QUERY_TOO_LARGE)' },
-  { name: 'GRAPHQL_MAX_SELECTIONS', default: '150', meaning: 'fields + spreads (TOO_MANY_SELECTIONS)' },
-  { name: 'GRAPHQL_MAX_DEPTH', default: '8', meaning: 'field depth (QUERY_TOO_DEEP)' },
-  { name: 'GRAPHQL_MAX_ALIASES', default: '30', meaning: 'aliases (TOO_MANY_ALIASES)' },
-  { name: 'GRAPHQL_MAX_COST', default: '1000', meaning: 'static cost (QUERY_TOO_COMPLEX)' },
-  { name: 'GRAPHQL_MAX_BATCH_OPERATIONS', default: '0 (off)', meaning: 'operations per batched request' },
-  {
-    name: 'GRAPHQL_INTROSPECTION',
-    default: '(PLAYGROUND mode)',
-    meaning: 'introspection for everyone: true/false',
-  },
-  {
-    name: 'CORS_ORIGINS',
-    default: '* outside production',
-    meaning: 'allowed origins, comma-separated, or *',
-  },
-  { name: 'RATE_LIMIT_MERCHANT_PER_MINUTE', default: '3000', meaning: 'per-merchant refill (0: off)' },
-  { name: 'RATE_LIMIT_MERCHANT_BURST', default: '300', meaning: 'per-merchant bucket size' },
-  { name: 'RATE_LIMIT_CALLER_PER_MINUTE', default: '600', meaning: 'per API key / user refill (0: off)' },
-  { name: 'RATE_LIMIT_CALLER_BURST', default: '100', meaning: 'per API key / user bucket size' },
-  { name: 'RATE_LIMIT_ANONYMOUS_PER_MINUTE', default: '300', meaning: 'per address without credential' },
-  { name: 'RATE_LIMIT_ANONYMOUS_BURST', default: '100', meaning: 'bucket size for those' },
-  { name: 'REDIS_URL', default: '-', meaning: 'share rate limits between instances through Redis' },
-  { name: 'RATE_LIMIT_REDIS_PREFIX', default: 'srg:rl:', meaning: 'Redis key prefix of those buckets' },
-];
-
-/** Prefixes of the variables above: an unknown variable with one of them is most likely a typo. */
-const OWN_PREFIXES = [
-  'DB_',
-  'PGLITE_',
-  'AUTH_',
-  'API_KEY_',
-  'TOKEN_',
-  'REDIS_',
-  'APQ_',
-  'PERSISTED_',
-  'INGEST_',
-  'SEED_',
-  'EMBEDDING_',
-  'OPENAI_',
-  'CHUNK_',
-  'RETRIEVAL_',
-  'LOG_',
-  'SHUTDOWN_',
-  'METRICS_',
-  'READINESS_',
-  'API_',
-  'GRAPHQL_',
-  'CORS_',
-  'RATE_LIMIT_',
-  'REDIS_',
-];
-const KNOWN = new Set(CONFIG_VARIABLES.map((v) => v.name));
-
-/** Warnings (not errors: the environment may hold other programs' variables) for likely misspelt variables. */
-export function unknownVariableWarnings(env: Env = process.env): string[] {
-  return Object.keys(env)
-    .filter((name) => !KNOWN.has(name) && OWN_PREFIXES.some((p) => name.startsWith(p)))
-    .sort()
-    .map((name) => {
-      const near = [...KNOWN].find((k) => editDistance(k, name) <= 2);
-      return `${name} is not a variable this gateway reads${near ? ` (did you mean ${near}?)` : ''}; it is ignored`;
-    });
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
-    }
-  }
-  return row[b.length];
-}
-
-/** The variable table as `--help` prints it. */
-export function describeVariables(): string {
-  const width = Math.max(...CONFIG_VARIABLES.map((v) => v.name.length));
-  return CONFIG_VARIABLES.map((v) => `  ${v.name.padEnd(width)}  ${v.meaning} [default: ${v.default}]`).join(
-    '\n',
-  );
-}
-
 export interface AuthConfig {
   /** PEM file with one public key (RSA for RS256, P-256 EC for ES256). */
   publicKeyFile: string | undefined;
@@ -360,329 +756,4 @@ export interface PersistedQueriesConfig {
   apqMemoryBytes: number;
   /** Key prefix for the APQ entries in Redis, so several deployments can share one Redis. */
   redisKeyPrefix: string;
-}
-
-/** The default model size (text-embedding-3-small); corpus versions may use other sizes. */
-export const EMBEDDING_DIMENSIONS = 1536;
-
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
-  }
-}
-
-type Env = Record<string, string | undefined>;
-
-/** Reads and validates the whole configuration at once, so a bad start lists every problem, each by variable name. */
-export function loadConfig(env: Env = process.env): Config {
-  const problems: string[] = [];
-  const read = (name: string): string | undefined => {
-    if (!KNOWN.has(name)) throw new Error(`${name} is read but missing from CONFIG_VARIABLES`);
-    return env[name];
-  };
-  const str = (name: string, fallback: string): string => {
-    const v = read(name);
-    return v === undefined || v.trim() === '' ? fallback : v.trim();
-  };
-  const optional = (name: string): string | undefined => {
-    const v = read(name);
-    return v === undefined || v.trim() === '' ? undefined : v.trim();
-  };
-  const int = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = optional(name);
-    if (raw === undefined) return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      problems.push(`${name}=${JSON.stringify(raw)} must be an integer between ${min} and ${max}`);
-      return fallback;
-    }
-    return n;
-  };
-  const bool = (name: string, fallback: boolean): boolean => {
-    const raw = optional(name);
-    if (raw === undefined) return fallback;
-    if (['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
-    if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
-    problems.push(`${name}=${JSON.stringify(raw)} must be true or false`);
-    return fallback;
-  };
-  const oneOf = <T extends string>(name: string, fallback: T, allowed: readonly T[]): T => {
-    const raw = optional(name);
-    if (raw === undefined) return fallback;
-    if (!(allowed as readonly string[]).includes(raw)) {
-      problems.push(`${name}=${JSON.stringify(raw)} must be one of ${allowed.join(', ')}`);
-      return fallback;
-    }
-    return raw as T;
-  };
-
-  const envName = oneOf<Environment>('NODE_ENV', 'development', ['development', 'test', 'production']);
-
-  const databaseUrl = optional('DATABASE_URL');
-  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    problems.push('DATABASE_URL must be a postgres:// or postgresql:// URL');
-  }
-  const migrationDatabaseUrl = optional('MIGRATION_DATABASE_URL');
-  if (migrationDatabaseUrl !== undefined) {
-    if (!/^postgres(ql)?:\/\//.test(migrationDatabaseUrl))
-      problems.push('MIGRATION_DATABASE_URL must be a postgres:// or postgresql:// URL');
-    if (databaseUrl === undefined)
-      problems.push('MIGRATION_DATABASE_URL needs DATABASE_URL (the embedded database has one user)');
-  }
-  const dataDirRaw = str('PGLITE_DATA_DIR', './.data');
-  const embeddedDataDir = dataDirRaw.startsWith('memory://') ? dataDirRaw : path.resolve(dataDirRaw);
-
-  const jwtSecret = optional('AUTH_JWT_SECRET');
-  if (jwtSecret !== undefined && jwtSecret.length < 32) {
-    problems.push('AUTH_JWT_SECRET must be at least 32 characters (HS256 needs a key as long as its hash)');
-  }
-  const auth = readAuthConfig(problems, { optional, int });
-  if (
-    envName === 'production' &&
-    jwtSecret === undefined &&
-    auth.publicKeyFile === undefined &&
-    auth.jwksFile === undefined &&
-    auth.jwksUrl === undefined
-  ) {
-    problems.push(
-      'NODE_ENV=production needs a token verification key: set AUTH_JWT_SECRET (HS256), AUTH_JWT_PUBLIC_KEY_FILE, ' +
-        'AUTH_JWKS_FILE or AUTH_JWKS_URL (RS256/ES256); the generated development secret is never used in production',
-    );
-  }
-  const redisUrl = optional('REDIS_URL');
-  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
-    problems.push('REDIS_URL must be a redis:// or rediss:// URL');
-  }
-  const persistedQueries: PersistedQueriesConfig = {
-    manifestFile: path.resolve(
-      str('PERSISTED_DOCUMENTS_FILE', path.join(projectRoot(), 'generated/client/persisted-documents.json')),
-    ),
-    tokenOperations: oneOf<'any' | 'manifest'>('TOKEN_OPERATIONS', 'any', ['any', 'manifest']),
-    apqTtlSeconds: int('APQ_TTL_SECONDS', 86400, 1, 365 * 86400),
-    apqMemoryBytes: int('APQ_MEMORY_BYTES', 30 * 1024 * 1024, 1024, 4 * 1024 * 1024 * 1024),
-    redisKeyPrefix: str('REDIS_KEY_PREFIX', 'srg:'),
-  };
-
-  const provider = oneOf<EmbeddingProvider>('EMBEDDING_PROVIDER', 'local', ['local', 'openai']);
-  const apiKey = optional('OPENAI_API_KEY');
-  const dimensions = int('EMBEDDING_DIMENSIONS', EMBEDDING_DIMENSIONS, 1, 16000);
-  const baseUrl = str('OPENAI_BASE_URL', 'https://api.openai.com/v1').replace(/\/+$/, '');
-  if (provider === 'openai') {
-    if (!/^https?:\/\//.test(baseUrl)) problems.push('OPENAI_BASE_URL must be an http(s) URL');
-    if (apiKey === undefined && /^https:\/\/api\.openai\.com\b/.test(baseUrl)) {
-      problems.push('OPENAI_API_KEY is required with EMBEDDING_PROVIDER=openai and the OpenAI endpoint');
-    }
-  }
-
-  const targetTokens = int('CHUNK_TARGET_TOKENS', 350, 64, 8000);
-  const overlapTokens = int('CHUNK_OVERLAP_TOKENS', 40, 0, 4000);
-  if (overlapTokens * 2 >= targetTokens) {
-    problems.push('CHUNK_OVERLAP_TOKENS must be less than half of CHUNK_TARGET_TOKENS');
-  }
-
-  const ingestRoles = str('INGEST_ROLES', 'admin')
-    .split(',')
-    .map((r) => r.trim())
-    .filter((r) => r.length > 0);
-  if (ingestRoles.length === 0) problems.push('INGEST_ROLES must name at least one role');
-
-  // The IDE is a development tool: in production it is off unless asked for, and then only as `admin`, because
-  // `on` would answer introspection (the whole schema) for anyone who can reach the port.
-  const playgroundMode = oneOf<PlaygroundMode>('PLAYGROUND', envName === 'production' ? 'off' : 'on', [
-    'on',
-    'admin',
-    'off',
-  ]);
-  if (envName === 'production' && playgroundMode === 'on') {
-    problems.push(
-      'PLAYGROUND=on is not allowed when NODE_ENV=production: use admin (introspection for content managers only) or off',
-    );
-  }
-  const playgroundDevTokens = bool('PLAYGROUND_DEV_TOKENS', envName !== 'production');
-  if (envName === 'production' && playgroundDevTokens) {
-    problems.push(
-      'PLAYGROUND_DEV_TOKENS must be false when NODE_ENV=production (the page would hand out signed tokens)',
-    );
-  }
-  // Development accepts any origin (the playground and local frontends); production only what is listed.
-  const corsOrigins = (): string[] => {
-    const raw = optional('CORS_ORIGINS');
-    if (raw === undefined) return envName === 'production' ? [] : ['*'];
-    const origins = raw
-      .split(',')
-      .map((o) => o.trim())
-      .filter((o) => o.length > 0);
-    for (const o of origins) {
-      if (o !== '*' && !/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(o)) {
-        problems.push(
-          `CORS_ORIGINS entry ${JSON.stringify(o)} must be an origin like https://app.example.com (no path), or *`,
-        );
-      }
-    }
-    return origins;
-  };
-  const bucket = (name: string, perMinute: number, burst: number) => ({
-    perMinute: int(`RATE_LIMIT_${name}_PER_MINUTE`, perMinute, 0, 10_000_000),
-    burst: int(`RATE_LIMIT_${name}_BURST`, burst, 1, 10_000_000),
-  });
-
-  const config: Config = {
-    env: envName,
-    host: str('HOST', '127.0.0.1'),
-    port: int('PORT', 4000, 0, 65535),
-    databaseUrl,
-    dbPoolSize: int('DB_POOL_SIZE', 10, 1, 1000),
-    migrationDatabaseUrl,
-    embeddedDataDir,
-    jwtSecret,
-    auth,
-    persistedQueries,
-    redisUrl,
-    ingestRoles,
-    seedOnEmpty: bool('SEED_ON_EMPTY', databaseUrl === undefined && envName !== 'production'),
-    embedding: {
-      provider,
-      model: str('EMBEDDING_MODEL', provider === 'openai' ? 'text-embedding-3-small' : 'local-hash-v1'),
-      dimensions,
-      baseUrl,
-      apiKey,
-      timeoutMs: int('EMBEDDING_TIMEOUT_MS', 30000, 100, 600000),
-      batchSize: int('EMBEDDING_BATCH_SIZE', 96, 1, 2048),
-      concurrency: int('EMBEDDING_CONCURRENCY', 4, 1, 64),
-      maxRetries: int('EMBEDDING_MAX_RETRIES', 4, 0, 20),
-      cacheEntries: int('EMBEDDING_CACHE_ENTRIES', 5000, 0, 1_000_000),
-    },
-    chunking: { targetTokens, overlapTokens },
-    limits: {
-      maxDocumentChars: int('MAX_DOCUMENT_CHARS', 500000, 1, 50_000_000),
-      maxQueryChars: int('MAX_QUERY_CHARS', 2000, 1, 100000),
-    },
-    playground: {
-      mode: playgroundMode,
-      devTokens: playgroundDevTokens,
-      assetsDir: path.resolve(str('PLAYGROUND_ASSETS_DIR', path.join(projectRoot(), 'dist', 'playground'))),
-    },
-    api: {
-      maxBodyBytes: int('API_MAX_BODY_BYTES', 2 * 1024 * 1024, 1024, 512 * 1024 * 1024),
-      maxOperationChars: int('GRAPHQL_MAX_OPERATION_CHARS', 20_000, 100, 1_000_000),
-      maxDepth: int('GRAPHQL_MAX_DEPTH', 8, 1, 100),
-      maxAliases: int('GRAPHQL_MAX_ALIASES', 30, 0, 10_000),
-      maxSelections: int('GRAPHQL_MAX_SELECTIONS', 150, 1, 100_000),
-      maxCost: int('GRAPHQL_MAX_COST', 1_000, 1, 10_000_000),
-      maxBatchOperations: int('GRAPHQL_MAX_BATCH_OPERATIONS', 0, 0, 100),
-      introspection:
-        optional('GRAPHQL_INTROSPECTION') === undefined ? undefined : bool('GRAPHQL_INTROSPECTION', false),
-      corsOrigins: corsOrigins(),
-    },
-    rateLimit: {
-      merchant: bucket('MERCHANT', 3_000, 300),
-      caller: bucket('CALLER', 600, 100),
-      anonymous: bucket('ANONYMOUS', 300, 100),
-      redisUrl,
-      redisKeyPrefix: str('RATE_LIMIT_REDIS_PREFIX', 'srg:rl:'),
-    },
-    database: {
-      connectTimeoutMs: int('DB_CONNECT_TIMEOUT_MS', 5000, 100, 600_000),
-    },
-    retrieval: {
-      exactScanMaxRows: int('RETRIEVAL_EXACT_SCAN_MAX_ROWS', 1000, 0, 10_000_000),
-      quantizedRerank: int('RETRIEVAL_QUANTIZED_RERANK', 800, 10, 10_000),
-      dedicatedIndexMinRows: int('RETRIEVAL_DEDICATED_INDEX_MIN_ROWS', 10000, 1, 1_000_000_000),
-      dedicatedIndexM: int('RETRIEVAL_DEDICATED_INDEX_M', 32, 4, 100),
-      dedicatedIndexEfConstruction: int('RETRIEVAL_DEDICATED_INDEX_EF_CONSTRUCTION', 128, 16, 1000),
-      indexAutoBuild: bool('RETRIEVAL_INDEX_AUTOBUILD', databaseUrl !== undefined),
-      hnswEfSearch: int('RETRIEVAL_HNSW_EF_SEARCH', 200, 1, 1000),
-      hnswCandidates: int('RETRIEVAL_HNSW_CANDIDATES', 40, 1, 1000),
-      hnswMaxScanTuples: int('RETRIEVAL_HNSW_MAX_SCAN_TUPLES', 20000, 1, 10_000_000),
-      statementTimeoutMs: int('DB_STATEMENT_TIMEOUT_MS', 15000, 0, 3_600_000),
-    },
-    ops: {
-      logLevel: oneOf<LogLevel>('LOG_LEVEL', envName === 'test' ? 'silent' : 'info', LOG_LEVELS),
-      shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10000, 0, 600_000),
-      metricsEnabled: bool('METRICS_ENABLED', true),
-      metricsMaxOperations: int('METRICS_MAX_OPERATIONS', 100, 1, 10_000),
-      readinessTimeoutMs: int('READINESS_TIMEOUT_MS', 2000, 100, 60_000),
-    },
-  };
-  if (problems.length > 0) throw new ConfigError(problems);
-  return config;
-}
-
-/** A claim name as issuers write them: `merchant_id`, `tid`, or a namespaced URL such as `https://acme.example/roles`. */
-const CLAIM_NAME = /^[\x21-\x7e]{1,200}$/;
-const ROLE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$/;
-
-function readAuthConfig(
-  problems: string[],
-  read: {
-    optional: (name: string) => string | undefined;
-    int: (name: string, fallback: number, min: number, max: number) => number;
-  },
-): AuthConfig {
-  const { optional, int } = read;
-  const file = (name: string): string | undefined => {
-    const v = optional(name);
-    if (v === undefined) return undefined;
-    const resolved = path.resolve(v);
-    if (!fs.existsSync(resolved)) problems.push(`${name}=${JSON.stringify(v)}: no such file`);
-    return resolved;
-  };
-  const claim = (name: string, fallback: string): string => {
-    const v = optional(name) ?? fallback;
-    if (!CLAIM_NAME.test(v)) {
-      problems.push(`${name}=${JSON.stringify(v)} must be a claim name of printable ASCII without spaces`);
-      return fallback;
-    }
-    return v;
-  };
-  const roleList = (name: string, fallback: string): string[] => {
-    const roles = (optional(name) ?? fallback)
-      .split(',')
-      .map((r) => r.trim())
-      .filter((r) => r.length > 0);
-    if (roles.length === 0) problems.push(`${name} must name at least one role`);
-    for (const r of roles) {
-      if (!ROLE_NAME.test(r)) problems.push(`${name}: ${JSON.stringify(r)} is not a role name`);
-    }
-    return roles;
-  };
-  const jwksUrl = optional('AUTH_JWKS_URL');
-  if (jwksUrl !== undefined) {
-    let ok = false;
-    try {
-      const u = new URL(jwksUrl);
-      ok = u.protocol === 'https:' || u.protocol === 'http:';
-    } catch {
-      ok = false;
-    }
-    if (!ok) problems.push(`AUTH_JWKS_URL=${JSON.stringify(jwksUrl)} must be an http(s) URL`);
-  }
-  const audience = (optional('AUTH_JWT_AUDIENCE') ?? '')
-    .split(',')
-    .map((a) => a.trim())
-    .filter((a) => a.length > 0);
-  const claims = {
-    merchantId: claim('AUTH_CLAIM_MERCHANT_ID', 'merchant_id'),
-    subject: claim('AUTH_CLAIM_SUBJECT', 'sub'),
-    roles: claim('AUTH_CLAIM_ROLES', 'roles'),
-  };
-  if (new Set(Object.values(claims)).size !== 3) {
-    problems.push(
-      'AUTH_CLAIM_MERCHANT_ID, AUTH_CLAIM_SUBJECT and AUTH_CLAIM_ROLES must name three different claims',
-    );
-  }
-  return {
-    publicKeyFile: file('AUTH_JWT_PUBLIC_KEY_FILE'),
-    jwksFile: file('AUTH_JWKS_FILE'),
-    jwksUrl,
-    jwksCacheSeconds: int('AUTH_JWKS_CACHE_SECONDS', 600, 10, 86400),
-    issuer: optional('AUTH_JWT_ISSUER'),
-    audience,
-    // A few seconds covers clocks kept by NTP; minutes would keep an expired token alive that long.
-    clockSkewSeconds: int('AUTH_CLOCK_SKEW_SECONDS', 30, 0, 300),
-    claims,
-    apiKeyAdminRoles: roleList('API_KEY_ADMIN_ROLES', 'admin'),
-    apiKeyLastUsedIntervalSeconds: int('API_KEY_LAST_USED_INTERVAL_SECONDS', 60, 1, 86400),
-  };
 }
