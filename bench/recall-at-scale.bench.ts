@@ -6,12 +6,9 @@ import { createServices } from '../src/app';
 import { log, machine, percentile, recreateDatabase, writeResults } from './bench-utils';
 import { VectorGenerator } from './vector-generator';
 import { principalsFor, type TenantScope } from '../src/auth/identity';
-import {
-  ChunkRepository,
-  type ChunkHit,
-  type ChunkSearchParams,
-  type NewChunkRow,
-} from '../src/chunks/chunk.repository';
+import { ChunkRepository, type NewChunkRow } from '../src/chunks/chunk.repository';
+import { SearchRepository, type ChunkHit, type ChunkSearchParams } from '../src/retrieval/search.repository';
+import { VectorIndexRepository } from '../src/vector-index/vector-index.repository';
 import { sha256 } from '../src/common/hash';
 import { loadConfig } from '../src/config/config';
 import { openDatabase } from '../src/db/database';
@@ -79,6 +76,8 @@ async function main(): Promise<void> {
   const generator = new VectorGenerator(1536, 20261121);
   const services = createServices(config, db, embedder);
   const repo = new ChunkRepository();
+  const search = new SearchRepository();
+  const vectorIndexes = new VectorIndexRepository();
 
   const merchants: { id: string; size: number }[] = [
     ...SIZES.map((size, i) => ({ id: `big${i}_${size}`, size })),
@@ -144,7 +143,7 @@ async function main(): Promise<void> {
   const truth = new Map<string, ChunkHit[][]>();
   for (const c of cells) {
     const rows: ChunkHit[][] = [];
-    for (const q of queries) rows.push(await tx((m) => repo.searchExact(m, scopeOf(c), paramsOf(q))));
+    for (const q of queries) rows.push(await tx((m) => search.searchExact(m, scopeOf(c), paramsOf(q))));
     truth.set(`${c.merchant}/${c.reader}`, rows);
   }
   const score = (c: Cell, i: number, got: { id: string }[]) => {
@@ -251,14 +250,14 @@ async function main(): Promise<void> {
       explored.push(
         ...(await measureAll(
           `quantized/${rerank}`,
-          (c, q) => tx((m) => repo.searchQuantized(m, scopeOf(c), paramsOf(q), rerank)),
+          (c, q) => tx((m) => search.searchQuantized(m, scopeOf(c), paramsOf(q), rerank)),
           big,
         )),
       );
     }
     const withIndex = new Set<string>();
     for (const { id } of merchants)
-      if (await repo.findMerchantHnswIndex(ds.manager, id, 1536)) withIndex.add(id);
+      if (await vectorIndexes.findMerchantHnswIndex(ds.manager, id, 1536)) withIndex.add(id);
     const indexed = (c: Cell) => withIndex.has(c.merchant);
     for (const [efSearch, candidates] of [
       [100, 10],
@@ -272,7 +271,7 @@ async function main(): Promise<void> {
           `hnsw/ef${efSearch}/${candidates}`,
           (c, q) =>
             tx((m) =>
-              repo.searchHnsw(m, scopeOf(c), paramsOf(q), { efSearch, maxScanTuples: 20_000, candidates }),
+              search.searchHnsw(m, scopeOf(c), paramsOf(q), { efSearch, maxScanTuples: 20_000, candidates }),
             ),
           indexed,
         )),

@@ -3,7 +3,8 @@ import { performance } from 'node:perf_hooks';
 import { type EntityManager } from 'typeorm';
 import { principalsFor } from '../src/auth/identity';
 import { type ContentAccess } from '../src/auth/permissions';
-import { ChunkRepository, type ChunkSearchParams, type NewChunkRow } from '../src/chunks/chunk.repository';
+import { ChunkRepository, type NewChunkRow } from '../src/chunks/chunk.repository';
+import { SearchRepository, type ChunkSearchParams } from '../src/retrieval/search.repository';
 import { sha256 } from '../src/common/hash';
 import { loadConfig } from '../src/config/config';
 import { openDatabase } from '../src/db/database';
@@ -75,6 +76,7 @@ async function main(): Promise<void> {
   const generator = new VectorGenerator(1536, 20261121);
   const services = createServices(config, db, embedder);
   const chunks = new ChunkRepository();
+  const search = new SearchRepository();
   const documents = new DocumentRepository();
 
   for (const [merchant, size] of REUSE ? [] : MERCHANTS) {
@@ -155,49 +157,49 @@ async function main(): Promise<void> {
     {
       name: 'vector exact, small merchant (400 chunks), agent',
       access: access('small', 'agent'),
-      run: (m, a, i) => chunks.searchExact(m, a.scope, params(i)),
-      explain: (m, a) => chunks.explainExact(m, a.scope, params(0), false),
+      run: (m, a, i) => search.searchExact(m, a.scope, params(i)),
+      explain: (m, a) => search.explainExact(m, a.scope, params(0), false),
     },
     {
       name: 'vector exact, large merchant (8,000), contractor reads 5%',
       access: access('large', 'contractor'),
-      run: (m, a, i) => chunks.searchExact(m, a.scope, params(i)),
-      explain: (m, a) => chunks.explainExact(m, a.scope, params(0), false),
+      run: (m, a, i) => search.searchExact(m, a.scope, params(i)),
+      explain: (m, a) => search.explainExact(m, a.scope, params(0), false),
     },
     {
       name: 'vector quantized scan + re-rank, large merchant, agent',
       access: access('large', 'agent'),
-      run: (m, a, i) => chunks.searchQuantized(m, a.scope, params(i), 200),
-      explain: (m, a) => chunks.explainQuantized(m, a.scope, params(0), 200, false),
+      run: (m, a, i) => search.searchQuantized(m, a.scope, params(i), 200),
+      explain: (m, a) => search.explainQuantized(m, a.scope, params(0), 200, false),
     },
     {
       name: 'vector HNSW (the merchant’s own index), large merchant, agent',
       access: access('large', 'agent'),
-      run: (m, a, i) => chunks.searchHnsw(m, a.scope, params(i), tuning),
-      explain: (m, a) => chunks.explainHnsw(m, a.scope, params(0), tuning),
+      run: (m, a, i) => search.searchHnsw(m, a.scope, params(i), tuning),
+      explain: (m, a) => search.explainHnsw(m, a.scope, params(0), tuning),
     },
     {
       name: 'count readable (strategy choice), large merchant, contractor',
       access: access('large', 'contractor'),
-      run: (m, a, i) => chunks.countReadableUpTo(m, a.scope, params(i), 1001),
+      run: (m, a, i) => search.countReadableUpTo(m, a.scope, params(i), 1001),
     },
     {
       name: 'keyword, large merchant, agent',
       access: access('large', 'agent'),
-      run: (m, a, i) => chunks.searchKeyword(m, a.scope, params(i), commonTerms[i]),
+      run: (m, a, i) => search.searchKeyword(m, a.scope, params(i), commonTerms[i]),
       explain: (m) => explainKeyword(m, 'refund'),
     },
     {
       name: 'keyword, rare term (one document), large merchant, agent',
       access: access('large', 'agent'),
-      run: (m, a, i) => chunks.searchKeyword(m, a.scope, params(i), `${100 + i}`),
+      run: (m, a, i) => search.searchKeyword(m, a.scope, params(i), `${100 + i}`),
       explain: (m) => explainKeyword(m, '123'),
     },
     {
       name: 'metadata filter (jsonb @>), large merchant, exact',
       access: access('large', 'agent'),
-      run: (m, a, i) => chunks.searchExact(m, a.scope, params(i, { category: `c${i % TOPICS.length}` })),
-      explain: (m, a) => chunks.explainExact(m, a.scope, params(0, { category: 'c1' }), false),
+      run: (m, a, i) => search.searchExact(m, a.scope, params(i, { category: `c${i % TOPICS.length}` })),
+      explain: (m, a) => search.explainExact(m, a.scope, params(0, { category: 'c1' }), false),
     },
     {
       name: 'documents page (20), large merchant, agent',

@@ -5,7 +5,8 @@ import { createServices } from '../src/app';
 import { log, percentile, recreateDatabase, rng, writeResults } from './bench-utils';
 import { VectorGenerator } from './vector-generator';
 import { principalsFor, type TenantScope } from '../src/auth/identity';
-import { ChunkRepository, type ChunkSearchParams, type NewChunkRow } from '../src/chunks/chunk.repository';
+import { ChunkRepository, type NewChunkRow } from '../src/chunks/chunk.repository';
+import { SearchRepository, type ChunkSearchParams } from '../src/retrieval/search.repository';
 import { sha256 } from '../src/common/hash';
 import { loadConfig } from '../src/config/config';
 import { openDatabase } from '../src/db/database';
@@ -63,6 +64,7 @@ async function main(): Promise<void> {
   const generator = new VectorGenerator(1536, 20261121);
   const services = createServices(config, db, embedder);
   const repo = new ChunkRepository();
+  const search = new SearchRepository();
   await ds.query(`DROP INDEX document_chunks_embedding_hnsw_idx`);
   for (const size of SIZES) {
     const merchant = `m${size}`;
@@ -138,14 +140,14 @@ async function main(): Promise<void> {
         };
         const runExact = async () => {
           const t0 = performance.now();
-          const r = await ds.transaction((m) => repo.searchExact(m, scope, params));
+          const r = await ds.transaction((m) => search.searchExact(m, scope, params));
           exactMs.push(performance.now() - t0);
           return r;
         };
         const runHnsw = async () => {
           const t0 = performance.now();
           const r = await ds.transaction((m) =>
-            repo.searchHnsw(m, scope, params, { efSearch: 100, maxScanTuples: 20_000 }),
+            search.searchHnsw(m, scope, params, { efSearch: 100, maxScanTuples: 20_000 }),
           );
           hnswMs.push(performance.now() - t0);
           return r;

@@ -19,7 +19,6 @@ import { createApqStore } from './persisted-queries/apq-cache';
 import { OperationManifest } from './persisted-queries/manifest';
 import { enforceOperationPolicy } from './persisted-queries/operation-policy';
 import { ChunkRepository } from './chunks/chunk.repository';
-import { MerchantIndexService } from './chunks/merchant-index.service';
 import { DomainError, unauthenticated } from './common/errors/domain-error';
 import { createFormatError } from './common/errors/format-error';
 import { type Config } from './config/config';
@@ -54,6 +53,10 @@ import { TicketResolver } from './tickets/ticket.resolver';
 import { TicketService } from './tickets/ticket.service';
 import { RetrievalResolver, RetrievedChunkResolver } from './retrieval/retrieval.resolver';
 import { RetrievalService } from './retrieval/retrieval.service';
+import { SearchStrategy } from './retrieval/search-strategy';
+import { SearchRepository } from './retrieval/search.repository';
+import { MerchantIndexService } from './vector-index/merchant-index.service';
+import { VectorIndexRepository } from './vector-index/vector-index.repository';
 import { TicketRepository } from './tickets/ticket.repository';
 import { bindRequestContext, mountOpsRoutes, operationOutcomePlugin, trackRequests } from './ops/http';
 import { createLogger, type Logger, safeError } from './ops/logger';
@@ -99,8 +102,11 @@ export function createServices(
   const documents = new DocumentRepository();
   const tickets = new TicketRepository();
   // Index builds are owner work (CREATE INDEX CONCURRENTLY on the owner's connection).
-  const indexes = new MerchantIndexService(ds, chunks, config);
-  const retrieval = new RetrievalService(embedders, corpus, chunks, config, events);
+  const vectorIndexes = new VectorIndexRepository();
+  const indexes = new MerchantIndexService(ds, vectorIndexes, config);
+  const searches = new SearchRepository();
+  const strategy = new SearchStrategy(searches, vectorIndexes, config);
+  const retrieval = new RetrievalService(embedders, corpus, searches, strategy, config, events);
   const ticketService = new TicketService(tickets, chunks, corpus, config);
   const orderService = new OrderService(admin, new OrderRepository(), corpus, config);
   return {

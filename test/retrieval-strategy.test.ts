@@ -1,9 +1,11 @@
 import { fromSql } from 'pgvector';
 import { scopeOf } from '../src/auth/identity';
-import { ChunkRepository } from '../src/chunks/chunk.repository';
-import { MerchantIndexService } from '../src/chunks/merchant-index.service';
+import { MerchantIndexService } from '../src/vector-index/merchant-index.service';
+import { VectorIndexRepository } from '../src/vector-index/vector-index.repository';
 import { CorpusVersionRepository } from '../src/corpus/corpus-version.repository';
 import { RetrievalService } from '../src/retrieval/retrieval.service';
+import { SearchStrategy } from '../src/retrieval/search-strategy';
+import { SearchRepository } from '../src/retrieval/search.repository';
 import { principalsFor } from '../src/auth/identity';
 import { createTestMerchant, startTestGateway, type TestGateway } from './support/test-gateway';
 
@@ -175,14 +177,16 @@ describe('retrieval strategies return min(k, readable) rows that match the exact
     // A scan allowed to visit one tuple past its first batch (of 20) for a filter whose rows lie far from the
     // query: the warranty documents (every sixth) when asking about refunds. 27 documents, 108 chunks: above
     // this service's exact threshold of 50, so HNSW is tried first.
+    const strictConfig = {
+      ...t.config,
+      retrieval: { ...t.config.retrieval, exactScanMaxRows: 50, hnswEfSearch: 1, hnswMaxScanTuples: 1 },
+    };
     const strict = new RetrievalService(
       t.services.embedders,
       new CorpusVersionRepository(),
-      new ChunkRepository(),
-      {
-        ...t.config,
-        retrieval: { ...t.config.retrieval, exactScanMaxRows: 50, hnswEfSearch: 1, hnswMaxScanTuples: 1 },
-      },
+      new SearchRepository(),
+      new SearchStrategy(new SearchRepository(), new VectorIndexRepository(), strictConfig),
+      strictConfig,
     );
     const documentIds = Array.from({ length: 160 }, (_, d) => d)
       .filter((d) => d % 6 === 3)
@@ -238,14 +242,14 @@ describe('retrieval strategies return min(k, readable) rows that match the exact
     expect(withoutIndex.strategy).toBe('quantized');
     expect(withoutIndex.chunks.map((c) => c.id)).toEqual(exactTopK(rowsBig, agent(big).principals, qv, 10));
 
-    const background = new MerchantIndexService(t.db.dataSource, new ChunkRepository(), {
+    const background = new MerchantIndexService(t.db.dataSource, new VectorIndexRepository(), {
       ...t.config,
       retrieval: { ...t.config.retrieval, indexAutoBuild: true },
     });
     background.noteWrite(big);
     background.noteWrite(big); // checked at most once a minute per merchant: one build
     await background.idle();
-    bigIndex = (await new ChunkRepository().findMerchantHnswIndex(t.db.dataSource.manager, big, 1536))!;
+    bigIndex = (await new VectorIndexRepository().findMerchantHnswIndex(t.db.dataSource.manager, big, 1536))!;
     expect(bigIndex).toMatch(/^document_chunks_hnsw_\d+_1536$/);
     const withIndex = await t.services.retrieval.retrieve(t.services.sessions.open(agent(big)), {
       query: '',
@@ -260,7 +264,7 @@ describe('retrieval strategies return min(k, readable) rows that match the exact
     const [qv] = await t.services.embedders.defaultEmbedder.embed(['refund to my card']);
     // Through the gateway's row-level security context: the policies must not cost the index.
     const plan = await t.services.sessions.open(agent(big)).transaction((m) =>
-      new ChunkRepository().explainHnsw(m, scopeOf(agent(big)), vectorParams(qv), {
+      new SearchRepository().explainHnsw(m, scopeOf(agent(big)), vectorParams(qv), {
         efSearch: 100,
         maxScanTuples: 20_000,
       }),
@@ -275,7 +279,7 @@ describe('retrieval strategies return min(k, readable) rows that match the exact
       await t.services.sessions
         .open(agent(medium))
         .transaction((m) =>
-          new ChunkRepository().explainQuantized(m, scopeOf(agent(medium)), vectorParams(qv), 400),
+          new SearchRepository().explainQuantized(m, scopeOf(agent(medium)), vectorParams(qv), 400),
         )
     ).join('\n');
     // The covering index makes it index-only once autovacuum has marked the pages all-visible; on freshly
@@ -291,7 +295,7 @@ describe('retrieval strategies return min(k, readable) rows that match the exact
     const [qv] = await t.services.embedders.defaultEmbedder.embed(['refund to my card']);
     const plan = (
       await t.services.sessions.open(agent(small)).transaction((m) =>
-        new ChunkRepository().explainExact(m, scopeOf(agent(small)), {
+        new SearchRepository().explainExact(m, scopeOf(agent(small)), {
           embedding: qv,
           corpus: { version: 1, dimensions: 1536 },
           k: 10,

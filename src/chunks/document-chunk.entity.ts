@@ -3,7 +3,7 @@ import { type JsonObject } from '../common/graphql-scalars';
 
 /**
  * A retrievable piece of a document or a ticket. Mirrors the table for TypeORM; the GraphQL view of a chunk is
- * `RetrievedChunk`, shaped by retrieval. Bulk writes and searches go through ChunkRepository's SQL, not this class.
+ * `RetrievedChunk`, shaped by retrieval. Bulk writes go through ChunkRepository's SQL and searches through SearchRepository's (src/retrieval), not this class.
  */
 @Entity({ name: 'document_chunks', synchronize: false })
 export class DocumentChunk {

@@ -699,7 +699,7 @@ export interface Config {
     exactScanMaxRows: number;
     /** Candidates the binary-quantization scan passes to the exact re-rank (at least 8× the rows asked for). */
     quantizedRerank: number;
-    /** A merchant with at least this many chunks gets a dedicated HNSW index (see src/chunks/merchant-index.service.ts). */
+    /** A merchant with at least this many chunks gets a dedicated HNSW index (see src/vector-index/merchant-index.service.ts). */
     dedicatedIndexMinRows: number;
     dedicatedIndexM: number;
     dedicatedIndexEfConstruction: number;

@@ -2,7 +2,7 @@ import { type DataSource } from 'typeorm';
 import { type ChunkRepository, type ChunkSource } from '../chunks/chunk.repository';
 import { badInput, notFound } from '../common/errors/domain-error';
 import { type EmbedderRegistry } from '../embeddings/embedder.registry';
-import { type MerchantIndexOutcome, type MerchantIndexService } from '../chunks/merchant-index.service';
+import { type MerchantIndexOutcome, type MerchantIndexService } from '../vector-index/merchant-index.service';
 import { type CorpusVersion, type CorpusVersionRepository } from './corpus-version.repository';
 
 export interface ReembedOptions {

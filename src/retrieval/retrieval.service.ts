@@ -1,12 +1,4 @@
 import { performance } from 'node:perf_hooks';
-import { type EntityManager } from 'typeorm';
-import { type TenantScope } from '../auth/identity';
-import {
-  type ChunkHit,
-  type ChunkRepository,
-  type ChunkSearchFilter,
-  type ChunkSearchParams,
-} from '../chunks/chunk.repository';
 import { badInput } from '../common/errors/domain-error';
 import { assertDate, assertSourceId, assertText, normalizeMetadata } from '../common/validation';
 import { type Config } from '../config/config';
@@ -16,6 +8,13 @@ import { type EmbedderRegistry } from '../embeddings/embedder.registry';
 import { NO_SERVICE_EVENTS, type ServiceEvents } from '../ops/service-events';
 import { TicketStatus } from '../tickets/ticket-status';
 import { fuse } from './fusion';
+import { type SearchStrategy } from './search-strategy';
+import {
+  type ChunkHit,
+  type ChunkSearchFilter,
+  type ChunkSearchParams,
+  type SearchRepository,
+} from './search.repository';
 
 export const MAX_K = 50;
 export const DEFAULT_K = 5;
@@ -23,7 +22,6 @@ export const DEFAULT_HYBRID_WEIGHT = 0.5;
 const MAX_FILTER_IDS = 100;
 
 export type RetrievalMode = 'vector' | 'keyword' | 'hybrid';
-export type VectorStrategy = 'exact' | 'quantized' | 'hnsw' | 'hnsw+quantized_fallback';
 
 export interface RetrieveFilter {
   sourceType?: 'document' | 'ticket' | null;
@@ -77,7 +75,8 @@ export class RetrievalService {
   constructor(
     private readonly embedders: EmbedderRegistry,
     private readonly corpus: CorpusVersionRepository,
-    private readonly chunks: ChunkRepository,
+    private readonly searches: SearchRepository,
+    private readonly strategy: SearchStrategy,
     private readonly config: Config,
     private readonly events: ServiceEvents = NO_SERVICE_EVENTS,
   ) {}
@@ -137,13 +136,16 @@ export class RetrievalService {
       const outcome = await session.transaction(async (manager) => {
         const now = await this.corpus.findLive(manager, scope.merchantId);
         if (now.active?.version !== active.version) return null;
-        const vectorSide = mode === 'keyword' ? null : await this.vectorSearch(manager, scope, params, pool);
+        const vectorSide =
+          mode === 'keyword' ? null : await this.strategy.vectorSearch(manager, scope, params, pool);
         const keywordSide =
           mode === 'vector' || text === ''
             ? null
-            : await this.chunks.searchKeyword(manager, scope, params, text);
+            : await this.searches.searchKeyword(manager, scope, params, text);
         const plan =
-          q.explain && vectorSide ? await this.explain(manager, scope, params, vectorSide.strategy) : null;
+          q.explain && vectorSide
+            ? await this.strategy.explain(manager, scope, params, vectorSide.strategy)
+            : null;
         return { vectorSide, keywordSide, plan };
       }, 'REPEATABLE READ');
       if (outcome === null && attempt < 3) continue; // a model flip happened in between: embed again
@@ -175,78 +177,6 @@ export class RetrievalService {
       const chunks = (minScore === null ? ranked : ranked.filter((c) => c.score >= minScore)).slice(0, q.k);
       return { chunks, strategy, tookMs: performance.now() - started, timings: { embedMs, searchMs }, plan };
     }
-  }
-
-  /**
-   * Chooses the search from what the database knows, cheapest checks first (docs/RETRIEVAL.md has the numbers):
-   *  - exact when the merchant's version, or the caller's readable candidates under these filters, hold at most
-   *    `exactScanMaxRows` chunks (both counts are capped and read no vectors): recall 1.0, fastest there;
-   *  - the merchant's dedicated HNSW index (iterative scan) when it has one: large merchants only; the quantized
-   *    scan takes over if it comes back short;
-   *  - otherwise the binary-quantization scan over the merchant's rows with an exact re-rank.
-   */
-  private async vectorSearch(
-    manager: EntityManager,
-    scope: TenantScope,
-    params: ChunkSearchParams,
-    k: number,
-  ): Promise<{ hits: ChunkHit[]; strategy: VectorStrategy }> {
-    const threshold = this.config.retrieval.exactScanMaxRows;
-    const merchantRows = await this.chunks.countVersionChunksUpTo(
-      manager,
-      scope.merchantId,
-      params.corpus.version,
-      threshold + 1,
-    );
-    const few =
-      merchantRows <= threshold ||
-      (await this.chunks.countReadableUpTo(manager, scope, params, threshold + 1)) <= threshold;
-    if (few) return { hits: await this.chunks.searchExact(manager, scope, params), strategy: 'exact' };
-    const index = await this.chunks.findMerchantHnswIndex(
-      manager,
-      scope.merchantId,
-      params.corpus.dimensions,
-    );
-    if (index !== null) {
-      const approx = await this.chunks.searchHnsw(manager, scope, params, this.hnswTuning());
-      if (approx.length >= k) return { hits: approx, strategy: 'hnsw' };
-      return { hits: await this.quantized(manager, scope, params), strategy: 'hnsw+quantized_fallback' };
-    }
-    return { hits: await this.quantized(manager, scope, params), strategy: 'quantized' };
-  }
-
-  private quantized(manager: EntityManager, scope: TenantScope, params: ChunkSearchParams) {
-    return this.chunks.searchQuantized(manager, scope, params, this.rerankSize(params.k));
-  }
-
-  /** At least the configured shortlist, and 8× the rows asked for (HYBRID asks for a pool of up to 200). */
-  private rerankSize(k: number): number {
-    return Math.max(this.config.retrieval.quantizedRerank, 8 * k);
-  }
-
-  private explain(
-    manager: EntityManager,
-    scope: TenantScope,
-    params: ChunkSearchParams,
-    strategy: VectorStrategy,
-  ): Promise<string[]> {
-    switch (strategy) {
-      case 'hnsw':
-        return this.chunks.explainHnsw(manager, scope, params, this.hnswTuning(), true);
-      case 'quantized':
-      case 'hnsw+quantized_fallback':
-        return this.chunks.explainQuantized(manager, scope, params, this.rerankSize(params.k));
-      case 'exact':
-        return this.chunks.explainExact(manager, scope, params);
-    }
-  }
-
-  private hnswTuning() {
-    return {
-      efSearch: this.config.retrieval.hnswEfSearch,
-      maxScanTuples: this.config.retrieval.hnswMaxScanTuples,
-      candidates: this.config.retrieval.hnswCandidates,
-    };
   }
 
   private async embedQuery(active: CorpusVersion, text: string): Promise<number[]> {

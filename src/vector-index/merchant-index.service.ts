@@ -1,6 +1,7 @@
 import { type DataSource } from 'typeorm';
 import { type Config } from '../config/config';
-import { type ChunkRepository } from './chunk.repository';
+import { withMerchantIndexLock } from './index-lock';
+import { type VectorIndexRepository } from './vector-index.repository';
 
 export type MerchantIndexOutcome = 'exists' | 'created' | 'too-large' | 'not-needed';
 
@@ -12,14 +13,12 @@ export interface MerchantIndexReport {
   ms: number;
 }
 
-/** Advisory-lock namespace for index builds (any constant unique to this use). */
-const INDEX_LOCK_CLASS = 1763900;
 /** A merchant is checked after a write at most this often (the check is a capped count). */
 const RECHECK_MS = 60_000;
 
 /**
  * Merchant-dedicated HNSW indexes: a merchant with at least `dedicatedIndexMinRows` chunks gets a partial HNSW
- * index of its own, which the retrieval of that merchant uses (see RetrievalService). Built CONCURRENTLY on a
+ * index of its own, which the retrieval of that merchant uses (see src/retrieval/search-strategy.ts). Built CONCURRENTLY on a
  * dedicated connection without statement timeout, one build per merchant at a time across every gateway process
  * (advisory lock). Until the index is valid, the merchant is served by the quantized scan: slower, same recall.
  */
@@ -30,7 +29,7 @@ export class MerchantIndexService {
 
   constructor(
     private readonly dataSource: DataSource,
-    private readonly chunks: ChunkRepository,
+    private readonly indexes: VectorIndexRepository,
     private readonly config: Config,
   ) {}
 
@@ -38,7 +37,7 @@ export class MerchantIndexService {
   async maintain(
     opts: { merchantId?: string; onProgress?: (r: MerchantIndexReport) => void } = {},
   ): Promise<MerchantIndexReport[]> {
-    const needed = await this.chunks.merchantsNeedingHnsw(
+    const needed = await this.indexes.merchantsNeedingHnsw(
       this.dataSource.manager,
       this.config.retrieval.dedicatedIndexMinRows,
       opts.merchantId,
@@ -54,13 +53,13 @@ export class MerchantIndexService {
 
   /** The merchant's index for this size, built now if the merchant is large enough and it is missing. */
   async ensureFor(merchantId: string, dimensions: number): Promise<MerchantIndexOutcome> {
-    const needed = await this.chunks.merchantsNeedingHnsw(
+    const needed = await this.indexes.merchantsNeedingHnsw(
       this.dataSource.manager,
       this.config.retrieval.dedicatedIndexMinRows,
       merchantId,
     );
     if (!needed.some((n) => n.dimensions === dimensions)) {
-      const existing = await this.chunks.findMerchantHnswIndex(
+      const existing = await this.indexes.findMerchantHnswIndex(
         this.dataSource.manager,
         merchantId,
         dimensions,
@@ -94,12 +93,9 @@ export class MerchantIndexService {
     const runner = this.dataSource.createQueryRunner();
     await runner.connect();
     try {
-      await runner.query(`SELECT pg_advisory_lock($1, hashtext($2))`, [INDEX_LOCK_CLASS, merchantId]);
-      try {
-        return await this.chunks.dropMerchantHnswIndexes(runner, merchantId);
-      } finally {
-        await runner.query(`SELECT pg_advisory_unlock($1, hashtext($2))`, [INDEX_LOCK_CLASS, merchantId]);
-      }
+      return await withMerchantIndexLock(runner, merchantId, () =>
+        this.indexes.dropMerchantHnswIndexes(runner, merchantId),
+      );
     } finally {
       await runner.release();
     }
@@ -121,16 +117,13 @@ export class MerchantIndexService {
     await runner.connect();
     try {
       await runner.query(`SET statement_timeout = 0`);
-      await runner.query(`SELECT pg_advisory_lock($1, hashtext($2))`, [INDEX_LOCK_CLASS, merchantId]);
-      try {
-        const r = await this.chunks.ensureMerchantHnswIndex(runner, merchantId, dimensions, {
+      const r = await withMerchantIndexLock(runner, merchantId, () =>
+        this.indexes.ensureMerchantHnswIndex(runner, merchantId, dimensions, {
           m: this.config.retrieval.dedicatedIndexM,
           efConstruction: this.config.retrieval.dedicatedIndexEfConstruction,
-        });
-        return { merchantId, dimensions, ...r, ms: Date.now() - started };
-      } finally {
-        await runner.query(`SELECT pg_advisory_unlock($1, hashtext($2))`, [INDEX_LOCK_CLASS, merchantId]);
-      }
+        }),
+      );
+      return { merchantId, dimensions, ...r, ms: Date.now() - started };
     } finally {
       await runner.query(`RESET statement_timeout`).catch(() => undefined);
       await runner.release();
