@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { Client } from 'pg';
 import { allowRecreating, BENCH_DATABASE_COMMENT, recreateDatabase } from '../bench/bench-utils';
 import { buildGatewayScript } from './support/gateway-process';
+import { createTestMerchant, startTestGateway } from './support/test-gateway';
 import { nativeTestUrl } from './support/test-env';
 
 /**
@@ -100,16 +101,20 @@ function snapshot(dir: string): Record<string, number> {
 async function runCommand(
   file: string,
   args: string[],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const script = path.join(build.root, file.replace(/\.ts$/, '.js'));
-  const env = {
-    PATH: process.env.PATH,
+  env: Record<string, string | undefined> = {
     NODE_ENV: 'development',
     DATABASE_URL: sentinelUrl,
     BENCH_DATABASE_URL: sentinelUrl,
     PGLITE_DATA_DIR: path.join(workDir, 'data'),
-  };
-  return run(process.execPath, [script, ...args], { env, cwd: workDir, timeout: 60_000 }).then(
+  },
+  cwd = workDir,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const script = path.join(build.root, file.replace(/\.ts$/, '.js'));
+  return run(process.execPath, [script, ...args], {
+    env: { PATH: process.env.PATH, ...env },
+    cwd,
+    timeout: 120_000,
+  }).then(
     ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
     (err: { code: number; stdout: string; stderr: string }) => err,
   );
@@ -256,4 +261,121 @@ describe('every command', () => {
     await recreateDatabase(url); // created by a benchmark now: a rerun may recreate it
     expect(await comment()).toBe(BENCH_DATABASE_COMMENT);
   });
+});
+
+describe("the README's load example", () => {
+  /** The arguments of the README's `npm run load -- --merchant …` line, as a shell would split them. */
+  const readmeLoadArgs = (): string[] => {
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const line = readme.split('\n').find((l) => l.startsWith('npm run load -- --merchant'));
+    if (!line) throw new Error('the README has no npm run load example');
+    const words = line.replace(/\s+#.*$/, '').slice('npm run load -- '.length);
+    return [...words.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]);
+  };
+  let dataDir: string;
+  beforeAll(() => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'srg-readme-load-'));
+  });
+  afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const embedded = { NODE_ENV: 'development', SEED_ON_EMPTY: 'false' };
+
+  it('runs on the sample folder, and the loaded articles answer with their ACLs', async () => {
+    const args = readmeLoadArgs();
+    expect(args).toEqual(['--merchant', 'm03', '--name', 'Initech', 'examples/help-center']);
+    const env = { ...embedded, PGLITE_DATA_DIR: dataDir };
+    const load = await runCommand('src/cli/load.cli.ts', args, env, ROOT);
+    expect({ code: load.code, stderr: load.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(load.stdout).toMatch(/Loaded 4 files into m03 .*: 4 created, 0 updated, 0 skipped/);
+    const ask = (roles: string) =>
+      runCommand(
+        'src/cli/query.cli.ts',
+        [
+          '--merchant',
+          'm03',
+          '--user',
+          'u7',
+          '--roles',
+          roles,
+          '--k',
+          '5',
+          'return an item refund escalation',
+        ],
+        env,
+        ROOT,
+      );
+    const contractor = await ask('contractor');
+    expect(contractor.code).toBe(0);
+    expect(contractor.stdout).toContain('Returns and Exchanges');
+    expect(contractor.stdout).not.toMatch(/Escalation Rules|Invoices|Password/);
+    const admin = await ask('admin');
+    expect(admin.stdout).toContain('Escalation Rules (internal)');
+    const again = await runCommand('src/cli/load.cli.ts', args, env, ROOT);
+    expect(again.stdout).toMatch(/0 created, 0 updated, 4 skipped/);
+  }, 180_000);
+
+  it('says how to load online when a running gateway holds the embedded database', async () => {
+    fs.writeFileSync(path.join(dataDir, '.gateway.lock'), String(process.pid)); // this (live) process "holds" it
+    try {
+      const r = await runCommand(
+        'src/cli/load.cli.ts',
+        readmeLoadArgs(),
+        { ...embedded, PGLITE_DATA_DIR: dataDir },
+        ROOT,
+      );
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^error: the embedded database in .* is in use by process \d+/);
+      expect(r.stderr).toContain('--gateway http://127.0.0.1:4000/graphql --token');
+      const query = await runCommand(
+        'src/cli/query.cli.ts',
+        ['--merchant', 'm03', '--user', 'u7', 'refund'],
+        { ...embedded, PGLITE_DATA_DIR: dataDir },
+        ROOT,
+      );
+      expect(query.stderr).toContain('retrieveChunks');
+    } finally {
+      fs.rmSync(path.join(dataDir, '.gateway.lock'));
+    }
+  }, 60_000);
+
+  it('loads through a running gateway with --gateway and --token', async () => {
+    const t = await startTestGateway();
+    try {
+      const merchant = await createTestMerchant(t, 'hc');
+      const admin = { merchantId: merchant, userId: 'u0', roles: ['admin'] };
+      const r = await runCommand(
+        'src/cli/load.cli.ts',
+        ['--gateway', t.url, '--token', t.token(admin), 'examples/help-center'],
+        { NODE_ENV: 'development' },
+        ROOT,
+      );
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(r.stdout).toMatch(/Loaded 4 files through .*: 4 written, 0 skipped/);
+      const res = await t.gql<{ retrieveChunks: { chunks: { citation: string }[] } }>(
+        'query($input: RetrieveChunksInput!) { retrieveChunks(input: $input) { chunks { citation } } }',
+        { input: { query: 'return window for unused items', k: 3 } },
+        { merchantId: merchant, userId: 'u7', roles: ['contractor'] },
+      );
+      expect(res.data?.retrieveChunks.chunks.map((c) => c.citation)).toEqual(
+        expect.arrayContaining([expect.stringMatching(/^Returns and Exchanges/)]),
+      );
+      const denied = await runCommand(
+        'src/cli/load.cli.ts',
+        [
+          '--gateway',
+          t.url,
+          '--token',
+          t.token({ merchantId: merchant, userId: 'u7', roles: ['agent'] }),
+          'examples/help-center',
+        ],
+        { NODE_ENV: 'development' },
+        ROOT,
+      );
+      expect(denied.code).toBe(1);
+      expect(denied.stderr).toMatch(
+        /^error: (billing\/invoices|account\/password-reset)\.md: the gateway answered HTTP \d+ FORBIDDEN/,
+      );
+    } finally {
+      await t.close();
+    }
+  }, 120_000);
 });

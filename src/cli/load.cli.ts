@@ -13,7 +13,7 @@ const HELP = `Usage: npm run load -- --merchant <id> [--name "Merchant name"] <f
        npm run load -- --gateway http://127.0.0.1:4000/graphql --token <token> <folder>
 
 Ingests every .md/.txt file under <folder> for the merchant (created if it does not exist), into DATABASE_URL
-or the embedded database. Try it on the sample folder: npm run load -- --merchant m03 examples/acme-kb
+or the embedded database. Try it on the sample folder: npm run load -- --merchant m03 examples/help-center
 
 With --gateway it loads through a running gateway's GraphQL API instead (ingestDocument, one request per file),
 as the merchant of --token, which needs a role in INGEST_ROLES; use this while the gateway holds the embedded
