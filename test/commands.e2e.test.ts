@@ -5,6 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
 import { allowRecreating, BENCH_DATABASE_COMMENT, recreateDatabase } from '../bench/bench-utils';
+import { configDefault, loadConfig } from '../src/config/config';
 import { buildGatewayScript } from './support/gateway-process';
 import { createTestMerchant, startTestGateway } from './support/test-gateway';
 import { nativeTestUrl } from './support/test-env';
@@ -161,6 +162,13 @@ describe('every command', () => {
         }),
       );
     }
+    // Help texts quote the code's defaults rather than repeat them (vector-index once said 20000 for 10000).
+    expect(results.get('src/cli/vector-index.cli.ts')).toContain(
+      `RETRIEVAL_DEDICATED_INDEX_MIN_ROWS chunks (default ${configDefault('RETRIEVAL_DEDICATED_INDEX_MIN_ROWS')})`,
+    );
+    expect(configDefault('RETRIEVAL_DEDICATED_INDEX_MIN_ROWS')).toBe(
+      String(loadConfig({}).retrieval.dedicatedIndexMinRows),
+    );
     expect(fs.readdirSync(workDir)).toEqual([]); // no data directory, no files
     expect(snapshot(path.join(ROOT, 'docs'))).toEqual(before.results);
     expect(fs.statSync(path.join(ROOT, 'schema.graphql')).mtimeMs).toBe(before.schema);
