@@ -2,7 +2,8 @@ import 'reflect-metadata';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { toSql } from 'pgvector';
-import { log, recreateDatabase, rng, writeResults } from './bench-utils';
+import { allowRecreating, DATABASE_USAGE, log, recreateDatabase, rng, writeResults } from './bench-utils';
+import { integerOption, parseCommandLine } from '../src/cli/command-line';
 import { createServices, type Services } from '../src/app';
 import { ChunkRepository, type NewChunkRow } from '../src/chunks/chunk.repository';
 import { sha256 } from '../src/common/hash';
@@ -20,14 +21,25 @@ import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
  *        BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/srg_bench_ingestion) is dropped and
  *        recreated unless --keep is given and it already holds the rows.
  */
-const args = process.argv.slice(2);
-const arg = (name: string, fallback: number): number => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
-const ROWS = arg('rows', 100_000);
-const DOCS = arg('docs', 40);
-const KEEP = args.includes('--keep');
+const USAGE = `Usage: npm run bench:ingestion -- [--rows 100000] [--docs 40] [--keep] [--recreate-database NAME]
+
+Ingestion throughput on native PostgreSQL into a table with an HNSW index over --rows rows: one INSERT per chunk
+vs multi-row INSERTs, the whole ingestDocument path over --docs documents, and re-ingesting a changed document.
+--keep reuses the database of an earlier run when it already holds the rows. Results: docs/benchmarks/ingestion.*
+
+${DATABASE_USAGE} (default postgres://postgres@127.0.0.1:5432/srg_bench_ingestion)`;
+const { values: options } = parseCommandLine(USAGE, {
+  options: {
+    rows: { type: 'string' },
+    docs: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+    'recreate-database': { type: 'string' },
+  },
+});
+allowRecreating(options['recreate-database']);
+const ROWS = integerOption(USAGE, 'rows', options.rows, 100_000);
+const DOCS = integerOption(USAGE, 'docs', options.docs, 40);
+const KEEP = options.keep;
 const URL_ = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/srg_bench_ingestion';
 const DIM = 1536;
 

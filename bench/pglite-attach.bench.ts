@@ -8,6 +8,7 @@ import { vector } from '@electric-sql/pglite-pgvector';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
+import { integerOption, parseCommandLine } from '../src/cli/command-line';
 import { projectRoot } from '../src/common/project-root';
 
 /**
@@ -19,13 +20,16 @@ import { projectRoot } from '../src/common/project-root';
  * for a filtered exact top-5 (the small-merchant retrieval), a SELECT 1 round trip, and a 20-chunk insert
  * transaction. Usage: npm run bench:pglite-attach [-- --rows 3000 --iterations 200]
  */
-const args = process.argv.slice(2);
-const arg = (name: string, fallback: number): number => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
-const ROWS = arg('rows', 3000);
-const ITER = arg('iterations', 200);
+const USAGE = `Usage: npm run bench:pglite-attach -- [--rows 3000] [--iterations 200]
+
+How the gateway should attach PGlite: in-process queries vs pg over PGlite's socket server vs TypeORM over the
+socket, on one in-memory PGlite with --rows chunks, --iterations each. Touches no other database.
+Results: docs/benchmarks/pglite-attach.*`;
+const { values: options } = parseCommandLine(USAGE, {
+  options: { rows: { type: 'string' }, iterations: { type: 'string' } },
+});
+const ROWS = integerOption(USAGE, 'rows', options.rows, 3000);
+const ITER = integerOption(USAGE, 'iterations', options.iterations, 200);
 const DIM = 1536;
 
 function rng(seed: number): () => number {

@@ -3,7 +3,16 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { type EntityManager } from 'typeorm';
 import { createServices } from '../src/app';
-import { log, machine, percentile, recreateDatabase, writeResults } from './bench-utils';
+import {
+  allowRecreating,
+  DATABASE_USAGE,
+  log,
+  machine,
+  percentile,
+  recreateDatabase,
+  writeResults,
+} from './bench-utils';
+import { integerOption, parseCommandLine, usageError } from '../src/cli/command-line';
 import { VectorGenerator } from './vector-generator';
 import { principalsFor, type TenantScope } from '../src/auth/identity';
 import { ChunkRepository, type NewChunkRow } from '../src/chunks/chunk.repository';
@@ -24,19 +33,37 @@ import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
  * `--explore` also measures every strategy in every cell (quantized re-rank sizes, dedicated HNSW ef_search).
  * Usage: npm run bench:recall [-- --sizes 100000,20000,5000,1000 --small 20 --queries 30 --explore]
  */
-const args = process.argv.slice(2);
-const argOf = (name: string, fallback: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
-const SIZES = argOf('sizes', '100000,20000,5000,1000').split(',').map(Number);
-const SMALL = Number(argOf('small', '20'));
+const USAGE = `Usage: npm run bench:recall -- [--sizes 100000,20000,5000,1000] [--small 20] [--queries 30] [--explore]
+                              [--reuse] [--skip-naive] [--recreate-database NAME]
+
+Recall and latency of filtered vector retrieval on native PostgreSQL for merchants of the given --sizes (plus
+--small merchants of 50 chunks) and readers of different reach: the tutorial's shared-index query against ours.
+--explore measures every strategy in every cell; --reuse keeps the data of an earlier run; --skip-naive leaves
+out the tutorial's side (tuning only). Results: docs/benchmarks/recall-at-scale.*
+
+${DATABASE_USAGE} (default postgres://postgres@127.0.0.1:5432/srg_bench_recall)`;
+const { values: options } = parseCommandLine(USAGE, {
+  options: {
+    sizes: { type: 'string', default: '100000,20000,5000,1000' },
+    small: { type: 'string' },
+    queries: { type: 'string' },
+    explore: { type: 'boolean', default: false },
+    reuse: { type: 'boolean', default: false },
+    'skip-naive': { type: 'boolean', default: false },
+    'recreate-database': { type: 'string' },
+  },
+});
+allowRecreating(options['recreate-database']);
+const SIZES = options.sizes.split(',').map(Number);
+if (!SIZES.every((n) => Number.isInteger(n) && n > 0))
+  usageError(USAGE, `--sizes ${options.sizes}: whole numbers`);
+const SMALL = integerOption(USAGE, 'small', options.small, 20, 0);
 const SMALL_SIZE = 50;
-const QUERIES = Number(argOf('queries', '30'));
-const EXPLORE = args.includes('--explore');
-const SKIP_LOAD = args.includes('--reuse');
+const QUERIES = integerOption(USAGE, 'queries', options.queries, 30);
+const EXPLORE = options.explore;
+const SKIP_LOAD = options.reuse;
 /** For tuning runs only: the published table needs both sides from one run. */
-const SKIP_NAIVE = args.includes('--skip-naive');
+const SKIP_NAIVE = options['skip-naive'];
 const K = 10;
 const URL_ = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/srg_bench_recall';
 

@@ -12,7 +12,17 @@ import { enterTenant } from '../src/db/session';
 import { createServices } from '../src/app';
 import { DocumentRepository } from '../src/documents/document.repository';
 import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
-import { log, machine, percentile, recreateDatabase, rng, writeResults } from './bench-utils';
+import {
+  allowRecreating,
+  DATABASE_USAGE,
+  log,
+  machine,
+  percentile,
+  recreateDatabase,
+  rng,
+  writeResults,
+} from './bench-utils';
+import { integerOption, parseCommandLine } from '../src/cli/command-line';
 import { VectorGenerator } from './vector-generator';
 
 /**
@@ -23,14 +33,25 @@ import { VectorGenerator } from './vector-generator';
  * Usage: npm run bench:rls [-- --queries 60 --reuse]   (native PostgreSQL: BENCH_DATABASE_URL, default srg_bench_rls;
  * the roles of scripts/db-roles.sql must exist)
  */
-const args = process.argv.slice(2);
-const argOf = (name: string, fallback: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
-const QUERIES = Number(argOf('queries', '60'));
+const USAGE = `Usage: npm run bench:rls -- [--queries 60] [--reuse] [--recreate-database NAME]
+
+What row-level security costs: the same repository calls timed as the owner (policies bypassed) and as the
+gateway role in a tenant transaction, interleaved, --queries each; plus the plans under the policies. Needs the
+roles of scripts/db-roles.sql (npm run db:roles). --reuse keeps the data of an earlier run (~4 minutes to load).
+Results: docs/benchmarks/rls-cost.*
+
+${DATABASE_USAGE} (default postgres://postgres@127.0.0.1:5432/srg_bench_rls)`;
+const { values: options } = parseCommandLine(USAGE, {
+  options: {
+    queries: { type: 'string' },
+    reuse: { type: 'boolean', default: false },
+    'recreate-database': { type: 'string' },
+  },
+});
+allowRecreating(options['recreate-database']);
+const QUERIES = integerOption(USAGE, 'queries', options.queries, 60);
 /** Keep the database of an earlier run (its data is deterministic) instead of loading it again (~4 minutes). */
-const REUSE = args.includes('--reuse');
+const REUSE = options.reuse;
 const OWNER_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/srg_bench_rls';
 const gatewayUrl = (() => {
   const u = new URL(OWNER_URL);

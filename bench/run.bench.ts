@@ -4,7 +4,6 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { PGVectorStore } from '@langchain/community/vectorstores/pgvector';
 import { Embeddings } from '@langchain/core/embeddings';
@@ -19,7 +18,15 @@ import { loadConfig } from '../src/config/config';
 import { openDatabase } from '../src/db/database';
 import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
 import { loadFolder } from '../src/ingestion/folder-loader';
-import { log, percentile, recreateDatabase, writeResults } from './bench-utils';
+import {
+  allowRecreating,
+  DATABASE_USAGE,
+  log,
+  percentile,
+  recreateDatabase,
+  writeResults,
+} from './bench-utils';
+import { parseCommandLine, usageError } from '../src/cli/command-line';
 import { bulkLoad, createIndexes, dropIndexes, secondaryIndexes, vectorToBinary } from './bulk-loader';
 import {
   type CorpusParams,
@@ -156,8 +163,18 @@ class PrecomputedEmbeddings extends Embeddings {
 const fmt = (x: number, digits = 1): string => (Number.isFinite(x) ? x.toFixed(digits) : '–');
 const mean = (xs: number[]): number => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
 
+const USAGE = `Usage: npm run bench -- [--preset small|large] [--url postgres://...] [--seed 42] [--chunks N]
+                     [--recreate-database NAME]
+
+The benchmark of docs/BENCHMARKS.md on native PostgreSQL: a generated corpus (--preset small by default, or
+large; --chunks overrides its size, at least 1000) with exact answers for our retrieval, the tutorial's query
+and LangChain.js PGVectorStore, relevance on real manuals, ingestion throughput and the gateway's memory.
+Results: docs/benchmarks/bench-<preset>.* and the table in docs/BENCHMARKS.md.
+
+${DATABASE_USAGE.replace('BENCH_DATABASE_URL names', '--url (default BENCH_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/srg_bench) names')}`;
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = parseCommandLine(USAGE, {
     options: {
       preset: { type: 'string', default: 'small' },
       url: {
@@ -166,15 +183,12 @@ async function main(): Promise<void> {
       },
       seed: { type: 'string', default: '42' },
       chunks: { type: 'string' },
-      help: { type: 'boolean', default: false },
+      'recreate-database': { type: 'string' },
     },
   });
-  if (values.help) {
-    console.log('Usage: npm run bench -- --preset small|large [--url postgres://...] [--seed 42]');
-    return;
-  }
+  allowRecreating(values['recreate-database']);
   if (values.preset !== 'small' && values.preset !== 'large')
-    throw new Error('--preset must be small or large');
+    usageError(USAGE, '--preset must be small or large');
   const presetName = values.preset;
   const preset = PRESETS[presetName];
   const seed = Number(values.seed);

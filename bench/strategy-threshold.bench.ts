@@ -2,7 +2,16 @@ import 'reflect-metadata';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { createServices } from '../src/app';
-import { log, percentile, recreateDatabase, rng, writeResults } from './bench-utils';
+import {
+  allowRecreating,
+  DATABASE_USAGE,
+  log,
+  percentile,
+  recreateDatabase,
+  rng,
+  writeResults,
+} from './bench-utils';
+import { integerOption, parseCommandLine, usageError } from '../src/cli/command-line';
 import { VectorGenerator } from './vector-generator';
 import { principalsFor, type TenantScope } from '../src/auth/identity';
 import { ChunkRepository, type NewChunkRow } from '../src/chunks/chunk.repository';
@@ -18,17 +27,32 @@ import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
  * p50/p95 latency, and HNSW recall@10 against the exact answer, for a reader of everything and a 5% reader.
  * Usage: npm run bench:strategy [-- --sizes 500,1000,2000,5000,10000,20000 --queries 40]
  */
-const args = process.argv.slice(2);
-const argOf = (name: string, fallback: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
-const SIZES = argOf('sizes', '500,1000,2000,5000,10000,20000').split(',').map(Number);
-const QUERIES = Number(argOf('queries', '40'));
+const USAGE = `Usage: npm run bench:strategy -- [--sizes 500,1000,2000,5000,10000,20000] [--queries 40]
+                                [--vectors synthetic|lexical] [--recreate-database NAME]
+
+Where retrieval should switch from the exact scan to HNSW: for merchants of the given --sizes on native
+PostgreSQL, exact and HNSW iterative-scan search side by side (p50/p95 latency, HNSW recall@10). --vectors:
+clustered synthetic vectors (default) or the local embedder on generated text. Results:
+docs/benchmarks/strategy-threshold.*
+
+${DATABASE_USAGE} (default postgres://postgres@127.0.0.1:5432/srg_bench_strategy)`;
+const { values: options } = parseCommandLine(USAGE, {
+  options: {
+    sizes: { type: 'string', default: '500,1000,2000,5000,10000,20000' },
+    queries: { type: 'string' },
+    vectors: { type: 'string', default: 'synthetic' },
+    'recreate-database': { type: 'string' },
+  },
+});
+allowRecreating(options['recreate-database']);
+const SIZES = options.sizes.split(',').map(Number);
+if (!SIZES.every((n) => Number.isInteger(n) && n > 0))
+  usageError(USAGE, `--sizes ${options.sizes}: whole numbers`);
+const QUERIES = integerOption(USAGE, 'queries', options.queries, 40);
 /** synthetic: clustered vectors from VectorGenerator (default); lexical: the local embedder on generated text. */
-const VECTORS = argOf('vectors', 'synthetic');
+const VECTORS = options.vectors;
 if (VECTORS !== 'synthetic' && VECTORS !== 'lexical')
-  throw new Error('--vectors must be synthetic or lexical');
+  usageError(USAGE, '--vectors must be synthetic or lexical');
 const URL_ = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/srg_bench_strategy';
 
 const TOPICS = [

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { createGateway } from './app';
 import { resolveJwtSecret } from './auth/dev-secret';
 import { signToken } from './auth/jwt';
+import { parseCommandLine } from './cli/command-line';
 import { ConfigError, describeVariables, loadConfig, unknownVariableWarnings } from './config/config';
 import { inspectRequestRole, openDatabase } from './db/database';
 import { createEmbedder } from './embeddings/embedder.factory';
@@ -19,10 +20,7 @@ Configuration (environment variables, validated at start):
 ${describeVariables()}`;
 
 async function main(): Promise<void> {
-  if (process.argv.includes('--help') || process.argv.includes('-h')) {
-    console.log(USAGE);
-    return;
-  }
+  parseCommandLine(USAGE, { options: {} });
   const config = loadConfig();
   const logger = createLogger(config.ops.logLevel);
   for (const warning of unknownVariableWarnings()) logger.warn({ warning }, 'configuration');

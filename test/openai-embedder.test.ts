@@ -294,4 +294,24 @@ describe('OpenAIEmbedder against a local OpenAI-compatible server', () => {
     );
     expect(seen).toHaveLength(0);
   });
+
+  it('fails at once, naming OPENAI_API_KEY, when a remote endpoint is called without a key', async () => {
+    const started = Date.now();
+    await expectEmbeddingFailed(
+      makeEmbedder({
+        baseUrl: 'https://api.openai.com/v1',
+        apiKey: undefined,
+        maxRetries: 4,
+        retryBaseMs: 500,
+      }).embed(['a']),
+      /OPENAI_API_KEY is not set/,
+    );
+    expect(Date.now() - started).toBeLessThan(500); // no request, no backoff (4 retries would take 7.5 s)
+  });
+
+  it('names OPENAI_API_KEY when the provider answers 401', async () => {
+    handler = (_req, res) => send(res, 401, { error: { message: 'Incorrect API key provided' } });
+    await expectEmbeddingFailed(makeEmbedder().embed(['a']), /HTTP 401 \(check OPENAI_API_KEY\)/);
+    expect(seen).toHaveLength(1);
+  });
 });

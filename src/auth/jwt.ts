@@ -8,6 +8,16 @@ import { JwksSource, JwksUnavailableError, readPemPublicKey, type VerificationKe
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$/;
 
+/**
+ * The identity rules every verified token must meet, shared with `npm run token` so that it never signs what the
+ * gateway refuses. A user id must not look like a role principal, or `sub: "role:agent"` would read what agents
+ * read, nor like an API key's user id.
+ */
+export const isValidUserId = (sub: string): boolean =>
+  ID_PATTERN.test(sub) && !sub.startsWith('role:') && !sub.startsWith('apikey:');
+export const isValidMerchantId = (id: string): boolean => ID_PATTERN.test(id);
+export const isValidRoleName = (role: string): boolean => ID_PATTERN.test(role);
+
 export interface TokenVerifierOptions {
   /** HS256 secret; HS256 tokens are refused without one. */
   hsSecret: string | undefined;
@@ -130,23 +140,16 @@ export class TokenVerifier {
     const sub: unknown = payload[names.subject];
     const merchantId: unknown = payload[names.merchantId];
     const roles: unknown = payload[names.roles] ?? [];
-    // A user id must not look like a role principal, or `sub: "role:agent"` would read what agents read, nor like
-    // an API key's user id.
-    if (
-      typeof sub !== 'string' ||
-      !ID_PATTERN.test(sub) ||
-      sub.startsWith('role:') ||
-      sub.startsWith('apikey:')
-    ) {
+    if (typeof sub !== 'string' || !isValidUserId(sub)) {
       throw fail(`the token has no valid \`${names.subject}\` claim`);
     }
     if (typeof payload.exp !== 'number') throw fail('the token has no expiry (`exp`)');
-    if (typeof merchantId !== 'string' || !ID_PATTERN.test(merchantId)) {
+    if (typeof merchantId !== 'string' || !isValidMerchantId(merchantId)) {
       throw fail(`the token has no valid \`${names.merchantId}\` claim`);
     }
     if (
       !Array.isArray(roles) ||
-      !roles.every((r): r is string => typeof r === 'string' && ID_PATTERN.test(r))
+      !roles.every((r): r is string => typeof r === 'string' && isValidRoleName(r))
     ) {
       throw fail(`the \`${names.roles}\` claim must be an array of role names`);
     }
@@ -174,12 +177,18 @@ export function signToken(
   claims: { sub: string; merchantId: string; roles: string[] },
   secret: string,
   expiresInSeconds = 12 * 3600,
+  /** The claim names the gateway reads (AUTH_CLAIM_*); the defaults otherwise. */
+  names: { merchantId: string; subject: string; roles: string } = {
+    merchantId: 'merchant_id',
+    subject: 'sub',
+    roles: 'roles',
+  },
 ): string {
-  return jwt.sign({ merchant_id: claims.merchantId, roles: claims.roles }, secret, {
-    algorithm: 'HS256',
-    subject: claims.sub,
-    expiresIn: expiresInSeconds,
-  });
+  return jwt.sign(
+    { [names.subject]: claims.sub, [names.merchantId]: claims.merchantId, [names.roles]: claims.roles },
+    secret,
+    { algorithm: 'HS256', expiresIn: expiresInSeconds },
+  );
 }
 
 /** `Authorization: Bearer <token>` → token; anything else present but malformed is UNAUTHENTICATED. */

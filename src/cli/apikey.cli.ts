@@ -1,10 +1,9 @@
 import 'reflect-metadata';
-import { parseArgs } from 'node:util';
 import { createServices } from '../app';
-import { DomainError } from '../common/errors/domain-error';
-import { ConfigError, loadConfig } from '../config/config';
 import { openDatabase } from '../db/database';
 import { createEmbedder } from '../embeddings/embedder.factory';
+import { loadCommandConfig, parseCommandLine, runCommand, usageError } from './command-line';
+import { openCommandDatabase } from './embedded-lock';
 
 const HELP = `Usage:
   npm run apikey -- create --merchant m01 --name "Acme helpdesk" --principals role:agent[,u7] --scopes retrieve[,ingest] [--expires 90d]
@@ -18,7 +17,7 @@ Admins of a merchant can do the same through GraphQL (createApiKey, apiKeys, rev
 
 function parseDuration(s: string): number {
   const m = /^(\d+)([smhd]?)$/.exec(s);
-  if (!m) throw new Error(`--expires ${s}: use e.g. 3600, 30m, 12h or 90d`);
+  if (!m || Number(m[1]) === 0) usageError(HELP, `--expires ${s}: use e.g. 3600, 30m, 12h or 90d`);
   return Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
 }
 
@@ -29,7 +28,7 @@ const list = (s: string | undefined): string[] =>
     .filter(Boolean);
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandLine(HELP, {
     allowPositionals: true,
     options: {
       merchant: { type: 'string' },
@@ -39,32 +38,31 @@ async function main(): Promise<void> {
       expires: { type: 'string' },
       id: { type: 'string' },
       all: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
     },
   });
   const command = positionals[0];
-  if (values.help) {
-    console.log(HELP);
-    return;
+  if (positionals.length !== 1 || !['create', 'list', 'revoke'].includes(command ?? '')) {
+    usageError(HELP, 'give one command: create, list or revoke');
   }
-  if (!['create', 'list', 'revoke'].includes(command ?? '') || !values.merchant) {
-    console.error(HELP);
-    process.exit(2);
+  if (!values.merchant) usageError(HELP, '--merchant is required');
+  if (command === 'create' && (!values.name || !values.principals)) {
+    usageError(HELP, 'create needs --name and --principals');
   }
+  if (command === 'revoke' && !values.id) usageError(HELP, 'revoke needs --id');
+  const expiresIn = values.expires === undefined ? undefined : parseDuration(values.expires);
   const merchant = values.merchant;
-  const config = loadConfig();
-  const db = await openDatabase(config, { migrate: true, poolSize: 1 });
+  const config = loadCommandConfig();
+  const db = await openCommandDatabase(() => openDatabase(config, { migrate: true, poolSize: 1 }), 'apikey');
   try {
     const services = createServices(config, db, createEmbedder(config));
     if (command === 'create') {
-      if (!values.name || !values.principals) throw new Error('create needs --name and --principals');
       const { apiKey, key } = await services.apiKeys.create(
         merchant,
         {
-          name: values.name,
+          name: values.name!,
           principals: list(values.principals),
           scopes: list(values.scopes),
-          expiresAt: values.expires ? new Date(Date.now() + parseDuration(values.expires) * 1000) : null,
+          expiresAt: expiresIn === undefined ? null : new Date(Date.now() + expiresIn * 1000),
         },
         'cli',
       );
@@ -78,8 +76,7 @@ async function main(): Promise<void> {
       const keys = await services.apiKeys.list(merchant, values.all);
       console.log(JSON.stringify(keys, null, 2));
     } else {
-      if (!values.id) throw new Error('revoke needs --id');
-      const revoked = await services.apiKeys.revoke(merchant, values.id);
+      const revoked = await services.apiKeys.revoke(merchant, values.id!);
       console.log(`Revoked API key ${revoked.id} at ${revoked.revokedAt?.toISOString() ?? ''}`);
     }
   } finally {
@@ -87,9 +84,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof DomainError || err instanceof Error)
-    console.error(err.message);
-  else console.error(err);
-  process.exit(1);
-});
+runCommand(main);

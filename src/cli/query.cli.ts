@@ -1,20 +1,21 @@
 import 'reflect-metadata';
-import { parseArgs } from 'node:util';
 import { createServices } from '../app';
 import { principalsFor } from '../auth/identity';
-import { loadConfig } from '../config/config';
 import { openDatabase } from '../db/database';
 import { createEmbedder } from '../embeddings/embedder.factory';
 import { type RetrievalMode } from '../retrieval/retrieval.service';
+import { integerOption, loadCommandConfig, parseCommandLine, runCommand, usageError } from './command-line';
+import { openCommandDatabase } from './embedded-lock';
 
 const HELP = `Usage: npm run query -- --merchant m01 --user u1 [--roles agent] [--k 3] [--mode hybrid|vector|keyword] "where is my refund"
 
 Prints the top chunks the given user may read, with similarity, score, citation and source, straight from
-DATABASE_URL or the embedded database (stop the gateway first: its data directory is locked). An admin tool:
+DATABASE_URL or the embedded database (while a gateway holds the embedded database, ask it instead: the
+retrieveChunks query, README "Ask as Alice"). An admin tool:
 it acts as the user you name. --roles defaults to "agent".`;
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandLine(HELP, {
     allowPositionals: true,
     options: {
       merchant: { type: 'string' },
@@ -22,25 +23,17 @@ async function main(): Promise<void> {
       roles: { type: 'string', default: 'agent' },
       k: { type: 'string', default: '3' },
       mode: { type: 'string', default: 'hybrid' },
-      help: { type: 'boolean', default: false },
     },
   });
-  if (values.help) {
-    console.log(HELP);
-    return;
-  }
   const question = positionals.join(' ');
-  if (
-    !values.merchant ||
-    !values.user ||
-    !question ||
-    !['hybrid', 'vector', 'keyword'].includes(values.mode)
-  ) {
-    console.error(HELP);
-    process.exit(2);
+  if (!values.merchant || !values.user || !question)
+    usageError(HELP, '--merchant, --user and a question are required');
+  if (!['hybrid', 'vector', 'keyword'].includes(values.mode)) {
+    usageError(HELP, `--mode ${values.mode}: expected hybrid, vector or keyword`);
   }
-  const config = loadConfig();
-  const db = await openDatabase(config, { migrate: true });
+  const k = integerOption(HELP, 'k', values.k, 3);
+  const config = loadCommandConfig();
+  const db = await openCommandDatabase(() => openDatabase(config, { migrate: true }), 'query');
   try {
     const services = createServices(config, db, createEmbedder(config));
     const roles = values.roles
@@ -56,7 +49,7 @@ async function main(): Promise<void> {
     });
     const result = await services.retrieval.retrieve(session, {
       query: question,
-      k: Number(values.k),
+      k,
       mode: values.mode as RetrievalMode,
     });
     console.log(
@@ -75,7 +68,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? `error: ${err.message}` : err);
-  process.exit(1);
-});
+runCommand(main);

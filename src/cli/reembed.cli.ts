@@ -1,10 +1,11 @@
 import 'reflect-metadata';
-import { parseArgs } from 'node:util';
 import { createServices } from '../app';
-import { loadConfig } from '../config/config';
+import { embeddingDimensionsProblem, endpointNeedsKey } from '../config/config';
 import { openDatabase } from '../db/database';
 import { createEmbedder } from '../embeddings/embedder.factory';
 import { progressPrinter } from './progress';
+import { loadCommandConfig, parseCommandLine, runCommand, usageError } from './command-line';
+import { openCommandDatabase } from './embedded-lock';
 
 const HELP = `Usage: npm run reembed -- --merchant <id> --model <name> --dimensions <n> [--restart]
 
@@ -16,32 +17,37 @@ offline embedder; others go to OPENAI_BASE_URL with OPENAI_API_KEY.
   --restart   abandon an unfinished re-embedding to a different model and start over`;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = parseCommandLine(HELP, {
     options: {
       merchant: { type: 'string' },
       model: { type: 'string' },
       dimensions: { type: 'string' },
       restart: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
     },
   });
-  if (values.help) {
-    console.log(HELP);
-    return;
-  }
   if (!values.merchant || !values.model || !values.dimensions) {
-    console.error(HELP);
-    process.exit(2);
+    usageError(HELP, '--merchant, --model and --dimensions are required');
   }
-  const config = loadConfig();
-  const db = await openDatabase(config, { migrate: true });
+  const dimensions = Number(values.dimensions);
+  const problem = embeddingDimensionsProblem(values.model, dimensions);
+  if (problem !== undefined) usageError(HELP, `--dimensions ${values.dimensions}: ${problem}`);
+  const config = loadCommandConfig();
+  // Checked now, not after the provider's retries: a missing key would surface as "provider unreachable".
+  if (
+    !values.model.startsWith('local-hash') &&
+    !config.embedding.apiKey &&
+    endpointNeedsKey(config.embedding.baseUrl)
+  ) {
+    usageError(HELP, `${values.model} is served by ${config.embedding.baseUrl}, which needs OPENAI_API_KEY`);
+  }
+  const db = await openCommandDatabase(() => openDatabase(config, { migrate: true }), 'reembed');
   try {
     const services = createServices(config, db, createEmbedder(config));
     const copy = progressPrinter('re-embedding');
     const cleanup = progressPrinter('removing old version');
     const report = await services.reembed.run(values.merchant, {
       model: values.model,
-      dimensions: Number(values.dimensions),
+      dimensions,
       restart: values.restart,
       onProgress: (p) => {
         if (p.phase === 'copy') copy(p.done, p.total, 'sources');
@@ -54,7 +60,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? `error: ${err.message}` : err);
-  process.exit(1);
-});
+runCommand(main);

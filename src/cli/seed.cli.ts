@@ -1,21 +1,29 @@
 import 'reflect-metadata';
+import fs from 'node:fs';
+import path from 'node:path';
 import { createServices } from '../app';
-import { loadConfig } from '../config/config';
 import { openDatabase } from '../db/database';
 import { createEmbedder } from '../embeddings/embedder.factory';
 import { DEFAULT_SEED_DIR, seedDemoData } from '../seed/seed.service';
+import { loadCommandConfig, parseCommandLine, runCommand, usageError } from './command-line';
+import { openCommandDatabase } from './embedded-lock';
 
-async function main(): Promise<void> {
-  if (process.argv.includes('--help')) {
-    console.log(`Usage: npm run seed [-- <seed folder>]
+const HELP = `Usage: npm run seed [-- <seed folder>]
 
 Loads the demo merchants, documents, tickets and orders (default: ./seeds) into DATABASE_URL, or into the
-embedded database in PGLITE_DATA_DIR. Idempotent: running it twice changes nothing.`);
-    return;
+embedded database in PGLITE_DATA_DIR. A seed folder holds one folder per merchant with merchant.yaml,
+documents/*.md (front matter: id, title, acl, metadata), tickets.yaml and orders.yaml. Idempotent: running it
+twice changes nothing. For one merchant's folder of Markdown files use npm run load instead.`;
+
+async function main(): Promise<void> {
+  const { positionals } = parseCommandLine(HELP, { allowPositionals: true, options: {} });
+  if (positionals.length > 1) usageError(HELP, `one seed folder at most (got ${positionals.length})`);
+  const dir = positionals[0] === undefined ? DEFAULT_SEED_DIR : path.resolve(positionals[0]);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+    usageError(HELP, `${dir} is not a folder`);
   }
-  const dir = process.argv.slice(2).find((a) => !a.startsWith('-')) ?? DEFAULT_SEED_DIR;
-  const config = loadConfig();
-  const db = await openDatabase(config, { migrate: true });
+  const config = loadCommandConfig();
+  const db = await openCommandDatabase(() => openDatabase(config, { migrate: true }), 'seed');
   try {
     const started = Date.now();
     const summary = await seedDemoData(createServices(config, db, createEmbedder(config)), dir);
@@ -25,7 +33,4 @@ embedded database in PGLITE_DATA_DIR. Idempotent: running it twice changes nothi
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+runCommand(main);

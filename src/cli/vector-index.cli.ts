@@ -1,15 +1,16 @@
 import 'reflect-metadata';
-import { parseArgs } from 'node:util';
 import { createServices } from '../app';
-import { loadConfig } from '../config/config';
+import { configDefault } from '../config/config';
 import { openDatabase } from '../db/database';
 import { createEmbedder } from '../embeddings/embedder.factory';
+import { loadCommandConfig, parseCommandLine, runCommand, usageError } from './command-line';
+import { openCommandDatabase } from './embedded-lock';
 
 const HELP = `Usage: npm run vector-index -- [--merchant m01] [--drop]
 
 Builds the merchant-dedicated HNSW indexes that are missing: one per merchant whose active corpus version holds at
-least RETRIEVAL_DEDICATED_INDEX_MIN_ROWS chunks (default 20000), with m = RETRIEVAL_DEDICATED_INDEX_M and
-ef_construction = RETRIEVAL_DEDICATED_INDEX_EF_CONSTRUCTION. Built CONCURRENTLY: the gateway keeps serving and
+least RETRIEVAL_DEDICATED_INDEX_MIN_ROWS chunks (default ${configDefault('RETRIEVAL_DEDICATED_INDEX_MIN_ROWS')}), with m = RETRIEVAL_DEDICATED_INDEX_M (default
+${configDefault('RETRIEVAL_DEDICATED_INDEX_M')}) and ef_construction = RETRIEVAL_DEDICATED_INDEX_EF_CONSTRUCTION (default ${configDefault('RETRIEVAL_DEDICATED_INDEX_EF_CONSTRUCTION')}). Built CONCURRENTLY: the gateway keeps serving and
 writing meanwhile (on native PostgreSQL the gateway also does this by itself after writes; on the embedded
 database stop the gateway first, its data directory is locked). Smaller merchants need no index: retrieval
 searches them exactly or by the quantized scan.
@@ -18,23 +19,15 @@ searches them exactly or by the quantized scan.
   --drop          drop the merchant's dedicated indexes instead (needs --merchant)`;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = parseCommandLine(HELP, {
     options: {
       merchant: { type: 'string' },
       drop: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
     },
   });
-  if (values.help) {
-    console.log(HELP);
-    return;
-  }
-  if (values.drop && !values.merchant) {
-    console.error(HELP);
-    process.exit(2);
-  }
-  const config = loadConfig();
-  const db = await openDatabase(config, { migrate: true });
+  if (values.drop && !values.merchant) usageError(HELP, '--drop needs --merchant');
+  const config = loadCommandConfig();
+  const db = await openCommandDatabase(() => openDatabase(config, { migrate: true }), 'vector-index');
   try {
     const services = createServices(config, db, createEmbedder(config));
     if (values.drop) {
@@ -55,7 +48,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+runCommand(main);

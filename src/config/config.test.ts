@@ -103,10 +103,10 @@ describe('configuration', () => {
 
   it('refuses embedding sizes no model or pgvector index supports', () => {
     expect(problemsOf({ EMBEDDING_DIMENSIONS: '12' })).toEqual([
-      'EMBEDDING_DIMENSIONS="12" must be an integer between 64 and 2000',
+      'EMBEDDING_DIMENSIONS="12" must be an integer between 64 and 16000',
     ]);
-    expect(problemsOf({ EMBEDDING_DIMENSIONS: '3072' })).toEqual([
-      'EMBEDDING_DIMENSIONS="3072" must be an integer between 64 and 2000',
+    expect(problemsOf({ EMBEDDING_DIMENSIONS: '20000' })).toEqual([
+      'EMBEDDING_DIMENSIONS="20000" must be an integer between 64 and 16000',
     ]);
     expect(loadConfig({ EMBEDDING_DIMENSIONS: '384' }).embedding.dimensions).toBe(384);
     const openai = { EMBEDDING_PROVIDER: 'openai', OPENAI_API_KEY: 'sk-test' };
@@ -114,9 +114,12 @@ describe('configuration', () => {
       'EMBEDDING_DIMENSIONS=1800: text-embedding-3-small returns at most 1536 dimensions',
     ]);
     expect(
-      loadConfig({ ...openai, EMBEDDING_MODEL: 'text-embedding-3-large', EMBEDDING_DIMENSIONS: '1024' })
+      loadConfig({ ...openai, EMBEDDING_MODEL: 'text-embedding-3-large', EMBEDDING_DIMENSIONS: '3072' })
         .embedding,
-    ).toMatchObject({ model: 'text-embedding-3-large', dimensions: 1024 });
+    ).toMatchObject({ model: 'text-embedding-3-large', dimensions: 3072 });
+    expect(
+      problemsOf({ ...openai, EMBEDDING_MODEL: 'text-embedding-3-large', EMBEDDING_DIMENSIONS: '4096' }),
+    ).toEqual(['EMBEDDING_DIMENSIONS=4096: text-embedding-3-large returns at most 3072 dimensions']);
     expect(embeddingDimensionsProblem('text-embedding-ada-002', 512)).toBe(
       'text-embedding-ada-002 returns exactly 1536 dimensions',
     );

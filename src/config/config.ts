@@ -23,11 +23,13 @@ export const EMBEDDING_DIMENSIONS = 1536;
 /**
  * Vector sizes the gateway accepts. Below 64 no published embedding model (Matryoshka models such as
  * nomic-embed-text-v1.5 shorten to 64 at the least) keeps useful retrieval quality, so a smaller number is a typo.
- * Above 2000 pgvector cannot build an HNSW index on `vector` (its limit is 2000 dimensions), and a merchant's
- * dedicated index (merchant_vector_indexes, CHECK 1..2000) could never be built; text-embedding-3-large (3072)
- * shortens to any size with the API's `dimensions` parameter, so use 2000 or less (1024, 1536).
+ * 16,000 is pgvector's limit for the `vector` type. Above 2,000 pgvector builds no HNSW index on `vector`, so a large
+ * merchant is served by the exact and quantized scans only (docs/INGESTION.md); models that shorten (the
+ * text-embedding-3 family, with the API's `dimensions`) are better used at 2,000 or less.
  */
-export const EMBEDDING_DIMENSIONS_RANGE = { min: 64, max: 2000 } as const;
+export const EMBEDDING_DIMENSIONS_RANGE = { min: 64, max: 16_000 } as const;
+/** Largest size pgvector indexes with HNSW (`vector`). */
+const HNSW_MAX_DIMENSIONS = 2000;
 
 /** Largest size each known OpenAI model returns; ada-002 returns exactly 1536 and cannot be shortened. */
 const OPENAI_MODEL_DIMENSIONS: Record<string, { max: number; fixed?: boolean }> = {
@@ -41,8 +43,8 @@ export function embeddingDimensionsProblem(model: string, dimensions: number): s
   const { min, max } = EMBEDDING_DIMENSIONS_RANGE;
   if (!Number.isInteger(dimensions) || dimensions < min || dimensions > max) {
     return (
-      `dimensions must be an integer between ${min} and ${max} (smaller is no real embedding model; pgvector's ` +
-      `HNSW index stops at ${max}: shorten larger models with this setting)`
+      `dimensions must be an integer between ${min} and ${max} (smaller is no real embedding model; ${max} is ` +
+      `pgvector's limit; above ${HNSW_MAX_DIMENSIONS} there is no HNSW index)`
     );
   }
   const known = OPENAI_MODEL_DIMENSIONS[model];

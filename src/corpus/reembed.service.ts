@@ -1,6 +1,7 @@
 import { type DataSource } from 'typeorm';
 import { type ChunkRepository, type ChunkSource } from '../chunks/chunk.repository';
 import { badInput, notFound } from '../common/errors/domain-error';
+import { embeddingDimensionsProblem } from '../config/config';
 import { type EmbedderRegistry } from '../embeddings/embedder.registry';
 import { type MerchantIndexOutcome, type MerchantIndexService } from '../vector-index/merchant-index.service';
 import { type CorpusVersion, type CorpusVersionRepository } from './corpus-version.repository';
@@ -56,8 +57,9 @@ export class ReembedService {
 
   async run(merchantId: string, opts: ReembedOptions): Promise<ReembedReport> {
     if (!opts.model.trim()) throw badInput('model must not be empty', { field: 'model' });
-    if (!Number.isInteger(opts.dimensions) || opts.dimensions < 1 || opts.dimensions > 16000) {
-      throw badInput('dimensions must be an integer between 1 and 16000', { field: 'dimensions' });
+    const dimensionsProblem = embeddingDimensionsProblem(opts.model, opts.dimensions);
+    if (dimensionsProblem !== undefined) {
+      throw badInput(dimensionsProblem, { field: 'dimensions' });
     }
     const embedder = this.embedders.get(opts.model, opts.dimensions);
     const m = this.dataSource.manager;

@@ -23,6 +23,20 @@ export interface EmbeddedPostgres {
 
 const SOCKET_PORT = 5432;
 
+/** The data directory is held by another process (a running gateway): PGlite serves one process at a time. */
+export class EmbeddedDatabaseInUseError extends Error {
+  constructor(
+    readonly dataDir: string,
+    readonly ownerPid: number,
+  ) {
+    super(
+      `The embedded database in ${dataDir} is in use by process ${ownerPid} (a running gateway?). ` +
+        'Stop it first, or point DATABASE_URL at a PostgreSQL server.',
+    );
+    this.name = 'EmbeddedDatabaseInUseError';
+  }
+}
+
 /**
  * PGlite has no lock of its own: two processes opening one data directory would corrupt it. A lock file with
  * the owner's pid keeps a second gateway (or `npm run seed` next to a running gateway) out; a lock left by a
@@ -38,10 +52,7 @@ function lockDataDir(dataDir: string): () => void {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = Number(fs.readFileSync(file, 'utf8').trim());
       if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) {
-        throw new Error(
-          `The embedded database in ${dataDir} is in use by process ${owner} (a running gateway?). ` +
-            'Stop it first, or point DATABASE_URL at a PostgreSQL server.',
-        );
+        throw new EmbeddedDatabaseInUseError(dataDir, owner);
       }
       fs.rmSync(file, { force: true }); // stale
     }

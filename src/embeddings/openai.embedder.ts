@@ -1,3 +1,4 @@
+import { endpointNeedsKey } from '../config/config';
 import { type Embedder } from './embedder';
 import { assertValidEmbeddings, embeddingFailed } from './embedding.errors';
 
@@ -64,6 +65,13 @@ export class OpenAIEmbedder implements Embedder {
   }
 
   private async embedBatch(batch: readonly string[]): Promise<number[][]> {
+    // Without a key a remote provider can only refuse; failing here says why, instead of "unreachable" after
+    // the retries when the network is down too.
+    if (!this.options.apiKey && endpointNeedsKey(this.options.baseUrl)) {
+      throw embeddingFailed(
+        `OPENAI_API_KEY is not set, and ${this.options.baseUrl} needs one for ${this.model}`,
+      );
+    }
     for (let attempt = 0; ; attempt++) {
       let response: Response;
       try {
@@ -96,7 +104,8 @@ export class OpenAIEmbedder implements Embedder {
       }
       if (!response.ok) {
         await response.body?.cancel();
-        throw embeddingFailed(`provider answered HTTP ${response.status}`);
+        const hint = response.status === 401 || response.status === 403 ? ' (check OPENAI_API_KEY)' : '';
+        throw embeddingFailed(`provider answered HTTP ${response.status}${hint}`);
       }
       let body: EmbeddingsResponse | null;
       try {

@@ -49,11 +49,9 @@ export function listDocumentFiles(dir: string): string[] {
 export function readDocumentFile(file: string): IngestDocumentCommand {
   let parsed: { attributes: Record<string, unknown>; body: string };
   try {
-    parsed = parseFrontMatter(fs.readFileSync(file, 'utf8'));
+    parsed = parseFrontMatter(fs.readFileSync(file, 'utf8'), { file });
   } catch (err) {
-    throw badInput(
-      `${file}: front matter is not valid YAML (${err instanceof Error ? err.message : String(err)})`,
-    );
+    throw badInput(err instanceof Error ? err.message : String(err)); // names the file and line
   }
   const { attributes: a, body } = parsed;
   const base = path.parse(file).name;

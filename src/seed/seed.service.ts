@@ -64,12 +64,13 @@ export async function seedDemoData(services: Services, dir = DEFAULT_SEED_DIR): 
           .sort()
       : [];
     for (const file of files) {
-      const { attributes, body } = parseFrontMatter(fs.readFileSync(path.join(docDir, file), 'utf8'));
+      const source = path.join(docDir, file);
+      const { attributes, body } = parseFrontMatter(fs.readFileSync(source, 'utf8'), { file: source });
       const result = await services.ingestion.writeDocument(merchant.id, {
         id: typeof attributes.id === 'string' ? attributes.id : path.parse(file).name,
         title: typeof attributes.title === 'string' ? attributes.title : path.parse(file).name,
         text: body,
-        acl: (attributes.acl as string[] | undefined) ?? [],
+        acl: attributes.acl ?? [],
         metadata: attributes.metadata ?? {},
       });
       summary.documents++;

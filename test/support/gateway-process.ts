@@ -16,7 +16,12 @@ const ROOT = path.resolve(__dirname, '../..');
  * metadata included; a few seconds) into node_modules/.cache, where `node_modules` resolves as from the
  * project. `npm run build` would type-check too and take ten times longer; the type check is `npm test`'s job.
  */
-export function buildGatewayScript(): { main: string; remove(): void } {
+export function buildGatewayScript(dirs: readonly string[] = ['src', 'migrations']): {
+  main: string;
+  /** The output folder: <root>/src/..., <root>/bench/... as in the project. */
+  root: string;
+  remove(): void;
+} {
   const cacheDir = path.join(ROOT, 'node_modules', '.cache');
   fs.mkdirSync(cacheDir, { recursive: true });
   const out = fs.mkdtempSync(path.join(cacheDir, 'srg-gateway-'));
@@ -28,7 +33,7 @@ export function buildGatewayScript(): { main: string; remove(): void } {
   });
   if (parsed === undefined) throw new Error('could not read tsconfig.json');
   const compilerOptions = { ...parsed.options, sourceMap: false, inlineSourceMap: false };
-  for (const dir of ['src', 'migrations']) {
+  for (const dir of dirs) {
     for (const file of walk(path.join(ROOT, dir))) {
       if (!file.endsWith('.ts') || file.endsWith('.test.ts') || file.endsWith('.d.ts')) continue;
       const { outputText } = ts.transpileModule(fs.readFileSync(file, 'utf8'), {
@@ -42,6 +47,7 @@ export function buildGatewayScript(): { main: string; remove(): void } {
   }
   return {
     main: path.join(out, 'src', 'main.js'),
+    root: out,
     remove: () => fs.rmSync(out, { recursive: true, force: true }),
   };
 }
