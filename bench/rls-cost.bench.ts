@@ -210,7 +210,7 @@ async function main(): Promise<void> {
   const asOwner = <T>(work: (m: EntityManager) => Promise<T>) => owner.transaction(work);
   const asGateway = <T>(a: ContentAccess, work: (m: EntityManager) => Promise<T>) =>
     gateway.transaction(async (m) => {
-      await enterTenant(m, a);
+      await enterTenant(m, a, claims);
       return work(m);
     });
   const results: Record<string, unknown>[] = [];

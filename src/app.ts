@@ -126,7 +126,7 @@ export function createServices(
     tickets: ticketService,
     orders: orderService,
     reembed: new ReembedService(ds, embedders, corpus, chunks, indexes),
-    sessions: new SessionFactory(db.requestDataSource, config),
+    sessions: new SessionFactory(db.requestDataSource, config, db.dataSource),
   };
 }
 
