@@ -57,6 +57,7 @@ import { RetrievalService } from './retrieval/retrieval.service';
 import { TicketRepository } from './tickets/ticket.repository';
 import { bindRequestContext, mountOpsRoutes, operationOutcomePlugin, trackRequests } from './ops/http';
 import { createLogger, type Logger, safeError } from './ops/logger';
+import { ProvisionedMerchants } from './merchants/provisioned-merchants';
 import { GatewayMetrics } from './ops/metrics';
 import { knownMigrationNames, ReadinessCheck } from './ops/readiness';
 import { currentRequest } from './ops/request-context';
@@ -154,6 +155,7 @@ export interface GatewayOptions {
 const CONTEXT_ERROR_STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.UNAUTHENTICATED]: 401,
   [ErrorCode.OPERATION_NOT_ALLOWED]: 403,
+  [ErrorCode.MERCHANT_NOT_PROVISIONED]: 403,
   [ErrorCode.RATE_LIMITED]: 429,
   [ErrorCode.SERVICE_UNAVAILABLE]: 503,
 };
@@ -193,6 +195,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const onInternalError = (err: unknown): void =>
     logger.error({ requestId: currentRequest()?.id, error: safeError(err) }, 'internal error');
+  const provisioned = new ProvisionedMerchants((id) => services.merchants.exists(id));
   const rateLimiter = createRateLimiter(config.rateLimit, (message, fields) =>
     logger.warn(fields ?? {}, message),
   );
@@ -240,6 +243,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     readiness: new ReadinessCheck(db.dataSource, knownMigrationNames(), embedder, config),
     metrics,
     tracking,
+    metricsAccess: { token: config.ops.metricsToken, production: config.env === 'production' },
   });
   // CORS first: the playground router's GET /graphql route would otherwise answer every OPTIONS preflight itself
   // (Express's automatic "Allow: GET, HEAD"), without CORS headers.
@@ -256,6 +260,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         try {
           const identity = await authenticate(req.header('authorization'), req.header('x-api-key'));
           await rateLimiter.enforce(identity, req.ip ?? 'unknown', operations);
+          if (identity) await provisioned.assertProvisioned(identity.merchantId);
           enforceOperationPolicy(
             {
               method: req.method,

@@ -127,6 +127,11 @@ export interface Config {
     /** How long a stopping gateway waits for in-flight requests before cutting them. */
     shutdownTimeoutMs: number;
     metricsEnabled: boolean;
+    /**
+     * Bearer token /metrics requires (METRICS_TOKEN). Without one, /metrics is open outside production and closed
+     * (403) in production: operation names, merchants' traffic and error rates are not for the internet.
+     */
+    metricsToken: string | undefined;
     /** Distinct GraphQL operation names kept as metric labels; later ones are counted as `other`. */
     metricsMaxOperations: number;
     /** /readyz answers 503 when its database checks take longer than this. */
@@ -238,6 +243,11 @@ export const CONFIG_VARIABLES: readonly { name: string; default: string; meaning
   { name: 'LOG_LEVEL', default: 'info (silent in test)', meaning: LOG_LEVELS.join(', ') },
   { name: 'SHUTDOWN_TIMEOUT_MS', default: '10000', meaning: 'wait for in-flight requests on SIGTERM' },
   { name: 'METRICS_ENABLED', default: 'true', meaning: 'serve Prometheus metrics on /metrics' },
+  {
+    name: 'METRICS_TOKEN',
+    default: '(none: /metrics open outside production, 403 in production)',
+    meaning: 'bearer token a scraper sends to /metrics, >= 16 chars',
+  },
   { name: 'METRICS_MAX_OPERATIONS', default: '100', meaning: 'distinct operation names as metric labels' },
   { name: 'READINESS_TIMEOUT_MS', default: '2000', meaning: '/readyz fails when its checks take longer' },
   // Request limits: docs/SECURITY.md.
@@ -601,6 +611,12 @@ export function loadConfig(env: Env = process.env): Config {
       logLevel: oneOf<LogLevel>('LOG_LEVEL', envName === 'test' ? 'silent' : 'info', LOG_LEVELS),
       shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10000, 0, 600_000),
       metricsEnabled: bool('METRICS_ENABLED', true),
+      metricsToken: (() => {
+        const token = optional('METRICS_TOKEN');
+        if (token !== undefined && token.length < 16)
+          problems.push('METRICS_TOKEN must be at least 16 characters');
+        return token;
+      })(),
       metricsMaxOperations: int('METRICS_MAX_OPERATIONS', 100, 1, 10_000),
       readinessTimeoutMs: int('READINESS_TIMEOUT_MS', 2000, 100, 60_000),
     },
