@@ -27,8 +27,8 @@ import { CONTENT_MANAGER_ROLE, GATEWAY_ROLE } from './1764100000000-row-level-se
  * owned by the migrating role, with a fixed search_path. The gateway reads the key over its owner connection
  * (MIGRATION_DATABASE_URL) at start and every few minutes (rotation: docs/SECURITY.md).
  *
- * Cost: the readers are evaluated once per statement (InitPlans, as before); each verification is two sha256 of
- * about 100 bytes and a primary-key lookup (bench/rls-cost.bench.ts, docs/benchmarks/rls-cost.md).
+ * Cost: the readers are evaluated once per statement (InitPlans, as before); each verification is four sha256 of
+ * at most a few hundred bytes and a primary-key lookup (bench/rls-cost.bench.ts, docs/benchmarks/rls-cost.md).
  */
 const CONTENT_TABLES = ['support_documents', 'tickets', 'document_chunks'] as const;
 const MERCHANT = `(SELECT app_merchant_id())`;
@@ -83,31 +83,38 @@ export class SignedTenantClaims1764200000000 implements MigrationInterface {
 
     // The claim's capability ('r' or 'w') when it is valid for this transaction, else NULL. PARALLEL RESTRICTED: a
     // parallel worker has a pid of its own; the leader evaluates the InitPlans and hands the values down.
+    // PL/pgSQL rather than SQL: its plans are cached per session, which measured about half the cost per call of
+    // the equivalent SQL function (docs/benchmarks/rls-cost.md).
     await q.query(`
       CREATE FUNCTION app_verified_capability() RETURNS text
-        LANGUAGE sql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+        LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL RESTRICTED
         SET search_path = pg_catalog, pg_temp
       AS $$
-        WITH c AS (
-          SELECT string_to_array(current_setting('app.claim', true), '.') AS p,
-                 coalesce(current_setting('app.merchant_id', true), '') AS merchant,
-                 coalesce(current_setting('app.principals', true), '') AS principals
-        )
-        SELECT c.p[4]
-          FROM c
-          JOIN public.tenant_claim_keys k
-            ON k.id = CASE WHEN c.p[1] ~ '^[0-9]{1,9}$' THEN c.p[1]::integer END
-           AND k.retired_at IS NULL
-         WHERE cardinality(c.p) = 5
-           AND c.p[4] IN ('r', 'w')
-           AND CASE WHEN c.p[2] ~ '^[0-9]{1,12}$' THEN c.p[2]::bigint ELSE 0 END >= extract(epoch FROM now())
-           AND c.p[3] = public.app_claim_binding()
-           -- Compared as hashes, so the comparison's running time says nothing about how much of a guess matched.
-           AND sha256(convert_to(c.p[5], 'UTF8')) = sha256(convert_to(encode(
-                 sha256(k.outer_pad || sha256(k.inner_pad || convert_to(
-                   array_to_string(c.p[1:4], '.') || E'\\n' || octet_length(c.merchant) || E'\\n' || c.merchant
-                     || E'\\n' || c.principals, 'UTF8'))), 'hex'), 'UTF8'))
-      $$`);
+      DECLARE
+        p text[] := string_to_array(current_setting('app.claim', true), '.');
+        merchant text := coalesce(current_setting('app.merchant_id', true), '');
+        k record;
+      BEGIN
+        IF cardinality(p) IS DISTINCT FROM 5 OR p[1] !~ '^[0-9]{1,9}$' OR p[2] !~ '^[0-9]{1,12}$'
+           OR p[4] NOT IN ('r', 'w') OR p[5] !~ '^[0-9a-f]{64}$' THEN
+          RETURN NULL;
+        END IF;
+        -- Expired at the start of this transaction, or signed for another backend.
+        IF p[2]::bigint < extract(epoch FROM now()) OR p[3] IS DISTINCT FROM public.app_claim_binding() THEN
+          RETURN NULL;
+        END IF;
+        SELECT inner_pad, outer_pad INTO k FROM public.tenant_claim_keys WHERE id = p[1]::integer AND retired_at IS NULL;
+        IF NOT FOUND THEN
+          RETURN NULL;
+        END IF;
+        -- Compared as hashes, so the comparison's running time says nothing about how much of a guess matched.
+        IF sha256(decode(p[5], 'hex')) = sha256(sha256(k.outer_pad || sha256(k.inner_pad || convert_to(
+             array_to_string(p[1:4], '.') || E'\\n' || octet_length(merchant) || E'\\n' || merchant || E'\\n'
+               || coalesce(current_setting('app.principals', true), ''), 'UTF8')))) THEN
+          RETURN p[4];
+        END IF;
+        RETURN NULL;
+      END $$`);
 
     await q.query(`
       CREATE OR REPLACE FUNCTION app_merchant_id() RETURNS text LANGUAGE sql STABLE PARALLEL RESTRICTED
