@@ -181,8 +181,10 @@ export class ServerWatchdog {
       await client.connect();
       await client.query('SELECT 1');
       return true;
-    } catch {
-      return false;
+    } catch (err) {
+      // An error the server sent (too many connections, shutting down, …) means it answers: only silence counts.
+      const code = (err as { code?: unknown } | null)?.code;
+      return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code);
     } finally {
       clearTimeout(timer);
       client.end().catch(() => undefined);
