@@ -184,7 +184,7 @@ export class ServerWatchdog {
     } catch (err) {
       // An error the server sent (too many connections, shutting down, …) means it answers: only silence counts.
       const code = (err as { code?: unknown } | null)?.code;
-      return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code);
+      return typeof code === 'string' && /^[0-9A-DF-Z][0-9A-Z]{4}$/.test(code); // SQLSTATE (no class starts with E; EPIPE does)
     } finally {
       clearTimeout(timer);
       client.end().catch(() => undefined);
