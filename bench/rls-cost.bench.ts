@@ -8,7 +8,7 @@ import { SearchRepository, type ChunkSearchParams } from '../src/retrieval/searc
 import { sha256 } from '../src/common/hash';
 import { loadConfig } from '../src/config/config';
 import { openDatabase } from '../src/db/database';
-import { enterTenant } from '../src/db/session';
+import { enterTenant, TenantClaimSigner } from '../src/db/session';
 import { createServices } from '../src/app';
 import { DocumentRepository } from '../src/documents/document.repository';
 import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
@@ -28,8 +28,9 @@ import { VectorGenerator } from './vector-generator';
 /**
  * What row-level security costs. The same repository calls (the SQL requests run) are timed side by side, in one
  * run, interleaved with alternating order: as the owner (policies bypassed: the cost before RLS) and as the
- * gateway role in a transaction that first sets the caller (what every request does now). Also records the plan
- * each statement gets under the policies, to show which indexes still serve it.
+ * gateway role in a transaction that first sets the caller with a signed claim (what every request does now). Also
+ * the signed claims against the unsigned settings they replaced (migration 1764200000000), on the same connection
+ * and data, and the plan each statement gets under the policies, to show which indexes still serve it.
  * Usage: npm run bench:rls [-- --queries 60 --reuse]   (native PostgreSQL: BENCH_DATABASE_URL, default srg_bench_rls;
  * the roles of scripts/db-roles.sql must exist)
  */
@@ -229,34 +230,61 @@ async function main(): Promise<void> {
     },
   ];
 
-  // Owner: no settings, policies bypassed (the cost before RLS). Gateway: the request path.
+  // "Today" before signed claims (migration 1764200000000): the readers' policies over the plain settings, for a
+  // role of the benchmark's own, so both generations of the request path run side by side on the same data.
+  await installUnsignedPolicies(owner);
+
+  // Owner: no settings, policies bypassed (the cost before RLS). Unsigned: the request path before signed claims.
+  // Signed: the request path now (gateway login, signed claim verified in the database).
+  const claims = new TenantClaimSigner(owner);
   const asOwner = <T>(work: (m: EntityManager) => Promise<T>) => owner.transaction(work);
   const asGateway = <T>(a: ContentAccess, work: (m: EntityManager) => Promise<T>) =>
     gateway.transaction(async (m) => {
-      await enterTenant(m, a);
+      await enterTenant(m, a, claims);
       return work(m);
     });
+  const asUnsigned = <T>(a: ContentAccess, work: (m: EntityManager) => Promise<T>) =>
+    owner.transaction(async (m) => {
+      await m.query(
+        `SELECT set_config('role', $1, true), set_config('app.merchant_id', $2, true),
+                set_config('app.principals', $3::text[]::text, true)`,
+        [UNSIGNED_ROLE, a.scope.merchantId, [...a.scope.principals]],
+      );
+      return work(m);
+    });
+  // The signed side on the owner's connection too, so "signed vs unsigned" compares like with like.
+  const asSignedOnOwner = <T>(a: ContentAccess, work: (m: EntityManager) => Promise<T>) =>
+    owner.transaction(async (m) => {
+      await enterTenant(m, a, claims);
+      return work(m);
+    });
+  type Side = 'owner' | 'rls' | 'unsigned' | 'signed';
+  const sides: Side[] = ['owner', 'rls', 'unsigned', 'signed'];
   const results: Record<string, unknown>[] = [];
   for (const c of cases) {
-    const ownerMs: number[] = [];
-    const rlsMs: number[] = [];
+    const ms: Record<Side, number[]> = { owner: [], rls: [], unsigned: [], signed: [] };
+    const ownerMs = ms.owner;
+    const rlsMs = ms.rls;
     let sameRows = true;
     for (let i = 0; i < QUERIES + 5; i++) {
-      const timeIt = async (side: 'owner' | 'rls') => {
+      const timeIt = async (side: Side) => {
         const t0 = performance.now();
+        const work = (m: EntityManager) => c.run(m, c.access, i % QUERIES);
         const rows =
           side === 'owner'
-            ? await asOwner((m) => c.run(m, c.access, i % QUERIES))
-            : await asGateway(c.access, (m) => c.run(m, c.access, i % QUERIES));
-        const ms = performance.now() - t0;
-        if (i >= 5) (side === 'owner' ? ownerMs : rlsMs).push(ms); // 5 warm-up rounds
+            ? await asOwner(work)
+            : side === 'rls'
+              ? await asGateway(c.access, work)
+              : side === 'unsigned'
+                ? await asUnsigned(c.access, work)
+                : await asSignedOnOwner(c.access, work);
+        if (i >= 5) ms[side].push(performance.now() - t0); // 5 warm-up rounds
         return JSON.stringify(rows);
       };
-      const [a, b] =
-        i % 2 === 0
-          ? [await timeIt('owner'), await timeIt('rls')]
-          : [await timeIt('rls'), await timeIt('owner')];
-      if (a !== b) sameRows = false;
+      // Rotating order, so no side always runs first (warm cache) or last.
+      const outputs: string[] = [];
+      for (let s = 0; s < sides.length; s++) outputs.push(await timeIt(sides[(i + s) % sides.length]));
+      if (outputs.some((o) => o !== outputs[0])) sameRows = false;
     }
     const plan = shorten(c.explain ? await asGateway(c.access, (m) => c.explain!(m, c.access)) : []);
     const ownerPlan = shorten(c.explain ? await asOwner((m) => c.explain!(m, c.access)) : []);
@@ -275,6 +303,9 @@ async function main(): Promise<void> {
       rlsP50: percentile(rlsMs, 0.5),
       rlsP95: percentile(rlsMs, 0.95),
       ratioP50: percentile(rlsMs, 0.5) / percentile(ownerMs, 0.5),
+      unsignedP50: percentile(ms.unsigned, 0.5),
+      signedP50: percentile(ms.signed, 0.5),
+      signedVsUnsignedP50: percentile(ms.signed, 0.5) / percentile(ms.unsigned, 0.5),
       sameRows,
       indexesUnderRls: indexes,
       indexesAsOwner: indexesOf(ownerPlan),
@@ -285,17 +316,43 @@ async function main(): Promise<void> {
     results.push(row);
     log(JSON.stringify({ ...row, plan: undefined }));
   }
-  // The set-up statement alone, on an otherwise empty transaction.
+  // The set-up statement alone, on an otherwise empty transaction, and with one small policy-checked read
+  // (which evaluates the setting readers, and so the claim verification, once).
   const setupMs: number[] = [];
   const bareMs: number[] = [];
-  for (let i = 0; i < 200; i++) {
+  const small: Record<'owner' | 'unsigned' | 'signed', number[]> = { owner: [], unsigned: [], signed: [] };
+  const smallRead = (m: EntityManager) => m.query(`SELECT id FROM support_documents WHERE id = 'd1'`);
+  const agent = access('large', 'agent');
+  for (let i = 0; i < 400; i++) {
     let t0 = performance.now();
     await gateway.transaction((m) => m.query('SELECT 1'));
     bareMs.push(performance.now() - t0);
     t0 = performance.now();
-    await asGateway(access('large', 'agent'), (m) => m.query('SELECT 1'));
+    await asGateway(agent, (m) => m.query('SELECT 1'));
     setupMs.push(performance.now() - t0);
+    const order: ('owner' | 'unsigned' | 'signed')[] = ['owner', 'unsigned', 'signed'];
+    for (let s = 0; s < 3; s++) {
+      const side = order[(i + s) % 3];
+      t0 = performance.now();
+      if (side === 'owner') await asOwner(smallRead);
+      else if (side === 'unsigned') await asUnsigned(agent, smallRead);
+      else await asSignedOnOwner(agent, smallRead);
+      small[side].push(performance.now() - t0);
+    }
   }
+  // The verification alone, in the database: many evaluations in one statement.
+  const verifyCost = await owner.transaction(async (m) => {
+    await enterTenant(m, agent, claims);
+    const time = async (expr: string) => {
+      const t0 = performance.now();
+      await m.query(`SELECT count(${expr}) FROM generate_series(1, 20000)`);
+      return ((performance.now() - t0) * 1000) / 20000;
+    };
+    const baseline = await time(`nullif(current_setting('app.merchant_id', true), '')`);
+    const verified = await time(`app_merchant_id()`);
+    return { baselineUs: baseline, verifiedUs: verified };
+  });
+  const p50 = (xs: number[]) => percentile(xs, 0.5);
 
   const version = await owner.query<{ v: string; pgv: string }[]>(
     `SELECT version() AS v, (SELECT extversion FROM pg_extension WHERE extname = 'vector') AS pgv`,
@@ -320,6 +377,25 @@ async function main(): Promise<void> {
     `Setting the caller (one extra statement per transaction): \`SELECT 1\` in a transaction p50 ${f(percentile(bareMs, 0.5))} ms, ` +
       `with the set-up statement first ${f(percentile(setupMs, 0.5))} ms.`,
     '',
+    '## Signed tenant claims vs the unsigned settings they replaced',
+    '',
+    'Both on the same connection (the owner entering the request role), interleaved in rotating order. **unsigned**: ' +
+      "`set_config` of role, merchant and principals, and the readers' policies of migration 1764100000000 over the plain " +
+      'settings (installed for a benchmark role). **signed**: what requests do now: `SET LOCAL` of role, merchant, ' +
+      'principals and an HMAC claim, verified by `app_verified_capability()` once per statement per setting reader.',
+    '',
+    '| query | unsigned p50 | signed p50 | signed / unsigned |',
+    '|---|---:|---:|---:|',
+    ...results.map(
+      (r) =>
+        `| ${String(r.case)} | ${f(r.unsignedP50 as number)} | ${f(r.signedP50 as number)} | ${(r.signedVsUnsignedP50 as number).toFixed(3)}× |`,
+    ),
+    `| one-row read (\`SELECT id FROM support_documents WHERE id = 'd1'\`), 400 runs | ${f(p50(small.unsigned))} | ${f(p50(small.signed))} | ${(p50(small.signed) / p50(small.unsigned)).toFixed(3)}× |`,
+    '',
+    `The same one-row read as the owner (no policies): p50 ${f(p50(small.owner))} ms. One evaluation of \`app_merchant_id()\` ` +
+      `(claim verified) costs ${verifyCost.verifiedUs.toFixed(1)} µs in the database, against ${verifyCost.baselineUs.toFixed(1)} µs ` +
+      'for reading the plain setting; a statement evaluates it once per reader it uses (InitPlans), not per row.',
+    '',
   ].join('\n');
   writeResults(
     'rls-cost',
@@ -330,11 +406,49 @@ async function main(): Promise<void> {
       results,
       setupP50: percentile(setupMs, 0.5),
       bareP50: percentile(bareMs, 0.5),
+      smallReadP50: { owner: p50(small.owner), unsigned: p50(small.unsigned), signed: p50(small.signed) },
+      verifyCost,
     },
     md,
   );
   log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   await db.close();
+}
+
+const UNSIGNED_ROLE = 'srg_bench_unsigned';
+
+/**
+ * The readers' policies as they were before signed claims, for a role of this benchmark's own (idempotent). Lives
+ * only in the benchmark database; the role is cluster-wide, NOLOGIN and owns nothing.
+ */
+async function installUnsignedPolicies(owner: { query(sql: string): Promise<unknown> }): Promise<void> {
+  await owner.query(`DO $$ BEGIN CREATE ROLE ${UNSIGNED_ROLE} NOLOGIN NOINHERIT;
+                       EXCEPTION WHEN duplicate_object THEN NULL; END $$`);
+  await owner.query(`
+    CREATE OR REPLACE FUNCTION bench_unsigned_merchant_id() RETURNS text LANGUAGE sql STABLE PARALLEL SAFE
+      AS $$ SELECT nullif(current_setting('app.merchant_id', true), '') $$`);
+  await owner.query(`
+    CREATE OR REPLACE FUNCTION bench_unsigned_principals() RETURNS text[] LANGUAGE sql STABLE PARALLEL SAFE
+      AS $$ SELECT coalesce(nullif(current_setting('app.principals', true), '')::text[], '{}'::text[]) $$`);
+  const merchant = '(SELECT bench_unsigned_merchant_id())';
+  const principals = '(SELECT bench_unsigned_principals())';
+  const policies: [string, string][] = [
+    ['merchants', `id = ${merchant}`],
+    ['corpus_versions', `merchant_id = ${merchant}`],
+    ['merchant_vector_indexes', `merchant_id = ${merchant}`],
+    ['orders', `merchant_id = ${merchant}`],
+    ['support_documents', `merchant_id = ${merchant} AND acl && ${principals}`],
+    ['tickets', `merchant_id = ${merchant} AND acl && ${principals}`],
+    ['document_chunks', `merchant_id = ${merchant} AND acl && ${principals}`],
+  ];
+  for (const [table, using] of policies) {
+    await owner.query(`DROP POLICY IF EXISTS ${table}_bench_unsigned ON ${table}`);
+    await owner.query(
+      `CREATE POLICY ${table}_bench_unsigned ON ${table} FOR SELECT TO ${UNSIGNED_ROLE} USING (${using})`,
+    );
+    await owner.query(`GRANT SELECT ON ${table} TO ${UNSIGNED_ROLE}`);
+  }
+  await owner.query(`GRANT USAGE ON SCHEMA public TO ${UNSIGNED_ROLE}`);
 }
 
 main().catch((err: unknown) => {

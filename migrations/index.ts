@@ -3,6 +3,7 @@ import { CorpusVersions1763800000000 } from './1763800000000-corpus-versions';
 import { QuantizedSearch1763900000000 } from './1763900000000-quantized-search';
 import { ApiKeys1764000000000 } from './1764000000000-api-keys';
 import { RowLevelSecurity1764100000000 } from './1764100000000-row-level-security';
+import { SignedTenantClaims1764200000000 } from './1764200000000-signed-tenant-claims';
 
 /** Every migration, in order. Listed explicitly so the same list works from ts-jest, tsc output and the CLI. */
 export const migrations = [
@@ -11,4 +12,5 @@ export const migrations = [
   QuantizedSearch1763900000000,
   ApiKeys1764000000000,
   RowLevelSecurity1764100000000,
+  SignedTenantClaims1764200000000,
 ];

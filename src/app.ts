@@ -60,6 +60,7 @@ import { VectorIndexRepository } from './vector-index/vector-index.repository';
 import { TicketRepository } from './tickets/ticket.repository';
 import { bindRequestContext, mountOpsRoutes, operationOutcomePlugin, trackRequests } from './ops/http';
 import { createLogger, type Logger, safeError } from './ops/logger';
+import { ProvisionedMerchants } from './merchants/provisioned-merchants';
 import { GatewayMetrics } from './ops/metrics';
 import { knownMigrationNames, ReadinessCheck } from './ops/readiness';
 import { currentRequest } from './ops/request-context';
@@ -132,7 +133,7 @@ export function createServices(
     tickets: ticketService,
     orders: orderService,
     reembed: new ReembedService(ds, embedders, corpus, chunks, indexes),
-    sessions: new SessionFactory(db.requestDataSource, config),
+    sessions: new SessionFactory(db.requestDataSource, config, db.dataSource),
   };
 }
 
@@ -160,6 +161,7 @@ export interface GatewayOptions {
 const CONTEXT_ERROR_STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.UNAUTHENTICATED]: 401,
   [ErrorCode.OPERATION_NOT_ALLOWED]: 403,
+  [ErrorCode.MERCHANT_NOT_PROVISIONED]: 403,
   [ErrorCode.RATE_LIMITED]: 429,
   [ErrorCode.SERVICE_UNAVAILABLE]: 503,
 };
@@ -199,6 +201,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const onInternalError = (err: unknown): void =>
     logger.error({ requestId: currentRequest()?.id, error: safeError(err) }, 'internal error');
+  const provisioned = new ProvisionedMerchants((id) => services.merchants.exists(id));
   const rateLimiter = createRateLimiter(config.rateLimit, (message, fields) =>
     logger.warn(fields ?? {}, message),
   );
@@ -246,6 +249,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     readiness: new ReadinessCheck(db.dataSource, knownMigrationNames(), embedder, config),
     metrics,
     tracking,
+    metricsAccess: { token: config.ops.metricsToken, production: config.env === 'production' },
   });
   // CORS first: the playground router's GET /graphql route would otherwise answer every OPTIONS preflight itself
   // (Express's automatic "Allow: GET, HEAD"), without CORS headers.
@@ -262,6 +266,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         try {
           const identity = await authenticate(req.header('authorization'), req.header('x-api-key'));
           await rateLimiter.enforce(identity, req.ip ?? 'unknown', operations);
+          if (identity) await provisioned.assertProvisioned(identity.merchantId);
           enforceOperationPolicy(
             {
               method: req.method,

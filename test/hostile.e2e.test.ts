@@ -667,6 +667,30 @@ describe('hostile requests', () => {
       });
     });
 
+    it('malformed compressed bodies get 400 BAD_REQUEST, never a 500', async () => {
+      await hostile(async () => {
+        const json = Buffer.from(JSON.stringify({ query: '{ __typename }' }));
+        const gz = zlib.gzipSync(json);
+        const cases: [string, Buffer][] = [
+          ['gzip', Buffer.from('not gzip at all, just text')],
+          ['deflate', Buffer.from('not deflate either')],
+          ['br', Buffer.from('definitely not brotli \x00\xff')],
+          ['gzip', gz.subarray(0, gz.length - 12)], // truncated
+          ['gzip', Buffer.concat([gz.subarray(0, 20), Buffer.alloc(20, 0xff)])], // corrupted
+          ['deflate', zlib.deflateSync(json).subarray(0, 6)],
+        ];
+        for (const [encoding, body] of cases) {
+          const res = await post(body, { headers: { 'content-encoding': encoding } });
+          expect({ encoding, status: res.status, code: res.code }).toEqual({
+            encoding,
+            status: 400,
+            code: 'BAD_REQUEST',
+          });
+          expect(res.text).not.toMatch(/at \w+ \(|node_modules|zlib|Z_/i);
+        }
+      });
+    });
+
     it('other methods and GET misuse get a code', async () => {
       await hostile(async () => {
         const put = await post(JSON.stringify({ query: '{ __typename }' }), { method: 'PUT' });

@@ -192,12 +192,12 @@ describe('ingestDocument over HTTP', () => {
     expect(await documentExists(t, merchant, 'nope')).toBe(false);
   });
 
-  it('refuses a merchant that is not provisioned with NOT_FOUND', async () => {
+  it('refuses a merchant that is not provisioned with MERCHANT_NOT_PROVISIONED', async () => {
     const res = await ingest(
       { id: 'x', title: 'T', text: 'Body.', acl: [] },
       { merchantId: 'ghost-merchant', userId: 'a', roles: ['admin'] },
     );
-    expect(errorCode(res)).toBe('NOT_FOUND');
+    expect(errorCode(res)).toBe('MERCHANT_NOT_PROVISIONED');
   });
 
   it('accepts an empty ACL, says nobody can read it, and indeed nobody can', async () => {

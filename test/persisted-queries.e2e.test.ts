@@ -175,6 +175,65 @@ describe('persisted queries with Apollo Client over HTTP', () => {
     );
     expect(textLog.map((e) => [e.status, e.codes])).toEqual([[403, ['OPERATION_NOT_ALLOWED']]]);
   });
+
+  it('a partner cannot pair a safelisted documentId with the hash of another cached query (GET and POST)', async () => {
+    const created = await t.services.apiKeys.create(
+      'm01',
+      { name: 'Smuggling partner', principals: ['role:agent'], scopes: ['retrieve'] },
+      'test',
+    );
+    // Any token holder can put a query into the shared APQ cache.
+    const smuggled = '{ documents(first: 5) { nodes { id title } } }';
+    const smuggledHash = sha256(smuggled);
+    const register = await fetch(t.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${t.token(ALICE)}` },
+      body: JSON.stringify({
+        query: smuggled,
+        extensions: { persistedQuery: { version: 1, sha256Hash: smuggledHash } },
+      }),
+    });
+    expect(register.status).toBe(200);
+    const extensions = { persistedQuery: { version: 1, sha256Hash: smuggledHash } };
+    const variables = { input: { query: 'refund', k: 1 } };
+    const get = new URL(t.url);
+    get.searchParams.set('documentId', `sha256:${RETRIEVE_HASH}`);
+    get.searchParams.set('extensions', JSON.stringify(extensions));
+    get.searchParams.set('variables', JSON.stringify(variables));
+    const viaGet = await fetch(get, {
+      headers: { 'x-api-key': created.key, 'apollo-require-preflight': 'true' },
+    });
+    const viaPost = await fetch(t.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': created.key },
+      body: JSON.stringify({ documentId: `sha256:${RETRIEVE_HASH}`, extensions, variables }),
+    });
+    for (const res of [viaGet, viaPost]) {
+      const body = (await res.json()) as { data?: unknown; errors?: { extensions: { code: string } }[] };
+      expect([res.status, body.errors?.[0]?.extensions.code, body.data]).toEqual([
+        403,
+        'OPERATION_NOT_ALLOWED',
+        undefined,
+      ]);
+    }
+    // The same id twice (documentId and the APQ hash agree) still runs the safelisted operation, over GET too.
+    const same = new URL(t.url);
+    same.searchParams.set('documentId', `sha256:${RETRIEVE_HASH}`);
+    same.searchParams.set(
+      'extensions',
+      JSON.stringify({ persistedQuery: { version: 1, sha256Hash: RETRIEVE_HASH } }),
+    );
+    same.searchParams.set('variables', JSON.stringify(variables));
+    const ok = await fetch(same, {
+      headers: { 'x-api-key': created.key, 'apollo-require-preflight': 'true' },
+    });
+    const okBody = (await ok.json()) as {
+      data?: { retrieveChunks: { chunks: unknown[] } };
+      errors?: unknown;
+    };
+    expect([ok.status, okBody.errors]).toEqual([200, undefined]);
+    expect(okBody.data!.retrieveChunks.chunks.length).toBeGreaterThan(0);
+  });
 });
 
 describe("TOKEN_OPERATIONS=manifest, with an identity provider's JWKS", () => {

@@ -186,15 +186,34 @@ describe('migrations', () => {
         'support_documents',
         'tickets',
       ];
-      expect(await tables()).toEqual(all);
+      expect(await tables()).toEqual([...all, 'tenant_claim_keys'].sort());
       const secured = async () =>
         (
           await db.dataSource.query<{ relname: string }[]>(
             `SELECT relname FROM pg_class WHERE relrowsecurity AND relnamespace = 'public'::regnamespace ORDER BY 1`,
           )
         ).map((r) => r.relname);
-      // Every tenant table; api_keys is read before the merchant is known, by the owner connection only.
+      // Every tenant table; api_keys is read before the merchant is known, by the owner connection only. The
+      // claim keys have RLS on and no policy: the owner's alone.
+      expect(await secured()).toEqual(
+        [...all.filter((name) => name !== 'api_keys'), 'tenant_claim_keys'].sort(),
+      );
+      const policyExpressions = async () =>
+        (
+          await db.dataSource.query<{ q: string }[]>(
+            `SELECT policyname || ': ' || qual AS q FROM pg_policies WHERE policyname LIKE '%manage' ORDER BY 1`,
+          )
+        ).map((r) => r.q);
+      expect((await policyExpressions()).every((q) => q.includes('app_manager_merchant_id()'))).toBe(true);
+      // Down one step: signed claims gone, the manager policies back on the plain setting reader.
+      await db.dataSource.undoLastMigration({ transaction: 'each' });
+      expect(await tables()).toEqual(all);
       expect(await secured()).toEqual(all.filter((name) => name !== 'api_keys'));
+      expect(await policyExpressions()).toHaveLength(4);
+      expect((await policyExpressions()).every((q) => q.includes('app_merchant_id()'))).toBe(true);
+      expect(
+        await db.dataSource.query(`SELECT proname FROM pg_proc WHERE proname = 'app_verified_capability'`),
+      ).toEqual([]);
       // Down one step: row-level security off, its policies and functions gone, the tables intact.
       await db.dataSource.undoLastMigration({ transaction: 'each' });
       expect(await secured()).toEqual([]);
@@ -228,7 +247,7 @@ describe('migrations', () => {
       await db.dataSource.undoLastMigration({ transaction: 'each' });
       expect(await tables()).toEqual([]);
       await db.dataSource.runMigrations({ transaction: 'each' });
-      expect(await tables()).toEqual(all);
+      expect(await tables()).toEqual([...all, 'tenant_claim_keys'].sort());
     } finally {
       await db.close();
       if (url && dbName) {

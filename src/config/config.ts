@@ -268,6 +268,12 @@ const VARIABLES = {
   LOG_LEVEL: v(oneOf(LOG_LEVELS), LOG_LEVELS.join(', '), 'info (silent in test)'),
   SHUTDOWN_TIMEOUT_MS: v(integer(10000, 0, 600_000), 'wait for in-flight requests on SIGTERM'),
   METRICS_ENABLED: v(flag(), 'serve Prometheus metrics on /metrics', 'true'),
+  METRICS_TOKEN: v(
+    z.preprocess(blankIsUnset, z.string().min(16, { error: 'must be at least 16 characters' }).optional()),
+    'bearer token a scraper sends to /metrics, >= 16 chars',
+    '(none: /metrics open outside production, 403 in production)',
+    true,
+  ),
   METRICS_MAX_OPERATIONS: v(integer(100, 1, 10_000), 'distinct operation names as metric labels'),
   READINESS_TIMEOUT_MS: v(integer(2000, 100, 60_000), '/readyz fails when its checks take longer'),
   // Request limits: docs/SECURITY.md.
@@ -517,6 +523,7 @@ export function loadConfig(env: Env = process.env): Config {
       logLevel: e.LOG_LEVEL ?? (envName === 'test' ? 'silent' : 'info'),
       shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
       metricsEnabled: e.METRICS_ENABLED ?? true,
+      metricsToken: e.METRICS_TOKEN,
       metricsMaxOperations: e.METRICS_MAX_OPERATIONS,
       readinessTimeoutMs: e.READINESS_TIMEOUT_MS,
     },
@@ -720,6 +727,11 @@ export interface Config {
     /** How long a stopping gateway waits for in-flight requests before cutting them. */
     shutdownTimeoutMs: number;
     metricsEnabled: boolean;
+    /**
+     * Bearer token /metrics requires (METRICS_TOKEN). Without one, /metrics is open outside production and closed
+     * (403) in production: operation names, merchants' traffic and error rates are not for the internet.
+     */
+    metricsToken: string | undefined;
     /** Distinct GraphQL operation names kept as metric labels; later ones are counted as `other`. */
     metricsMaxOperations: number;
     /** /readyz answers 503 when its database checks take longer than this. */

@@ -54,10 +54,11 @@ export const QUERY_READ_TIMEOUT = 'Query read timeout';
  * A pg client that abandons its connection when a query times out on the client side. pg's query_timeout fails
  * the query but leaves it pending on the socket; the pool would then hand that connection to the next request,
  * whose queries would queue behind a reply that never comes. Destroying the socket makes the client error out,
- * so the pool drops it and opens a fresh connection for the next request.
+ * so the pool drops it and opens a fresh connection for the next request. With a watchdog, its pending queries are
+ * also reported, so a server that stopped answering is noticed long before query_timeout (see ServerWatchdog).
  */
 export class AbandonOnTimeoutClient extends pg.Client {
-  constructor(config?: string | pg.ClientConfig) {
+  constructor(config?: string | pg.ClientConfig, watchdog?: Pick<ServerWatchdog, 'queryStarted'>) {
     super(config);
     // Patched on the instance because pg.Client.query has a dozen overloads a subclass would have to restate. The
     // prototype's method is looked up per call (not bound once), so instrumentation of pg.Client (the benchmark's
@@ -67,7 +68,9 @@ export class AbandonOnTimeoutClient extends pg.Client {
         const proto = pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown };
         const result = proto.query.apply(this, args);
         if (result instanceof Promise) {
-          result.catch((err: unknown) => {
+          const done = watchdog?.queryStarted(this);
+          result.then(done, (err: unknown) => {
+            done?.();
             if (err instanceof Error && err.message === QUERY_READ_TIMEOUT) this.abandon();
           });
         }
@@ -76,8 +79,116 @@ export class AbandonOnTimeoutClient extends pg.Client {
     });
   }
 
-  private abandon(): void {
-    (this as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+  abandon(): void {
+    destroySocket(this);
+  }
+}
+
+function destroySocket(client: pg.Client): void {
+  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+}
+
+/** A query without any reply for this long makes the watchdog ask whether the server still answers. */
+const STALL_MS = 2_000;
+/** How long the watchdog's probe (a new connection and `SELECT 1`) may take before the server counts as frozen. */
+const PROBE_TIMEOUT_MS = 3_000;
+const WATCHDOG_TICK_MS = 500;
+
+/**
+ * Bounds how long a request can hang on a server that stopped answering (frozen, partitioned: TCP open, no reply),
+ * independently of the statement timeout. Without it that bound is query_timeout (statement_timeout + 2 s: 17 s
+ * with the defaults), since nothing on the client can tell a frozen server from a slow query. When a query has had
+ * no reply for STALL_MS, the watchdog opens a fresh connection and runs `SELECT 1`: if that does not answer within
+ * PROBE_TIMEOUT_MS, the server is unresponsive, and the connections with stalled queries are abandoned (their
+ * requests fail with SERVICE_UNAVAILABLE); until a probe answers again, queries stalled for a tick are abandoned
+ * too. A slow query on a live server is left alone: the probe answers. So a request waits at most about
+ * STALL_MS + PROBE_TIMEOUT_MS + a tick (~5.5 s) for a frozen server, plus DB_CONNECT_TIMEOUT_MS when it was
+ * opening a connection.
+ */
+export class ServerWatchdog {
+  private readonly pending = new Map<AbandonOnTimeoutClient, { count: number; since: number }>();
+  private probing = false;
+  private unresponsive = false;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly probeConfig: pg.ClientConfig) {
+    this.timer = setInterval(() => this.tick(), WATCHDOG_TICK_MS);
+    this.timer.unref();
+  }
+
+  /** A pg Client class whose instances report to this watchdog (for the pool's `Client` option). */
+  clientClass(): typeof pg.Client {
+    const report = (client: AbandonOnTimeoutClient) => this.queryStarted(client);
+    return class extends AbandonOnTimeoutClient {
+      constructor(config?: string | pg.ClientConfig) {
+        super(config, { queryStarted: report });
+      }
+    };
+  }
+
+  /** Returns the function to call when the query settles. */
+  queryStarted(client: AbandonOnTimeoutClient): () => void {
+    const entry = this.pending.get(client);
+    if (entry) entry.count++;
+    else this.pending.set(client, { count: 1, since: Date.now() });
+    return () => {
+      const e = this.pending.get(client);
+      if (!e) return;
+      e.count--;
+      // pg runs a client's queries one after another: the next one starts now.
+      if (e.count <= 0) this.pending.delete(client);
+      else e.since = Date.now();
+    };
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private stalled(olderThanMs: number): AbandonOnTimeoutClient[] {
+    const now = Date.now();
+    return [...this.pending].filter(([, e]) => now - e.since >= olderThanMs).map(([c]) => c);
+  }
+
+  private abandon(clients: AbandonOnTimeoutClient[]): void {
+    for (const c of clients) {
+      this.pending.delete(c);
+      c.abandon();
+    }
+  }
+
+  private tick(): void {
+    if (this.unresponsive) this.abandon(this.stalled(WATCHDOG_TICK_MS));
+    if (this.probing || (!this.unresponsive && this.stalled(STALL_MS).length === 0)) return;
+    this.probing = true;
+    void this.probe().then((answered) => {
+      this.probing = false;
+      this.unresponsive = !answered;
+      if (!answered) this.abandon(this.stalled(STALL_MS));
+    });
+  }
+
+  private async probe(): Promise<boolean> {
+    const client = new pg.Client({
+      ...this.probeConfig,
+      connectionTimeoutMillis: PROBE_TIMEOUT_MS,
+      query_timeout: PROBE_TIMEOUT_MS,
+      application_name: 'support-rag-gateway watchdog',
+    });
+    // A probe that never gets a reply must not stay pending on its socket.
+    const timer = setTimeout(() => destroySocket(client), PROBE_TIMEOUT_MS + 500);
+    try {
+      await client.connect();
+      await client.query('SELECT 1');
+      return true;
+    } catch (err) {
+      // An error the server sent (too many connections, shutting down, …) means it answers: only silence counts.
+      const code = (err as { code?: unknown } | null)?.code;
+      return typeof code === 'string' && /^[0-9A-DF-Z][0-9A-Z]{4}$/.test(code); // SQLSTATE (no class starts with E; EPIPE does)
+    } finally {
+      clearTimeout(timer);
+      client.end().catch(() => undefined);
+    }
   }
 }
 
@@ -86,6 +197,7 @@ const MIGRATION_LOCK_KEY = 7_306_411_907;
 
 export async function openDatabase(config: Config, options: OpenDatabaseOptions = {}): Promise<Database> {
   let embedded: EmbeddedPostgres | undefined;
+  const watchdogs: ServerWatchdog[] = [];
   const common = {
     type: 'postgres',
     entities,
@@ -107,11 +219,21 @@ export async function openDatabase(config: Config, options: OpenDatabaseOptions 
     const statementTimeout = config.retrieval.statementTimeoutMs;
     const url = new URL(config.databaseUrl);
     description = `PostgreSQL at ${url.hostname}:${url.port || '5432'}${url.pathname} as ${decodeURIComponent(url.username) || 'the default user'}`;
-    const pool = (connectUrl: string, max: number, name: string): DataSourceOptions => ({
+    const pool = (connectUrl: string, max: number, name: string): DataSourceOptions => {
+      const watchdog = new ServerWatchdog({ connectionString: connectUrl });
+      watchdogs.push(watchdog);
+      return poolOptions(connectUrl, max, name, watchdog);
+    };
+    const poolOptions = (
+      connectUrl: string,
+      max: number,
+      name: string,
+      watchdog: ServerWatchdog,
+    ): DataSourceOptions => ({
       ...common,
       url: connectUrl,
       extra: {
-        Client: AbandonOnTimeoutClient,
+        Client: watchdog.clientClass(),
         max,
         connectionTimeoutMillis: config.database.connectTimeoutMs,
         statement_timeout: statementTimeout || undefined,
@@ -174,6 +296,7 @@ export async function openDatabase(config: Config, options: OpenDatabaseOptions 
     if (dataSource.isInitialized) await dataSource.destroy().catch(() => undefined);
     if (requestDataSource.isInitialized) await requestDataSource.destroy().catch(() => undefined);
     await embedded?.stop().catch(() => undefined);
+    for (const w of watchdogs) w.stop();
     throw err;
   }
   let closed = false;
@@ -187,6 +310,7 @@ export async function openDatabase(config: Config, options: OpenDatabaseOptions 
       closed = true;
       if (requestDataSource !== dataSource) await requestDataSource.destroy();
       await dataSource.destroy();
+      for (const w of watchdogs) w.stop();
       await embedded?.stop();
     },
   };

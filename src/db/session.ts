@@ -1,3 +1,5 @@
+import crypto from 'node:crypto';
+import pg from 'pg';
 import { type DataSource, type EntityManager } from 'typeorm';
 import { CONTENT_MANAGER_ROLE, GATEWAY_ROLE } from '../../migrations/1764100000000-row-level-security';
 import { type Identity, scopeOf, type TenantScope } from '../auth/identity';
@@ -29,8 +31,9 @@ export class AdminDb implements Db {
  * One caller's way into the database, created per request from the verified Identity (GraphQL context) and
  * passed down explicitly to every service method that serves a request. Every transaction it opens starts by
  * entering the caller's database role — srg_gateway for readers, srg_content_manager for content managers — and
- * setting the caller's merchant and principals, all transaction-locally (`set_config(…, true)`): the row-level
- * security policies (migration 1764100000000) read them, and nothing survives the transaction on a pooled or
+ * setting the caller's merchant and principals with a claim signed for this connection, all transaction-locally
+ * (`SET LOCAL`, which Citus propagates): the row-level security policies (migrations 1764100000000 and
+ * 1764200000000) read them only when the claim verifies, and nothing survives the transaction on a pooled or
  * shared (PGlite) session.
  *
  * The role is set in every transaction, not only on the embedded database: connected as srg_gateway, a reader's
@@ -45,6 +48,7 @@ export class TenantSession implements Db {
     private readonly dataSource: DataSource,
     readonly identity: Identity,
     manageContent: boolean,
+    private readonly claims: TenantClaimSigner,
   ) {
     this.scope = scopeOf(identity);
     this.access = { scope: this.scope, manageAll: manageContent };
@@ -52,25 +56,166 @@ export class TenantSession implements Db {
 
   transaction<T>(work: (manager: EntityManager) => Promise<T>, isolation?: IsolationLevel): Promise<T> {
     const run = async (manager: EntityManager): Promise<T> => {
-      await enterTenant(manager, this.access);
+      await enterTenant(manager, this.access, this.claims);
       return work(manager);
     };
     return isolation ? this.dataSource.transaction(isolation, run) : this.dataSource.transaction(run);
   }
 }
 
+/** The claim's lifetime, checked against the start of the transaction that uses it (now()). */
+export const CLAIM_TTL_SECONDS = 60;
+/** How often the gateway re-reads the newest key (rotation takes effect within this). */
+const KEY_REFRESH_MS = 5 * 60_000;
+
+interface ClaimKey {
+  id: number;
+  secret: Buffer;
+}
+
+interface ConnectionFacts {
+  binding: string;
+  /** Database clock minus local clock, in seconds: claims expire on the database's clock. */
+  clockOffset: number;
+}
+
+/** What a claim says; `capability` w for content managers (write), r for readers. */
+export interface TenantClaim {
+  keyId: number;
+  expires: number;
+  binding: string;
+  capability: 'r' | 'w';
+  merchant: string;
+  principals: string;
+}
+
+/** The bytes the HMAC covers: the same text app_verified_capability() builds (migration 1764200000000). */
+export function claimMessage(c: Omit<TenantClaim, 'keyId'> & { keyId: number }): string {
+  return (
+    `${c.keyId}.${c.expires}.${c.binding}.${c.capability}\n` +
+    `${Buffer.byteLength(c.merchant, 'utf8')}\n${c.merchant}\n${c.principals}`
+  );
+}
+
+export function signClaim(secret: Buffer, c: TenantClaim): string {
+  const mac = crypto.createHmac('sha256', secret).update(claimMessage(c), 'utf8').digest('hex');
+  return `${c.keyId}.${c.expires}.${c.binding}.${c.capability}.${mac}`;
+}
+
+/** A text[] literal, as PostgreSQL parses it: every element quoted, backslash and quote escaped. */
+export function textArrayLiteral(values: readonly string[]): string {
+  return `{${values.map((v) => `"${v.replace(/[\\"]/g, (ch) => `\\${ch}`)}"`).join(',')}}`;
+}
+
 /**
- * The statement every request transaction starts with. The principals go in as a bound text[] and PostgreSQL
- * writes the array literal, so no principal can break out of it.
+ * Signs tenant claims with the newest key of tenant_claim_keys, read over the owner's connection (the request
+ * login cannot read it). One per gateway; remembers each pooled connection's binding (its backend pid).
+ */
+export class TenantClaimSigner {
+  private key: Promise<ClaimKey> | undefined;
+  private loadedAt = 0;
+  private readonly connections = new WeakMap<object, ConnectionFacts>();
+
+  /** keySource: the owner's connection when requests have their own; null when one connection serves both. */
+  constructor(private readonly keySource: Pick<DataSource, 'query'> | null) {}
+
+  private async currentKey(manager: Pick<EntityManager, 'query'>): Promise<ClaimKey> {
+    const now = Date.now();
+    if (this.keySource === null) {
+      // One connection for everything (PGlite, a single DATABASE_URL): it is the owner's, and is inside this
+      // transaction before entering the request role, so the key is read right here.
+      if (this.key === undefined || now - this.loadedAt > KEY_REFRESH_MS) {
+        this.key = Promise.resolve(await this.load(manager));
+        this.loadedAt = now;
+      }
+      return this.key;
+    }
+    const source = this.keySource;
+    if (this.key === undefined) {
+      this.loadedAt = now;
+      this.key = this.load(source).catch((err: unknown) => {
+        this.key = undefined;
+        throw err;
+      });
+    } else if (now - this.loadedAt > KEY_REFRESH_MS) {
+      // Refreshed in the background: requests keep signing with the key in hand meanwhile.
+      this.loadedAt = now;
+      const next = this.load(source);
+      next.then(
+        () => {
+          this.key = next;
+        },
+        () => undefined,
+      );
+    }
+    return this.key;
+  }
+
+  private async load(source: Pick<DataSource, 'query'>): Promise<ClaimKey> {
+    let rows: { id: number; secret: Buffer }[];
+    try {
+      rows = await source.query(
+        `SELECT id, secret FROM tenant_claim_keys WHERE retired_at IS NULL ORDER BY id DESC LIMIT 1`,
+      );
+    } catch (err) {
+      throw new Error(
+        `Cannot read the tenant claim key (tenant_claim_keys): the gateway needs the owner's connection ` +
+          `(MIGRATION_DATABASE_URL) for it; ${(err as Error).message}`,
+      );
+    }
+    if (rows.length === 0) {
+      throw new Error('No active tenant claim key: run SELECT rotate_tenant_claim_key() as the owner');
+    }
+    return { id: Number(rows[0].id), secret: rows[0].secret };
+  }
+
+  /** The signed claim for this transaction's connection. */
+  async claimFor(
+    manager: Pick<EntityManager, 'query' | 'queryRunner'>,
+    capability: 'r' | 'w',
+    merchant: string,
+    principals: string,
+  ): Promise<string> {
+    const key = await this.currentKey(manager);
+    const connection =
+      (manager.queryRunner as unknown as { databaseConnection?: object } | undefined)?.databaseConnection ??
+      undefined;
+    let facts = connection ? this.connections.get(connection) : undefined;
+    if (facts === undefined) {
+      const rows: { binding: string; now: string }[] = await manager.query(
+        `SELECT app_claim_binding() AS binding, extract(epoch FROM now())::float8 AS now`,
+      );
+      facts = { binding: rows[0].binding, clockOffset: Number(rows[0].now) - Date.now() / 1000 };
+      if (connection) this.connections.set(connection, facts);
+    }
+    const expires = Math.ceil(Date.now() / 1000 + facts.clockOffset) + CLAIM_TTL_SECONDS;
+    return signClaim(key.secret, {
+      keyId: key.id,
+      expires,
+      binding: facts.binding,
+      capability,
+      merchant,
+      principals,
+    });
+  }
+}
+
+/**
+ * The statements every request transaction starts with, in one round trip. SET LOCAL takes no parameters: the
+ * values go in as literals quoted by pg's escapeLiteral, and the principals as a text[] literal every element
+ * of which is quoted, so no value can break out of its setting.
  */
 export async function enterTenant(
-  manager: Pick<EntityManager, 'query'>,
+  manager: Pick<EntityManager, 'query' | 'queryRunner'>,
   access: ContentAccess,
+  claims: TenantClaimSigner,
 ): Promise<void> {
+  const merchant = access.scope.merchantId;
+  const principals = textArrayLiteral(access.scope.principals);
+  const claim = await claims.claimFor(manager, access.manageAll ? 'w' : 'r', merchant, principals);
   await manager.query(
-    `SELECT set_config('role', $1, true), set_config('app.merchant_id', $2, true),
-            set_config('app.principals', $3::text[]::text, true)`,
-    [roleFor(access), access.scope.merchantId, [...access.scope.principals]],
+    `SET LOCAL ROLE ${roleFor(access)}; SET LOCAL app.merchant_id = ${pg.escapeLiteral(merchant)}; ` +
+      `SET LOCAL app.principals = ${pg.escapeLiteral(principals)}; SET LOCAL app.claim = ${pg.escapeLiteral(claim)}`,
   );
 }
 
@@ -81,12 +226,18 @@ export function roleFor(access: ContentAccess): string {
 
 /** Opens tenant sessions on the gateway's request connection. */
 export class SessionFactory {
+  readonly claims: TenantClaimSigner;
+
+  /** ownerDataSource: the owner's connection, which may read tenant_claim_keys (often the same object). */
   constructor(
     private readonly dataSource: DataSource,
     private readonly config: Config,
-  ) {}
+    ownerDataSource: DataSource,
+  ) {
+    this.claims = new TenantClaimSigner(ownerDataSource === dataSource ? null : ownerDataSource);
+  }
 
   open(identity: Identity): TenantSession {
-    return new TenantSession(this.dataSource, identity, mayManageContent(identity, this.config));
+    return new TenantSession(this.dataSource, identity, mayManageContent(identity, this.config), this.claims);
   }
 }

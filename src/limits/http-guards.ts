@@ -134,10 +134,29 @@ export function graphqlHttpErrorHandler(
         sendHttpError(res, 400, ErrorCode.BAD_REQUEST, 'The request body could not be read');
         return;
       default:
+        if (isDecompressionError(err)) {
+          sendHttpError(
+            res,
+            400,
+            ErrorCode.BAD_REQUEST,
+            'The request body is not valid data for its Content-Encoding (corrupt or truncated gzip/deflate/br)',
+          );
+          return;
+        }
         onInternalError(err);
         sendHttpError(res, 500, ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error');
     }
   };
+}
+
+/**
+ * zlib's errors from inflating a gzip/deflate/br body carry no body-parser `type`: a numeric `errno` and a `code`
+ * such as Z_DATA_ERROR, Z_BUF_ERROR (truncated) or ERR__ERROR_FORMAT_… (brotli). They are the client's fault.
+ */
+function isDecompressionError(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const { code, errno } = err as { code?: unknown; errno?: unknown };
+  return typeof errno === 'number' && typeof code === 'string' && /^(Z_|ERR__ERROR_|ERR_BROTLI)/.test(code);
 }
 
 /**

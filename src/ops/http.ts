@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { type ApolloServerPlugin } from '@apollo/server';
 import { type Express, type NextFunction, type Request, type Response } from 'express';
 import { type GatewayContext } from '../graphql/context';
@@ -125,7 +126,13 @@ export function operationOutcomePlugin(): ApolloServerPlugin<GatewayContext> {
 /** `/healthz`, `/readyz` and `/metrics`. */
 export function mountOpsRoutes(
   app: Express,
-  options: { readiness: ReadinessCheck; metrics: GatewayMetrics | undefined; tracking: RequestTracking },
+  options: {
+    readiness: ReadinessCheck;
+    metrics: GatewayMetrics | undefined;
+    tracking: RequestTracking;
+    /** METRICS_TOKEN, and whether this is production (where no token means closed). */
+    metricsAccess: { token: string | undefined; production: boolean };
+  },
 ): void {
   const { readiness, metrics, tracking } = options;
   // Liveness: the process runs and its event loop answers. Deliberately nothing else: a restart does not fix a
@@ -142,11 +149,32 @@ export function mountOpsRoutes(
     res.status(result.ready ? 200 : 503).json({ status: result.ready ? 'ready' : 'not_ready', ...result });
   });
   if (metrics) {
-    app.get('/metrics', async (_req, res) => {
+    const { token, production } = options.metricsAccess;
+    app.get('/metrics', async (req, res) => {
+      if (token === undefined && production) {
+        res.status(403).json({
+          error:
+            'metrics are closed in production until METRICS_TOKEN is set (docs/OPERATIONS.md, "Metrics")',
+        });
+        return;
+      }
+      if (token !== undefined && !bearerMatches(req.header('authorization'), token)) {
+        res.setHeader('www-authenticate', 'Bearer realm="metrics"');
+        res.status(401).json({ error: 'send the metrics token: Authorization: Bearer <METRICS_TOKEN>' });
+        return;
+      }
       res.setHeader('content-type', metrics.registry.contentType);
       res.send(await metrics.registry.metrics());
     });
   }
+}
+
+/** Compared as hashes, in constant time, so the response time says nothing about a guess. */
+function bearerMatches(header: string | undefined, token: string): boolean {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  if (!m) return false;
+  const digest = (v: string) => crypto.createHash('sha256').update(v).digest();
+  return crypto.timingSafeEqual(digest(m[1]), digest(token));
 }
 
 function outcomeFromStatus(status: number, finished: boolean): string {

@@ -18,7 +18,12 @@ export class OrderResolver {
     return this.orders.upsert(requireSession(ctx), input);
   }
 
-  @Query(() => Order, { nullable: true, description: "An order of the caller's merchant, or null." })
+  @Query(() => Order, {
+    nullable: true,
+    description:
+      "An order of the caller's merchant, or null. Needs an ingest role: orders carry no ACL, so agents see order " +
+      'status only through agentContext (orders mentioned in tickets they may read).',
+  })
   async order(@Arg('id', () => ID) id: string, @Ctx() ctx: GatewayContext): Promise<Order | null> {
     return this.orders.get(requireSession(ctx), id);
   }

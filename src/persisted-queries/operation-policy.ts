@@ -1,7 +1,7 @@
 import { type Identity } from '../auth/identity';
 import { DomainError } from '../common/errors/domain-error';
 import { ErrorCode } from '../common/errors/error-code';
-import { type OperationManifest } from './manifest';
+import { normalizeOperationId, type OperationManifest } from './manifest';
 
 export type TokenOperations = 'any' | 'manifest';
 
@@ -59,7 +59,19 @@ export function enforceOperationPolicy(
     ({ query, documentId, extensions } = body as Record<string, unknown>);
   }
   const persisted = (extensions as { persistedQuery?: { sha256Hash?: unknown } } | undefined)?.persistedQuery;
-  const id = typeof documentId === 'string' ? documentId : persisted?.sha256Hash;
+  const apqHash = persisted?.sha256Hash;
+  // Apollo runs what the APQ hash names and ignores documentId: a request carrying both must name one operation,
+  // or a safelisted documentId would let the hash of any cached query through (on GET, which is not rewritten).
+  if (documentId !== undefined && persisted !== undefined) {
+    const a = typeof documentId === 'string' ? normalizeOperationId(documentId) : undefined;
+    const b = typeof apqHash === 'string' ? normalizeOperationId(apqHash) : undefined;
+    if (a === undefined || a !== b) {
+      throw notAllowed(
+        'documentId and extensions.persistedQuery.sha256Hash name different operations; send one',
+      );
+    }
+  }
+  const id = typeof documentId === 'string' ? documentId : apqHash;
   const hasText = typeof query === 'string' && query.trim() !== '';
 
   let text: string | undefined;

@@ -7,6 +7,8 @@ export enum ErrorCode {
   UNAUTHENTICATED = 'UNAUTHENTICATED',
   FORBIDDEN = 'FORBIDDEN',
   NOT_FOUND = 'NOT_FOUND',
+  /** A valid credential for a merchant the gateway has no data for (a typo in the merchant id, or not provisioned). */
+  MERCHANT_NOT_PROVISIONED = 'MERCHANT_NOT_PROVISIONED',
   /** An API key (or a token under TOKEN_OPERATIONS=manifest) asked for an operation outside the safelist. */
   OPERATION_NOT_ALLOWED = 'OPERATION_NOT_ALLOWED',
   /** An APQ hash the gateway has not seen: resend with the full query (Apollo's persisted-query link does). */
