@@ -1,3 +1,7 @@
+/**
+ * The hand-written token buckets the gateway used before rate-limiter-flexible (src/limits/token-buckets.ts at
+ * e92d3b4), kept only as the "before" side of bench/hot-path.bench.ts. Not used by the gateway.
+ */
 import Redis from 'ioredis';
 
 /** One bucket to draw from: `burst` tokens at most, refilled at `perMinute`. */
