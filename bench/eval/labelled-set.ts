@@ -109,7 +109,7 @@ export function readLabelledSet(dir: string): LabelledSet {
       question: question.trim(),
       relevant,
       relevantTitles,
-      split: (raw.split) ?? splitOf(`${merchant}\n${question.trim()}`),
+      split: raw.split ?? splitOf(`${merchant}\n${question.trim()}`),
     });
   });
   if (questions.length === 0) throw new Error(`${questionsFile}: no questions`);

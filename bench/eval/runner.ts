@@ -23,6 +23,8 @@ export async function loadSet(
   services: Services,
   set: LabelledSet,
   log: (msg: string) => void = () => undefined,
+  /** The merchant id a set's merchant folder is loaded as (tests give each run merchants of its own). */
+  merchantId: (name: string) => string = (name) => name,
 ): Promise<LoadedSet> {
   const t0 = performance.now();
   let documents = 0;
@@ -30,7 +32,7 @@ export async function loadSet(
   const idsByMerchant = new Map<string, { ids: Set<string>; byTitle: Map<string, string[]> }>();
   let i = 0;
   for (const [merchant, dir] of set.merchants) {
-    const s = await loadFolder(services, merchant, dir, { merchantName: merchant });
+    const s = await loadFolder(services, merchantId(merchant), dir, { merchantName: merchant });
     documents += s.files;
     chunks += s.chunks;
     log(
@@ -55,7 +57,7 @@ export async function loadSet(
       ...q.relevantTitles.flatMap((t) => m.byTitle.get(normTitle(t)) ?? []),
     ]);
     if (relevantIds.size === 0) unresolved++;
-    else questions.push({ ...q, relevantIds });
+    else questions.push({ ...q, merchant: merchantId(q.merchant), relevantIds });
   }
   return { set, questions, unresolved, documents, chunks, loadSeconds: (performance.now() - t0) / 1000 };
 }
