@@ -16,7 +16,7 @@ import { createLogger } from '../../src/ops/logger';
 import { log, machine, writeResults } from '../bench-utils';
 import { convertDstc10, convertSamsung, type ConvertReport, EVAL_ROLE } from './converters';
 import { readLabelledSet } from './labelled-set';
-import { evaluate, loadSet, type Mode, type ModeResult, MODES } from './runner';
+import { evaluate, loadSet, type Mode, type ModeResult, MODES, type RankedChunk } from './runner';
 
 const HELP = `Usage: npm run eval -- [options] <set> [<set> ...]
 
@@ -42,6 +42,7 @@ Options:
   --hybrid-weight W   vector weight of HYBRID fusion, 0..1 (default: the gateway's)
   --out NAME          result file name (default eval-<set name>); --no-write prints the table only
   --keep              keep a database this run created
+  --dump FILE         also write every ranked chunk list (id, document, score) as JSON, for bench/eval/tune-fusion
   --help              this text
 
 Environment: EMBEDDING_* / OPENAI_* choose the embedder (default: the local one) and RETRIEVAL_* tune retrieval,
@@ -75,6 +76,7 @@ async function main(): Promise<void> {
       out: { type: 'string' },
       'no-write': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
+      dump: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -185,7 +187,27 @@ async function main(): Promise<void> {
           .filter((q) => values.split === 'all' || q.split === values.split)
           .slice(0, limit);
         log(`▶ ${set.meta.name}: ${loaded.questions.length} questions × ${modes.join('/')}`);
-        const { results, ranks } = await evaluate({ endpoint, token, k, hybridWeight }, loaded, modes);
+        const lists = new Map<string, Partial<Record<Mode, RankedChunk[]>>>();
+        const { results, ranks } = await evaluate(
+          { endpoint, token, k, hybridWeight },
+          loaded,
+          modes,
+          values.dump
+            ? (q, mode, chunks) => lists.set(q.id, { ...lists.get(q.id), [mode]: chunks })
+            : undefined,
+        );
+        if (values.dump) {
+          const file =
+            sets.length > 1 ? values.dump.replace(/(\.json)?$/, `-${slug(set.meta.name)}.json`) : values.dump;
+          const dump = loaded.questions.map((q) => ({
+            id: q.id,
+            split: q.split,
+            relevant: [...q.relevantIds],
+            lists: lists.get(q.id) ?? {},
+          }));
+          fs.writeFileSync(file, JSON.stringify({ set: set.meta.name, k, questions: dump }));
+          log(`ranked lists written to ${file}`);
+        }
         const report: SetReport = {
           name: set.meta.name,
           description: set.meta.description,

@@ -80,8 +80,14 @@ export interface AskOptions {
   hybridWeight?: number;
 }
 
+export interface RankedChunk {
+  id: string;
+  documentId: string | null;
+  score: number;
+}
+
 const QUERY = `query Eval($input: RetrieveChunksInput!) {
-  retrieveChunks(input: $input) { tookMs chunks { documentId score } }
+  retrieveChunks(input: $input) { tookMs chunks { id documentId score } }
 }`;
 
 /** One question through the real GraphQL endpoint: the documents in rank order, and the timings. */
@@ -89,7 +95,7 @@ export async function ask(
   opts: AskOptions,
   q: { merchant: string; question: string },
   mode: Mode,
-): Promise<{ documents: string[]; scores: number[]; ms: number; serverMs: number }> {
+): Promise<{ documents: string[]; chunks: RankedChunk[]; ms: number; serverMs: number }> {
   const t0 = performance.now();
   const res = await fetch(opts.endpoint, {
     method: 'POST',
@@ -107,7 +113,7 @@ export async function ask(
     }),
   });
   const body = (await res.json()) as {
-    data?: { retrieveChunks: { tookMs: number; chunks: { documentId: string | null; score: number }[] } };
+    data?: { retrieveChunks: { tookMs: number; chunks: RankedChunk[] } };
     errors?: { message: string; extensions?: { code?: string } }[];
   };
   const ms = performance.now() - t0;
@@ -118,7 +124,7 @@ export async function ask(
   const chunks = body.data.retrieveChunks.chunks;
   return {
     documents: distinctDocuments(chunks),
-    scores: chunks.map((c) => c.score),
+    chunks,
     ms,
     serverMs: body.data.retrieveChunks.tookMs,
   };
@@ -129,6 +135,8 @@ export async function evaluate(
   opts: AskOptions,
   loaded: LoadedSet,
   modes: readonly Mode[] = MODES,
+  /** Sees every answer (e.g. to keep the ranked lists for offline fusion tuning). */
+  onAnswer?: (q: LoadedSet['questions'][number], mode: Mode, chunks: RankedChunk[]) => void,
 ): Promise<{ results: ModeResult[]; ranks: Map<string, Partial<Record<Mode, number | null>>> }> {
   const ranks = new Map<string, Partial<Record<Mode, number | null>>>();
   const results: ModeResult[] = [];
@@ -142,6 +150,7 @@ export async function evaluate(
       try {
         const r = await ask(opts, q, mode);
         rank = firstRelevantRank(r.documents, q.relevantIds);
+        onAnswer?.(q, mode, r.chunks);
         latencies.push(r.ms);
         server.push(r.serverMs);
       } catch (err) {
