@@ -146,8 +146,8 @@ describe('ingestDocument over HTTP', () => {
       { id: 'same', title: 'Theirs', text: 'Theirs alone.', acl: ['role:agent'] },
       { merchantId: other, userId: 'x', roles: ['admin'] },
     );
-    expect((await chunkRows(t, merchant, 'same'))[0].chunk_text).toBe('Ours alone.');
-    expect((await chunkRows(t, other, 'same'))[0].chunk_text).toBe('Theirs alone.');
+    expect((await chunkRows(t, merchant, 'same'))[0].chunk_text).toBe('Mine\n\nOurs alone.');
+    expect((await chunkRows(t, other, 'same'))[0].chunk_text).toBe('Theirs\n\nTheirs alone.');
   });
 
   it('rejects malformed ids, cursors and dates on the read side with BAD_USER_INPUT', async () => {

@@ -119,7 +119,10 @@ function main(): void {
   console.log(
     'tune split, best 12 by worst margin (HYBRID - better single mode) over sets and {MRR@10, R@5}:',
   );
-  for (const c of scored.slice(0, 12))
+  const shown = process.env.SHOW
+    ? scored.filter((c) => c.name.startsWith(process.env.SHOW!))
+    : scored.slice(0, 12);
+  for (const c of shown)
     console.log(
       `  ${c.name.padEnd(28)} worst ${f(c.worst)} mean MRR ${c.meanMrr.toFixed(3)}  ` +
         c.m
@@ -127,7 +130,7 @@ function main(): void {
           .join('; '),
     );
   console.log('test split, same candidates:');
-  for (const c of scored.slice(0, 12)) {
+  for (const c of shown) {
     const m = margins(c.fuse, 'test');
     console.log(
       `  ${c.name.padEnd(28)} ` +
