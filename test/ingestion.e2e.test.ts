@@ -267,7 +267,7 @@ describe('ingestion that fails half-way leaves nothing behind', () => {
         `SELECT chunk_text FROM document_chunks WHERE merchant_id = $1 ORDER BY document_id`,
         [merchant],
       );
-      expect(rows.map((r) => r.chunk_text)).toEqual(['Version one.']);
+      expect(rows.map((r) => r.chunk_text)).toEqual(['Doc\n\nVersion one.']);
       const docs: { id: string; body: string }[] = await t.db.dataSource.query(
         `SELECT id, body FROM support_documents WHERE merchant_id = $1`,
         [merchant],
