@@ -146,8 +146,8 @@ describe('ingestDocument over HTTP', () => {
       { id: 'same', title: 'Theirs', text: 'Theirs alone.', acl: ['role:agent'] },
       { merchantId: other, userId: 'x', roles: ['admin'] },
     );
-    expect((await chunkRows(t, merchant, 'same'))[0].chunk_text).toBe('Ours alone.');
-    expect((await chunkRows(t, other, 'same'))[0].chunk_text).toBe('Theirs alone.');
+    expect((await chunkRows(t, merchant, 'same'))[0].chunk_text).toBe('Mine\n\nOurs alone.');
+    expect((await chunkRows(t, other, 'same'))[0].chunk_text).toBe('Theirs\n\nTheirs alone.');
   });
 
   it('rejects malformed ids, cursors and dates on the read side with BAD_USER_INPUT', async () => {
@@ -267,7 +267,7 @@ describe('ingestion that fails half-way leaves nothing behind', () => {
         `SELECT chunk_text FROM document_chunks WHERE merchant_id = $1 ORDER BY document_id`,
         [merchant],
       );
-      expect(rows.map((r) => r.chunk_text)).toEqual(['Version one.']);
+      expect(rows.map((r) => r.chunk_text)).toEqual(['Doc\n\nVersion one.']);
       const docs: { id: string; body: string }[] = await t.db.dataSource.query(
         `SELECT id, body FROM support_documents WHERE merchant_id = $1`,
         [merchant],

@@ -480,7 +480,11 @@ export function loadConfig(env: Env = process.env): Config {
       maxRetries: e.EMBEDDING_MAX_RETRIES,
       cacheEntries: e.EMBEDDING_CACHE_ENTRIES,
     },
-    chunking: { targetTokens: e.CHUNK_TARGET_TOKENS, overlapTokens: e.CHUNK_OVERLAP_TOKENS },
+    chunking: {
+      targetTokens: e.CHUNK_TARGET_TOKENS,
+      overlapTokens: e.CHUNK_OVERLAP_TOKENS,
+      contextHeader: true,
+    },
     limits: { maxDocumentChars: e.MAX_DOCUMENT_CHARS, maxQueryChars: e.MAX_QUERY_CHARS },
     playground: {
       mode: playgroundMode,
@@ -655,6 +659,8 @@ export interface Config {
   chunking: {
     targetTokens: number;
     overlapTokens: number;
+    /** `Title › Heading` first in every document chunk (src/chunks/chunking/chunker.ts); measured in docs/EVAL.md. */
+    contextHeader: boolean;
   };
   limits: {
     maxDocumentChars: number;

@@ -31,3 +31,15 @@ describe('weighted reciprocal rank fusion', () => {
     expect(fuse([], [], 0.5)).toEqual([]);
   });
 });
+
+describe('fusion constants chosen by eval', () => {
+  it('lets a chunk one list ranks first beat one both lists rank 12th', () => {
+    const middle = Array.from({ length: 11 }, (_, i) => `m${i}`);
+    const vector = items(...middle, 'y', 'x');
+    const keyword = items('x', ...middle, 'y');
+    // x: vector rank 13, keyword rank 1; y: rank 12 in both.
+    const order = fuse(vector, keyword, 0.5).map((f) => f.item.id);
+    expect(order.indexOf('x')).toBeLessThan(order.indexOf('y'));
+    expect(RRF_K).toBeLessThan(60);
+  });
+});

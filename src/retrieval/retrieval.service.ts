@@ -7,7 +7,7 @@ import { type TenantSession } from '../db/session';
 import { type EmbedderRegistry } from '../embeddings/embedder.registry';
 import { NO_SERVICE_EVENTS, type ServiceEvents } from '../ops/service-events';
 import { TicketStatus } from '../tickets/ticket-status';
-import { fuse } from './fusion';
+import { DEFAULT_VECTOR_WEIGHT, fuse } from './fusion';
 import { type SearchStrategy } from './search-strategy';
 import {
   type ChunkHit,
@@ -18,7 +18,7 @@ import {
 
 export const MAX_K = 50;
 export const DEFAULT_K = 5;
-export const DEFAULT_HYBRID_WEIGHT = 0.5;
+export const DEFAULT_HYBRID_WEIGHT = DEFAULT_VECTOR_WEIGHT; // chosen by eval: src/retrieval/fusion.ts
 const MAX_FILTER_IDS = 100;
 
 export type RetrievalMode = 'vector' | 'keyword' | 'hybrid';
@@ -64,7 +64,7 @@ export interface RetrieveResult {
 
 /**
  * Top-k chunks of the caller's merchant that the caller may read, in one of three modes: VECTOR (cosine distance),
- * KEYWORD (PostgreSQL full-text search, ranked) or HYBRID (both, fused by weighted reciprocal rank).
+ * KEYWORD (PostgreSQL full-text search, ranked) or HYBRID (both, fused: src/retrieval/fusion.ts).
  *
  * The vector side never comes back short: pgvector's HNSW scan applies WHERE filters after the index scan, so
  * the tutorial's query returns fewer than k rows whenever the filter is selective. A merchant small enough is

@@ -427,3 +427,38 @@ describe('chunkTicket', () => {
     expect(chunks.map((c) => c.index)).toEqual(chunks.map((_, i) => i));
   });
 });
+
+describe('contextual header (contextHeader: true, as the gateway ingests)', () => {
+  const opts = { ...DEFAULT_CHUNKING, contextHeader: true };
+
+  it('starts every chunk with Title › heading path instead of the bare heading line', () => {
+    const chunks = chunkMarkdown(
+      'Return Policy',
+      '# Return Policy\n\nIntro.\n\n## Window\n\nThirty days.\n\n### Exceptions\n\nGift cards.',
+      opts,
+    );
+    expect(chunks.map((c) => c.text)).toEqual([
+      'Return Policy\n\nIntro.',
+      'Return Policy › Window\n\nThirty days.',
+      'Return Policy › Window › Exceptions\n\nGift cards.',
+    ]);
+    expect(chunks.map((c) => c.headingPath)).toEqual([[], ['Window'], ['Window', 'Exceptions']]);
+  });
+
+  it('repeats the header in every chunk of a long section, within the token budget', () => {
+    const body = Array.from({ length: 80 }, (_, i) => `Sentence number ${i} about the window.`).join(' ');
+    const chunks = chunkMarkdown('Policy', `## Window\n\n${body}`, { ...opts, targetTokens: 64 });
+    expect(chunks.length).toBeGreaterThan(3);
+    for (const c of chunks) {
+      expect(c.text.startsWith('Policy › Window\n\n')).toBe(true);
+      expect(countTokens(c.text)).toBeLessThanOrEqual(64 + 8);
+    }
+  });
+
+  it('leaves tickets and the default (off) unchanged', () => {
+    expect(chunkMarkdown('T', '## A\n\nx.')[0].text).toBe('## A\n\nx.');
+    expect(chunkTicket('Late', [{ author: 'customer', body: 'Where is it?' }], opts)[0].text).toBe(
+      'Subject: Late\n\nCustomer: Where is it?',
+    );
+  });
+});

@@ -5,7 +5,16 @@ export interface ChunkingOptions {
   targetTokens: number;
   /** Tokens of trailing sentences repeated at the start of the next chunk of the same section. */
   overlapTokens: number;
+  /**
+   * Start every chunk of a document with its context, `Title › Heading › Subheading`, instead of the bare heading
+   * line, so that the title and the heading path are embedded and keyword-indexed with the text (a FAQ's question
+   * is its title; a manual section's name is its title). The gateway turns it on (config.chunking); docs/EVAL.md has
+   * the before/after. Off here, the chunks start with the section's own heading line.
+   */
+  contextHeader?: boolean;
 }
+
+export const CONTEXT_SEPARATOR = ' › ';
 
 export const DEFAULT_CHUNKING: ChunkingOptions = { targetTokens: 350, overlapTokens: 0 };
 
@@ -51,7 +60,13 @@ export function chunkMarkdown(
   text: string,
   options: ChunkingOptions = DEFAULT_CHUNKING,
 ): TextChunk[] {
-  return packSections(parseSections(title, text), options);
+  const sections = parseSections(title, text);
+  if (options.contextHeader === true) {
+    const t = title.replace(/\s+/g, ' ').trim();
+    for (const s of sections)
+      s.headingLine = [t, ...s.headingPath].filter((x) => x !== '').join(CONTEXT_SEPARATOR) || null;
+  }
+  return packSections(sections, options);
 }
 
 /** A ticket: the subject as heading, each message a paragraph prefixed by its author. */
