@@ -106,8 +106,8 @@ export function createServices(
   const vectorIndexes = new VectorIndexRepository();
   const indexes = new MerchantIndexService(ds, vectorIndexes, config);
   const searches = new SearchRepository();
-  const strategy = new SearchStrategy(searches, vectorIndexes, config);
-  const retrieval = new RetrievalService(embedders, corpus, searches, strategy, config, events);
+  const strategy = new SearchStrategy(searches, config);
+  const retrieval = new RetrievalService(embedders, strategy, config, events);
   const ticketService = new TicketService(tickets, chunks, corpus, config);
   const orderService = new OrderService(admin, new OrderRepository(), corpus, config);
   return {
