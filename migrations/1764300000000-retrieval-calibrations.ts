@@ -24,6 +24,7 @@ export class RetrievalCalibrations1764300000000 implements MigrationInterface {
         recall_narrow       real,
         narrow_share        real,
         sample_size         integer NOT NULL,
+        had_index           boolean NOT NULL DEFAULT false,
         merchant_rows       integer NOT NULL,
         took_ms             integer NOT NULL,
         measured_at         timestamptz NOT NULL DEFAULT now(),

@@ -52,6 +52,8 @@ import { OrderService } from './orders/order.service';
 import { TicketResolver } from './tickets/ticket.resolver';
 import { TicketService } from './tickets/ticket.service';
 import { RetrievalResolver, RetrievedChunkResolver } from './retrieval/retrieval.resolver';
+import { CalibrationRepository } from './retrieval/calibration.repository';
+import { CalibrationService } from './retrieval/calibration.service';
 import { RetrievalService } from './retrieval/retrieval.service';
 import { SearchStrategy } from './retrieval/search-strategy';
 import { SearchRepository } from './retrieval/search.repository';
@@ -75,6 +77,7 @@ export interface Services {
   merchants: MerchantService;
   reembed: ReembedService;
   indexes: MerchantIndexService;
+  calibration: CalibrationService;
   embedders: EmbedderRegistry;
   agentContext: AgentContextService;
   apiKeys: ApiKeyService;
@@ -107,7 +110,17 @@ export function createServices(
   const indexes = new MerchantIndexService(ds, vectorIndexes, config);
   const searches = new SearchRepository();
   const strategy = new SearchStrategy(searches, config);
-  const retrieval = new RetrievalService(embedders, strategy, config, events);
+  // Calibration is owner work too (it reads every reader's answers to compare them).
+  const calibration = new CalibrationService(
+    ds,
+    corpus,
+    new CalibrationRepository(),
+    searches,
+    vectorIndexes,
+    config,
+    events,
+  );
+  const retrieval = new RetrievalService(embedders, strategy, config, events, calibration);
   const ticketService = new TicketService(tickets, chunks, corpus, config);
   const orderService = new OrderService(admin, new OrderRepository(), corpus, config);
   return {
@@ -124,10 +137,14 @@ export function createServices(
       tickets,
       chunks,
       config,
-      (m) => indexes.noteWrite(m),
+      (m) => {
+        indexes.noteWrite(m);
+        calibration.noteWrite(m);
+      },
       events,
     ),
     indexes,
+    calibration,
     retrieval,
     documents: new DocumentService(documents, chunks, corpus, config),
     tickets: ticketService,
@@ -321,6 +338,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     await closed;
     await server.stop();
     await services.indexes.close(); // background index builds, before the owner closes the database
+    await services.calibration.close();
     await rateLimiter.close();
     await apq.close();
     return { abandonedRequests };

@@ -10,6 +10,11 @@ import { fuse } from './fusion';
 import { type MerchantFacts, type SearchStrategy } from './search-strategy';
 import { type ChunkHit, type ChunkSearchFilter, type ChunkSearchParams } from './search.repository';
 
+/** Told when a retrieval finds the merchant's active version uncalibrated (CalibrationService schedules one). */
+export interface CalibrationTrigger {
+  noteUncalibrated(merchantId: string): void;
+}
+
 export const MAX_K = 50;
 export const DEFAULT_K = 5;
 export const DEFAULT_HYBRID_WEIGHT = 0.5;
@@ -74,6 +79,7 @@ export class RetrievalService {
     private readonly strategy: SearchStrategy,
     private readonly config: Config,
     private readonly events: ServiceEvents = NO_SERVICE_EVENTS,
+    private readonly calibration: CalibrationTrigger = { noteUncalibrated: () => undefined },
   ) {}
 
   async retrieve(session: TenantSession, q: RetrieveQuery): Promise<RetrieveResult> {
@@ -131,6 +137,7 @@ export class RetrievalService {
         const facts = this.strategy.facts(rows);
         if (facts === null) return 'no-corpus' as const;
         this.activeModels.set(scope.merchantId, facts);
+        if (facts.calibration === null) this.calibration.noteUncalibrated(scope.merchantId);
         if (given !== null) validateEmbedding(given, facts);
         else if (known?.embeddingModel !== facts.embeddingModel || known.dimensions !== facts.dimensions)
           return 'stale' as const;
