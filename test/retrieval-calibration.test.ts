@@ -166,6 +166,8 @@ describe('calibrated retrieval reaches recall@10 >= 0.99 on any distribution', (
     if (size >= 300)
       expect((await t.services.indexes.maintain({ merchantId: merchant }))[0]?.outcome).toBe('created');
     const report = await t.services.calibration.calibrate(merchant);
+    if (process.env.CALIBRATION_LOG)
+      console.log(dist.name, size, report.path, report.reason, report.exactMaxReadable, report.trials);
     if (size <= 60) expect(report.reason).toBe('small');
     else expect(report.trials.length).toBeGreaterThan(0);
     if (report.path !== 'none') {
