@@ -53,6 +53,7 @@ import { TicketResolver } from './tickets/ticket.resolver';
 import { TicketService } from './tickets/ticket.service';
 import { RetrievalResolver, RetrievedChunkResolver } from './retrieval/retrieval.resolver';
 import { CalibrationRepository } from './retrieval/calibration.repository';
+import { CalibrationResolver } from './retrieval/calibration.resolver';
 import { CalibrationService } from './retrieval/calibration.service';
 import { RetrievalService } from './retrieval/retrieval.service';
 import { SearchStrategy } from './retrieval/search-strategy';
@@ -199,6 +200,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     new Map<ResolverClass, object>([
       [RetrievalResolver, new RetrievalResolver(services.retrieval, config)],
       [RetrievedChunkResolver, new RetrievedChunkResolver()],
+      [CalibrationResolver, new CalibrationResolver(services.calibration, config)],
       [DocumentResolver, new DocumentResolver(services.ingestion, services.documents)],
       [TicketResolver, new TicketResolver(services.ingestion, services.tickets)],
       [OrderResolver, new OrderResolver(services.orders)],

@@ -4,7 +4,14 @@ import { sha256 } from '../src/common/hash';
 import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
 import { SearchRepository } from '../src/retrieval/search.repository';
 import { VectorGenerator } from '../bench/vector-generator';
-import { createTestMerchant, startTestGateway, type TestGateway } from './support/test-gateway';
+import {
+  ADA_ADMIN,
+  ALICE,
+  createTestMerchant,
+  errorCode,
+  startTestGateway,
+  type TestGateway,
+} from './support/test-gateway';
 
 /**
  * Calibration measures each merchant's approximate paths on its own vectors and retrieval then reaches recall@10
@@ -213,5 +220,31 @@ describe('calibrated retrieval reaches recall@10 >= 0.99 on any distribution', (
       }).toEqual({ reader: identity.userId, recall: true, strategies: [...strategies], path: report.path });
       if (size <= 60 || (who === contractor && size <= 240)) expect([...strategies]).toEqual(['exact']);
     }
+  });
+
+  it('is read and run by administrators over GraphQL, and shown by explain', async () => {
+    const fields = `corpusVersion path exactMaxReadable quantizedRerank hnswEfSearch hnswCandidates recallFull
+      recallNarrow sampleSize merchantRows tookMs measuredAt`;
+    const denied = await t.gql(`{ retrievalCalibration { path } }`, {}, ALICE);
+    expect(errorCode(denied)).toBe('FORBIDDEN');
+    const run = await t.gql<{ calibrateRetrieval: Record<string, unknown> }>(
+      `mutation { calibrateRetrieval { ${fields} } }`,
+      {},
+      ADA_ADMIN,
+    );
+    expect(run.errors).toBeUndefined();
+    expect(run.data!.calibrateRetrieval).toMatchObject({ corpusVersion: 1, path: 'none', recallFull: 1 });
+    const read = await t.gql<{ retrievalCalibration: Record<string, unknown> }>(
+      `{ retrievalCalibration { ${fields} } }`,
+      {},
+      ADA_ADMIN,
+    );
+    expect(read.data!.retrievalCalibration).toMatchObject({ path: 'none', exactMaxReadable: 60 });
+    const explained = await t.gql<{ retrieveChunks: { debug: { plan: string[] } } }>(
+      `{ retrieveChunks(input: { query: "refund", k: 3, explain: true }) { debug { plan } } }`,
+      {},
+      ADA_ADMIN,
+    );
+    expect(explained.data!.retrieveChunks.debug.plan[0]).toMatch(/^settings: \{"source":"calibration"/);
   });
 });

@@ -4,11 +4,13 @@ import { type TenantScope } from '../auth/identity';
 import { notFound } from '../common/errors/domain-error';
 import { type Config } from '../config/config';
 import { type CorpusVersionRepository } from '../corpus/corpus-version.repository';
+import { type TenantSession } from '../db/session';
 import { NO_SERVICE_EVENTS, type ServiceEvents } from '../ops/service-events';
 import { withMerchantLock } from '../vector-index/index-lock';
 import { type VectorIndexRepository } from '../vector-index/vector-index.repository';
 import { type CalibrationRepository, type CalibrationRow } from './calibration.repository';
 import { type ApproximatePath, type ChunkHit, type SearchRepository } from './search.repository';
+import { type CalibrationChoice } from './search-strategy';
 
 /** The recall every approximate setting must reach on both readers, or the merchant is answered exactly. */
 export const RECALL_TARGET = 0.99;
@@ -82,6 +84,16 @@ export class CalibrationService {
     } finally {
       await runner.release();
     }
+  }
+
+  /** The stored calibration of the merchant's active version, read as the caller (row-level security). */
+  async currentFor(session: TenantSession): Promise<(CalibrationChoice & { corpusVersion: number }) | null> {
+    return session.transaction(async (m) => {
+      const { active } = await this.corpus.findLive(m, session.scope.merchantId);
+      if (!active) return null;
+      const found = await this.calibrations.find(m, session.scope.merchantId, active.version);
+      return found && { ...found, corpusVersion: active.version };
+    });
   }
 
   /** After a committed write (background, when enabled): re-measures a merchant that outgrew its calibration. */
