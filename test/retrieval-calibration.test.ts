@@ -78,30 +78,30 @@ const DISTRIBUTIONS: Distribution[] = [
   },
   {
     name: 'clustered synthetic vectors',
-    async corpus(n, seed) {
+    corpus(n, seed) {
       const g = new VectorGenerator(DIMS, 7, 16).fork(seed);
       const vectors: number[][] = [];
       for (let d = 0; vectors.length < n; d++) {
         const centre = g.documentCentre(g.topic());
         for (let i = 0; i < 10 && vectors.length < n; i++) vectors.push(g.chunk(centre));
       }
-      return { texts: vectors.map((_, i) => `Synthetic chunk ${i}.`), vectors };
+      return Promise.resolve({ texts: vectors.map((_, i) => `Synthetic chunk ${i}.`), vectors });
     },
-    queries: async (n, seed) => {
+    queries: (n, seed) => {
       const g = new VectorGenerator(DIMS, 7, 16).fork(seed);
-      return Array.from({ length: n }, () => g.query());
+      return Promise.resolve(Array.from({ length: n }, () => g.query()));
     },
   },
   {
     name: 'sparse vectors (binary quantization defeated)',
-    async corpus(n, seed) {
+    corpus(n, seed) {
       const rand = rng(seed);
       const vectors = Array.from({ length: n }, () => sparse(rand));
-      return { texts: vectors.map((_, i) => `Sparse chunk ${i}.`), vectors };
+      return Promise.resolve({ texts: vectors.map((_, i) => `Sparse chunk ${i}.`), vectors });
     },
-    queries: async (n, seed) => {
+    queries: (n, seed) => {
       const rand = rng(seed);
-      return Array.from({ length: n }, () => sparse(rand));
+      return Promise.resolve(Array.from({ length: n }, () => sparse(rand)));
     },
   },
 ];
@@ -167,60 +167,64 @@ describe('calibrated retrieval reaches recall@10 >= 0.99 on any distribution', (
     SIZES.map((size) => [dist.name, size, dist, di] as const),
   );
 
-  it.each(cases)('%s, %i chunks', async (_name, size, dist, di) => {
-    const merchant = await createTestMerchant(t, `cal${di}`);
-    await load(merchant, await dist.corpus(size, 100 * di + size));
-    if (size >= 300)
-      expect((await t.services.indexes.maintain({ merchantId: merchant }))[0]?.outcome).toBe('created');
-    const report = await t.services.calibration.calibrate(merchant);
-    if (process.env.CALIBRATION_LOG)
-      console.log(dist.name, size, report.path, report.reason, report.exactMaxReadable, report.trials);
-    if (size <= 60) expect(report.reason).toBe('small');
-    else expect(report.trials.length).toBeGreaterThan(0);
-    if (report.path !== 'none') {
-      expect(report.recallFull).toBeGreaterThanOrEqual(0.99);
-      expect(report.recallNarrow ?? 1).toBeGreaterThanOrEqual(0.99);
-    }
-
-    const search = new SearchRepository();
-    const queries = await dist.queries(QUERIES, 7000 + 100 * di + size);
-    for (const who of [agent, contractor]) {
-      const identity = who(merchant);
-      let found = 0;
-      let expected = 0;
-      const strategies = new Set<string>();
-      for (const q of queries) {
-        const result = await t.services.retrieval.retrieve(t.services.sessions.open(identity), {
-          query: '',
-          embedding: q,
-          k: K,
-          mode: 'vector',
-        });
-        const exact = await t.db.dataSource.transaction((m) =>
-          search.searchExact(m, scopeOf(identity), {
-            embedding: q,
-            corpus: { version: 1, dimensions: DIMS },
-            k: K,
-            filter: {},
-          }),
-        );
-        expect(result.chunks).toHaveLength(exact.length); // min(k, readable)
-        const got = new Set(result.chunks.map((c) => c.id));
-        found += exact.filter((h) => got.has(h.id)).length;
-        expected += exact.length;
-        strategies.add(result.strategy);
+  it.each(cases)(
+    '%s, %i chunks',
+    async (_name, size, dist, di) => {
+      const merchant = await createTestMerchant(t, `cal${di}`);
+      await load(merchant, await dist.corpus(size, 100 * di + size));
+      if (size >= 300)
+        expect((await t.services.indexes.maintain({ merchantId: merchant }))[0]?.outcome).toBe('created');
+      const report = await t.services.calibration.calibrate(merchant);
+      if (process.env.CALIBRATION_LOG)
+        console.log(dist.name, size, report.path, report.reason, report.exactMaxReadable, report.trials);
+      if (size <= 60) expect(report.reason).toBe('small');
+      else expect(report.trials.length).toBeGreaterThan(0);
+      if (report.path !== 'none') {
+        expect(report.recallFull).toBeGreaterThanOrEqual(0.99);
+        expect(report.recallNarrow ?? 1).toBeGreaterThanOrEqual(0.99);
       }
-      const recall = found / expected;
-      // The path each reader took, for the log of a failure.
-      expect({
-        reader: identity.userId,
-        recall: recall >= 0.99,
-        strategies: [...strategies],
-        path: report.path,
-      }).toEqual({ reader: identity.userId, recall: true, strategies: [...strategies], path: report.path });
-      if (size <= 60 || (who === contractor && size <= 240)) expect([...strategies]).toEqual(['exact']);
-    }
-  });
+
+      const search = new SearchRepository();
+      const queries = await dist.queries(QUERIES, 7000 + 100 * di + size);
+      for (const who of [agent, contractor]) {
+        const identity = who(merchant);
+        let found = 0;
+        let expected = 0;
+        const strategies = new Set<string>();
+        for (const q of queries) {
+          const result = await t.services.retrieval.retrieve(t.services.sessions.open(identity), {
+            query: '',
+            embedding: q,
+            k: K,
+            mode: 'vector',
+          });
+          const exact = await t.db.dataSource.transaction((m) =>
+            search.searchExact(m, scopeOf(identity), {
+              embedding: q,
+              corpus: { version: 1, dimensions: DIMS },
+              k: K,
+              filter: {},
+            }),
+          );
+          expect(result.chunks).toHaveLength(exact.length); // min(k, readable)
+          const got = new Set(result.chunks.map((c) => c.id));
+          found += exact.filter((h) => got.has(h.id)).length;
+          expected += exact.length;
+          strategies.add(result.strategy);
+        }
+        const recall = found / expected;
+        // The path each reader took, for the log of a failure.
+        expect({
+          reader: identity.userId,
+          recall: recall >= 0.99,
+          strategies: [...strategies],
+          path: report.path,
+        }).toEqual({ reader: identity.userId, recall: true, strategies: [...strategies], path: report.path });
+        if (size <= 60 || (who === contractor && size <= 240)) expect([...strategies]).toEqual(['exact']);
+      }
+    },
+    300_000,
+  );
 
   it('is read and run by administrators over GraphQL, and shown by explain', async () => {
     const fields = `corpusVersion path exactMaxReadable quantizedRerank hnswEfSearch hnswCandidates recallFull

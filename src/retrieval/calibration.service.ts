@@ -80,7 +80,10 @@ export class CalibrationService {
     const runner = this.dataSource.createQueryRunner();
     await runner.connect();
     try {
-      return await withMerchantLock(runner, 'calibration', merchantId, () => this.measure(merchantId));
+      // Everything on this one connection (it holds the lock): the embedded database has only one.
+      return await withMerchantLock(runner, 'calibration', merchantId, () =>
+        this.measure(runner.manager, merchantId),
+      );
     } finally {
       await runner.release();
     }
@@ -145,10 +148,9 @@ export class CalibrationService {
       });
   }
 
-  private async measure(merchantId: string): Promise<CalibrationReport> {
+  private async measure(m: EntityManager, merchantId: string): Promise<CalibrationReport> {
     const started = performance.now();
     const r = this.config.retrieval;
-    const m = this.dataSource.manager;
     const { active } = await this.corpus.findLive(m, merchantId);
     if (!active) throw notFound(`Merchant ${merchantId} has no active corpus version (is it provisioned?)`);
     const merchantRows = await this.calibrations.countRows(m, merchantId, active.version);
@@ -200,7 +202,7 @@ export class CalibrationService {
       : null;
     const readers = narrow ? [all, narrow] : [all];
     const queries = await this.calibrations.sample(m, merchantId, active.version, r.calibrationSample);
-    const tx = <T>(work: (mm: EntityManager) => Promise<T>): Promise<T> => this.dataSource.transaction(work);
+    const tx = <T>(work: (mm: EntityManager) => Promise<T>): Promise<T> => m.transaction(work);
 
     // Exact answers, and the exact scan's cost per readable row (reader of everything).
     const truth = new Map<Reader, string[][]>();
