@@ -225,6 +225,7 @@ const VARIABLES = {
   ),
   INGEST_ROLES: v(roleList('admin'), 'comma-separated roles allowed to ingest', 'admin'),
   SEED_ON_EMPTY: v(flag(), 'load seeds/ into an empty database', 'true when embedded'),
+  WEB_CONCURRENCY: v(integer(1, 1, 64), 'gateway processes sharing the port (native only)'),
   EMBEDDING_PROVIDER: v(oneOf(['local', 'openai']), 'local (offline) or openai (compatible API)', 'local'),
   EMBEDDING_MODEL: v(optionalText(), 'model for new merchants', 'local-hash-v1 / text-embedding-3-small'),
   EMBEDDING_DIMENSIONS: v(
@@ -383,6 +384,11 @@ export function loadConfig(env: Env = process.env): Config {
   const production = envName === 'production';
   const databaseUrl = e.DATABASE_URL;
 
+  if (e.WEB_CONCURRENCY > 1 && databaseUrl === undefined) {
+    problems.push(
+      'WEB_CONCURRENCY above 1 needs DATABASE_URL (the embedded database belongs to one process)',
+    );
+  }
   if (e.MIGRATION_DATABASE_URL !== undefined && databaseUrl === undefined) {
     problems.push('MIGRATION_DATABASE_URL needs DATABASE_URL (the embedded database has one user)');
   }
@@ -478,6 +484,7 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl: e.REDIS_URL,
     ingestRoles: e.INGEST_ROLES,
     seedOnEmpty: e.SEED_ON_EMPTY ?? (databaseUrl === undefined && !production),
+    webConcurrency: e.WEB_CONCURRENCY,
     embedding: {
       provider,
       model,
@@ -651,6 +658,8 @@ export interface Config {
   ingestRoles: string[];
   /** Load the demo data into an empty database at start. */
   seedOnEmpty: boolean;
+  /** Gateway processes sharing the port (Node cluster); native PostgreSQL only. */
+  webConcurrency: number;
   embedding: {
     provider: EmbeddingProvider;
     model: string;
