@@ -23,7 +23,7 @@ import {
 const DIMS = 1536;
 const SIZES = [40, 200, 400] as const;
 const K = 10;
-const QUERIES = 12;
+const QUERIES = 10;
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -128,7 +128,7 @@ describe('calibrated retrieval reaches recall@10 >= 0.99 on any distribution', (
         RETRIEVAL_DEDICATED_INDEX_MIN_ROWS: '300',
         RETRIEVAL_INDEX_AUTOBUILD: 'false',
         RETRIEVAL_CALIBRATION_AUTO: 'false',
-        RETRIEVAL_CALIBRATION_SAMPLE: '30',
+        RETRIEVAL_CALIBRATION_SAMPLE: '20',
       },
     });
   }, 120_000);
