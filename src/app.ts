@@ -53,6 +53,9 @@ import { OrderService } from './orders/order.service';
 import { TicketResolver } from './tickets/ticket.resolver';
 import { TicketService } from './tickets/ticket.service';
 import { RetrievalResolver, RetrievedChunkResolver } from './retrieval/retrieval.resolver';
+import { CalibrationRepository } from './retrieval/calibration.repository';
+import { CalibrationResolver } from './retrieval/calibration.resolver';
+import { CalibrationService } from './retrieval/calibration.service';
 import { RetrievalService } from './retrieval/retrieval.service';
 import { SearchStrategy } from './retrieval/search-strategy';
 import { SearchRepository } from './retrieval/search.repository';
@@ -76,6 +79,7 @@ export interface Services {
   merchants: MerchantService;
   reembed: ReembedService;
   indexes: MerchantIndexService;
+  calibration: CalibrationService;
   embedders: EmbedderRegistry;
   agentContext: AgentContextService;
   apiKeys: ApiKeyService;
@@ -107,8 +111,18 @@ export function createServices(
   const vectorIndexes = new VectorIndexRepository();
   const indexes = new MerchantIndexService(ds, vectorIndexes, config);
   const searches = new SearchRepository();
-  const strategy = new SearchStrategy(searches, vectorIndexes, config);
-  const retrieval = new RetrievalService(embedders, corpus, searches, strategy, config, events);
+  const strategy = new SearchStrategy(searches, config);
+  // Calibration is owner work too (it reads every reader's answers to compare them).
+  const calibration = new CalibrationService(
+    ds,
+    corpus,
+    new CalibrationRepository(),
+    searches,
+    vectorIndexes,
+    config,
+    events,
+  );
+  const retrieval = new RetrievalService(embedders, strategy, config, events, calibration);
   const ticketService = new TicketService(tickets, chunks, corpus, config);
   const orderService = new OrderService(admin, new OrderRepository(), corpus, config);
   return {
@@ -125,10 +139,14 @@ export function createServices(
       tickets,
       chunks,
       config,
-      (m) => indexes.noteWrite(m),
+      (m) => {
+        indexes.noteWrite(m);
+        calibration.noteWrite(m);
+      },
       events,
     ),
     indexes,
+    calibration,
     retrieval,
     documents: new DocumentService(documents, chunks, corpus, config),
     tickets: ticketService,
@@ -183,6 +201,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     new Map<ResolverClass, object>([
       [RetrievalResolver, new RetrievalResolver(services.retrieval, config)],
       [RetrievedChunkResolver, new RetrievedChunkResolver()],
+      [CalibrationResolver, new CalibrationResolver(services.calibration, config)],
       [DocumentResolver, new DocumentResolver(services.ingestion, services.documents)],
       [TicketResolver, new TicketResolver(services.ingestion, services.tickets)],
       [OrderResolver, new OrderResolver(services.orders)],
@@ -313,6 +332,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     await server.stop();
     await new Promise((resolve) => setImmediate(resolve)); // the cut responses' 'close' events
     await services.indexes.close(); // background index builds, before the owner closes the database
+    await services.calibration.close();
     await rateLimiter.close();
     await apq.close();
     return { abandonedRequests: tracking.cutWhileDraining };

@@ -6,6 +6,7 @@ import { parseCommandLine } from './cli/command-line';
 import { ConfigError, describeVariables, loadConfig, unknownVariableWarnings } from './config/config';
 import { inspectRequestRole, openDatabase } from './db/database';
 import { createEmbedder } from './embeddings/embedder.factory';
+import { isFirstProcess, superviseWorkers } from './ops/cluster';
 import { createLogger } from './ops/logger';
 import { exitGracefullyOnSignals } from './ops/shutdown';
 import { isDatabaseEmpty, seedDemoData } from './seed/seed.service';
@@ -13,7 +14,7 @@ import { isDatabaseEmpty, seedDemoData } from './seed/seed.service';
 const USAGE = `Usage: npm start [-- --help]
 
 Starts the GraphQL gateway on http://HOST:PORT/graphql, with /healthz, /readyz and /metrics beside it
-(docs/OPERATIONS.md). Without DATABASE_URL it runs on the embedded PGlite database in PGLITE_DATA_DIR and loads
+(docs/OPERATIONS.md); WEB_CONCURRENCY=N runs N gateway processes sharing the port (native PostgreSQL). Without DATABASE_URL it runs on the embedded PGlite database in PGLITE_DATA_DIR and loads
 the demo data into it on first start. Logs are JSON lines on stdout. SIGTERM/SIGINT drain and exit.
 
 Configuration (environment variables, validated at start):
@@ -24,6 +25,8 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.ops.logLevel);
   for (const warning of unknownVariableWarnings()) logger.warn({ warning }, 'configuration');
+  if (superviseWorkers(config.webConcurrency, (message, fields) => logger.info(fields ?? {}, message)))
+    return;
   const secret = resolveJwtSecret(config);
   if (secret.generated) {
     console.warn(
@@ -54,7 +57,7 @@ async function main(): Promise<void> {
     logger,
     timeoutMs: config.ops.shutdownTimeoutMs,
   });
-  if (config.seedOnEmpty && (await isDatabaseEmpty(db.dataSource))) {
+  if (config.seedOnEmpty && isFirstProcess() && (await isDatabaseEmpty(db.dataSource))) {
     const summary = await seedDemoData(gateway.services);
     logger.info({ ...summary }, 'demo data loaded');
   }

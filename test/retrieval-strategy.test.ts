@@ -2,7 +2,6 @@ import { fromSql } from 'pgvector';
 import { scopeOf } from '../src/auth/identity';
 import { MerchantIndexService } from '../src/vector-index/merchant-index.service';
 import { VectorIndexRepository } from '../src/vector-index/vector-index.repository';
-import { CorpusVersionRepository } from '../src/corpus/corpus-version.repository';
 import { RetrievalService } from '../src/retrieval/retrieval.service';
 import { SearchStrategy } from '../src/retrieval/search-strategy';
 import { SearchRepository } from '../src/retrieval/search.repository';
@@ -183,9 +182,7 @@ describe('retrieval strategies return min(k, readable) rows that match the exact
     };
     const strict = new RetrievalService(
       t.services.embedders,
-      new CorpusVersionRepository(),
-      new SearchRepository(),
-      new SearchStrategy(new SearchRepository(), new VectorIndexRepository(), strictConfig),
+      new SearchStrategy(new SearchRepository(), strictConfig),
       strictConfig,
     );
     const documentIds = Array.from({ length: 160 }, (_, d) => d)

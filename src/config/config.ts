@@ -225,6 +225,7 @@ const VARIABLES = {
   ),
   INGEST_ROLES: v(roleList('admin'), 'comma-separated roles allowed to ingest', 'admin'),
   SEED_ON_EMPTY: v(flag(), 'load seeds/ into an empty database', 'true when embedded'),
+  WEB_CONCURRENCY: v(integer(1, 1, 64), 'gateway processes sharing the port (native only)'),
   EMBEDDING_PROVIDER: v(oneOf(['local', 'openai']), 'local (offline) or openai (compatible API)', 'local'),
   EMBEDDING_MODEL: v(optionalText(), 'model for new merchants', 'local-hash-v1 / text-embedding-3-small'),
   EMBEDDING_DIMENSIONS: v(
@@ -258,6 +259,16 @@ const VARIABLES = {
   RETRIEVAL_DEDICATED_INDEX_M: v(integer(32, 4, 100), 'm of those indexes'),
   RETRIEVAL_DEDICATED_INDEX_EF_CONSTRUCTION: v(integer(128, 16, 1000), 'ef_construction of those'),
   RETRIEVAL_INDEX_AUTOBUILD: v(flag(), 'build them in the background', 'true when native'),
+  RETRIEVAL_CALIBRATION_SAMPLE: v(
+    integer(50, 5, 10_000),
+    "merchant's own vectors used as calibration queries",
+  ),
+  RETRIEVAL_CALIBRATION_BUDGET_MS: v(
+    integer(60_000, 100, 3_600_000),
+    'calibration time before answering exactly',
+  ),
+  RETRIEVAL_CALIBRATION_GROWTH_PERCENT: v(integer(20, 1, 10_000), 're-calibrate after this much growth'),
+  RETRIEVAL_CALIBRATION_AUTO: v(flag(), 'calibrate in the background', 'true when native, not in tests'),
   PLAYGROUND: v(
     oneOf(['on', 'admin', 'off']),
     'GraphQL IDE on /playground: on, admin or off',
@@ -373,6 +384,11 @@ export function loadConfig(env: Env = process.env): Config {
   const production = envName === 'production';
   const databaseUrl = e.DATABASE_URL;
 
+  if (e.WEB_CONCURRENCY > 1 && databaseUrl === undefined) {
+    problems.push(
+      'WEB_CONCURRENCY above 1 needs DATABASE_URL (the embedded database belongs to one process)',
+    );
+  }
   if (e.MIGRATION_DATABASE_URL !== undefined && databaseUrl === undefined) {
     problems.push('MIGRATION_DATABASE_URL needs DATABASE_URL (the embedded database has one user)');
   }
@@ -468,6 +484,7 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl: e.REDIS_URL,
     ingestRoles: e.INGEST_ROLES,
     seedOnEmpty: e.SEED_ON_EMPTY ?? (databaseUrl === undefined && !production),
+    webConcurrency: e.WEB_CONCURRENCY,
     embedding: {
       provider,
       model,
@@ -522,6 +539,10 @@ export function loadConfig(env: Env = process.env): Config {
       hnswCandidates: e.RETRIEVAL_HNSW_CANDIDATES,
       hnswMaxScanTuples: e.RETRIEVAL_HNSW_MAX_SCAN_TUPLES,
       statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
+      calibrationSample: e.RETRIEVAL_CALIBRATION_SAMPLE,
+      calibrationBudgetMs: e.RETRIEVAL_CALIBRATION_BUDGET_MS,
+      calibrationGrowthPercent: e.RETRIEVAL_CALIBRATION_GROWTH_PERCENT,
+      calibrationAuto: e.RETRIEVAL_CALIBRATION_AUTO ?? (databaseUrl !== undefined && envName !== 'test'),
     },
     ops: {
       logLevel: e.LOG_LEVEL ?? (envName === 'test' ? 'silent' : 'info'),
@@ -641,6 +662,8 @@ export interface Config {
   ingestRoles: string[];
   /** Load the demo data into an empty database at start. */
   seedOnEmpty: boolean;
+  /** Gateway processes sharing the port (Node cluster); native PostgreSQL only. */
+  webConcurrency: number;
   embedding: {
     provider: EmbeddingProvider;
     model: string;
@@ -727,6 +750,14 @@ export interface Config {
     hnswMaxScanTuples: number;
     /** Per-statement timeout for retrieval and ingestion SQL. */
     statementTimeoutMs: number;
+    /** Calibration (src/retrieval/calibration.service.ts): the merchant's own vectors used as queries. */
+    calibrationSample: number;
+    /** Time a calibration may take before the merchant is answered exactly instead. */
+    calibrationBudgetMs: number;
+    /** Re-measure when the merchant's version grew by this many percent since it was measured. */
+    calibrationGrowthPercent: number;
+    /** Calibrate in the background (after writes; on a version that has none) — off on the embedded database. */
+    calibrationAuto: boolean;
   };
   ops: {
     logLevel: LogLevel;

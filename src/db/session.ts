@@ -5,6 +5,8 @@ import { CONTENT_MANAGER_ROLE, GATEWAY_ROLE } from '../../migrations/17641000000
 import { type Identity, scopeOf, type TenantScope } from '../auth/identity';
 import { type ContentAccess, mayManageContent } from '../auth/permissions';
 import { type Config } from '../config/config';
+import { currentRequest } from '../ops/request-context';
+import { applicationNameFor } from '../ops/request-tag.subscriber';
 
 export { CONTENT_MANAGER_ROLE, GATEWAY_ROLE };
 
@@ -61,6 +63,71 @@ export class TenantSession implements Db {
     };
     return isolation ? this.dataSource.transaction(isolation, run) : this.dataSource.transaction(run);
   }
+
+  /**
+   * The hot read path (retrieval): a REPEATABLE READ, READ ONLY transaction on a pooled `pg` client, without
+   * TypeORM around it. Its first round trip is ONE simple-protocol query: BEGIN, the tenant settings (the same
+   * statements as enterTenant), the request tag, and `prelude` (the caller's transaction-local tuning and its
+   * first read, which may use the settings just made); `work` then sends its statements and the COMMIT is the
+   * last round trip. `prelude`'s rows (its last statement's) are handed to `work`. A connection's first claim
+   * costs one more statement (its binding, see TenantClaimSigner), once per pooled connection.
+   */
+  async read<T>(prelude: string, work: (client: SqlClient, preludeRows: Row[]) => Promise<T>): Promise<T> {
+    const client = await requestPool(this.dataSource).connect();
+    let open = false;
+    try {
+      const settings = await tenantSettingsSql(
+        {
+          query: (text: string, values?: unknown[]) => rowsOf(client).query(text, values ?? []),
+          queryRunner: { databaseConnection: client },
+        } as unknown as Pick<EntityManager, 'query' | 'queryRunner'>,
+        this.access,
+        this.claims,
+      );
+      const request = currentRequest();
+      const tag = request
+        ? `; SET LOCAL application_name = ${pg.escapeLiteral(applicationNameFor(request.id))}`
+        : '';
+      open = true;
+      const results = (await client.query(
+        `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; ${settings}${tag}; ${prelude}`,
+      )) as unknown as pg.QueryResult<Row> | pg.QueryResult<Row>[];
+      const last = Array.isArray(results) ? results[results.length - 1] : results;
+      const out = await work(rowsOf(client), last.rows);
+      open = false;
+      await client.query('COMMIT');
+      return out;
+    } catch (err) {
+      if (open) await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+}
+
+export type Row = Record<string, unknown>;
+
+/** What hot-path repositories send statements through: parameterized text, rows back. */
+export interface SqlClient {
+  query<R extends Row = Row>(text: string, values: readonly unknown[]): Promise<R[]>;
+}
+
+/** An EntityManager seen as a SqlClient (admin jobs, benchmarks and tests run the same SQL through TypeORM). */
+export function managerClient(manager: Pick<EntityManager, 'query'>): SqlClient {
+  return { query: (text, values) => manager.query(text, [...values]) };
+}
+
+function rowsOf(client: pg.PoolClient): SqlClient {
+  return {
+    query: async <R extends Row>(text: string, values: readonly unknown[]) =>
+      (await client.query<R>(text, [...values])).rows,
+  };
+}
+
+/** The pg pool under a TypeORM postgres DataSource (native, or PGlite behind its socket). */
+function requestPool(dataSource: DataSource): pg.Pool {
+  return (dataSource.driver as unknown as { master: pg.Pool }).master;
 }
 
 /** The claim's lifetime, checked against the start of the transaction that uses it (now()). */
@@ -210,12 +277,21 @@ export async function enterTenant(
   access: ContentAccess,
   claims: TenantClaimSigner,
 ): Promise<void> {
+  await manager.query(await tenantSettingsSql(manager, access, claims));
+}
+
+/** enterTenant's statements as text, so that the read path can send them in the round trip of its BEGIN. */
+export async function tenantSettingsSql(
+  manager: Pick<EntityManager, 'query' | 'queryRunner'>,
+  access: ContentAccess,
+  claims: TenantClaimSigner,
+): Promise<string> {
   const merchant = access.scope.merchantId;
   const principals = textArrayLiteral(access.scope.principals);
   const claim = await claims.claimFor(manager, access.manageAll ? 'w' : 'r', merchant, principals);
-  await manager.query(
+  return (
     `SET LOCAL ROLE ${roleFor(access)}; SET LOCAL app.merchant_id = ${pg.escapeLiteral(merchant)}; ` +
-      `SET LOCAL app.principals = ${pg.escapeLiteral(principals)}; SET LOCAL app.claim = ${pg.escapeLiteral(claim)}`,
+    `SET LOCAL app.principals = ${pg.escapeLiteral(principals)}; SET LOCAL app.claim = ${pg.escapeLiteral(claim)}`
   );
 }
 

@@ -6,12 +6,14 @@ import { ApiKeyResolver } from '../api-keys/api-key.resolver';
 import { apiKeyScopeGuard } from '../auth/scope-guard';
 import { DocumentResolver } from '../documents/document.resolver';
 import { OrderResolver } from '../orders/order.resolver';
+import { CalibrationResolver } from '../retrieval/calibration.resolver';
 import { RetrievalResolver, RetrievedChunkResolver } from '../retrieval/retrieval.resolver';
 import { TicketResolver } from '../tickets/ticket.resolver';
 
 export const resolverClasses = [
   RetrievalResolver,
   RetrievedChunkResolver,
+  CalibrationResolver,
   DocumentResolver,
   TicketResolver,
   OrderResolver,

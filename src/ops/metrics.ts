@@ -48,6 +48,8 @@ export class GatewayMetrics implements ServiceEvents {
   private readonly embeddingSeconds: Histogram<'model'>;
   private readonly embeddedTexts: Counter<'model'>;
   private readonly cacheHits: Counter<'model'>;
+  private readonly calibrations: Counter<'path'>;
+  private readonly calibrationRecall: Gauge<'reader'>;
 
   constructor(options: { dataSource: DataSource; maxOperations: number; processMetrics?: boolean }) {
     const registers = [this.registry];
@@ -114,6 +116,18 @@ export class GatewayMetrics implements ServiceEvents {
       labelNames: ['model'],
       registers,
     });
+    this.calibrations = new Counter({
+      name: 'srg_retrieval_calibrations_total',
+      help: "Retrieval calibrations stored, by the approximate path chosen ('none': answered exactly)",
+      labelNames: ['path'],
+      registers,
+    });
+    this.calibrationRecall = new Gauge({
+      name: 'srg_retrieval_calibration_recall',
+      help: 'recall@10 against exact answers of the setting chosen by the last calibration, per reader',
+      labelNames: ['reader'],
+      registers,
+    });
     const dataSource = options.dataSource;
     new Gauge({
       name: 'srg_db_pool_connections',
@@ -146,6 +160,12 @@ export class GatewayMetrics implements ServiceEvents {
     const labels = { operation, outcome: KNOWN_OUTCOMES.has(outcome) ? outcome : 'other' };
     this.requests.inc(labels);
     this.duration.observe(labels, seconds);
+  }
+
+  calibrated(path: string, recallFull: number, recallNarrow: number | null): void {
+    this.calibrations.inc({ path });
+    this.calibrationRecall.set({ reader: 'full' }, recallFull);
+    if (recallNarrow !== null) this.calibrationRecall.set({ reader: 'narrow' }, recallNarrow);
   }
 
   retrieved(mode: string, strategy: string): void {

@@ -20,6 +20,8 @@ export interface ServiceEvents {
   embeddingCall(model: string, texts: number, seconds: number, ok: boolean): void;
   /** Texts answered from the in-memory embedding cache. */
   embeddingCacheHits(model: string, hits: number): void;
+  /** A retrieval calibration stored: the path chosen and its measured recall@10 (src/retrieval/calibration.service.ts). */
+  calibrated?(path: string, recallFull: number, recallNarrow: number | null): void;
 }
 
 export const NO_SERVICE_EVENTS: ServiceEvents = {

@@ -2,19 +2,18 @@ import { performance } from 'node:perf_hooks';
 import { badInput } from '../common/errors/domain-error';
 import { assertDate, assertSourceId, assertText, normalizeMetadata } from '../common/validation';
 import { type Config } from '../config/config';
-import { type CorpusVersion, type CorpusVersionRepository } from '../corpus/corpus-version.repository';
 import { type TenantSession } from '../db/session';
 import { type EmbedderRegistry } from '../embeddings/embedder.registry';
 import { NO_SERVICE_EVENTS, type ServiceEvents } from '../ops/service-events';
 import { TicketStatus } from '../tickets/ticket-status';
 import { DEFAULT_VECTOR_WEIGHT, fuse } from './fusion';
-import { type SearchStrategy } from './search-strategy';
-import {
-  type ChunkHit,
-  type ChunkSearchFilter,
-  type ChunkSearchParams,
-  type SearchRepository,
-} from './search.repository';
+import { type MerchantFacts, type SearchStrategy } from './search-strategy';
+import { type ChunkHit, type ChunkSearchFilter, type ChunkSearchParams } from './search.repository';
+
+/** Told when a retrieval finds the merchant's active version uncalibrated (CalibrationService schedules one). */
+export interface CalibrationTrigger {
+  noteUncalibrated(merchantId: string): void;
+}
 
 export const MAX_K = 50;
 export const DEFAULT_K = 5;
@@ -72,13 +71,15 @@ export interface RetrieveResult {
  * short the exact search runs. docs/RETRIEVAL.md has the details and measurements.
  */
 export class RetrievalService {
+  /** Each merchant's active model as last read (only to embed before the transaction; always checked in it). */
+  private readonly activeModels = new Map<string, { embeddingModel: string; dimensions: number }>();
+
   constructor(
     private readonly embedders: EmbedderRegistry,
-    private readonly corpus: CorpusVersionRepository,
-    private readonly searches: SearchRepository,
     private readonly strategy: SearchStrategy,
     private readonly config: Config,
     private readonly events: ServiceEvents = NO_SERVICE_EVENTS,
+    private readonly calibration: CalibrationTrigger = { noteUncalibrated: () => undefined },
   ) {}
 
   async retrieve(session: TenantSession, q: RetrieveQuery): Promise<RetrieveResult> {
@@ -114,45 +115,52 @@ export class RetrievalService {
     });
     if (scope.principals.length === 0) return empty(mode);
 
+    // HYBRID fuses two candidate lists; each is longer than k so that fusion can promote items from lower down.
+    const pool = mode === 'hybrid' ? Math.min(200, Math.max(4 * q.k, 50)) : q.k;
+    const keywordText = mode === 'vector' || text === '' ? null : text;
     for (let attempt = 1; ; attempt++) {
-      // The query is embedded with the model of the merchant's active corpus version, before the transaction
-      // opens (a provider call must not hold the connection); the transaction then checks the version still holds.
-      const { active } = await session.transaction((m) => this.corpus.findLive(m, scope.merchantId));
-      if (!active) return empty(mode);
+      // The query is embedded with the model of the merchant's active version as last seen by this process,
+      // before the transaction opens (a provider call must not hold the connection). The transaction reads the
+      // active version again in its first round trip and searches that version only; if the model turned out
+      // to be another (first request, or a flip), it commits without searching and the query is embedded again.
+      const known = this.activeModels.get(scope.merchantId);
       const embedStarted = performance.now();
-      const vector = given !== null ? validateEmbedding(given, active) : await this.embedQuery(active, text);
-      const embedMs = performance.now() - embedStarted;
-      // HYBRID fuses two candidate lists; each is longer than k so that fusion can promote items from lower down.
-      const pool = mode === 'hybrid' ? Math.min(200, Math.max(4 * q.k, 50)) : q.k;
-      const params: ChunkSearchParams = {
-        embedding: vector,
-        corpus: { version: active.version, dimensions: active.dimensions },
-        k: pool,
-        filter,
-      };
-      const searchStarted = performance.now();
-      // REPEATABLE READ: the vector and keyword sides are separate statements and must see one snapshot, or a
-      // concurrent re-ingestion committing between them would fuse two versions of a document.
-      const outcome = await session.transaction(async (manager) => {
-        const now = await this.corpus.findLive(manager, scope.merchantId);
-        if (now.active?.version !== active.version) return null;
-        const vectorSide =
-          mode === 'keyword' ? null : await this.strategy.vectorSearch(manager, scope, params, pool);
-        const keywordSide =
-          mode === 'vector' || text === ''
-            ? null
-            : await this.searches.searchKeyword(manager, scope, params, text);
-        const plan =
-          q.explain && vectorSide
-            ? await this.strategy.explain(manager, scope, params, vectorSide.strategy)
+      const embedded =
+        given !== null
+          ? given
+          : known
+            ? await this.embedQuery(known.embeddingModel, known.dimensions, text)
             : null;
-        return { vectorSide, keywordSide, plan };
-      }, 'REPEATABLE READ');
-      if (outcome === null && attempt < 3) continue; // a model flip happened in between: embed again
-      if (outcome === null) return empty(mode);
+      const embedMs = performance.now() - embedStarted;
+      const searchStarted = performance.now();
+      const outcome = await session.read(this.strategy.prelude(pool), async (client, rows) => {
+        const facts = this.strategy.facts(rows);
+        if (facts === null) return 'no-corpus' as const;
+        this.activeModels.set(scope.merchantId, facts);
+        if (facts.calibration === null) this.calibration.noteUncalibrated(scope.merchantId);
+        if (given !== null) validateEmbedding(given, facts);
+        else if (known?.embeddingModel !== facts.embeddingModel || known.dimensions !== facts.dimensions)
+          return 'stale' as const;
+        const params: ChunkSearchParams = {
+          embedding: embedded!,
+          corpus: { version: facts.version, dimensions: facts.dimensions },
+          k: pool,
+          filter,
+        };
+        const plan = this.strategy.plan(facts, params, mode !== 'keyword', keywordText);
+        const out = await this.strategy.run(client, scope, plan);
+        const explained = q.explain ? await this.strategy.explain(client, scope, facts, plan) : null;
+        return { vectorSide: out.vector, keywordSide: out.keyword, explained };
+      });
+      if (outcome === 'no-corpus') return empty(mode);
+      if (outcome === 'stale' && attempt < 3) continue;
+      if (outcome === 'stale') return empty(mode);
       const searchMs = performance.now() - searchStarted;
+      const plan = outcome.explained
+        ? [`settings: ${JSON.stringify(outcome.explained.choice)}`, ...outcome.explained.lines]
+        : null;
 
-      const { vectorSide, keywordSide, plan } = outcome;
+      const { vectorSide, keywordSide } = outcome;
       const view = (h: ChunkHit, score: number): RetrievedChunkView => ({
         ...h,
         similarity: 1 - h.distance,
@@ -179,16 +187,13 @@ export class RetrievalService {
     }
   }
 
-  private async embedQuery(active: CorpusVersion, text: string): Promise<number[]> {
-    const { vectors } = await this.embedders.embed(
-      this.embedders.get(active.embeddingModel, active.dimensions),
-      [text],
-    );
+  private async embedQuery(model: string, dimensions: number, text: string): Promise<number[]> {
+    const { vectors } = await this.embedders.embed(this.embedders.get(model, dimensions), [text]);
     return vectors[0];
   }
 }
 
-function validateEmbedding(vector: number[], active: CorpusVersion): number[] {
+function validateEmbedding(vector: number[], active: MerchantFacts): number[] {
   if (vector.length !== active.dimensions) {
     throw badInput(
       `embedding has ${vector.length} dimensions; the active model (${active.embeddingModel}) uses ${active.dimensions}`,

@@ -1,96 +1,167 @@
-import { type EntityManager } from 'typeorm';
 import { type TenantScope } from '../auth/identity';
 import { type Config } from '../config/config';
-import { type VectorIndexRepository } from '../vector-index/vector-index.repository';
+import { type Row, type SqlClient } from '../db/session';
 import {
-  type ChunkHit,
+  type ApproximatePath,
   type ChunkSearchParams,
-  type HnswTuning,
+  type SearchOutcome,
+  type SearchPlan,
   type SearchRepository,
 } from './search.repository';
 
-export type VectorStrategy = 'exact' | 'quantized' | 'hnsw' | 'hnsw+quantized_fallback';
+/** What a retrieval needs to know about the merchant, read in the round trip of its BEGIN. */
+export interface MerchantFacts {
+  version: number;
+  embeddingModel: string;
+  dimensions: number;
+  /** The merchant's dedicated HNSW index for this size, when valid. */
+  indexName: string | null;
+  /** The measured choice for this corpus version (src/retrieval/calibration.service.ts), or null. */
+  calibration: CalibrationChoice | null;
+}
+
+/** The stored outcome of a calibration: which approximate path, tuned how, from how many readable rows. */
+export interface CalibrationChoice {
+  /** 'none': no approximate setting reached the recall target within the budget: answered exactly. */
+  path: ApproximatePath;
+  exactMaxReadable: number;
+  quantizedRerank: number | null;
+  hnswEfSearch: number | null;
+  hnswCandidates: number | null;
+  recallFull: number | null;
+  recallNarrow: number | null;
+  sampleSize: number;
+  merchantRows: number;
+  tookMs: number;
+  measuredAt: Date;
+}
+
+export interface StrategyExplain {
+  /** Where the settings came from: the merchant's calibration, or the configured defaults. */
+  source: 'calibration' | 'defaults';
+  plan: SearchPlan['vector'];
+  calibration: CalibrationChoice | null;
+}
 
 /**
- * The one place that decides how the vector side of a retrieval is answered, and its EXPLAIN twin: the plan
- * shown is the plan of the statement the same decision runs. docs/RETRIEVAL.md has the numbers.
+ * The one place that decides how a retrieval is answered, and its EXPLAIN twin: the plan shown is the plan of
+ * the statement this decision builds. Three round trips whatever the path (TenantSession.read):
+ *  1. BEGIN, the tenant settings, the search tuning and the merchant's facts (active version, dedicated index,
+ *     calibration; the HNSW ef_search comes from the calibration in the same SELECT);
+ *  2. one search statement: the readable count, the exact or approximate vector side and the full-text side
+ *     (SearchRepository.run);
+ *  3. COMMIT.
+ * The choice: the exact scan when the caller's readable candidates are at most the threshold (recall 1.0), else
+ * the merchant's measured approximate path — its dedicated HNSW index (quantized scan if that comes back short)
+ * or the quantized scan, tuned as measured — or, uncalibrated, the configured defaults. docs/RETRIEVAL.md.
  */
 export class SearchStrategy {
   constructor(
     private readonly search: SearchRepository,
-    private readonly indexes: VectorIndexRepository,
     private readonly config: Config,
   ) {}
 
-  /**
-   * Chooses the search from what the database knows, cheapest checks first:
-   *  - exact when the merchant's version, or the caller's readable candidates under these filters, hold at most
-   *    `exactScanMaxRows` chunks (both counts are capped and read no vectors): recall 1.0, fastest there;
-   *  - the merchant's dedicated HNSW index (iterative scan) when it has one: large merchants only; the quantized
-   *    scan takes over if it comes back short;
-   *  - otherwise the binary-quantization scan over the merchant's rows with an exact re-rank.
-   */
-  async vectorSearch(
-    manager: EntityManager,
-    scope: TenantScope,
-    params: ChunkSearchParams,
-    k: number,
-  ): Promise<{ hits: ChunkHit[]; strategy: VectorStrategy }> {
-    const threshold = this.config.retrieval.exactScanMaxRows;
-    const merchantRows = await this.search.countVersionChunksUpTo(
-      manager,
-      scope.merchantId,
-      params.corpus.version,
-      threshold + 1,
-    );
-    const few =
-      merchantRows <= threshold ||
-      (await this.search.countReadableUpTo(manager, scope, params, threshold + 1)) <= threshold;
-    if (few) return { hits: await this.search.searchExact(manager, scope, params), strategy: 'exact' };
-    const index = await this.indexes.findMerchantHnswIndex(
-      manager,
-      scope.merchantId,
-      params.corpus.dimensions,
-    );
-    if (index !== null) {
-      const approx = await this.search.searchHnsw(manager, scope, params, this.hnswTuning());
-      if (approx.length >= k) return { hits: approx, strategy: 'hnsw' };
-      return { hits: await this.quantized(manager, scope, params), strategy: 'hnsw+quantized_fallback' };
-    }
-    return { hits: await this.quantized(manager, scope, params), strategy: 'quantized' };
+  /** The SQL that follows the tenant settings in the first round trip (SELECTs only; its last one: the facts). */
+  prelude(k: number): string {
+    const r = this.config.retrieval;
+    const ef = `greatest(coalesce(cal.hnsw_ef_search, ${int(r.hnswEfSearch)}), ${int(k)}, coalesce(cal.hnsw_candidates, ${int(r.hnswCandidates)}))`;
+    return `SELECT v.version, v.embedding_model, v.dimensions,
+       (SELECT x.index_name FROM merchant_vector_indexes x
+          JOIN pg_class pc ON pc.relname = x.index_name JOIN pg_index pi ON pi.indexrelid = pc.oid
+         WHERE x.merchant_id = v.merchant_id AND x.dimensions = v.dimensions AND pi.indisvalid AND pi.indisready
+         LIMIT 1) AS index_name,
+       cal.path, cal.exact_max_readable, cal.quantized_rerank, cal.hnsw_ef_search, cal.hnsw_candidates,
+       cal.recall_full, cal.recall_narrow, cal.sample_size, cal.merchant_rows, cal.took_ms, cal.measured_at,
+       ${this.search.tuningSql({ efSearch: ef, maxScanTuples: r.hnswMaxScanTuples })}
+  FROM corpus_versions v
+  LEFT JOIN retrieval_calibrations cal ON cal.merchant_id = v.merchant_id AND cal.corpus_version = v.version
+ WHERE v.merchant_id = (SELECT app_merchant_id()) AND v.state = 'active'`;
   }
 
-  explain(
-    manager: EntityManager,
-    scope: TenantScope,
-    params: ChunkSearchParams,
-    strategy: VectorStrategy,
-  ): Promise<string[]> {
-    switch (strategy) {
-      case 'hnsw':
-        return this.search.explainHnsw(manager, scope, params, this.hnswTuning(), true);
-      case 'quantized':
-      case 'hnsw+quantized_fallback':
-        return this.search.explainQuantized(manager, scope, params, this.rerankSize(params.k));
-      case 'exact':
-        return this.search.explainExact(manager, scope, params);
-    }
-  }
-
-  private quantized(manager: EntityManager, scope: TenantScope, params: ChunkSearchParams) {
-    return this.search.searchQuantized(manager, scope, params, this.rerankSize(params.k));
-  }
-
-  /** At least the configured shortlist, and 8× the rows asked for (HYBRID asks for a pool of up to 200). */
-  private rerankSize(k: number): number {
-    return Math.max(this.config.retrieval.quantizedRerank, 8 * k);
-  }
-
-  private hnswTuning(): HnswTuning {
+  facts(rows: readonly Row[]): MerchantFacts | null {
+    const r = rows[0];
+    if (r === undefined) return null;
     return {
-      efSearch: this.config.retrieval.hnswEfSearch,
-      maxScanTuples: this.config.retrieval.hnswMaxScanTuples,
-      candidates: this.config.retrieval.hnswCandidates,
+      version: Number(r.version),
+      embeddingModel: String(r.embedding_model),
+      dimensions: Number(r.dimensions),
+      indexName: (r.index_name as string | null) ?? null,
+      calibration: r.path === null || r.path === undefined ? null : calibrationOf(r),
     };
   }
+
+  /** The search plan for these facts and this request. */
+  plan(facts: MerchantFacts, params: ChunkSearchParams, vector: boolean, keyword: string | null): SearchPlan {
+    return { params, keyword, vector: vector ? this.vectorPlan(facts, params.k) : null };
+  }
+
+  async run(client: SqlClient, scope: TenantScope, plan: SearchPlan): Promise<SearchOutcome> {
+    return this.search.run(client, scope, plan);
+  }
+
+  /** EXPLAIN (ANALYZE, BUFFERS) of the very statement `run` sends for this plan, and where its settings came from. */
+  async explain(
+    client: SqlClient,
+    scope: TenantScope,
+    facts: MerchantFacts,
+    plan: SearchPlan,
+  ): Promise<{ lines: string[]; choice: StrategyExplain }> {
+    const lines = await this.search.explain(client, scope, plan);
+    return {
+      lines,
+      choice: {
+        source: facts.calibration ? 'calibration' : 'defaults',
+        plan: plan.vector,
+        calibration: facts.calibration,
+      },
+    };
+  }
+
+  private vectorPlan(facts: MerchantFacts, k: number): NonNullable<SearchPlan['vector']> {
+    const r = this.config.retrieval;
+    const c = facts.calibration;
+    // HYBRID asks for a pool of up to 200: the re-rank keeps at least 8× the rows asked for.
+    const rerank = (measured: number | null) => Math.max(measured ?? r.quantizedRerank, 8 * k);
+    if (c !== null) {
+      const approximate: ApproximatePath =
+        c.path === 'hnsw' && facts.indexName === null ? 'quantized' : c.path;
+      return {
+        approximate,
+        exactMaxReadable: c.exactMaxReadable,
+        rerank: rerank(c.quantizedRerank),
+        hnswCandidates: c.hnswCandidates ?? r.hnswCandidates,
+      };
+    }
+    return {
+      approximate: facts.indexName !== null ? 'hnsw' : 'quantized',
+      exactMaxReadable: r.exactScanMaxRows,
+      rerank: rerank(null),
+      hnswCandidates: r.hnswCandidates,
+    };
+  }
+}
+
+function int(n: number): number {
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`invalid integer setting ${String(n)}`);
+  return n;
+}
+
+function num(v: unknown): number | null {
+  return v === null || v === undefined ? null : Number(v);
+}
+
+export function calibrationOf(r: Row): CalibrationChoice {
+  return {
+    path: r.path as ApproximatePath,
+    exactMaxReadable: Number(r.exact_max_readable),
+    quantizedRerank: num(r.quantized_rerank),
+    hnswEfSearch: num(r.hnsw_ef_search),
+    hnswCandidates: num(r.hnsw_candidates),
+    recallFull: num(r.recall_full),
+    recallNarrow: num(r.recall_narrow),
+    sampleSize: Number(r.sample_size),
+    merchantRows: Number(r.merchant_rows),
+    tookMs: Number(r.took_ms),
+    measuredAt: new Date(r.measured_at as string),
+  };
 }

@@ -2,7 +2,9 @@ import { toSql } from 'pgvector';
 import { type EntityManager } from 'typeorm';
 import { type TenantScope } from '../auth/identity';
 import { type JsonObject } from '../common/graphql-scalars';
+import { managerClient, type Row, type SqlClient } from '../db/session';
 import { checkedDimensions } from '../vector-index/vector-index.repository';
+import { filterSql, keywordTerms } from './search-filter.sql';
 
 export interface ChunkSearchFilter {
   sourceType?: 'document' | 'ticket';
@@ -33,6 +35,7 @@ export interface ChunkSearchParams {
   filter: ChunkSearchFilter;
 }
 
+/** Transaction-local settings of the approximate paths (sent before the search statement, never inside it). */
 export interface HnswTuning {
   efSearch: number;
   maxScanTuples: number;
@@ -43,6 +46,30 @@ export interface HnswTuning {
    */
   candidates?: number;
 }
+
+export type ApproximatePath = 'none' | 'quantized' | 'hnsw';
+
+/**
+ * What one search statement computes. The vector side is exact when `approximate` is 'none' or when the caller's
+ * readable candidates (a capped count inside the statement) are at most `exactMaxReadable`; otherwise the
+ * approximate path answers, and an HNSW scan that comes back short is replaced by the quantized scan — all
+ * decided inside the one statement (one-time filters on InitPlans), so no count travels back and forth.
+ */
+export interface SearchPlan {
+  params: ChunkSearchParams;
+  vector: null | {
+    approximate: ApproximatePath;
+    exactMaxReadable: number;
+    /** Re-rank size of the quantized scan (also the HNSW fallback). */
+    rerank: number;
+    /** Rows the HNSW scan yields before the exact re-sort. */
+    hnswCandidates: number;
+  };
+  /** Query text for the full-text side, or null for none. */
+  keyword: string | null;
+}
+
+export type VectorStrategy = 'exact' | 'quantized' | 'hnsw' | 'hnsw+quantized_fallback';
 
 export interface ChunkHit {
   id: string;
@@ -61,7 +88,14 @@ export interface KeywordHit extends ChunkHit {
   rank: number;
 }
 
-interface HitRow {
+export interface SearchOutcome {
+  vector: { hits: ChunkHit[]; strategy: VectorStrategy } | null;
+  keyword: KeywordHit[] | null;
+}
+
+interface HitRow extends Row {
+  side: 'v' | 'k';
+  strategy: VectorStrategy | 'keyword';
   id: string;
   document_id: string | null;
   ticket_id: string | null;
@@ -71,34 +105,60 @@ interface HitRow {
   citation: string;
   metadata: JsonObject;
   distance: number | string;
-}
-
-/** The dimension count is written into the SQL (see checkedDimensions); it comes from a corpus_versions row. */
-function dims(corpus: VersionRef): number {
-  return checkedDimensions(corpus.dimensions);
+  rank: number | string | null;
 }
 
 /**
- * The search SQL over document_chunks: exact, quantized, HNSW and full-text candidates, the capped counts the
- * strategy choice reads, and their EXPLAIN twins. Every method takes the caller's tenant scope explicitly;
- * which of them runs is decided in search-strategy.ts, nowhere else.
+ * The search SQL over document_chunks: one statement per retrieval that answers the vector side (exact, quantized
+ * or HNSW, chosen inside the statement by the caller's readable count) and the full-text side together, so
+ * HYBRID's two lists come from one snapshot; the transaction-local tuning it needs; its EXPLAIN. Every method takes
+ * the caller's tenant scope explicitly. Which plan runs is decided in search-strategy.ts, nowhere else.
  */
 export class SearchRepository {
+  async run(client: SqlClient, scope: TenantScope, plan: SearchPlan): Promise<SearchOutcome> {
+    if (plan.vector === null && (plan.keyword === null || keywordTerms(plan.keyword).length === 0))
+      return { vector: null, keyword: plan.keyword === null ? null : [] };
+    const { sql, params } = statementSql(scope, plan);
+    const rows = await client.query<HitRow>(sql, params);
+    const vectorRows = rows.filter((r) => r.side === 'v');
+    return {
+      vector: plan.vector
+        ? { hits: vectorRows.map(toHit), strategy: (vectorRows[0]?.strategy as VectorStrategy) ?? 'exact' }
+        : null,
+      keyword:
+        plan.keyword === null
+          ? null
+          : rows.filter((r) => r.side === 'k').map((r) => ({ ...toHit(r), rank: Number(r.rank) })),
+    };
+  }
+
+  /** The plan of exactly the statement `run` sends; `analyze` runs it with EXPLAIN (ANALYZE, BUFFERS). */
+  async explain(client: SqlClient, scope: TenantScope, plan: SearchPlan, analyze = true): Promise<string[]> {
+    const { sql, params } = statementSql(scope, plan);
+    const options = analyze ? '(ANALYZE, BUFFERS, COSTS OFF)' : '(COSTS OFF)';
+    const rows = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${options} ${sql}`, params);
+    return rows.map((r) => r['QUERY PLAN']);
+  }
+
   /**
-   * How many chunks the merchant's version has, counted only up to `cap` (an index scan of at most cap rows),
-   * which is all the strategy choice needs to know.
+   * The transaction-local settings every search runs with, as one parameterless statement (it travels in the
+   * round trip of BEGIN, see TenantSession.read). Integers only, checked here.
+   *  - enable_seqscan off: a sequential scan would read every other tenant's pages (the planner picks one on small
+   *    tables); every path reads one merchant's rows through a merchant-leading index.
+   *  - enable_sort off: left alone, the planner often prefers the merchant btree plus a sort over a dedicated HNSW
+   *    index (its cost model underrates filtered HNSW scans). The other paths have no plan without a sort, so it
+   *    only steers that choice.
+   *  - jit off: enable_sort works by adding a huge cost, which pushes the plan past jit_above_cost; PostgreSQL then
+   *    spent ~110 ms JIT-compiling a 2 ms index scan (measured, bench/strategy-threshold).
+   *  - hnsw.iterative_scan relaxed_order: filtered-out candidates make the scan continue instead of coming back short.
+   * `efSearch` may be SQL computed in the same SELECT (the prelude reads it from the merchant's calibration).
    */
-  async countVersionChunksUpTo(
-    manager: EntityManager,
-    merchantId: string,
-    version: number,
-    cap: number,
-  ): Promise<number> {
-    const rows: { n: string }[] = await manager.query(
-      `SELECT count(*) AS n FROM (SELECT 1 FROM document_chunks WHERE merchant_id = $1 AND corpus_version = $2 LIMIT $3) capped`,
-      [merchantId, version, cap],
-    );
-    return Number(rows[0].n);
+  tuningSql(t: { efSearch: number | string; maxScanTuples: number }): string {
+    const ef = typeof t.efSearch === 'number' ? String(checkedInt(t.efSearch)) : t.efSearch;
+    return `set_config('enable_seqscan', 'off', true), set_config('enable_sort', 'off', true),
+            set_config('jit', 'off', true), set_config('hnsw.iterative_scan', 'relaxed_order', true),
+            set_config('hnsw.max_scan_tuples', '${checkedInt(t.maxScanTuples)}', true),
+            set_config('hnsw.ef_search', (${ef})::text, true)`;
   }
 
   /**
@@ -111,43 +171,66 @@ export class SearchRepository {
     p: ChunkSearchParams,
     cap: number,
   ): Promise<number> {
-    const { where, params } = this.filterSql(scope, p, { vector: false });
+    const params: unknown[] = [toSql(p.embedding)];
+    const f = filterSql(scope, p, params);
     params.push(cap);
     const rows: { n: string }[] = await manager.query(
-      `SELECT count(*) AS n FROM (SELECT 1 FROM document_chunks c WHERE ${where} LIMIT $${params.length}) capped`,
+      `SELECT count(*) AS n FROM (SELECT 1 FROM document_chunks c WHERE ${f.base} LIMIT $${params.length}) capped`,
       params,
     );
     return Number(rows[0].n);
   }
 
-  /**
-   * Exact top-k: distances for every readable candidate of the merchant, then a top-k sort. The MATERIALIZED CTE
-   * has no ORDER BY, so the HNSW index cannot be chosen; the merchant btree / ACL GIN indexes drive the scan.
-   * Recall is 1.0 by construction.
-   */
-  async searchExact(manager: EntityManager, scope: TenantScope, p: ChunkSearchParams): Promise<ChunkHit[]> {
-    await this.prepareExact(manager);
-    const { sql, params } = this.exactSql(scope, p);
-    const rows: HitRow[] = await manager.query(sql, params);
-    return rows.map(toHit);
+  // One path at a time through a TypeORM transaction: benchmarks, tests and calibration, which compare the paths.
+  // The same statement builder as `run`, with the tuning sent first.
+
+  /** Exact top-k: distances for every readable candidate, then a top-k sort. Recall 1.0 by construction. */
+  searchExact(manager: EntityManager, scope: TenantScope, p: ChunkSearchParams): Promise<ChunkHit[]> {
+    return this.one(manager, scope, this.single(p, 'none', {}));
   }
 
   /**
    * Binary-quantization scan with exact re-rank: every readable candidate of the merchant is ranked by the Hamming
    * distance between its stored sign bits and the query's (an index-only scan of the covering merchant index: no
-   * vector is read), the best `rerank` are fetched and ordered by exact cosine distance. Recall depends on
-   * `rerank` (measured in docs/RETRIEVAL.md); cost grows with the merchant's rows at well under a microsecond each.
+   * vector is read), the best `rerank` are fetched and ordered by exact cosine distance.
    */
-  async searchQuantized(
+  searchQuantized(
     manager: EntityManager,
     scope: TenantScope,
     p: ChunkSearchParams,
     rerank: number,
   ): Promise<ChunkHit[]> {
-    await this.prepareExact(manager);
-    const { sql, params } = this.quantizedSql(scope, p, rerank);
-    const rows: HitRow[] = await manager.query(sql, params);
-    return rows.map(toHit);
+    return this.one(manager, scope, this.single(p, 'quantized', { rerank }));
+  }
+
+  /**
+   * Approximate top-k through the HNSW index with pgvector's iterative scan. May return fewer than k rows
+   * (max_scan_tuples): alone, without the quantized fallback `run` adds.
+   */
+  searchHnsw(
+    manager: EntityManager,
+    scope: TenantScope,
+    p: ChunkSearchParams,
+    tuning: HnswTuning,
+  ): Promise<ChunkHit[]> {
+    return this.one(manager, scope, this.single(p, 'hnsw', { candidates: tuning.candidates }), tuning);
+  }
+
+  /** Full-text candidates alone (ranked by ts_rank_cd, ties by id), each with its vector distance. */
+  async searchKeyword(
+    manager: EntityManager,
+    scope: TenantScope,
+    p: ChunkSearchParams,
+    text: string,
+  ): Promise<KeywordHit[]> {
+    await this.tune(manager, { efSearch: 40, maxScanTuples: 20_000 });
+    const out = await this.run(managerClient(manager), scope, { params: p, vector: null, keyword: text });
+    return out.keyword ?? [];
+  }
+
+  async explainExact(manager: EntityManager, scope: TenantScope, p: ChunkSearchParams, analyze = true) {
+    await this.tune(manager, { efSearch: 40, maxScanTuples: 20_000 });
+    return this.explain(managerClient(manager), scope, this.single(p, 'none', {}), analyze);
   }
 
   async explainQuantized(
@@ -156,251 +239,148 @@ export class SearchRepository {
     p: ChunkSearchParams,
     rerank: number,
     analyze = true,
-  ): Promise<string[]> {
-    await this.prepareExact(manager);
-    const { sql, params } = this.quantizedSql(scope, p, rerank);
-    return this.explainSql(manager, sql, params, analyze);
+  ) {
+    await this.tune(manager, { efSearch: 40, maxScanTuples: 20_000 });
+    return this.explain(managerClient(manager), scope, this.single(p, 'quantized', { rerank }), analyze);
   }
 
-  private quantizedSql(
-    scope: TenantScope,
-    p: ChunkSearchParams,
-    rerank: number,
-  ): { sql: string; params: unknown[] } {
-    if (!Number.isInteger(rerank) || rerank < 1) throw new Error(`invalid re-rank size ${String(rerank)}`);
-    const { where, params, distance } = this.filterSql(scope, p, { vector: true, sizePredicate: false });
-    params.push(Math.max(rerank, p.k));
-    const rerankParam = `$${params.length}`;
-    params.push(p.k);
-    const sql = `WITH shortlist AS MATERIALIZED (
-         SELECT c.id
-           FROM document_chunks c
-          WHERE ${where}
-          ORDER BY c.embedding_bq <~> binary_quantize($1::vector), c.id
-          LIMIT ${rerankParam}
-       )
-       SELECT c.id, c.document_id, c.ticket_id, c.chunk_index, c.chunk_text, c.heading_path, c.citation, c.metadata,
-              ${distance} AS distance
-         FROM shortlist s JOIN document_chunks c ON c.id = s.id
-        ORDER BY distance, c.id
-        LIMIT $${params.length}`;
-    return { sql, params };
-  }
-
-  /**
-   * The exact path reads one merchant's rows through the merchant index and never the whole table: a sequential
-   * scan would read every other tenant's pages (and the planner picks one on small tables). enable_sort is
-   * restored in case the HNSW path turned it off earlier in the transaction (this is also its fallback); JIT is off
-   * because compiling costs more than these millisecond queries.
-   */
-  private async prepareExact(manager: EntityManager): Promise<void> {
-    await manager.query(
-      `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_sort', 'on', true),
-              set_config('jit', 'off', true)`,
-    );
-  }
-
-  private exactSql(scope: TenantScope, p: ChunkSearchParams): { sql: string; params: unknown[] } {
-    const { where, params, distance } = this.filterSql(scope, p);
-    params.push(p.k);
-    const sql = `WITH candidates AS MATERIALIZED (
-         SELECT c.id, c.document_id, c.ticket_id, c.chunk_index, c.chunk_text, c.heading_path, c.citation, c.metadata,
-                ${distance} AS distance
-           FROM document_chunks c
-          WHERE ${where}
-       )
-       SELECT * FROM candidates ORDER BY distance, id LIMIT $${params.length}`;
-    return { sql, params };
-  }
-
-  /**
-   * Approximate top-k through the HNSW index with pgvector's iterative scan, so filtered-out candidates make the
-   * scan continue instead of coming back short. relaxed_order may return rows slightly out of order: they are
-   * re-sorted by exact distance outside. May still return fewer than k rows (max_scan_tuples); the caller falls
-   * back to the exact search then.
-   */
-  async searchHnsw(
-    manager: EntityManager,
-    scope: TenantScope,
-    p: ChunkSearchParams,
-    tuning: HnswTuning,
-  ): Promise<ChunkHit[]> {
-    const { sql, params } = await this.prepareHnsw(manager, scope, p, tuning);
-    const rows: HitRow[] = await manager.query(sql, params);
-    return rows.map(toHit);
-  }
-
-  /**
-   * The plan of exactly the statement searchHnsw runs, with the same settings (for tests and admin tools);
-   * `analyze` runs it again with EXPLAIN (ANALYZE, BUFFERS).
-   */
   async explainHnsw(
     manager: EntityManager,
     scope: TenantScope,
     p: ChunkSearchParams,
     tuning: HnswTuning,
     analyze = false,
-  ): Promise<string[]> {
-    const { sql, params } = await this.prepareHnsw(manager, scope, p, tuning);
-    return this.explainSql(manager, sql, params, analyze);
-  }
-
-  async explainExact(
-    manager: EntityManager,
-    scope: TenantScope,
-    p: ChunkSearchParams,
-    analyze = true,
-  ): Promise<string[]> {
-    await this.prepareExact(manager);
-    const { sql, params } = this.exactSql(scope, p);
-    return this.explainSql(manager, sql, params, analyze);
-  }
-
-  private async explainSql(
-    manager: EntityManager,
-    sql: string,
-    params: unknown[],
-    analyze: boolean,
-  ): Promise<string[]> {
-    const options = analyze ? '(ANALYZE, BUFFERS, COSTS OFF)' : '(COSTS OFF)';
-    const rows: { 'QUERY PLAN': string }[] = await manager.query(`EXPLAIN ${options} ${sql}`, params);
-    return rows.map((r) => r['QUERY PLAN']);
-  }
-
-  private async prepareHnsw(
-    manager: EntityManager,
-    scope: TenantScope,
-    p: ChunkSearchParams,
-    tuning: HnswTuning,
   ) {
-    // enable_sort = off: left alone, the planner often prefers the merchant btree plus a sort (its cost model
-    // underrates filtered HNSW scans); this path is only taken for merchants big enough for the index to pay.
-    // jit = off: enable_sort works by adding a huge cost, which pushes the plan past jit_above_cost; PostgreSQL
-    // then spent ~110 ms JIT-compiling a 2 ms index scan (measured, bench/strategy-threshold).
-    await manager.query(
-      `SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),
-              set_config('hnsw.ef_search', $1, true),
-              set_config('hnsw.max_scan_tuples', $2, true),
-              set_config('enable_sort', 'off', true),
-              set_config('jit', 'off', true)`,
-      [String(Math.max(tuning.efSearch, p.k, tuning.candidates ?? 0)), String(tuning.maxScanTuples)],
-    );
-    const { where, params, distance } = this.filterSql(scope, p);
-    params.push(Math.max(p.k, tuning.candidates ?? p.k));
-    const candidates = `$${params.length}`;
-    params.push(p.k);
-    const sql = `WITH nearest AS MATERIALIZED (
-         SELECT c.id, c.document_id, c.ticket_id, c.chunk_index, c.chunk_text, c.heading_path, c.citation, c.metadata,
-                ${distance} AS distance
-           FROM document_chunks c
-          WHERE ${where}
-          ORDER BY ${distance}
-          LIMIT ${candidates}
-       )
-       SELECT * FROM nearest ORDER BY distance, id LIMIT $${params.length}`;
-    return { sql, params };
+    await this.tune(manager, tuning, p.k);
+    const plan = this.single(p, 'hnsw', { candidates: tuning.candidates });
+    return this.explain(managerClient(manager), scope, plan, analyze);
   }
 
-  /**
-   * Full-text candidates: chunks matching ANY of the query's terms (English stemming, stored tsvector, GIN
-   * index), ranked by ts_rank_cd with cover density, ties by id. The vector distance is computed for them too, so
-   * every result carries its similarity.
-   */
-  async searchKeyword(
+  private single(
+    p: ChunkSearchParams,
+    approximate: ApproximatePath,
+    o: { rerank?: number; candidates?: number },
+  ): SearchPlan & { only: true } {
+    return {
+      params: p,
+      keyword: null,
+      vector: {
+        approximate,
+        exactMaxReadable: approximate === 'none' ? Number.MAX_SAFE_INTEGER : -1,
+        rerank: o.rerank ?? p.k,
+        hnswCandidates: o.candidates ?? p.k,
+      },
+      only: true,
+    };
+  }
+
+  private async one(
     manager: EntityManager,
     scope: TenantScope,
-    p: ChunkSearchParams,
-    text: string,
-  ): Promise<KeywordHit[]> {
-    // Any-term matching: the query's words joined with `or` for websearch_to_tsquery, which never fails on
-    // syntax (unlike to_tsquery) and stems and drops stopwords like the stored tsvector.
-    const terms = [
-      ...new Set(
-        text
-          .normalize('NFKC')
-          .toLowerCase()
-          .match(/[\p{L}\p{N}]+/gu) ?? [],
-      ),
-    ]
-      .filter((t) => t !== 'or')
-      .slice(0, 64);
-    if (terms.length === 0) return [];
-    const { where, params, distance } = this.filterSql(scope, p);
-    params.push(terms.join(' or '));
-    const tsq = `websearch_to_tsquery('english', $${params.length})`;
-    params.push(p.k);
-    const rows: (HitRow & { rank: number | string })[] = await manager.query(
-      `SELECT c.id, c.document_id, c.ticket_id, c.chunk_index, c.chunk_text, c.heading_path, c.citation, c.metadata,
-              ${distance} AS distance, ts_rank_cd(c.search_tsv, ${tsq}, 32) AS rank
-         FROM document_chunks c
-        WHERE c.search_tsv @@ ${tsq} AND ${where}
-        ORDER BY rank DESC, c.id
-        LIMIT $${params.length}`,
-      params,
-    );
-    return rows.map((r) => ({ ...toHit(r), rank: Number(r.rank) }));
+    plan: SearchPlan & { only: true },
+    tuning: HnswTuning = { efSearch: 40, maxScanTuples: 20_000 },
+  ): Promise<ChunkHit[]> {
+    await this.tune(manager, tuning, plan.params.k);
+    return (await this.run(managerClient(manager), scope, plan)).vector!.hits;
   }
 
-  /**
-   * The WHERE clause shared by every strategy; every value is a bound parameter, no client text is interpolated.
-   * `vector: false` leaves out the query vector ($1) and the vector-size predicate, for statements that read no
-   * vectors; `sizePredicate: false` keeps $1 but leaves out the predicate. The predicate is only needed to match a
-   * partial HNSW index, and it would detoast every row it is evaluated on (the trigger already guarantees that a
-   * version's vectors share one size).
-   */
-  private filterSql(
-    scope: TenantScope,
-    p: ChunkSearchParams,
-    options: { vector: boolean; sizePredicate?: boolean } = { vector: true },
-  ): { where: string; params: unknown[]; distance: string } {
-    const n = dims(p.corpus);
-    const params: unknown[] = options.vector ? [toSql(p.embedding)] : [];
-    const bindBase = (value: unknown): string => {
-      params.push(value);
-      return `$${params.length}`;
-    };
-    const clauses = [
-      `c.merchant_id = ${bindBase(scope.merchantId)}`,
-      `c.acl && ${bindBase([...scope.principals])}::text[]`,
-      `c.corpus_version = ${bindBase(p.corpus.version)}`,
-    ];
-    // Matches the partial HNSW index's predicate, and keeps the cast in `distance` from seeing another size.
-    if (options.sizePredicate ?? options.vector) clauses.push(`vector_dims(c.embedding) = ${n}`);
-    if (p.filter.sourceType === 'document') clauses.push('c.document_id IS NOT NULL');
-    if (p.filter.sourceType === 'ticket') clauses.push('c.ticket_id IS NOT NULL');
-    const f = p.filter;
-    const bind = (value: unknown): string => {
-      params.push(value);
-      return `$${params.length}`;
-    };
-    if (f.metadata !== undefined && Object.keys(f.metadata).length > 0) {
-      clauses.push(`c.metadata @> ${bind(JSON.stringify(f.metadata))}::jsonb`);
-    }
-    if (f.category !== undefined)
-      clauses.push(`c.metadata @> ${bind(JSON.stringify({ category: f.category }))}::jsonb`);
-    if (f.documentIds !== undefined) clauses.push(`c.document_id = ANY(${bind(f.documentIds)}::text[])`);
-    if (f.ticketIds !== undefined) clauses.push(`c.ticket_id = ANY(${bind(f.ticketIds)}::text[])`);
-    if (f.customerId !== undefined || f.ticketStatuses !== undefined) {
-      const conds = ['t.merchant_id = c.merchant_id', 't.id = c.ticket_id'];
-      if (f.customerId !== undefined) conds.push(`t.customer_id = ${bind(f.customerId)}`);
-      if (f.ticketStatuses !== undefined) conds.push(`t.status = ANY(${bind(f.ticketStatuses)}::text[])`);
-      clauses.push(`EXISTS (SELECT 1 FROM tickets t WHERE ${conds.join(' AND ')})`);
-    }
-    if (f.updatedSince !== undefined) {
-      const since = bind(f.updatedSince.toISOString());
-      clauses.push(
-        `(EXISTS (SELECT 1 FROM support_documents d
-                   WHERE d.merchant_id = c.merchant_id AND d.id = c.document_id AND d.updated_at >= ${since}::timestamptz)
-          OR EXISTS (SELECT 1 FROM tickets t2
-                      WHERE t2.merchant_id = c.merchant_id AND t2.id = c.ticket_id AND t2.updated_at >= ${since}::timestamptz))`,
-      );
-    }
-    return {
-      where: clauses.join(' AND '),
-      params,
-      distance: `(c.embedding::vector(${n})) <=> $1::vector(${n})`,
-    };
+  private async tune(manager: EntityManager, t: HnswTuning, k = 0): Promise<void> {
+    const efSearch = Math.max(t.efSearch, k, t.candidates ?? 0);
+    await manager.query(`SELECT ${this.tuningSql({ efSearch, maxScanTuples: t.maxScanTuples })}`);
   }
+}
+
+function checkedInt(n: number): number {
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`invalid setting ${String(n)}`);
+  return n;
+}
+
+/**
+ * One statement for the whole search. `(plan as {only}).only` marks a single-path statement (no readable count,
+ * no fallback): what the comparisons between paths run.
+ */
+function statementSql(scope: TenantScope, plan: SearchPlan): { sql: string; params: unknown[] } {
+  const p = plan.params;
+  const n = checkedDimensions(p.corpus.dimensions);
+  const params: unknown[] = [toSql(p.embedding)];
+  const bind = (v: unknown): string => {
+    params.push(v);
+    return `$${params.length}`;
+  };
+  const f = filterSql(scope, p, params);
+  const distance = `(c.embedding::vector(${n})) <=> $1::vector(${n})`;
+  const k = bind(p.k);
+  const ctes: string[] = [];
+  const parts: string[] = [];
+  const v = plan.vector;
+  if (v !== null) {
+    const only = (plan as { only?: boolean }).only === true;
+    const gated = v.approximate !== 'none' && !only;
+    const exactGate = gated ? ` AND (SELECT n FROM readable) <= ${bind(v.exactMaxReadable)}` : '';
+    const approxGate = gated ? ` AND (SELECT n FROM readable) > $${params.length}` : '';
+    if (gated) {
+      ctes.push(`readable AS (
+         SELECT count(*) AS n FROM (SELECT 1 FROM document_chunks c WHERE ${f.base} LIMIT ${bind(v.exactMaxReadable + 1)}) capped)`);
+    }
+    if (v.approximate === 'none' || gated) {
+      // MATERIALIZED and without ORDER BY: the HNSW index cannot be chosen; the merchant btree / ACL GIN indexes
+      // drive the scan, and only ids and distances are kept until the top k is known.
+      ctes.push(`exact_all AS MATERIALIZED (
+         SELECT c.id, ${distance} AS distance FROM document_chunks c WHERE ${f.base} AND ${f.size}${exactGate})`);
+      ctes.push(`exact_top AS (SELECT id, distance FROM exact_all ORDER BY distance, id LIMIT ${k})`);
+      parts.push(`SELECT id, distance, 'exact' AS strategy FROM exact_top`);
+    }
+    const quantized = (gate: string, label: VectorStrategy): void => {
+      // The shortlist reads the covering (merchant_id, corpus_version) INCLUDE (acl, embedding_bq, id) index: no
+      // vector, and no size predicate (it would detoast every row; the trigger keeps a version's sizes equal).
+      ctes.push(`shortlist AS MATERIALIZED (
+         SELECT c.id FROM document_chunks c WHERE ${f.base}${gate}
+          ORDER BY c.embedding_bq <~> binary_quantize($1::vector), c.id LIMIT ${bind(Math.max(v.rerank, p.k))})`);
+      ctes.push(`quantized_top AS (
+         SELECT c.id, ${distance} AS distance FROM shortlist s JOIN document_chunks c ON c.id = s.id
+          ORDER BY distance, c.id LIMIT ${k})`);
+      parts.push(`SELECT id, distance, '${label}' AS strategy FROM quantized_top`);
+    };
+    if (v.approximate === 'quantized') quantized(approxGate, 'quantized');
+    if (v.approximate === 'hnsw') {
+      // ORDER BY the distance expression with a LIMIT, the size predicate matching the partial index: the
+      // merchant's own HNSW index. relaxed_order may yield rows slightly out of order: re-sorted outside.
+      ctes.push(`hnsw_all AS MATERIALIZED (
+         SELECT c.id, ${distance} AS distance FROM document_chunks c WHERE ${f.base} AND ${f.size}${approxGate}
+          ORDER BY ${distance} LIMIT ${bind(Math.max(p.k, v.hnswCandidates))})`);
+      ctes.push(
+        `hnsw_top AS MATERIALIZED (SELECT id, distance FROM hnsw_all ORDER BY distance, id LIMIT ${k})`,
+      );
+      if (only) parts.push(`SELECT id, distance, 'hnsw' AS strategy FROM hnsw_top`);
+      else {
+        parts.push(
+          `SELECT id, distance, 'hnsw' AS strategy FROM hnsw_top WHERE (SELECT count(*) FROM hnsw_top) >= ${k}`,
+        );
+        quantized(`${approxGate} AND (SELECT count(*) FROM hnsw_top) < ${k}`, 'hnsw+quantized_fallback');
+      }
+    }
+    ctes.push(`vector_top AS (${parts.join(' UNION ALL ')})`);
+  }
+  const terms = plan.keyword === null ? [] : keywordTerms(plan.keyword);
+  if (plan.keyword !== null && terms.length > 0) {
+    const tsq = `websearch_to_tsquery('english', ${bind(terms.join(' or '))})`;
+    ctes.push(`keyword_top AS (
+       SELECT c.id, ${distance} AS distance, ts_rank_cd(c.search_tsv, ${tsq}, 32) AS rank
+         FROM document_chunks c WHERE c.search_tsv @@ ${tsq} AND ${f.base} AND ${f.size}
+        ORDER BY rank DESC, c.id LIMIT ${k})`);
+  }
+  const sides: string[] = [];
+  if (v !== null)
+    sides.push(`SELECT 'v' AS side, strategy, id, distance, NULL::real AS rank FROM vector_top`);
+  if (plan.keyword !== null && terms.length > 0)
+    sides.push(`SELECT 'k' AS side, 'keyword' AS strategy, id, distance, rank FROM keyword_top`);
+  const sql = `WITH ${ctes.join(',\n       ')}
+    SELECT t.side, t.strategy, c.id::text AS id, c.document_id, c.ticket_id, c.chunk_index, c.chunk_text,
+           c.heading_path, c.citation, c.metadata, t.distance, t.rank
+      FROM (${sides.join(' UNION ALL ')}) t (side, strategy, id, distance, rank)
+      JOIN document_chunks c ON c.id = t.id
+     ORDER BY t.side DESC, CASE WHEN t.side = 'v' THEN t.distance ELSE -t.rank END, t.id`;
+  return { sql, params };
 }
 
 function toHit(r: HitRow): ChunkHit {

@@ -1,0 +1,69 @@
+import 'reflect-metadata';
+import { parseArgs } from 'node:util';
+import { createServices } from '../app';
+import { loadConfig } from '../config/config';
+import { openDatabase } from '../db/database';
+import { createEmbedder } from '../embeddings/embedder.factory';
+import { CalibrationRepository } from '../retrieval/calibration.repository';
+
+const HELP = `Usage: npm run calibrate -- (--merchant m01 | --all | --stale) [--json]
+
+Measures how a merchant's approximate retrieval must be tuned: a random sample of its own vectors
+(RETRIEVAL_CALIBRATION_SAMPLE, default 50) is searched exactly and by each approximate setting (the quantized
+scan's re-rank size; the dedicated HNSW index's ef_search and candidate count), for a reader of everything and a
+narrow reader; the cheapest setting with recall@10 >= 0.99 is stored for the active corpus version and used by
+every retrieval. No setting within RETRIEVAL_CALIBRATION_BUDGET_MS: the merchant is answered exactly. Reads the
+database of DATABASE_URL (or the embedded one); writes only the retrieval_calibrations table.
+
+  --merchant ID   this merchant
+  --all           every merchant with an active corpus version
+  --stale         every merchant whose calibration is missing or out of date (grown, index built or dropped)
+  --json          one JSON report per merchant instead of a summary line`;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      merchant: { type: 'string' },
+      all: { type: 'boolean', default: false },
+      stale: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  if ([values.merchant !== undefined, values.all, values.stale].filter(Boolean).length !== 1) {
+    console.error(HELP);
+    process.exit(2);
+  }
+  const config = loadConfig();
+  const db = await openDatabase(config, { migrate: true });
+  try {
+    const services = createServices(config, db, createEmbedder(config));
+    const merchants = values.merchant
+      ? [values.merchant]
+      : await new CalibrationRepository().merchantsWithActiveVersion(db.dataSource.manager);
+    for (const merchantId of merchants) {
+      if (values.stale && !(await services.calibration.isStale(merchantId))) continue;
+      const r = await services.calibration.calibrate(merchantId);
+      if (values.json) console.log(JSON.stringify(r));
+      else
+        console.log(
+          `${merchantId} v${r.corpusVersion} (${r.merchantRows} chunks): ${r.path} (${r.reason})` +
+            (r.path === 'quantized' ? ` rerank=${r.quantizedRerank}` : '') +
+            (r.path === 'hnsw' ? ` ef_search=${r.hnswEfSearch} candidates=${r.hnswCandidates}` : '') +
+            `, exact up to ${r.exactMaxReadable} readable, recall@10 ${r.recallFull?.toFixed(3)} / ` +
+            `${r.recallNarrow?.toFixed(3) ?? '-'} (narrow), ${r.sampleSize} queries, ${(r.tookMs / 1000).toFixed(1)} s`,
+        );
+    }
+  } finally {
+    await db.close();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,123 @@
+import { fromSql } from 'pgvector';
+import { type EntityManager } from 'typeorm';
+import { type ApproximatePath } from './search.repository';
+import { type CalibrationChoice, calibrationOf } from './search-strategy';
+
+export interface CalibrationRow {
+  merchantId: string;
+  corpusVersion: number;
+  path: ApproximatePath;
+  exactMaxReadable: number;
+  quantizedRerank: number | null;
+  hnswEfSearch: number | null;
+  hnswCandidates: number | null;
+  recallFull: number | null;
+  recallNarrow: number | null;
+  narrowShare: number | null;
+  sampleSize: number;
+  hadIndex: boolean;
+  merchantRows: number;
+  tookMs: number;
+}
+
+/** retrieval_calibrations, and the reads a calibration samples from. Every method takes the merchant explicitly. */
+export class CalibrationRepository {
+  async find(
+    manager: Pick<EntityManager, 'query'>,
+    merchantId: string,
+    version: number,
+  ): Promise<(CalibrationChoice & { hadIndex: boolean; narrowShare: number | null }) | null> {
+    const rows: Record<string, unknown>[] = await manager.query(
+      `SELECT * FROM retrieval_calibrations WHERE merchant_id = $1 AND corpus_version = $2`,
+      [merchantId, version],
+    );
+    if (rows.length === 0) return null;
+    return {
+      ...calibrationOf(rows[0]),
+      hadIndex: Boolean(rows[0].had_index),
+      narrowShare: rows[0].narrow_share === null ? null : Number(rows[0].narrow_share),
+    };
+  }
+
+  async save(manager: Pick<EntityManager, 'query'>, r: CalibrationRow): Promise<void> {
+    await manager.query(
+      `INSERT INTO retrieval_calibrations (merchant_id, corpus_version, path, exact_max_readable, quantized_rerank,
+         hnsw_ef_search, hnsw_candidates, recall_full, recall_narrow, narrow_share, sample_size, had_index,
+         merchant_rows, took_ms, measured_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now())
+       ON CONFLICT (merchant_id, corpus_version) DO UPDATE SET
+         path = EXCLUDED.path, exact_max_readable = EXCLUDED.exact_max_readable,
+         quantized_rerank = EXCLUDED.quantized_rerank, hnsw_ef_search = EXCLUDED.hnsw_ef_search,
+         hnsw_candidates = EXCLUDED.hnsw_candidates, recall_full = EXCLUDED.recall_full,
+         recall_narrow = EXCLUDED.recall_narrow, narrow_share = EXCLUDED.narrow_share,
+         sample_size = EXCLUDED.sample_size, had_index = EXCLUDED.had_index,
+         merchant_rows = EXCLUDED.merchant_rows, took_ms = EXCLUDED.took_ms, measured_at = now()`,
+      [
+        r.merchantId,
+        r.corpusVersion,
+        r.path,
+        r.exactMaxReadable,
+        r.quantizedRerank,
+        r.hnswEfSearch,
+        r.hnswCandidates,
+        r.recallFull,
+        r.recallNarrow,
+        r.narrowShare,
+        r.sampleSize,
+        r.hadIndex,
+        r.merchantRows,
+        Math.round(r.tookMs),
+      ],
+    );
+  }
+
+  async countRows(
+    manager: Pick<EntityManager, 'query'>,
+    merchantId: string,
+    version: number,
+  ): Promise<number> {
+    const rows: { n: string }[] = await manager.query(
+      `SELECT count(*) AS n FROM document_chunks WHERE merchant_id = $1 AND corpus_version = $2`,
+      [merchantId, version],
+    );
+    return Number(rows[0].n);
+  }
+
+  /** Up to `n` of the merchant's own chunks, drawn at random, with their vectors: the calibration's queries. */
+  async sample(
+    manager: Pick<EntityManager, 'query'>,
+    merchantId: string,
+    version: number,
+    n: number,
+  ): Promise<{ id: string; embedding: number[] }[]> {
+    const rows: { id: string; e: string }[] = await manager.query(
+      `SELECT id::text AS id, embedding::text AS e FROM document_chunks
+        WHERE id IN (SELECT id FROM document_chunks WHERE merchant_id = $1 AND corpus_version = $2
+                      ORDER BY random() LIMIT $3)`,
+      [merchantId, version, n],
+    );
+    return rows.map((r) => ({ id: r.id, embedding: fromSql(r.e) as number[] }));
+  }
+
+  /** Every principal on the merchant's ACLs with the number of chunks it reads, fewest first. */
+  async principals(
+    manager: Pick<EntityManager, 'query'>,
+    merchantId: string,
+    version: number,
+  ): Promise<{ principal: string; rows: number }[]> {
+    const rows: { p: string; n: string }[] = await manager.query(
+      `SELECT p, count(*) AS n FROM document_chunks, unnest(acl) p
+        WHERE merchant_id = $1 AND corpus_version = $2 GROUP BY p ORDER BY count(*), p`,
+      [merchantId, version],
+    );
+    return rows.map((r) => ({ principal: r.p, rows: Number(r.n) }));
+  }
+
+  /** Merchants with an active corpus version (for `npm run calibrate -- --all`). */
+  async merchantsWithActiveVersion(manager: Pick<EntityManager, 'query'>): Promise<string[]> {
+    const rows: { merchant_id: string }[] = await manager.query(
+      `SELECT merchant_id FROM corpus_versions WHERE state = 'active' ORDER BY merchant_id`,
+    );
+    return rows.map((r) => r.merchant_id);
+  }
+}

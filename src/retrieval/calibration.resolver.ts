@@ -1,0 +1,42 @@
+import { Ctx, Mutation, Query, Resolver } from 'type-graphql';
+import { mayManageContent } from '../auth/permissions';
+import { forbidden } from '../common/errors/domain-error';
+import { type Config } from '../config/config';
+import { type TenantSession } from '../db/session';
+import { type GatewayContext, requireSession } from '../graphql/context';
+import { type CalibrationService } from './calibration.service';
+import { RetrievalCalibration } from './dtos/retrieval-calibration.type';
+
+/** The merchant's retrieval calibration, for its administrators (never for partners' API keys). */
+@Resolver()
+export class CalibrationResolver {
+  constructor(
+    private readonly calibration: CalibrationService,
+    private readonly config: Config,
+  ) {}
+
+  @Query(() => RetrievalCalibration, {
+    nullable: true,
+    description:
+      "The measured retrieval settings of the caller's merchant's active corpus version; null until measured. Administrators only.",
+  })
+  async retrievalCalibration(@Ctx() ctx: GatewayContext): Promise<RetrievalCalibration | null> {
+    return this.calibration.currentFor(this.admin(ctx));
+  }
+
+  @Mutation(() => RetrievalCalibration, {
+    description:
+      "Measures the caller's merchant's retrieval now (recall of each approximate setting against exact answers) and stores the choice. Administrators only; may take up to RETRIEVAL_CALIBRATION_BUDGET_MS.",
+  })
+  async calibrateRetrieval(@Ctx() ctx: GatewayContext): Promise<RetrievalCalibration> {
+    const report = await this.calibration.calibrate(this.admin(ctx).scope.merchantId);
+    return { ...report, tookMs: Math.round(report.tookMs), measuredAt: new Date() };
+  }
+
+  private admin(ctx: GatewayContext): TenantSession {
+    const session = requireSession(ctx);
+    if (session.identity.credential?.kind === 'apiKey' || !mayManageContent(session.identity, this.config))
+      throw forbidden('retrieval calibration is for administrators');
+    return session;
+  }
+}

@@ -1,0 +1,339 @@
+import { performance } from 'node:perf_hooks';
+import { type DataSource, type EntityManager } from 'typeorm';
+import { type TenantScope } from '../auth/identity';
+import { notFound } from '../common/errors/domain-error';
+import { type Config } from '../config/config';
+import { type CorpusVersionRepository } from '../corpus/corpus-version.repository';
+import { type TenantSession } from '../db/session';
+import { NO_SERVICE_EVENTS, type ServiceEvents } from '../ops/service-events';
+import { withMerchantLock } from '../vector-index/index-lock';
+import { type VectorIndexRepository } from '../vector-index/vector-index.repository';
+import { type CalibrationRepository, type CalibrationRow } from './calibration.repository';
+import { type ApproximatePath, type ChunkHit, type SearchRepository } from './search.repository';
+import { type CalibrationChoice } from './search-strategy';
+
+/** The recall every approximate setting must reach on both readers, or the merchant is answered exactly. */
+export const RECALL_TARGET = 0.99;
+const K = 10;
+/** Settings tried per path, cheapest first; the first that reaches the target on both readers is that path's. */
+const RERANKS = [100, 200, 400, 800, 1600, 3200, 6400];
+const HNSW = [
+  { efSearch: 40, candidates: 40 },
+  { efSearch: 100, candidates: 40 },
+  { efSearch: 200, candidates: 40 },
+  { efSearch: 200, candidates: 100 },
+  { efSearch: 400, candidates: 200 },
+  { efSearch: 1000, candidates: 400 },
+];
+/** A merchant is checked for staleness after a write, or when it has no calibration, at most this often. */
+const RECHECK_MS = 60_000;
+
+export interface CalibrationReport extends CalibrationRow {
+  /** Why this row: measured, or a merchant small enough to be exact without measuring. */
+  reason: 'measured' | 'small' | 'budget' | 'unreached';
+  /** Every setting measured: for the CLI and docs. */
+  trials: {
+    path: ApproximatePath;
+    setting: string;
+    recallFull: number;
+    recallNarrow: number | null;
+    ms: number;
+  }[];
+}
+
+interface Reader {
+  scope: TenantScope;
+  share: number;
+}
+
+/**
+ * Measures, per merchant and corpus version, how the approximate search paths must be tuned to reach recall@10
+ * >= 0.99 against exact answers, using a random sample of the merchant's own vectors as queries, for a reader of
+ * everything and for the narrowest reader big enough to take an approximate path. It tries the quantized scan's
+ * re-rank size and, when the merchant has a dedicated HNSW index, its ef_search / candidate count, cheapest first,
+ * picks the faster path that reaches the target, and sets the exact/approximate threshold where the exact scan
+ * (measured per readable row) would cost as much as that path. No setting within the time budget: path 'none',
+ * the merchant is answered exactly. The result is stored (retrieval_calibrations) and read by every retrieval.
+ *
+ * Runs as the owner (no caller), one calibration per merchant at a time across processes (advisory lock).
+ * Re-measured: on demand (CLI, admin GraphQL), and in the background when enabled — after writes once the
+ * merchant grew by RETRIEVAL_CALIBRATION_GROWTH_PERCENT or gained/lost its dedicated index, and when a
+ * retrieval finds its active version uncalibrated (a new merchant, a flipped corpus version).
+ */
+export class CalibrationService {
+  private readonly lastChecked = new Map<string, number>();
+  private pending: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly corpus: CorpusVersionRepository,
+    private readonly calibrations: CalibrationRepository,
+    private readonly searches: SearchRepository,
+    private readonly indexes: VectorIndexRepository,
+    private readonly config: Config,
+    private readonly events: ServiceEvents = NO_SERVICE_EVENTS,
+  ) {}
+
+  /** Measures the merchant's active version now and stores the choice. */
+  async calibrate(merchantId: string): Promise<CalibrationReport> {
+    const runner = this.dataSource.createQueryRunner();
+    await runner.connect();
+    try {
+      // Everything on this one connection (it holds the lock): the embedded database has only one.
+      return await withMerchantLock(runner, 'calibration', merchantId, () =>
+        this.measure(runner.manager, merchantId),
+      );
+    } finally {
+      await runner.release();
+    }
+  }
+
+  /** The stored calibration of the merchant's active version, read as the caller (row-level security). */
+  async currentFor(session: TenantSession): Promise<(CalibrationChoice & { corpusVersion: number }) | null> {
+    return session.transaction(async (m) => {
+      const { active } = await this.corpus.findLive(m, session.scope.merchantId);
+      if (!active) return null;
+      const found = await this.calibrations.find(m, session.scope.merchantId, active.version);
+      return found && { ...found, corpusVersion: active.version };
+    });
+  }
+
+  /** After a committed write (background, when enabled): re-measures a merchant that outgrew its calibration. */
+  noteWrite(merchantId: string): void {
+    this.schedule(merchantId);
+  }
+
+  /** A retrieval found no calibration for the merchant's active version (background, when enabled). */
+  noteUncalibrated(merchantId: string): void {
+    this.schedule(merchantId);
+  }
+
+  /** Whether the stored calibration of the active version is missing or out of date. */
+  async isStale(merchantId: string): Promise<boolean> {
+    const m = this.dataSource.manager;
+    const { active } = await this.corpus.findLive(m, merchantId);
+    if (!active) return false;
+    const stored = await this.calibrations.find(m, merchantId, active.version);
+    if (stored === null) return true;
+    const rows = await this.calibrations.countRows(m, merchantId, active.version);
+    const hasIndex = (await this.indexes.findMerchantHnswIndex(m, merchantId, active.dimensions)) !== null;
+    const grown =
+      rows >= stored.merchantRows * (1 + this.config.retrieval.calibrationGrowthPercent / 100) && rows > 0;
+    return grown || hasIndex !== stored.hadIndex;
+  }
+
+  idle(): Promise<unknown> {
+    return this.pending;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.pending;
+  }
+
+  private schedule(merchantId: string): void {
+    if (!this.config.retrieval.calibrationAuto || this.closed) return;
+    const now = Date.now();
+    if (now - (this.lastChecked.get(merchantId) ?? 0) < RECHECK_MS) return;
+    this.lastChecked.set(merchantId, now);
+    this.pending = this.pending
+      .then(async () => {
+        if (!this.closed && (await this.isStale(merchantId))) await this.calibrate(merchantId);
+      })
+      .catch((err: unknown) => {
+        // Retrieval keeps its previous (or default) settings meanwhile: a log line, not a failed request.
+        this.lastChecked.delete(merchantId);
+        console.error(`retrieval calibration for merchant ${merchantId} failed:`, err);
+      });
+  }
+
+  private async measure(m: EntityManager, merchantId: string): Promise<CalibrationReport> {
+    const started = performance.now();
+    const r = this.config.retrieval;
+    const { active } = await this.corpus.findLive(m, merchantId);
+    if (!active) throw notFound(`Merchant ${merchantId} has no active corpus version (is it provisioned?)`);
+    const merchantRows = await this.calibrations.countRows(m, merchantId, active.version);
+    const index = await this.indexes.findMerchantHnswIndex(m, merchantId, active.dimensions);
+    const base = {
+      merchantId,
+      corpusVersion: active.version,
+      merchantRows,
+      hadIndex: index !== null,
+      quantizedRerank: null,
+      hnswEfSearch: null,
+      hnswCandidates: null,
+    };
+    const principals = await this.calibrations.principals(m, merchantId, active.version);
+    if (merchantRows <= r.exactScanMaxRows || principals.length === 0) {
+      // Every reader of this merchant is answered by the exact scan (recall 1.0): nothing to measure.
+      const row: CalibrationRow = {
+        ...base,
+        path: 'none',
+        exactMaxReadable: r.exactScanMaxRows,
+        recallFull: 1,
+        recallNarrow: 1,
+        narrowShare: null,
+        sampleSize: 0,
+        tookMs: performance.now() - started,
+      };
+      await this.calibrations.save(m, row);
+      this.events.calibrated?.('none', 1, 1);
+      return { ...row, reason: 'small', trials: [] };
+    }
+
+    const params = (embedding: number[], k = K + 1) => ({
+      embedding,
+      corpus: { version: active.version, dimensions: active.dimensions },
+      k,
+      filter: {},
+    });
+    const all: Reader = {
+      scope: { merchantId, principals: principals.map((p) => p.principal) },
+      share: 1,
+    };
+    // The narrowest principal that still reads more than the default threshold (it takes an approximate path);
+    // failing that, the narrowest that reads at least k chunks.
+    const narrowest =
+      principals.find((p) => p.rows > r.exactScanMaxRows && p.rows < merchantRows) ??
+      principals.find((p) => p.rows >= K && p.rows < merchantRows);
+    const narrow: Reader | null = narrowest
+      ? { scope: { merchantId, principals: [narrowest.principal] }, share: narrowest.rows / merchantRows }
+      : null;
+    const readers = narrow ? [all, narrow] : [all];
+    const queries = await this.calibrations.sample(m, merchantId, active.version, r.calibrationSample);
+    const tx = <T>(work: (mm: EntityManager) => Promise<T>): Promise<T> => m.transaction(work);
+
+    // Exact answers, and the exact scan's cost per readable row (reader of everything).
+    const truth = new Map<Reader, string[][]>();
+    let exactMs = 0;
+    for (const reader of readers) {
+      const answers: string[][] = [];
+      for (const q of queries) {
+        const t0 = performance.now();
+        const hits = await tx((mm) => this.searches.searchExact(mm, reader.scope, params(q.embedding)));
+        if (reader === all) exactMs += performance.now() - t0;
+        answers.push(topIds(hits, q.id));
+      }
+      truth.set(reader, answers);
+    }
+    const exactMsPerRow = exactMs / queries.length / merchantRows;
+
+    const trials: CalibrationReport['trials'] = [];
+    const overBudget = () => performance.now() - started > r.calibrationBudgetMs;
+    const evaluate = async (
+      path: ApproximatePath,
+      setting: string,
+      run: (reader: Reader, embedding: number[]) => Promise<ChunkHit[]>,
+    ) => {
+      const recalls: number[] = [];
+      let ms = 0;
+      for (const reader of readers) {
+        let found = 0;
+        let expected = 0;
+        for (const [i, q] of queries.entries()) {
+          const t0 = performance.now();
+          const hits = await run(reader, q.embedding);
+          if (reader === all) ms += performance.now() - t0;
+          const want = truth.get(reader)![i];
+          const got = new Set(topIds(hits, q.id));
+          found += want.filter((id) => got.has(id)).length;
+          expected += want.length;
+        }
+        recalls.push(expected === 0 ? 1 : found / expected);
+      }
+      const trial = {
+        path,
+        setting,
+        recallFull: recalls[0],
+        recallNarrow: recalls[1] ?? null,
+        ms: ms / queries.length,
+      };
+      trials.push(trial);
+      return trial;
+    };
+
+    const passing: {
+      path: ApproximatePath;
+      ms: number;
+      recallFull: number;
+      recallNarrow: number | null;
+      set: Partial<CalibrationRow>;
+    }[] = [];
+    for (const rerank of RERANKS) {
+      if (overBudget()) break;
+      const trial = await evaluate('quantized', `rerank=${rerank}`, (reader, e) =>
+        tx((mm) => this.searches.searchQuantized(mm, reader.scope, params(e), rerank)),
+      );
+      if (passes(trial)) {
+        passing.push({ ...trial, set: { quantizedRerank: rerank } });
+        break;
+      }
+      if (rerank >= merchantRows) break;
+    }
+    if (index !== null) {
+      for (const h of HNSW) {
+        if (overBudget()) break;
+        const tuning = { efSearch: h.efSearch, candidates: h.candidates, maxScanTuples: r.hnswMaxScanTuples };
+        const trial = await evaluate(
+          'hnsw',
+          `ef_search=${h.efSearch},candidates=${h.candidates}`,
+          (reader, e) => tx((mm) => this.searches.searchHnsw(mm, reader.scope, params(e), tuning)),
+        );
+        if (passes(trial)) {
+          passing.push({ ...trial, set: { hnswEfSearch: h.efSearch, hnswCandidates: h.candidates } });
+          break;
+        }
+      }
+    }
+    passing.sort((a, b) => a.ms - b.ms);
+    const best = passing[0];
+    const quantized = passing.find((p) => p.path === 'quantized');
+    let row: CalibrationRow;
+    if (best === undefined) {
+      row = {
+        ...base,
+        path: 'none',
+        exactMaxReadable: merchantRows,
+        recallFull: 1,
+        recallNarrow: narrow ? 1 : null,
+        narrowShare: narrow?.share ?? null,
+        sampleSize: queries.length,
+        tookMs: performance.now() - started,
+      };
+    } else {
+      // Exact up to the readable count where it costs what the approximate path costs, and never below the
+      // configured threshold: the narrow reader measured is the narrowest above it, so every reader that takes
+      // the approximate path reads about as much as a reader whose recall was measured, or more.
+      const breakEven = exactMsPerRow > 0 ? Math.floor(best.ms / exactMsPerRow) : merchantRows;
+      row = {
+        ...base,
+        ...quantized?.set,
+        ...best.set,
+        path: best.path,
+        exactMaxReadable: Math.min(Math.max(breakEven, r.exactScanMaxRows), merchantRows),
+        recallFull: best.recallFull,
+        recallNarrow: best.recallNarrow,
+        narrowShare: narrow?.share ?? null,
+        sampleSize: queries.length,
+        tookMs: performance.now() - started,
+      };
+    }
+    await this.calibrations.save(m, row);
+    this.events.calibrated?.(row.path, row.recallFull ?? 1, row.recallNarrow);
+    const reason = best !== undefined ? 'measured' : overBudget() ? 'budget' : 'unreached';
+    return { ...row, reason, trials };
+  }
+}
+
+function passes(t: { recallFull: number; recallNarrow: number | null }): boolean {
+  return t.recallFull >= RECALL_TARGET && (t.recallNarrow === null || t.recallNarrow >= RECALL_TARGET);
+}
+
+/** The top k ids without the query's own chunk (a sampled vector is its own nearest neighbour). */
+function topIds(hits: readonly ChunkHit[], self: string): string[] {
+  return hits
+    .filter((h) => h.id !== self)
+    .slice(0, K)
+    .map((h) => h.id);
+}

@@ -1,0 +1,48 @@
+import { Field, Float, Int, ObjectType } from 'type-graphql';
+
+@ObjectType({
+  description:
+    "How the caller's merchant's approximate search is tuned, as measured against exact answers on a sample of its own vectors (docs/RETRIEVAL.md).",
+})
+export class RetrievalCalibration {
+  @Field(() => Int, { description: 'The corpus version measured (the active one).' })
+  corpusVersion: number;
+
+  @Field(() => String, {
+    description:
+      "Path for readers above exactMaxReadable: 'hnsw' (the merchant's own index), 'quantized', or 'none' (answered exactly: no setting reached the recall target in time, or the merchant is small).",
+  })
+  path: string;
+
+  @Field(() => Int, { description: 'Readers with at most this many readable chunks are answered exactly.' })
+  exactMaxReadable: number;
+
+  @Field(() => Int, { nullable: true, description: 'Re-rank size of the quantized scan.' })
+  quantizedRerank: number | null;
+
+  @Field(() => Int, { nullable: true, description: 'hnsw.ef_search on the dedicated index.' })
+  hnswEfSearch: number | null;
+
+  @Field(() => Int, { nullable: true, description: 'Rows the HNSW scan yields before the exact re-sort.' })
+  hnswCandidates: number | null;
+
+  @Field(() => Float, { nullable: true, description: 'Measured recall@10 for a reader of everything.' })
+  recallFull: number | null;
+
+  @Field(() => Float, { nullable: true, description: 'Measured recall@10 for the narrow reader.' })
+  recallNarrow: number | null;
+
+  @Field(() => Int, {
+    description: 'Query vectors sampled from the merchant (0: small merchant, nothing to measure).',
+  })
+  sampleSize: number;
+
+  @Field(() => Int, { description: 'Chunks of the version when measured.' })
+  merchantRows: number;
+
+  @Field(() => Int, { description: 'How long the measurement took, in milliseconds.' })
+  tookMs: number;
+
+  @Field(() => Date)
+  measuredAt: Date;
+}

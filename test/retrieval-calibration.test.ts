@@ -1,0 +1,254 @@
+import { principalsFor, scopeOf } from '../src/auth/identity';
+import { ChunkRepository, type NewChunkRow } from '../src/chunks/chunk.repository';
+import { sha256 } from '../src/common/hash';
+import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
+import { SearchRepository } from '../src/retrieval/search.repository';
+import { VectorGenerator } from '../bench/vector-generator';
+import {
+  ADA_ADMIN,
+  ALICE,
+  createTestMerchant,
+  errorCode,
+  startTestGateway,
+  type TestGateway,
+} from './support/test-gateway';
+
+/**
+ * Calibration measures each merchant's approximate paths on its own vectors and retrieval then reaches recall@10
+ * >= 0.99 against exact answers, with exactly min(k, readable) rows, on three distributions: the local embedder on
+ * generated text, clustered synthetic vectors, and sparse vectors (with faint dense noise), whose sign bits say
+ * nothing about their neighbours (binary quantization is useless on them). Merchant sizes sit on both sides of
+ * each threshold, scaled down: exact up to 60 readable chunks, a dedicated HNSW index from 300 chunks.
+ */
+const DIMS = 1536;
+const SIZES = [40, 200, 400] as const;
+const K = 10;
+const QUERIES = 10;
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+const WORDS = [
+  'refund return money card statement credit',
+  'password reset login factor account locked',
+  'shipping delivery parcel tracking carrier courier',
+  'warranty defect repair replacement broken faulty',
+  'invoice billing tax receipt payment charge',
+  'subscription plan upgrade cancel renewal trial',
+].map((t) => t.split(' '));
+
+interface Distribution {
+  name: string;
+  /** `n` corpus vectors, then query vectors drawn the same way. */
+  corpus(n: number, seed: number): Promise<{ texts: string[]; vectors: number[][] }>;
+  queries(n: number, seed: number): Promise<number[][]>;
+}
+
+const embedder = new LocalHashEmbedder(DIMS);
+const text = (rand: () => number, i: number) => {
+  const words = WORDS[Math.floor(rand() * WORDS.length)];
+  const pick = () => words[Math.floor(rand() * words.length)];
+  return `Item ${i} covers ${pick()} and ${pick()} for ${pick()} cases, ${pick()} ${pick()} ${Math.floor(rand() * 1000)}.`;
+};
+
+/** A few non-zero coordinates out of a pool of 96, plus noise 1000× fainter spread over every dimension. */
+function sparse(rand: () => number): number[] {
+  const v = Array.from({ length: DIMS }, () => (rand() - 0.5) * 1e-3);
+  for (let j = 0; j < 6; j++) v[Math.floor(rand() * 96) * 16] += rand() * 2 - 0.5;
+  return v;
+}
+
+const DISTRIBUTIONS: Distribution[] = [
+  {
+    name: 'local embedder on generated text',
+    async corpus(n, seed) {
+      const rand = rng(seed);
+      const texts = Array.from({ length: n }, (_, i) => text(rand, i));
+      return { texts, vectors: await embedder.embed(texts) };
+    },
+    queries: async (n, seed) => {
+      const rand = rng(seed);
+      return embedder.embed(Array.from({ length: n }, (_, i) => text(rand, 10_000 + i)));
+    },
+  },
+  {
+    name: 'clustered synthetic vectors',
+    corpus(n, seed) {
+      const g = new VectorGenerator(DIMS, 7, 16).fork(seed);
+      const vectors: number[][] = [];
+      for (let d = 0; vectors.length < n; d++) {
+        const centre = g.documentCentre(g.topic());
+        for (let i = 0; i < 10 && vectors.length < n; i++) vectors.push(g.chunk(centre));
+      }
+      return Promise.resolve({ texts: vectors.map((_, i) => `Synthetic chunk ${i}.`), vectors });
+    },
+    queries: (n, seed) => {
+      const g = new VectorGenerator(DIMS, 7, 16).fork(seed);
+      return Promise.resolve(Array.from({ length: n }, () => g.query()));
+    },
+  },
+  {
+    name: 'sparse vectors (binary quantization defeated)',
+    corpus(n, seed) {
+      const rand = rng(seed);
+      const vectors = Array.from({ length: n }, () => sparse(rand));
+      return Promise.resolve({ texts: vectors.map((_, i) => `Sparse chunk ${i}.`), vectors });
+    },
+    queries: (n, seed) => {
+      const rand = rng(seed);
+      return Promise.resolve(Array.from({ length: n }, () => sparse(rand)));
+    },
+  },
+];
+
+describe('calibrated retrieval reaches recall@10 >= 0.99 on any distribution', () => {
+  let t: TestGateway;
+  const agent = (merchantId: string) => ({
+    merchantId,
+    userId: 'cal-agent',
+    roles: ['agent'],
+    principals: principalsFor('cal-agent', ['agent']),
+  });
+  const contractor = (merchantId: string) => ({
+    merchantId,
+    userId: 'cal-con',
+    roles: ['contractor'],
+    principals: principalsFor('cal-con', ['contractor']),
+  });
+
+  beforeAll(async () => {
+    t = await startTestGateway({
+      env: {
+        RETRIEVAL_EXACT_SCAN_MAX_ROWS: '60',
+        RETRIEVAL_DEDICATED_INDEX_MIN_ROWS: '300',
+        RETRIEVAL_INDEX_AUTOBUILD: 'false',
+        RETRIEVAL_CALIBRATION_AUTO: 'false',
+        RETRIEVAL_CALIBRATION_SAMPLE: '20',
+      },
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await t.close();
+  });
+
+  /** 10 chunks per document; contractors read every fourth document (25%). */
+  async function load(merchant: string, data: { texts: string[]; vectors: number[][] }): Promise<void> {
+    const repo = new ChunkRepository();
+    for (let d = 0; d * 10 < data.texts.length; d++) {
+      const acl = d % 4 === 0 ? ['role:agent', 'role:contractor'] : ['role:agent'];
+      await t.db.dataSource.transaction(async (m) => {
+        await m.query(
+          `INSERT INTO support_documents (merchant_id, id, title, body, content_hash, acl) VALUES ($1, $2, $2, '', '', $3)`,
+          [merchant, `d${d}`, acl],
+        );
+        const rows: NewChunkRow[] = data.texts.slice(d * 10, d * 10 + 10).map((text, i) => ({
+          chunkIndex: i,
+          text,
+          contentHash: sha256(text),
+          headingPath: [],
+          citation: `d${d}`,
+          embedding: data.vectors[d * 10 + i],
+        }));
+        await repo.insertChunks(m, merchant, { kind: 'document', documentId: `d${d}` }, 1, rows, {
+          embeddingModel: t.config.embedding.model,
+          metadata: {},
+          acl,
+        });
+      });
+    }
+  }
+
+  const cases = DISTRIBUTIONS.flatMap((dist, di) =>
+    SIZES.map((size) => [dist.name, size, dist, di] as const),
+  );
+
+  it.each(cases)(
+    '%s, %i chunks',
+    async (_name, size, dist, di) => {
+      const merchant = await createTestMerchant(t, `cal${di}`);
+      await load(merchant, await dist.corpus(size, 100 * di + size));
+      if (size >= 300)
+        expect((await t.services.indexes.maintain({ merchantId: merchant }))[0]?.outcome).toBe('created');
+      const report = await t.services.calibration.calibrate(merchant);
+      if (process.env.CALIBRATION_LOG)
+        console.log(dist.name, size, report.path, report.reason, report.exactMaxReadable, report.trials);
+      if (size <= 60) expect(report.reason).toBe('small');
+      else expect(report.trials.length).toBeGreaterThan(0);
+      if (report.path !== 'none') {
+        expect(report.recallFull).toBeGreaterThanOrEqual(0.99);
+        expect(report.recallNarrow ?? 1).toBeGreaterThanOrEqual(0.99);
+      }
+
+      const search = new SearchRepository();
+      const queries = await dist.queries(QUERIES, 7000 + 100 * di + size);
+      for (const who of [agent, contractor]) {
+        const identity = who(merchant);
+        let found = 0;
+        let expected = 0;
+        const strategies = new Set<string>();
+        for (const q of queries) {
+          const result = await t.services.retrieval.retrieve(t.services.sessions.open(identity), {
+            query: '',
+            embedding: q,
+            k: K,
+            mode: 'vector',
+          });
+          const exact = await t.db.dataSource.transaction((m) =>
+            search.searchExact(m, scopeOf(identity), {
+              embedding: q,
+              corpus: { version: 1, dimensions: DIMS },
+              k: K,
+              filter: {},
+            }),
+          );
+          expect(result.chunks).toHaveLength(exact.length); // min(k, readable)
+          const got = new Set(result.chunks.map((c) => c.id));
+          found += exact.filter((h) => got.has(h.id)).length;
+          expected += exact.length;
+          strategies.add(result.strategy);
+        }
+        const recall = found / expected;
+        // The path each reader took, for the log of a failure.
+        expect({
+          reader: identity.userId,
+          recall: recall >= 0.99,
+          strategies: [...strategies],
+          path: report.path,
+        }).toEqual({ reader: identity.userId, recall: true, strategies: [...strategies], path: report.path });
+        if (size <= 60 || (who === contractor && size <= 240)) expect([...strategies]).toEqual(['exact']);
+      }
+    },
+    300_000,
+  );
+
+  it('is read and run by administrators over GraphQL, and shown by explain', async () => {
+    const fields = `corpusVersion path exactMaxReadable quantizedRerank hnswEfSearch hnswCandidates recallFull
+      recallNarrow sampleSize merchantRows tookMs measuredAt`;
+    const denied = await t.gql(`{ retrievalCalibration { path } }`, {}, ALICE);
+    expect(errorCode(denied)).toBe('FORBIDDEN');
+    const run = await t.gql<{ calibrateRetrieval: Record<string, unknown> }>(
+      `mutation { calibrateRetrieval { ${fields} } }`,
+      {},
+      ADA_ADMIN,
+    );
+    expect(run.errors).toBeUndefined();
+    expect(run.data!.calibrateRetrieval).toMatchObject({ corpusVersion: 1, path: 'none', recallFull: 1 });
+    const read = await t.gql<{ retrievalCalibration: Record<string, unknown> }>(
+      `{ retrievalCalibration { ${fields} } }`,
+      {},
+      ADA_ADMIN,
+    );
+    expect(read.data!.retrievalCalibration).toMatchObject({ path: 'none', exactMaxReadable: 60 });
+    const explained = await t.gql<{ retrieveChunks: { debug: { plan: string[] } } }>(
+      `{ retrieveChunks(input: { query: "refund", k: 3, explain: true }) { debug { plan } } }`,
+      {},
+      ADA_ADMIN,
+    );
+    expect(explained.data!.retrieveChunks.debug.plan[0]).toMatch(/^settings: \{"source":"calibration"/);
+  });
+});

@@ -1,0 +1,172 @@
+import pg from 'pg';
+import { principalsFor } from '../src/auth/identity';
+import { RetrievalService, type RetrieveQuery } from '../src/retrieval/retrieval.service';
+import { SearchStrategy } from '../src/retrieval/search-strategy';
+import { SearchRepository } from '../src/retrieval/search.repository';
+import { createTestMerchant, startTestGateway, type TestGateway } from './support/test-gateway';
+
+/**
+ * A retrieval sends at most three statements whatever its strategy or mode: BEGIN with the tenant settings and
+ * the merchant's facts, one search statement, COMMIT. Counted at the pg client, on the backend under test.
+ */
+describe('one round trip per retrieval', () => {
+  let t: TestGateway;
+  let big: string;
+  let small: string;
+  const reader = (merchantId: string, roles = ['agent']) => ({
+    merchantId,
+    userId: 'rt',
+    roles,
+    principals: principalsFor('rt', roles),
+  });
+
+  /** Every statement any pg client sends while `fn` runs (tests run one at a time in this file). */
+  async function statements<T>(fn: () => Promise<T>): Promise<{ result: T; sent: string[] }> {
+    const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+    const original = proto.query;
+    const sent: string[] = [];
+    proto.query = function (this: unknown, ...args: unknown[]) {
+      const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string })?.text;
+      sent.push(String(text));
+      return original.apply(this, args);
+    };
+    try {
+      return { result: await fn(), sent };
+    } finally {
+      proto.query = original;
+    }
+  }
+
+  async function load(merchant: string, docs: number): Promise<void> {
+    for (let d = 0; d < docs; d++) {
+      const topic = ['refund card money', 'parcel tracking courier', 'password login reset'][d % 3];
+      const text = [0, 1, 2]
+        .map((s) => `## Part ${s}\n\nDoc ${d} section ${s} is about ${topic} ${d}.`)
+        .join('\n\n');
+      await t.services.ingestion.writeDocument(merchant, {
+        id: `d${d}`,
+        title: `Doc ${d}`,
+        text,
+        acl: d % 10 === 0 ? ['role:agent', 'role:contractor'] : ['role:agent'],
+      });
+    }
+  }
+
+  beforeAll(async () => {
+    t = await startTestGateway({
+      env: {
+        RETRIEVAL_EXACT_SCAN_MAX_ROWS: '40',
+        RETRIEVAL_DEDICATED_INDEX_MIN_ROWS: '100',
+        RETRIEVAL_INDEX_AUTOBUILD: 'false',
+      },
+    });
+    big = await createTestMerchant(t, 'rtbig');
+    small = await createTestMerchant(t, 'rtsmall');
+    await load(big, 50); // 150 chunks: a dedicated index
+    await load(small, 5); // 15 chunks: exact
+    await t.services.indexes.maintain({ merchantId: big });
+  }, 300_000);
+  afterAll(async () => {
+    await t.close();
+  });
+
+  const retrieve = (identity: ReturnType<typeof reader>, q: Partial<RetrieveQuery>) =>
+    t.services.retrieval.retrieve(t.services.sessions.open(identity), { query: 'refund card', k: 5, ...q });
+
+  it.each([
+    ['exact, VECTOR', () => reader(small), { mode: 'vector' as const }, /^exact$/],
+    ['exact, HYBRID', () => reader(small), { mode: 'hybrid' as const }, /^hybrid:exact\+keyword$/],
+    ['KEYWORD', () => reader(small), { mode: 'keyword' as const }, /^keyword$/],
+    ['HNSW, VECTOR', () => reader(big), { mode: 'vector' as const }, /^hnsw$/],
+    [
+      'HNSW, HYBRID (pool of 50)',
+      () => reader(big),
+      { mode: 'hybrid' as const },
+      /^hybrid:exact\+keyword$|^hybrid:hnsw/,
+    ],
+    [
+      'narrow reader of the large merchant',
+      () => reader(big, ['contractor']),
+      { mode: 'vector' as const },
+      /^exact$/,
+    ],
+  ])('%s: at most 3 statements', async (_label, who, q, strategy) => {
+    await retrieve(who(), q); // the process now knows the merchant's model
+    const { result, sent } = await statements(() => retrieve(who(), q));
+    expect(result.strategy).toMatch(strategy);
+    expect(result.chunks.length).toBeGreaterThan(0);
+    expect(sent).toHaveLength(3);
+    expect(sent[0]).toMatch(/^BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL ROLE /);
+    expect(sent[2]).toBe('COMMIT');
+  });
+
+  it('a precomputed embedding needs no knowledge of the model beforehand: 3 statements on a cold process too', async () => {
+    const [qv] = await t.services.embedders.defaultEmbedder.embed(['parcel tracking']);
+    const fresh = new RetrievalService(
+      t.services.embedders,
+      new SearchStrategy(new SearchRepository(), t.config),
+      t.config,
+    );
+    const { result, sent } = await statements(() =>
+      fresh.retrieve(t.services.sessions.open(reader(small)), {
+        query: '',
+        embedding: qv,
+        k: 3,
+        mode: 'vector',
+      }),
+    );
+    expect(result.chunks).toHaveLength(3);
+    expect(sent).toHaveLength(3);
+  });
+
+  it('the quantized fallback of a short HNSW scan is part of the same statement', async () => {
+    const identity = reader(big);
+    await retrieve(identity, { mode: 'vector' });
+    await t.db.dataSource.query(
+      `INSERT INTO retrieval_calibrations (merchant_id, corpus_version, path, exact_max_readable, quantized_rerank,
+         hnsw_ef_search, hnsw_candidates, sample_size, merchant_rows, took_ms)
+       VALUES ($1, 1, 'hnsw', 0, 400, 1, 1, 0, 150, 0)`,
+      [big],
+    );
+    try {
+      // ef_search 1 with max_scan_tuples from the test config: the scan may come back short for a filter far
+      // from the query; whichever path answered, it is one statement.
+      const { result, sent } = await statements(() =>
+        retrieve(identity, {
+          mode: 'vector',
+          k: 20,
+          filter: { documentIds: ['d1', 'd4', 'd7', 'd10', 'd13'] },
+        }),
+      );
+      expect(result.chunks).toHaveLength(15);
+      expect(result.strategy).toMatch(/^hnsw/);
+      expect(sent).toHaveLength(3);
+    } finally {
+      await t.db.dataSource.query(`DELETE FROM retrieval_calibrations WHERE merchant_id = $1`, [big]);
+    }
+  });
+
+  it('a stale model in the process cannot return another version: it is read in the transaction, and the query embedded again', async () => {
+    const merchant = await createTestMerchant(t, 'rtflip');
+    await load(merchant, 4);
+    const identity = reader(merchant);
+    const before = await retrieve(identity, { mode: 'vector' }); // the process caches version 1's model
+    expect(before.chunks.length).toBeGreaterThan(0);
+    const report = await t.services.reembed.run(merchant, { model: 'local-hash-v2', dimensions: 384 });
+    expect(report.status).toBe('flipped');
+    const { result, sent } = await statements(() => retrieve(identity, { mode: 'vector' }));
+    const versionOf = await t.db.dataSource.query<{ id: string; corpus_version: number }[]>(
+      `SELECT id::text AS id, corpus_version FROM document_chunks WHERE id = ANY($1::bigint[])`,
+      [result.chunks.map((c) => c.id)],
+    );
+    expect(result.chunks.length).toBeGreaterThan(0);
+    expect(versionOf.map((r) => Number(r.corpus_version))).toEqual(result.chunks.map(() => report.toVersion));
+    // The first transaction saw the new model and committed without searching (2 statements); the second
+    // searched with the query embedded by the new model (3).
+    expect(sent).toHaveLength(5);
+    expect(sent.filter((s) => s.startsWith('WITH '))).toHaveLength(1);
+    const after = await statements(() => retrieve(identity, { mode: 'vector' }));
+    expect(after.sent).toHaveLength(3);
+    expect(after.result.chunks.map((c) => c.id)).toEqual(result.chunks.map((c) => c.id));
+  });
+});
