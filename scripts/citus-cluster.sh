@@ -127,7 +127,12 @@ for i in 0 1 2; do
   if [ "$(psql_node "${p}" postgres -Atc "SELECT count(*) FROM pg_database WHERE datname = '${DB}'")" = "0" ]; then
     psql_node "${p}" postgres -c "CREATE DATABASE ${DB}"
   fi
-  psql_node "${p}" "${DB}" -c "CREATE EXTENSION IF NOT EXISTS citus" -c "CREATE EXTENSION IF NOT EXISTS vector"
+  # Only when missing: on a worker that already holds the cluster's metadata, DDL (even IF NOT EXISTS) is refused.
+  for ext in citus vector; do
+    if [ "$(psql_node "${p}" "${DB}" -Atc "SELECT count(*) FROM pg_extension WHERE extname = '${ext}'")" = "0" ]; then
+      psql_node "${p}" "${DB}" -c "CREATE EXTENSION ${ext}"
+    fi
+  done
 done
 
 psql_node "${PORT}" "${DB}" <<SQL >/dev/null

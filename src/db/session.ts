@@ -5,6 +5,7 @@ import { CONTENT_MANAGER_ROLE, GATEWAY_ROLE } from '../../migrations/17641000000
 import { type Identity, scopeOf, type TenantScope } from '../auth/identity';
 import { type ContentAccess, mayManageContent } from '../auth/permissions';
 import { type Config } from '../config/config';
+import { isDistributed } from './distributed';
 
 export { CONTENT_MANAGER_ROLE, GATEWAY_ROLE };
 
@@ -206,15 +207,17 @@ export class TenantClaimSigner {
  * of which is quoted, so no value can break out of its setting.
  */
 export async function enterTenant(
-  manager: Pick<EntityManager, 'query' | 'queryRunner'>,
+  manager: Pick<EntityManager, 'query' | 'queryRunner' | 'connection'>,
   access: ContentAccess,
   claims: TenantClaimSigner,
 ): Promise<void> {
   const merchant = access.scope.merchantId;
   const principals = textArrayLiteral(access.scope.principals);
   const claim = await claims.claimFor(manager, access.manageAll ? 'w' : 'r', merchant, principals);
+  // On Citus the SET LOCALs must reach the workers, where the policies run (src/db/distributed.ts).
+  const propagate = (await isDistributed(manager)) ? `SET LOCAL citus.propagate_set_commands = 'local'; ` : '';
   await manager.query(
-    `SET LOCAL ROLE ${roleFor(access)}; SET LOCAL app.merchant_id = ${pg.escapeLiteral(merchant)}; ` +
+    `${propagate}SET LOCAL ROLE ${roleFor(access)}; SET LOCAL app.merchant_id = ${pg.escapeLiteral(merchant)}; ` +
       `SET LOCAL app.principals = ${pg.escapeLiteral(principals)}; SET LOCAL app.claim = ${pg.escapeLiteral(claim)}`,
   );
 }
