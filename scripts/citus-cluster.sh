@@ -4,13 +4,14 @@
 # pgvector available, joined with citus_set_coordinator_host / citus_add_node. Idempotent: start on a running
 # cluster only checks and re-joins; stop on a stopped one does nothing.
 #
-# Usage: scripts/citus-cluster.sh start|stop|status|url|destroy [--help]
+# Usage: scripts/citus-cluster.sh start|stop|status|url|recreate-db|destroy [--help]
 #   start    install pgvector and Citus when missing (builds Citus from ../shared/vendor/citus, ~10 min), create
 #            the nodes' data directories on first use, start them, create the database with the citus and vector
 #            extensions and the roles of scripts/db-roles.sql on every node, and join the workers
 #   stop     stop the three nodes (data kept)
 #   status   which nodes answer, and the coordinator's node list
 #   url      print the coordinator's owner URL (what TEST_DATABASE_URL / DATABASE_URL point at)
+#   recreate-db  drop CITUS_DB on the three nodes of this cluster (only that database, only these ports), then start
 #   destroy  stop and delete the data directories under CITUS_CLUSTER_DIR (only ever that directory)
 # Env:
 #   CITUS_CLUSTER_DIR   data and logs (default /tmp/srg-citus-cluster)
@@ -20,11 +21,11 @@
 #   PG_MAJOR            server version (default: newest under /usr/lib/postgresql)
 set -euo pipefail
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
 cmd="${1:-}"
 case "${cmd}" in
   --help | -h | help) usage; exit 0 ;;
-  start | stop | status | url | destroy) ;;
+  start | stop | status | url | recreate-db | destroy) ;;
   *) usage >&2; exit 2 ;;
 esac
 
@@ -79,6 +80,15 @@ case "${cmd}" in
     exit 0
     ;;
 esac
+
+if [ "${cmd}" = "recreate-db" ]; then
+  case "${DB}" in postgres | template0 | template1) echo "citus-cluster: refusing to drop ${DB}" >&2; exit 1 ;; esac
+  for i in 2 1 0; do
+    if pg_isready -q -h 127.0.0.1 -p "${PORTS[$i]}"; then
+      psql_node "${PORTS[$i]}" postgres -c "DROP DATABASE IF EXISTS ${DB} WITH (FORCE)" 2>&1 | grep -v NOTICE || true
+    fi
+  done
+fi
 
 # start
 bash "${ROOT}/scripts/install-pgvector.sh" "${PG_MAJOR}"
