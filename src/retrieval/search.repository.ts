@@ -2,6 +2,7 @@ import { toSql } from 'pgvector';
 import { type EntityManager } from 'typeorm';
 import { type TenantScope } from '../auth/identity';
 import { type JsonObject } from '../common/graphql-scalars';
+import { setLocal } from '../db/distributed';
 import { checkedDimensions } from '../vector-index/vector-index.repository';
 
 export interface ChunkSearchFilter {
@@ -194,10 +195,7 @@ export class SearchRepository {
    * because compiling costs more than these millisecond queries.
    */
   private async prepareExact(manager: EntityManager): Promise<void> {
-    await manager.query(
-      `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_sort', 'on', true),
-              set_config('jit', 'off', true)`,
-    );
+    await setLocal(manager, { enable_seqscan: 'off', enable_sort: 'on', jit: 'off' });
   }
 
   private exactSql(scope: TenantScope, p: ChunkSearchParams): { sql: string; params: unknown[] } {
@@ -277,14 +275,13 @@ export class SearchRepository {
     // underrates filtered HNSW scans); this path is only taken for merchants big enough for the index to pay.
     // jit = off: enable_sort works by adding a huge cost, which pushes the plan past jit_above_cost; PostgreSQL
     // then spent ~110 ms JIT-compiling a 2 ms index scan (measured, bench/strategy-threshold).
-    await manager.query(
-      `SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),
-              set_config('hnsw.ef_search', $1, true),
-              set_config('hnsw.max_scan_tuples', $2, true),
-              set_config('enable_sort', 'off', true),
-              set_config('jit', 'off', true)`,
-      [String(Math.max(tuning.efSearch, p.k, tuning.candidates ?? 0)), String(tuning.maxScanTuples)],
-    );
+    await setLocal(manager, {
+      'hnsw.iterative_scan': 'relaxed_order',
+      'hnsw.ef_search': String(Math.max(tuning.efSearch, p.k, tuning.candidates ?? 0)),
+      'hnsw.max_scan_tuples': String(tuning.maxScanTuples),
+      enable_sort: 'off',
+      jit: 'off',
+    });
     const { where, params, distance } = this.filterSql(scope, p);
     params.push(Math.max(p.k, tuning.candidates ?? p.k));
     const candidates = `$${params.length}`;
