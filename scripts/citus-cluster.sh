@@ -50,7 +50,7 @@ as_pg() {
 psql_node() { # port db sql...
   local port="$1" db="$2"
   shift 2
-  psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "${port}" -U postgres -d "${db}" "$@"
+  PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "${port}" -U postgres -d "${db}" "$@"
 }
 running() { as_pg "${BIN}/pg_ctl" -D "$1" status >/dev/null 2>&1; }
 
@@ -118,6 +118,8 @@ max_replication_slots = 20
 citus.shard_count = ${SHARDS}
 # The gateway's tenant settings are transaction-local: let Citus carry SET LOCAL to the workers it involves.
 citus.propagate_set_commands = 'local'
+# A worker that does not answer fails its merchants' requests within seconds (SERVICE_UNAVAILABLE), not after 30 s.
+citus.node_connection_timeout = 5000
 log_min_messages = warning
 log_line_prefix = '%m [%p] %q%u@%d '
 CONF

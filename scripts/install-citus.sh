@@ -53,8 +53,9 @@ missing=()
 for pkg in "${DEPS[@]}"; do dpkg -s "${pkg}" >/dev/null 2>&1 || missing+=("${pkg}"); done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "install-citus: apt-get install ${missing[*]}"
-  ${SUDO} apt-get update -qq
-  ${SUDO} apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Waits for the dpkg lock: CI starts this build in the background while other installs may still run.
+  ${SUDO} apt-get -o DPkg::Lock::Timeout=600 update -qq
+  ${SUDO} apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 WORK="$(mktemp -d -t citus-build.XXXXXX)"
