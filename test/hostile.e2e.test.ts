@@ -570,7 +570,8 @@ describe('hostile requests', () => {
       const out: Record<string, string> = {};
       for (const table of TABLES.filter((x) => x !== 'merchants' && x !== 'corpus_versions')) {
         const [row] = await t.db.dataSource.query<{ h: string | null }[]>(
-          `SELECT md5(string_agg(xmin::text || ctid::text, ',' ORDER BY ctid)) AS h FROM ${table} WHERE merchant_id = ANY($1)`,
+          `SELECT md5(string_agg(v, ',' ORDER BY v)) AS h
+             FROM (SELECT xmin::text || ctid::text AS v FROM ${table} WHERE merchant_id = ANY($1)) r`,
           [merchants],
         );
         out[table] = row.h ?? '';
