@@ -169,10 +169,15 @@ export class SearchRepository {
     rerank: number,
   ): { sql: string; params: unknown[] } {
     if (!Number.isInteger(rerank) || rerank < 1) throw new Error(`invalid re-rank size ${String(rerank)}`);
-    const { where, params, distance } = this.filterSql(scope, p, { vector: true, sizePredicate: false });
+    const { where, params, distance, merchant } = this.filterSql(scope, p, {
+      vector: true,
+      sizePredicate: false,
+    });
     params.push(Math.max(rerank, p.k));
     const rerankParam = `$${params.length}`;
     params.push(p.k);
+    // The join repeats merchant_id: redundant on one node, on Citus it keeps the whole statement on the merchant's
+    // shard (a router query) instead of joining the shortlist against every shard.
     const sql = `WITH shortlist AS MATERIALIZED (
          SELECT c.id
            FROM document_chunks c
@@ -182,7 +187,7 @@ export class SearchRepository {
        )
        SELECT c.id, c.document_id, c.ticket_id, c.chunk_index, c.chunk_text, c.heading_path, c.citation, c.metadata,
               ${distance} AS distance
-         FROM shortlist s JOIN document_chunks c ON c.id = s.id
+         FROM shortlist s JOIN document_chunks c ON c.merchant_id = ${merchant} AND c.id = s.id
         ORDER BY distance, c.id
         LIMIT $${params.length}`;
     return { sql, params };
@@ -349,15 +354,16 @@ export class SearchRepository {
     scope: TenantScope,
     p: ChunkSearchParams,
     options: { vector: boolean; sizePredicate?: boolean } = { vector: true },
-  ): { where: string; params: unknown[]; distance: string } {
+  ): { where: string; params: unknown[]; distance: string; merchant: string } {
     const n = dims(p.corpus);
     const params: unknown[] = options.vector ? [toSql(p.embedding)] : [];
     const bindBase = (value: unknown): string => {
       params.push(value);
       return `$${params.length}`;
     };
+    const merchant = bindBase(scope.merchantId);
     const clauses = [
-      `c.merchant_id = ${bindBase(scope.merchantId)}`,
+      `c.merchant_id = ${merchant}`,
       `c.acl && ${bindBase([...scope.principals])}::text[]`,
       `c.corpus_version = ${bindBase(p.corpus.version)}`,
     ];
@@ -396,6 +402,7 @@ export class SearchRepository {
       where: clauses.join(' AND '),
       params,
       distance: `(c.embedding::vector(${n})) <=> $1::vector(${n})`,
+      merchant,
     };
   }
 }
