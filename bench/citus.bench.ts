@@ -420,6 +420,22 @@ async function operations(t: Target) {
   };
 
   const acked: string[] = [];
+  // The product's dedicated-index DDL (src/chunks/chunk.repository.ts), built again beside the existing one while
+  // the writer keeps writing to the same merchant: Citus runs CREATE INDEX CONCURRENTLY shard by shard.
+  acked.push(
+    ...(
+      await during('CREATE INDEX CONCURRENTLY (dedicated HNSW)', async () => {
+        await admin.query(`CREATE INDEX CONCURRENTLY IF NOT EXISTS bench_cic_probe ON document_chunks
+            USING hnsw ((embedding::vector(1536)) vector_cosine_ops) WITH (m = 32, ef_construction = 128)
+            WHERE merchant_id = '${BIG}' AND vector_dims(embedding) = 1536`);
+        const valid = await admin.query<{ valid: boolean }>(
+          `SELECT i.indisvalid AS valid FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid WHERE c.relname = 'bench_cic_probe'`,
+        );
+        await admin.query(`DROP INDEX CONCURRENTLY IF EXISTS bench_cic_probe`);
+        return { valid: valid.rows[0]?.valid ?? false };
+      })
+    ).writesAcked,
+  );
   const before = await placementOf(admin, BIG);
   acked.push(
     ...(
