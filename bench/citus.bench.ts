@@ -359,7 +359,7 @@ async function placementOf(
   const rows = await admin.query<{ shardid: string; nodename: string; nodeport: number }>(
     `SELECT s.shardid::text AS shardid, s.nodename, s.nodeport FROM citus_shards s
       WHERE s.table_name = 'document_chunks'::regclass
-        AND s.shardid = get_shard_id_for_distribution_column('document_chunks', $1)`,
+        AND s.shardid = get_shard_id_for_distribution_column('document_chunks', $1::text)`,
     [merchant],
   );
   return { shardid: rows.rows[0].shardid, host: rows.rows[0].nodename, port: rows.rows[0].nodeport };

@@ -116,7 +116,7 @@ describe('Citus: a merchant’s requests are single-shard router queries', () =>
     const [placement] = await t.db.dataSource.query<{ nodename: string; nodeport: number }[]>(
       `SELECT nodename, nodeport FROM citus_shards
         WHERE table_name = 'document_chunks'::regclass
-          AND shardid = get_shard_id_for_distribution_column('document_chunks', $1)`,
+          AND shardid = get_shard_id_for_distribution_column('document_chunks', $1::text)`,
       [big],
     );
     const worker = new URL(nativeTestUrl()!);
