@@ -163,11 +163,16 @@ async function gql(
 }> {
   const token = signToken({ sub: userId, merchantId, roles }, SECRET);
   const started = performance.now();
-  const res = await fetch(endpoint, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
-  });
+  let res: Response;
+  try {
+    res = await fetch(endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query, variables }),
+    });
+  } catch {
+    return { ms: performance.now() - started, body: { errors: [{ extensions: { code: 'HTTP_FAILED' } }] } };
+  }
   const body = (await res.json()) as {
     data?: Record<string, unknown> | null;
     errors?: { extensions?: { code?: string } }[];
@@ -399,7 +404,13 @@ async function operations(t: Target) {
     const load = backgroundLoad(t, baseline, writeSeq);
     await new Promise((r) => setTimeout(r, 2000));
     const started = performance.now();
-    const detail = await op();
+    let detail: unknown;
+    try {
+      detail = await op();
+    } catch (err) {
+      await load.finish();
+      throw err;
+    }
     const opMs = performance.now() - started;
     await new Promise((r) => setTimeout(r, 2000));
     const s = await load.finish();

@@ -136,6 +136,11 @@ for i in 0 1 2; do
   # Roles first (cluster-wide on each node): the coordinator also propagates them, but a worker added later or
   # restarted from scratch must have them before any shard's grants refer to them.
   sed '/^\\if/,/^\\endif/d' "${ROOT}/scripts/db-roles.sql" | psql_node "${p}" postgres -f - >/dev/null
+  # Recent PostgreSQL minor releases only let listed libraries be logical decoding output plugins; Citus' online
+  # shard moves and splits decode through its own. Older minors have no such setting.
+  if [ "$(psql_node "${p}" postgres -Atc "SELECT count(*) FROM pg_settings WHERE name = 'output_plugin_libraries' AND NOT 'citus' = ANY (string_to_array(replace(setting, ' ', ''), ','))")" = "1" ]; then
+    psql_node "${p}" postgres -c "ALTER SYSTEM SET output_plugin_libraries = 'pgoutput', 'test_decoding', 'citus'" -c "SELECT pg_reload_conf()" >/dev/null
+  fi
   if [ "$(psql_node "${p}" postgres -Atc "SELECT count(*) FROM pg_database WHERE datname = '${DB}'")" = "0" ]; then
     psql_node "${p}" postgres -c "CREATE DATABASE ${DB}"
   fi
