@@ -20,6 +20,7 @@ Loads the same merchants into one PostgreSQL and into the local Citus cluster, t
 Results: docs/benchmarks/citus.{json,md}.
 
 Usage: npm run bench:citus [-- --big-docs 150 --small 11 --small-docs 12 --rounds 2]
+       node dist/bench/citus.bench.js --operations-only   (part 2 again, on the cluster database loaded by a run)
   (the npm script recreates srg_citus_bench on the cluster of scripts/citus-cluster.sh, which must be running)
 Env:  BENCH_SINGLE_URL  one node, recreated (default postgres://postgres@127.0.0.1:5432/srg_bench_citus_single)
       BENCH_CITUS_URL   the coordinator, an empty database joined to its workers
@@ -452,7 +453,7 @@ async function operations(t: Target) {
     ...(
       await during('isolate_tenant_to_new_shard', async () => {
         const r = await admin.query<{ shard: string }>(
-          `SELECT isolate_tenant_to_new_shard('document_chunks', $1, 'CASCADE', shard_transfer_mode => 'force_logical')::text AS shard`,
+          `SELECT isolate_tenant_to_new_shard('document_chunks', $1::text, 'CASCADE', shard_transfer_mode => 'force_logical')::text AS shard`,
           [BIG],
         );
         return { from: before, newShard: r.rows[0].shard };
@@ -529,7 +530,24 @@ async function operations(t: Target) {
   };
 }
 
+const OPERATIONS_ONLY = args.includes('--operations-only');
+
 async function main(): Promise<void> {
+  if (OPERATIONS_ONLY) {
+    const t = await start('citus', CITUS_URL);
+    try {
+      const found = await t.db.dataSource.query<unknown[]>(`SELECT 1 FROM merchants WHERE id = $1`, [BIG]);
+      if (found.length === 0)
+        throw new Error(`${CITUS_URL} holds no benchmark data: run the whole benchmark first`);
+      const ops = await operations(t);
+      const results = { machine: machine(), date: new Date().toISOString(), ops };
+      writeResults('citus-operations', results, operationsMarkdown(results));
+    } finally {
+      await t.gateway.stop().catch(() => undefined);
+      await t.db.close().catch(() => undefined);
+    }
+    return;
+  }
   const check = new Client({ connectionString: CITUS_URL });
   await check.connect();
   const citus = await check.query(`SELECT 1 FROM pg_extension WHERE extname = 'citus'`);
@@ -614,12 +632,17 @@ function markdown(r: {
     '',
     `Same answers on both: ${r.side.sameAnswers.same} of ${r.side.sameAnswers.of}; errors: ${JSON.stringify(r.side.errors)}.`,
   );
-  lines.push(
-    `Loading: ${JSON.stringify(r.loads)}`,
-    '',
-    '## Operations on the cluster under load (3 readers, 1 writer)',
-    '',
-  );
+  lines.push(`Loading: ${JSON.stringify(r.loads)}`, '');
+  return [...lines, ...operationsMarkdown(r).split('\n').slice(2)].join('\n');
+}
+
+function operationsMarkdown(r: {
+  machine: string;
+  date: string;
+  ops: Awaited<ReturnType<typeof operations>>;
+}): string {
+  const lines = [`# Citus operations under load (${r.date.slice(0, 10)}, ${r.machine})`, ''];
+  lines.push('## Operations on the cluster under load (3 readers, 1 writer)', '');
   lines.push(
     '| operation | took ms | reads | read errors | answers changed | read p95 ms | writes acked | write errors |',
     '|---|---|---|---|---|---|---|---|',
