@@ -8,6 +8,11 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/src', '<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  // test/citus needs a Citus coordinator: `npm run test:citus` (scripts/test-citus.sh) sets TEST_CITUS=1.
+  testPathIgnorePatterns: [
+    '/node_modules/',
+    ...(process.env.TEST_CITUS === '1' ? [] : ['<rootDir>/test/citus/']),
+  ],
   transform: {
     '^.+\\.[tj]s$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json', diagnostics: { warnOnly: false } }],
   },

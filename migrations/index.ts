@@ -5,6 +5,7 @@ import { ApiKeys1764000000000 } from './1764000000000-api-keys';
 import { RowLevelSecurity1764100000000 } from './1764100000000-row-level-security';
 import { SignedTenantClaims1764200000000 } from './1764200000000-signed-tenant-claims';
 import { RetrievalCalibrations1764300000000 } from './1764300000000-retrieval-calibrations';
+import { CitusDistribution1764900000000 } from './1764900000000-citus-distribution';
 
 /** Every migration, in order. Listed explicitly so the same list works from ts-jest, tsc output and the CLI. */
 export const migrations = [
@@ -15,4 +16,5 @@ export const migrations = [
   RowLevelSecurity1764100000000,
   SignedTenantClaims1764200000000,
   RetrievalCalibrations1764300000000,
+  CitusDistribution1764900000000,
 ];

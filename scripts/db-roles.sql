@@ -28,7 +28,25 @@ $$;
 -- Re-asserted every run, so a role created earlier with other attributes is brought into line.
 ALTER ROLE srg_owner LOGIN NOSUPERUSER NOBYPASSRLS NOREPLICATION;
 ALTER ROLE srg_gateway LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOREPLICATION;
-ALTER ROLE srg_content_manager NOLOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOREPLICATION;
+ALTER ROLE srg_content_manager NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOREPLICATION;
+-- On a Citus node (citus preloaded) srg_content_manager must be able to log in: Citus opens its connections to the
+-- workers as the current role, SET ROLE included, so a content manager's transaction reaches the shards as
+-- srg_content_manager. It has no password: the workers accept it only through the cluster's own authentication
+-- (pg_dist_authinfo, certificates, or pg_hba for the coordinator's address; docs/SCALE-OUT.md).
+DO $$
+DECLARE preload text;
+BEGIN
+  BEGIN
+    preload := current_setting('shared_preload_libraries');
+  EXCEPTION WHEN insufficient_privilege THEN preload := '';
+  END;
+  IF preload ~ '(^|[ ,])citus([ ,]|$)' THEN
+    ALTER ROLE srg_content_manager LOGIN;
+  ELSE
+    ALTER ROLE srg_content_manager NOLOGIN;
+  END IF;
+END
+$$;
 -- The gateway's login enters the content-manager role per transaction; NOINHERIT: it gets none of its privileges
 -- otherwise.
 GRANT srg_content_manager TO srg_gateway;

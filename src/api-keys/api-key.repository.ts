@@ -83,13 +83,20 @@ export class ApiKeyRepository {
 
   /** Revokes the merchant's key; revoking twice keeps the first time. Null when the merchant has no such key. */
   async revoke(manager: EntityManager, merchantId: string, id: string): Promise<ApiKey | null> {
-    const rows = writtenRows<ApiKeyRow>(
+    // Only a live key is written, then the key is read either way (not `coalesce(revoked_at, now())`: Citus
+    // refuses non-immutable functions inside COALESCE in an UPDATE).
+    const revoked = writtenRows<ApiKeyRow>(
       await manager.query(
-        `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
-          WHERE merchant_id = $1 AND id = $2
+        `UPDATE api_keys SET revoked_at = now()
+          WHERE merchant_id = $1 AND id = $2 AND revoked_at IS NULL
           RETURNING ${COLUMNS}`,
         [merchantId, id],
       ),
+    );
+    if (revoked.length > 0) return toApiKey(revoked[0]);
+    const rows: ApiKeyRow[] = await manager.query(
+      `SELECT ${COLUMNS} FROM api_keys WHERE merchant_id = $1 AND id = $2`,
+      [merchantId, id],
     );
     return rows.length > 0 ? toApiKey(rows[0]) : null;
   }

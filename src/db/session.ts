@@ -7,6 +7,7 @@ import { type ContentAccess, mayManageContent } from '../auth/permissions';
 import { type Config } from '../config/config';
 import { currentRequest } from '../ops/request-context';
 import { applicationNameFor } from '../ops/request-tag.subscriber';
+import { isDistributed } from './distributed';
 
 export { CONTENT_MANAGER_ROLE, GATEWAY_ROLE };
 
@@ -80,7 +81,8 @@ export class TenantSession implements Db {
         {
           query: (text: string, values?: unknown[]) => rowsOf(client).query(text, values ?? []),
           queryRunner: { databaseConnection: client },
-        } as unknown as Pick<EntityManager, 'query' | 'queryRunner'>,
+          connection: this.dataSource,
+        } as unknown as Pick<EntityManager, 'query' | 'queryRunner' | 'connection'>,
         this.access,
         this.claims,
       );
@@ -273,7 +275,7 @@ export class TenantClaimSigner {
  * of which is quoted, so no value can break out of its setting.
  */
 export async function enterTenant(
-  manager: Pick<EntityManager, 'query' | 'queryRunner'>,
+  manager: Pick<EntityManager, 'query' | 'queryRunner' | 'connection'>,
   access: ContentAccess,
   claims: TenantClaimSigner,
 ): Promise<void> {
@@ -282,15 +284,17 @@ export async function enterTenant(
 
 /** enterTenant's statements as text, so that the read path can send them in the round trip of its BEGIN. */
 export async function tenantSettingsSql(
-  manager: Pick<EntityManager, 'query' | 'queryRunner'>,
+  manager: Pick<EntityManager, 'query' | 'queryRunner' | 'connection'>,
   access: ContentAccess,
   claims: TenantClaimSigner,
 ): Promise<string> {
   const merchant = access.scope.merchantId;
   const principals = textArrayLiteral(access.scope.principals);
   const claim = await claims.claimFor(manager, access.manageAll ? 'w' : 'r', merchant, principals);
+  // On Citus the SET LOCALs must reach the workers, where the policies run (src/db/distributed.ts).
+  const propagate = (await isDistributed(manager)) ? `SET LOCAL citus.propagate_set_commands = 'local'; ` : '';
   return (
-    `SET LOCAL ROLE ${roleFor(access)}; SET LOCAL app.merchant_id = ${pg.escapeLiteral(merchant)}; ` +
+    `${propagate}SET LOCAL ROLE ${roleFor(access)}; SET LOCAL app.merchant_id = ${pg.escapeLiteral(merchant)}; ` +
     `SET LOCAL app.principals = ${pg.escapeLiteral(principals)}; SET LOCAL app.claim = ${pg.escapeLiteral(claim)}`
   );
 }

@@ -59,7 +59,7 @@ export class DocumentRepository {
        VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::text[])
        ON CONFLICT (merchant_id, id) DO UPDATE
          SET title = EXCLUDED.title, body = EXCLUDED.body, content_hash = EXCLUDED.content_hash,
-             metadata = EXCLUDED.metadata, acl = EXCLUDED.acl, updated_at = now()
+             metadata = EXCLUDED.metadata, acl = EXCLUDED.acl, updated_at = EXCLUDED.updated_at
          WHERE (d.title, d.body, d.metadata, d.acl) IS DISTINCT FROM
                (EXCLUDED.title, EXCLUDED.body, EXCLUDED.metadata, EXCLUDED.acl)
        RETURNING ${COLUMNS}, (xmax = 0) AS inserted`,

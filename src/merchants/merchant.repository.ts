@@ -15,7 +15,7 @@ export class MerchantRepository {
   async upsert(manager: EntityManager, merchant: { id: string; name: string }): Promise<void> {
     await manager.query(
       `INSERT INTO merchants (id, name) VALUES ($1, $2)
-       ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, updated_at = now()
+       ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, updated_at = EXCLUDED.updated_at
        WHERE merchants.name IS DISTINCT FROM EXCLUDED.name`,
       [merchant.id, merchant.name],
     );

@@ -60,7 +60,7 @@ export class OrderRepository {
          SET customer_id = EXCLUDED.customer_id, status = EXCLUDED.status, currency = EXCLUDED.currency,
              subtotal_cents = EXCLUDED.subtotal_cents, tax_cents = EXCLUDED.tax_cents,
              shipping_cents = EXCLUDED.shipping_cents, total_cents = EXCLUDED.total_cents,
-             refunded_cents = EXCLUDED.refunded_cents, placed_at = EXCLUDED.placed_at, updated_at = now()
+             refunded_cents = EXCLUDED.refunded_cents, placed_at = EXCLUDED.placed_at, updated_at = EXCLUDED.updated_at
        RETURNING ${COLUMNS}`,
       [
         merchantId,

@@ -68,7 +68,7 @@ export class TicketRepository {
        ON CONFLICT (merchant_id, id) DO UPDATE
          SET customer_id = EXCLUDED.customer_id, subject = EXCLUDED.subject, status = EXCLUDED.status,
              messages = EXCLUDED.messages, content_hash = EXCLUDED.content_hash, metadata = EXCLUDED.metadata,
-             acl = EXCLUDED.acl, updated_at = now()
+             acl = EXCLUDED.acl, updated_at = EXCLUDED.updated_at
          WHERE (t.customer_id, t.subject, t.status, t.messages, t.metadata, t.acl) IS DISTINCT FROM
                (EXCLUDED.customer_id, EXCLUDED.subject, EXCLUDED.status, EXCLUDED.messages, EXCLUDED.metadata, EXCLUDED.acl)
        RETURNING ${COLUMNS}, (xmax = 0) AS inserted`,
