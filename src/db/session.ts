@@ -292,7 +292,9 @@ export async function tenantSettingsSql(
   const principals = textArrayLiteral(access.scope.principals);
   const claim = await claims.claimFor(manager, access.manageAll ? 'w' : 'r', merchant, principals);
   // On Citus the SET LOCALs must reach the workers, where the policies run (src/db/distributed.ts).
-  const propagate = (await isDistributed(manager)) ? `SET LOCAL citus.propagate_set_commands = 'local'; ` : '';
+  const propagate = (await isDistributed(manager))
+    ? `SET LOCAL citus.propagate_set_commands = 'local'; `
+    : '';
   return (
     `${propagate}SET LOCAL ROLE ${roleFor(access)}; SET LOCAL app.merchant_id = ${pg.escapeLiteral(merchant)}; ` +
     `SET LOCAL app.principals = ${pg.escapeLiteral(principals)}; SET LOCAL app.claim = ${pg.escapeLiteral(claim)}`
