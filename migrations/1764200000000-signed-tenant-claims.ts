@@ -120,9 +120,11 @@ export class SignedTenantClaims1764200000000 implements MigrationInterface {
       CREATE OR REPLACE FUNCTION app_merchant_id() RETURNS text LANGUAGE sql STABLE PARALLEL RESTRICTED
         AS $$ SELECT CASE WHEN public.app_verified_capability() IS NOT NULL
                           THEN nullif(current_setting('app.merchant_id', true), '') END $$`);
-    // app_principals() stays the plain setting reader (inlined, no verification): every policy that reads it also
-    // requires merchant_id = app_merchant_id(), which is NULL unless the claim verifies, and the claim's HMAC
-    // covers the principals setting too. One verification per statement instead of two.
+    await q.query(`
+      CREATE OR REPLACE FUNCTION app_principals() RETURNS text[] LANGUAGE sql STABLE PARALLEL RESTRICTED
+        AS $$ SELECT CASE WHEN public.app_verified_capability() IS NOT NULL
+                          THEN coalesce(nullif(current_setting('app.principals', true), '')::text[], '{}'::text[])
+                          ELSE '{}'::text[] END $$`);
     await q.query(`
       CREATE FUNCTION app_manager_merchant_id() RETURNS text LANGUAGE sql STABLE PARALLEL RESTRICTED
         AS $$ SELECT CASE WHEN public.app_verified_capability() = 'w'
@@ -142,6 +144,9 @@ export class SignedTenantClaims1764200000000 implements MigrationInterface {
     await q.query(`
       CREATE OR REPLACE FUNCTION app_merchant_id() RETURNS text LANGUAGE sql STABLE PARALLEL SAFE
         AS $$ SELECT nullif(current_setting('app.merchant_id', true), '') $$`);
+    await q.query(`
+      CREATE OR REPLACE FUNCTION app_principals() RETURNS text[] LANGUAGE sql STABLE PARALLEL SAFE
+        AS $$ SELECT coalesce(nullif(current_setting('app.principals', true), '')::text[], '{}'::text[]) $$`);
     await q.query(`DROP FUNCTION app_manager_merchant_id()`);
     await q.query(`DROP FUNCTION app_verified_capability()`);
     await q.query(`DROP FUNCTION app_claim_binding()`);

@@ -4,6 +4,7 @@ import { QuantizedSearch1763900000000 } from './1763900000000-quantized-search';
 import { ApiKeys1764000000000 } from './1764000000000-api-keys';
 import { RowLevelSecurity1764100000000 } from './1764100000000-row-level-security';
 import { SignedTenantClaims1764200000000 } from './1764200000000-signed-tenant-claims';
+import { OneClaimVerification1764200000001 } from './1764200000001-one-claim-verification';
 
 /** Every migration, in order. Listed explicitly so the same list works from ts-jest, tsc output and the CLI. */
 export const migrations = [
@@ -13,4 +14,5 @@ export const migrations = [
   ApiKeys1764000000000,
   RowLevelSecurity1764100000000,
   SignedTenantClaims1764200000000,
+  OneClaimVerification1764200000001,
 ];

@@ -205,7 +205,17 @@ describe('migrations', () => {
           )
         ).map((r) => r.q);
       expect((await policyExpressions()).every((q) => q.includes('app_manager_merchant_id()'))).toBe(true);
-      // Down one step: signed claims gone, the manager policies back on the plain setting reader.
+      const principalsReader = async () =>
+        (
+          await db.dataSource.query<{ src: string }[]>(
+            `SELECT prosrc AS src FROM pg_proc WHERE proname = 'app_principals'`,
+          )
+        )[0].src;
+      // One verification per statement: app_principals() is the plain reader; down one step, it verifies again.
+      expect(await principalsReader()).not.toContain('app_verified_capability');
+      await db.dataSource.undoLastMigration({ transaction: 'each' });
+      expect(await principalsReader()).toContain('app_verified_capability');
+      // Down one more: signed claims gone, the manager policies back on the plain setting reader.
       await db.dataSource.undoLastMigration({ transaction: 'each' });
       expect(await tables()).toEqual(all);
       expect(await secured()).toEqual(all.filter((name) => name !== 'api_keys'));
