@@ -5,6 +5,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { log, machine, percentile, rng, writeResults } from './bench-utils';
 import { createGateway } from '../src/app';
+import { principalsFor } from '../src/auth/identity';
 import { signToken } from '../src/auth/jwt';
 import { loadConfig } from '../src/config/config';
 import { openDatabase } from '../src/db/database';
@@ -19,16 +20,24 @@ import { isDatabaseEmpty, seedDemoData } from '../src/seed/seed.service';
  * open-loop (requests are sent on schedule whether or not earlier ones finished), as real traffic is.
  *
  * Usage: npm run soak -- [--minutes 5] [--rate 20] [--ingest-share 0.1] [--window 30] [--no-write]
- *        Results: docs/benchmarks/soak.{json,md} (unless --no-write).
+ *                        [--max-heap-growth 2] [--max-rss 1024]
+ *        Results: docs/benchmarks/soak.{json,md} (unless --no-write). Exits 1 when a check fails (below).
  */
 const args = process.argv.slice(2);
 if (args.includes('--help')) {
   console.log(`Usage: npm run soak -- [--minutes 5] [--rate 20] [--ingest-share 0.1] [--window 30] [--no-write]
+                       [--max-heap-growth 2] [--max-rss 1024]
 
 Starts a gateway (embedded PGlite in a temp directory, or DATABASE_URL) and sends --rate requests per second
 for --minutes: retrieval as the demo agents (vector, keyword and hybrid) and, for --ingest-share of them,
 re-ingestion of a rotating set of documents. Prints and writes docs/benchmarks/soak.{json,md}: errors, latency
-percentiles per --window seconds, and RSS / heap growth.`);
+percentiles per --window seconds, and RSS / heap growth.
+
+Exits 1 (after writing the results) when any check fails: an error or a request skipped for overload; a
+retrieval whose chunks are not the caller's to read (checked against the database as the owner) or a vector
+retrieval that came back empty; an ingestion reporting no chunks; heap growth after the first window above
+--max-heap-growth MB/min (after a forced GC; needs node --expose-gc, which npm run soak passes); RSS above
+--max-rss MB at any window.`);
   process.exit(0);
 }
 const arg = (name: string, fallback: number): number => {
@@ -43,12 +52,18 @@ const RATE = arg('rate', 20);
 const INGEST_SHARE = Math.min(1, arg('ingest-share', 0.1));
 const WINDOW_S = arg('window', 30);
 const WRITE = !args.includes('--no-write');
+const MAX_HEAP_GROWTH_MB_PER_MIN = arg('max-heap-growth', 2);
+const MAX_RSS_MB = arg('max-rss', 1024);
 /** More than this many requests in flight means the gateway cannot keep up; those are counted, not sent. */
 const MAX_IN_FLIGHT = 500;
 const REQUEST_TIMEOUT_MS = 60_000;
 const SECRET = 'soak-test-secret-that-is-long-enough-for-hs256-0123';
 
 const RETRIEVE = `query($input: RetrieveChunksInput!) { retrieveChunks(input: $input) { chunks { id score } } }`;
+type Data = {
+  retrieveChunks?: { chunks: { id: string; score: number }[] };
+  ingestDocument?: { chunkCount: number; embeddedChunks: number };
+};
 const INGEST = `mutation($input: IngestDocumentInput!) { ingestDocument(input: $input) { chunkCount embeddedChunks } }`;
 const READERS = [
   { sub: 'u1', merchantId: 'm01', roles: ['agent'] },
@@ -128,7 +143,13 @@ async function main(): Promise<void> {
     signToken({ sub: r.sub, merchantId: r.merchantId, roles: r.roles }, SECRET),
   );
   const writerToken = signToken(WRITER, SECRET);
-  const post = async (token: string, query: string, variables: unknown): Promise<string | undefined> => {
+  /** The error code, or the check a successful answer failed (`check` returns a reason or undefined). */
+  const post = async (
+    token: string,
+    query: string,
+    variables: unknown,
+    check: (data: Data) => string | undefined,
+  ): Promise<string | undefined> => {
     try {
       const res = await fetch(url, {
         method: 'POST',
@@ -136,13 +157,16 @@ async function main(): Promise<void> {
         body: JSON.stringify({ query, variables }),
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
-      const body = (await res.json()) as { errors?: { extensions?: { code?: string } }[] };
+      const body = (await res.json()) as { data?: Data; errors?: { extensions?: { code?: string } }[] };
       if (body.errors?.length) return body.errors[0].extensions?.code ?? 'NO_CODE';
-      return res.ok ? undefined : `HTTP_${res.status}`;
+      if (!res.ok) return `HTTP_${res.status}`;
+      return check(body.data ?? {});
     } catch (err) {
       return `CLIENT_${(err as Error).name}`;
     }
   };
+  /** Every chunk id a reader was given, checked against the database after the run. */
+  const returned = READERS.map(() => new Set<string>());
 
   const rand = rng(42);
   const revisions = new Array<number>(SOAK_DOCUMENTS).fill(0);
@@ -166,16 +190,28 @@ async function main(): Promise<void> {
     let send: Promise<string | undefined>;
     if (ingest) {
       const n = Math.floor(rand() * SOAK_DOCUMENTS);
-      send = post(writerToken, INGEST, { input: soakDocument(n, ++revisions[n]) });
+      send = post(writerToken, INGEST, { input: soakDocument(n, ++revisions[n]) }, (d) => {
+        const r = d.ingestDocument;
+        return r && r.chunkCount >= 1 && r.embeddedChunks >= 0 && r.embeddedChunks <= r.chunkCount
+          ? undefined
+          : 'CHECK_INGEST_RESULT';
+      });
     } else {
       const reader = Math.floor(rand() * READERS.length);
-      send = post(tokens[reader], RETRIEVE, {
-        input: {
-          query: QUERIES[Math.floor(rand() * QUERIES.length)],
-          k: 5,
-          mode: MODES[Math.floor(rand() * MODES.length)],
+      const mode = MODES[Math.floor(rand() * MODES.length)];
+      send = post(
+        tokens[reader],
+        RETRIEVE,
+        { input: { query: QUERIES[Math.floor(rand() * QUERIES.length)], k: 5, mode } },
+        (d) => {
+          const chunks = d.retrieveChunks?.chunks;
+          if (!chunks || chunks.length > 5) return 'CHECK_RETRIEVE_SHAPE';
+          // Every reader can read some chunks, so a vector search always finds k or all of them.
+          if (mode === 'VECTOR' && chunks.length === 0) return 'CHECK_RETRIEVE_EMPTY';
+          for (const c of chunks) returned[reader].add(c.id);
+          return undefined;
         },
-      });
+      );
     }
     inFlight++;
     const p = send.then((error) => {
@@ -217,6 +253,19 @@ async function main(): Promise<void> {
   });
   await Promise.all(pending);
   const end = memory();
+  // Every chunk a reader was given was its merchant's and readable by its principals (ground truth as the owner).
+  // Chunks re-ingested since are gone from the table; only ids still present can be judged.
+  let foreignChunks = 0;
+  for (const [i, r] of READERS.entries()) {
+    const ids = [...returned[i]];
+    if (ids.length === 0) continue;
+    const rows = await db.dataSource.query<{ n: number }[]>(
+      `SELECT count(*)::int AS n FROM document_chunks
+        WHERE id::text = ANY($1) AND NOT (merchant_id = $2 AND acl && $3::text[])`,
+      [ids, r.merchantId, principalsFor(r.sub, r.roles)],
+    );
+    foreignChunks += rows[0].n;
+  }
   await gateway.stop();
   await db.close();
   if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
@@ -272,10 +321,33 @@ async function main(): Promise<void> {
     },
     windows,
   };
-  const md = toMarkdown(result);
-  if (WRITE) writeResults('soak', result, md);
+  const peakRss = Math.max(...memoryByWindow.map((m) => m.rssMb), end.rssMb);
+  const failures = [
+    result.errors > 0 && `${result.errors} errors ${JSON.stringify(errorCodes)}`,
+    skipped > 0 && `${skipped} requests skipped (more than ${MAX_IN_FLIGHT} in flight)`,
+    foreignChunks > 0 && `${foreignChunks} returned chunks were not the caller's to read`,
+    !result.memory.gcForced && 'no forced GC (run with node --expose-gc): heap growth cannot be judged',
+    result.memory.heapGrowthMbPerMinAfterWarmup > MAX_HEAP_GROWTH_MB_PER_MIN &&
+      `heap grew ${result.memory.heapGrowthMbPerMinAfterWarmup} MB/min after the first window (bound ${MAX_HEAP_GROWTH_MB_PER_MIN})`,
+    peakRss > MAX_RSS_MB && `RSS reached ${round(peakRss)} MB (bound ${MAX_RSS_MB})`,
+  ].filter((f): f is string => typeof f === 'string');
+  const checks = {
+    foreignChunks,
+    peakRssMb: round(peakRss),
+    bounds: { maxHeapGrowthMbPerMin: MAX_HEAP_GROWTH_MB_PER_MIN, maxRssMb: MAX_RSS_MB },
+    failures,
+  };
+  const md =
+    toMarkdown(result) +
+    `\nChecks: every returned chunk the caller's to read (${foreignChunks} not), vector retrievals non-empty, ingestions ` +
+    `report chunks; heap growth after the first window <= ${MAX_HEAP_GROWTH_MB_PER_MIN} MB/min, RSS <= ${MAX_RSS_MB} MB ` +
+    `(peak ${round(peakRss)} MB). **${failures.length === 0 ? 'All passed' : `FAILED: ${failures.join('; ')}`}**.\n`;
+  if (WRITE) writeResults('soak', { ...result, checks }, md);
   else console.log(md);
-  if (result.errors > 0 || skipped > 0) process.exitCode = 1;
+  if (failures.length > 0) {
+    console.error(`soak FAILED: ${failures.join('; ')}`);
+    process.exitCode = 1;
+  }
 }
 
 function summary(ms: number[]): Record<string, number> {

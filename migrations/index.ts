@@ -4,6 +4,7 @@ import { QuantizedSearch1763900000000 } from './1763900000000-quantized-search';
 import { ApiKeys1764000000000 } from './1764000000000-api-keys';
 import { RowLevelSecurity1764100000000 } from './1764100000000-row-level-security';
 import { SignedTenantClaims1764200000000 } from './1764200000000-signed-tenant-claims';
+import { OneClaimVerification1764200000001 } from './1764200000001-one-claim-verification';
 import { RetrievalCalibrations1764300000000 } from './1764300000000-retrieval-calibrations';
 import { CitusDistribution1764900000000 } from './1764900000000-citus-distribution';
 
@@ -15,6 +16,7 @@ export const migrations = [
   ApiKeys1764000000000,
   RowLevelSecurity1764100000000,
   SignedTenantClaims1764200000000,
+  OneClaimVerification1764200000001,
   RetrievalCalibrations1764300000000,
   CitusDistribution1764900000000,
 ];

@@ -186,7 +186,7 @@ describe('migrations', () => {
         'support_documents',
         'tickets',
       ];
-      expect(await tables()).toEqual([...all, 'tenant_claim_keys'].sort());
+      expect(await tables()).toEqual([...all, 'retrieval_calibrations', 'tenant_claim_keys'].sort());
       const secured = async () =>
         (
           await db.dataSource.query<{ relname: string }[]>(
@@ -196,7 +196,7 @@ describe('migrations', () => {
       // Every tenant table; api_keys is read before the merchant is known, by the owner connection only. The
       // claim keys have RLS on and no policy: the owner's alone.
       expect(await secured()).toEqual(
-        [...all.filter((name) => name !== 'api_keys'), 'tenant_claim_keys'].sort(),
+        [...all.filter((name) => name !== 'api_keys'), 'retrieval_calibrations', 'tenant_claim_keys'].sort(),
       );
       const policyExpressions = async () =>
         (
@@ -205,10 +205,24 @@ describe('migrations', () => {
           )
         ).map((r) => r.q);
       expect((await policyExpressions()).every((q) => q.includes('app_manager_merchant_id()'))).toBe(true);
+      const principalsReader = async () =>
+        (
+          await db.dataSource.query<{ src: string }[]>(
+            `SELECT prosrc AS src FROM pg_proc WHERE proname = 'app_principals'`,
+          )
+        )[0].src;
+      // One verification per statement: app_principals() is the plain reader.
+      expect(await principalsReader()).not.toContain('app_verified_capability');
       // Down one step: the Citus distribution, which changed nothing on a database without the citus extension.
       await db.dataSource.undoLastMigration({ transaction: 'each' });
       expect((await policyExpressions()).every((q) => q.includes('app_manager_merchant_id()'))).toBe(true);
-      // Down another: signed claims gone, the manager policies back on the plain setting reader.
+      // Down another: no retrieval calibrations.
+      await db.dataSource.undoLastMigration({ transaction: 'each' });
+      expect(await tables()).toEqual([...all, 'tenant_claim_keys'].sort());
+      // Down another: app_principals() verifies the claim again.
+      await db.dataSource.undoLastMigration({ transaction: 'each' });
+      expect(await principalsReader()).toContain('app_verified_capability');
+      // Down one more: signed claims gone, the manager policies back on the plain setting reader.
       await db.dataSource.undoLastMigration({ transaction: 'each' });
       expect(await tables()).toEqual(all);
       expect(await secured()).toEqual(all.filter((name) => name !== 'api_keys'));
