@@ -11,8 +11,8 @@ module.exports = {
   transform: {
     '^.+\\.[tj]s$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json', diagnostics: { warnOnly: false } }],
   },
-  // pgvector is ESM-only; let ts-jest turn it into CommonJS.
-  transformIgnorePatterns: ['/node_modules/(?!pgvector/)'],
+  // pgvector and jose are ESM-only; let ts-jest turn them into CommonJS.
+  transformIgnorePatterns: ['/node_modules/(?!(pgvector|jose)/)'],
   moduleNameMapper: { '^pgvector$': '<rootDir>/node_modules/pgvector/src/index.js' },
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',

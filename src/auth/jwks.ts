@@ -1,5 +1,16 @@
-import crypto, { type KeyObject } from 'node:crypto';
+import crypto, { KeyObject } from 'node:crypto';
 import fs from 'node:fs';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  customFetch,
+  type FlattenedJWSInput,
+  errors,
+  type JWSHeaderParameters,
+} from 'jose';
+
+const { JWKSMultipleMatchingKeys, JWKSNoMatchingKey } = errors;
+type JWKSMultipleMatchingKeys = InstanceType<typeof JWKSMultipleMatchingKeys>;
 
 export type AsymmetricAlg = 'RS256' | 'ES256';
 export const ASYMMETRIC_ALGS: readonly AsymmetricAlg[] = ['RS256', 'ES256'];
@@ -40,42 +51,29 @@ export function readPemPublicKey(file: string): VerificationKey {
   return { kid: undefined, alg, key };
 }
 
-interface Jwk {
-  kty?: unknown;
-  kid?: unknown;
-  alg?: unknown;
-  use?: unknown;
-}
-
-/** The usable signature keys of a JWKS document; encryption keys, private keys and odd algorithms are skipped. */
-export function parseJwks(doc: unknown): { keys: VerificationKey[]; skipped: number } {
+/**
+ * Our rules on top of jose's key selection: a member with a private part (`d`, published by mistake) is dropped
+ * before jose sees the set, so it can never verify anything; a set with no RSA or P-256 signature key is a failed
+ * load (the previous keys stay in use) rather than an empty set.
+ */
+function usableJwks(doc: unknown): { keys: object[] } {
   if (typeof doc !== 'object' || doc === null || !Array.isArray((doc as { keys?: unknown }).keys)) {
     throw new Error('a JWKS must be a JSON object with a "keys" array');
   }
-  const keys: VerificationKey[] = [];
-  let skipped = 0;
-  for (const jwk of (doc as { keys: Jwk[] }).keys) {
-    try {
-      if (typeof jwk !== 'object' || jwk === null || (jwk.use !== undefined && jwk.use !== 'sig')) {
-        skipped++;
-        continue;
-      }
-      if ('d' in jwk) {
-        skipped++; // a private key published by mistake: never use it, and it must not make us accept HS tokens
-        continue;
-      }
-      const key = crypto.createPublicKey({ key: jwk as crypto.JsonWebKey, format: 'jwk' });
-      const alg = algForKey(key);
-      if (!alg || (jwk.alg !== undefined && jwk.alg !== alg)) {
-        skipped++;
-        continue;
-      }
-      keys.push({ kid: typeof jwk.kid === 'string' ? jwk.kid : undefined, alg, key });
-    } catch {
-      skipped++;
-    }
+  const all = (doc as { keys: unknown[] }).keys;
+  const keys = all.filter(
+    (k): k is Record<string, unknown> =>
+      typeof k === 'object' &&
+      k !== null &&
+      !('d' in k) &&
+      (k as { use?: unknown }).use !== 'enc' &&
+      ((k as { kty?: unknown }).kty === 'RSA' ||
+        ((k as { kty?: unknown }).kty === 'EC' && (k as { crv?: unknown }).crv === 'P-256')),
+  );
+  if (keys.length === 0) {
+    throw new Error(`no usable RS256/ES256 signature key (${all.length} skipped)`);
   }
-  return { keys, skipped };
+  return { keys };
 }
 
 export interface JwksSourceOptions {
@@ -91,54 +89,113 @@ export interface JwksSourceOptions {
 
 export class JwksUnavailableError extends Error {}
 
+type KeyResolver = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<unknown>;
+
 /**
- * A cached JWKS. Keys are fetched on first use, again when the cache expires, and on an unknown `kid` (rate
- * limited, so forged kids cannot make us hammer the issuer). When a refetch fails the last good keys stay in use.
+ * A JWKS, fetched, cached and searched by jose (createRemoteJWKSet: cache age, refetch on an unknown `kid`, one
+ * fetch in flight, timeout; createLocalJWKSet: matching by kid, kty, crv, use and alg). A file goes through the same
+ * path: jose's fetch is replaced by a read of the file. Ours on top: a refetch at most every `minRefetchSeconds`
+ * counted from the last ATTEMPT (jose counts from the last success, so an issuer that is down would be asked
+ * again for every forged kid), and when a refetch fails the last good keys stay in use (jose would fail the token).
  */
 export class JwksSource {
-  private keys: VerificationKey[] | undefined;
-  private fetchedAt = 0;
+  private readonly remote: ReturnType<typeof createRemoteJWKSet>;
+  /** The last set that loaded, kept apart from jose's so that a failed refresh can still answer. */
+  private lastGood: KeyResolver | undefined;
   private lastAttempt = 0;
-  private inFlight: Promise<void> | undefined;
+  private readonly asKeyObject = new WeakMap<object, KeyObject>();
 
   constructor(private readonly options: JwksSourceOptions) {
     if (!options.file === !options.url) throw new Error('JwksSource needs exactly one of file or url');
+    const minRefetchMs = (options.minRefetchSeconds ?? 10) * 1000;
+    const timeoutMs = options.timeoutMs ?? 5000;
+    const load = async (): Promise<Response> => {
+      if (this.lastGood !== undefined && Date.now() - this.lastAttempt < minRefetchMs) {
+        throw new CoolingDown();
+      }
+      this.lastAttempt = Date.now();
+      let doc: unknown;
+      if (options.file) {
+        doc = JSON.parse(await fs.promises.readFile(options.file, 'utf8'));
+      } else {
+        const res = await fetch(options.url!, {
+          signal: AbortSignal.timeout(timeoutMs),
+          headers: { accept: 'application/json' },
+          redirect: 'manual',
+        });
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        doc = await res.json();
+      }
+      const usable = usableJwks(doc);
+      this.lastGood = createLocalJWKSet(usable);
+      return Response.json(usable);
+    };
+    // The URL is only a cache label for jose: `load` does the reading.
+    this.remote = createRemoteJWKSet(new URL(options.url ?? 'file:///jwks.json'), {
+      cacheMaxAge: options.cacheSeconds * 1000,
+      cooldownDuration: minRefetchMs,
+      timeoutDuration: timeoutMs,
+      [customFetch]: load,
+    });
   }
 
   describe(): string {
     return this.options.file ?? this.options.url ?? '';
   }
 
-  /** Candidate keys for a token: by `kid` when it has one, else every key for the algorithm. */
-  async keysFor(kid: string | undefined, alg: AsymmetricAlg): Promise<VerificationKey[]> {
-    const now = Date.now();
-    if (this.keys === undefined || now - this.fetchedAt > this.options.cacheSeconds * 1000) {
-      await this.refresh(this.keys === undefined);
+  /**
+   * Candidate keys for a token's header, as KeyObjects whose own algorithm is `alg`: the one with its `kid`, or
+   * every key of the algorithm when it has none. An empty list when none matches.
+   */
+  async keysFor(kid: string | undefined, alg: AsymmetricAlg): Promise<KeyObject[]> {
+    const header: JWSHeaderParameters = kid === undefined ? { alg } : { alg, kid };
+    let found: unknown[];
+    try {
+      found = [await this.remote(header, { payload: '', signature: '' })];
+    } catch (err) {
+      if (err instanceof JWKSNoMatchingKey) return [];
+      if (err instanceof JWKSMultipleMatchingKeys) found = await collect(err);
+      else found = await this.fromLastGood(header, err);
     }
-    let found = this.match(kid, alg);
-    const minRefetch = (this.options.minRefetchSeconds ?? 10) * 1000;
-    if (found.length === 0 && kid !== undefined && Date.now() - this.lastAttempt > minRefetch) {
-      await this.refresh(false);
-      found = this.match(kid, alg);
-    }
-    return found;
+    return found.map((k) => this.keyObject(k)).filter((k) => algForKey(k) === alg);
   }
 
-  private match(kid: string | undefined, alg: AsymmetricAlg): VerificationKey[] {
-    return (this.keys ?? []).filter((k) => k.alg === alg && (kid === undefined || k.kid === kid));
-  }
-
-  /** Loads the set; with `mustSucceed` a failure with no previous keys is an error, else it is logged. */
-  async refresh(mustSucceed: boolean): Promise<void> {
-    if (!this.inFlight) {
-      this.inFlight = this.load().finally(() => {
-        this.inFlight = undefined;
-      });
+  /** A refresh that failed (or was held back): the previous keys answer; with none, the keys are unavailable. */
+  private async fromLastGood(header: JWSHeaderParameters, err: unknown): Promise<unknown[]> {
+    if (this.lastGood === undefined) {
+      throw new JwksUnavailableError(
+        `JWKS ${this.describe()} could not be loaded: ${(err as Error).message}`,
+      );
+    }
+    if (!(err instanceof CoolingDown)) {
+      this.options.log?.('JWKS refresh failed; keeping the previous keys', { error: (err as Error).message });
     }
     try {
-      await this.inFlight;
+      return [await this.lastGood(header, { payload: '', signature: '' })];
+    } catch (inner) {
+      if (inner instanceof JWKSMultipleMatchingKeys) return collect(inner);
+      return [];
+    }
+  }
+
+  /** jose hands out WebCrypto keys; jsonwebtoken verifies with KeyObjects (converted once per key). */
+  private keyObject(key: unknown): KeyObject {
+    if (key instanceof KeyObject) return key;
+    const k = key as crypto.webcrypto.CryptoKey;
+    let obj = this.asKeyObject.get(k);
+    if (obj === undefined) {
+      obj = KeyObject.from(k);
+      this.asKeyObject.set(k, obj);
+    }
+    return obj;
+  }
+
+  /** Loads the set now; with `mustSucceed` a failure is an error, else it is logged (a URL may be down at start). */
+  async refresh(mustSucceed: boolean): Promise<void> {
+    try {
+      await this.remote.reload();
     } catch (err) {
-      if (mustSucceed || this.keys === undefined) {
+      if (mustSucceed || this.lastGood === undefined) {
         throw new JwksUnavailableError(
           `JWKS ${this.describe()} could not be loaded: ${(err as Error).message}`,
         );
@@ -146,23 +203,16 @@ export class JwksSource {
       this.options.log?.('JWKS refresh failed; keeping the previous keys', { error: (err as Error).message });
     }
   }
+}
 
-  private async load(): Promise<void> {
-    this.lastAttempt = Date.now();
-    let doc: unknown;
-    if (this.options.file) {
-      doc = JSON.parse(await fs.promises.readFile(this.options.file, 'utf8'));
-    } else {
-      const res = await fetch(this.options.url!, {
-        signal: AbortSignal.timeout(this.options.timeoutMs ?? 5000),
-        headers: { accept: 'application/json' },
-      });
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      doc = await res.json();
-    }
-    const { keys, skipped } = parseJwks(doc);
-    if (keys.length === 0) throw new Error(`no usable RS256/ES256 signature key (${skipped} skipped)`);
-    this.keys = keys;
-    this.fetchedAt = Date.now();
+class CoolingDown extends Error {
+  constructor() {
+    super('refetched less than the minimum interval ago');
   }
+}
+
+async function collect(err: JWKSMultipleMatchingKeys): Promise<unknown[]> {
+  const keys: unknown[] = [];
+  for await (const key of err) keys.push(key);
+  return keys;
 }

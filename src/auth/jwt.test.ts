@@ -250,6 +250,32 @@ describe('RS256 and ES256 with public keys', () => {
     const t = jwt.sign(claims, ec.privateKey, { algorithm: 'ES256', keyid: 'k1', expiresIn: 60 });
     expect(await codeOf(down.verify(t))).toBe(ErrorCode.SERVICE_UNAVAILABLE);
   });
+
+  it('never uses a private member, tries every key without a kid, and keeps the last good keys', async () => {
+    const file = path.join(tmp, 'rotating.json');
+    const leaked = { ...ecOther.privateKey.export({ format: 'jwk' }), kid: 'leaked', use: 'sig' };
+    fs.writeFileSync(
+      file,
+      JSON.stringify({ keys: [leaked, jwk(rsa.publicKey, 'r1', 'RS256'), jwk(ec.publicKey, 'e1', 'ES256')] }),
+    );
+    const logs: string[] = [];
+    const verifier = new TokenVerifier(
+      options({
+        jwks: new JwksSource({ file, cacheSeconds: 0, minRefetchSeconds: 0, log: (m) => logs.push(m) }),
+      }),
+    );
+    await verifier.warmUp();
+    const es = (key: crypto.KeyObject, kid?: string) =>
+      jwt.sign(claims, key, { algorithm: 'ES256', expiresIn: 60, ...(kid ? { keyid: kid } : {}) });
+    // The private member's own public half must not verify anything signed with it.
+    expect(await codeOf(verifier.verify(es(ecOther.privateKey, 'leaked')))).toBe(ErrorCode.UNAUTHENTICATED);
+    expect(await codeOf(verifier.verify(es(ecOther.privateKey)))).toBe(ErrorCode.UNAUTHENTICATED);
+    expect((await verifier.verify(es(ec.privateKey))).userId).toBe('u1'); // no kid: every ES256 key is tried
+    // The file turns unreadable: the keys loaded before keep working (cache age 0 forces a refresh each time).
+    fs.writeFileSync(file, '{ not json');
+    expect((await verifier.verify(es(ec.privateKey, 'e1'))).userId).toBe('u1');
+    expect(logs).toContain('JWKS refresh failed; keeping the previous keys');
+  });
 });
 
 describe('configuration', () => {

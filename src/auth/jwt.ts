@@ -92,9 +92,7 @@ export class TokenVerifier {
       let fromJwks: KeyObject[] = [];
       if (this.options.jwks) {
         try {
-          fromJwks = (await this.options.jwks.keysFor(typeof kid === 'string' ? kid : undefined, alg)).map(
-            (k) => k.key,
-          );
+          fromJwks = await this.options.jwks.keysFor(typeof kid === 'string' ? kid : undefined, alg);
         } catch (err) {
           if (err instanceof JwksUnavailableError) {
             throw new DomainError(
