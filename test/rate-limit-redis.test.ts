@@ -1,15 +1,28 @@
 import Redis from 'ioredis';
-import { type Bucket, MemoryTokenBuckets, RedisTokenBuckets } from '../src/limits/token-buckets';
+import { RateLimitStore } from '../src/limits/rate-limiter';
 import { redisAvailable, REDIS_URL, uniquePrefix } from './support/http';
 
 const describeRedis = redisAvailable() ? describe : describe.skip;
+const limits = (caller: { perMinute: number; burst: number }, merchant = { perMinute: 60, burst: 1 }) => ({
+  merchant,
+  caller,
+  anonymous: { perMinute: 60, burst: 1 },
+});
 
-describeRedis('RedisTokenBuckets on a real Redis', () => {
+describeRedis('rate limits in a real Redis (rate-limiter-flexible)', () => {
   const prefix = uniquePrefix('i5-buckets');
   const logs: string[] = [];
-  const store = new RedisTokenBuckets(REDIS_URL, prefix, new MemoryTokenBuckets(), (m) => logs.push(m));
+  const store = new RateLimitStore(limits({ perMinute: 1, burst: 10 }), { url: REDIS_URL, prefix }, (m) =>
+    logs.push(m),
+  );
+  const small = new RateLimitStore(
+    limits({ perMinute: 60, burst: 3 }, { perMinute: 60, burst: 1 }),
+    { url: REDIS_URL, prefix },
+    (m) => logs.push(m),
+  );
   beforeAll(async () => {
     await store.start();
+    await small.start();
   });
   afterAll(async () => {
     const redis = new Redis(REDIS_URL);
@@ -17,47 +30,55 @@ describeRedis('RedisTokenBuckets on a real Redis', () => {
     if (keys.length > 0) await redis.del(...keys);
     redis.disconnect();
     await store.close();
+    await small.close();
   });
 
   it('is atomic: 60 concurrent takes from a burst of 10 allow exactly 10', async () => {
-    const b: Bucket = { name: 'caller', key: 'c:race', perMinute: 1, burst: 10 };
-    const results = await Promise.all(Array.from({ length: 60 }, () => store.take([b], 1)));
+    const results = await Promise.all(
+      Array.from({ length: 60 }, () => store.take([{ limit: 'caller', key: 'race' }], 1)),
+    );
     expect(results.filter((r) => r.allowed)).toHaveLength(10);
     const refused = results.find((r) => !r.allowed);
-    expect(refused).toMatchObject({ allowed: false, bucket: 'caller' });
+    expect(refused).toMatchObject({ allowed: false, limit: 'caller' });
     expect(logs).toEqual([]); // answered by Redis, not by the fallback
   });
 
-  it('takes from every bucket or none, and stores buckets under the prefix with an expiry', async () => {
-    const small: Bucket = { name: 'merchant', key: 'm:x', perMinute: 60, burst: 1 };
-    const own: Bucket = { name: 'caller', key: 'c:x', perMinute: 60, burst: 3 };
-    expect((await store.take([small, own], 1)).allowed).toBe(true);
-    expect(await store.take([small, own], 1)).toMatchObject({ allowed: false, bucket: 'merchant' });
-    expect((await store.take([own], 2)).allowed).toBe(true); // 3 - 1, the refusal took nothing
+  it('takes from every limit or none, and stores them under the prefix with an expiry', async () => {
+    const both = [
+      { limit: 'merchant', key: 'x' },
+      { limit: 'caller', key: 'x' },
+    ] as const;
+    expect((await small.take(both, 1)).allowed).toBe(true);
+    expect(await small.take(both, 1)).toMatchObject({ allowed: false, limit: 'merchant' });
+    // 3 - 1: the caller's point taken alongside the refused merchant charge was given back.
+    expect((await small.take([{ limit: 'caller', key: 'x' }], 2)).allowed).toBe(true);
+    expect((await small.take([{ limit: 'caller', key: 'x' }], 1)).allowed).toBe(false);
     const redis = new Redis(REDIS_URL);
     try {
-      const ttl = await redis.pttl(`${prefix}c:x`);
+      const ttl = await redis.pttl(`${prefix}caller:x`);
       expect(ttl).toBeGreaterThan(0);
-      expect(ttl).toBeLessThanOrEqual(3 * 1000 + 1000);
+      expect(ttl).toBeLessThanOrEqual(3 * 1000); // the window of 3 per 3 s
     } finally {
       redis.disconnect();
     }
   });
 });
 
-describe('RedisTokenBuckets without a reachable Redis', () => {
-  it('falls back to in-process buckets and says so once', async () => {
+describe('rate limits without a reachable Redis', () => {
+  it('falls back to in-process limits and says so once', async () => {
     const logs: string[] = [];
     // Port 1 on localhost: nothing listens there, the connection is refused at once.
-    const store = new RedisTokenBuckets('redis://127.0.0.1:1', 'x:', new MemoryTokenBuckets(), (m) =>
-      logs.push(m),
+    const store = new RateLimitStore(
+      limits({ perMinute: 1, burst: 2 }),
+      { url: 'redis://127.0.0.1:1', prefix: 'x:' },
+      (m) => logs.push(m),
     );
     try {
       await store.start();
-      const b: Bucket = { name: 'caller', key: 'c:f', perMinute: 1, burst: 2 };
-      expect((await store.take([b], 1)).allowed).toBe(true);
-      expect((await store.take([b], 1)).allowed).toBe(true);
-      expect((await store.take([b], 1)).allowed).toBe(false);
+      const c = [{ limit: 'caller', key: 'f' }] as const;
+      expect((await store.take(c, 1)).allowed).toBe(true);
+      expect((await store.take(c, 1)).allowed).toBe(true);
+      expect((await store.take(c, 1)).allowed).toBe(false);
       expect(logs.length).toBe(1); // once per minute, not per request
     } finally {
       await store.close();
