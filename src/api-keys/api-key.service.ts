@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { type DataSource } from 'typeorm';
 import { API_KEY_SCOPES, type ApiKeyScope, type Identity } from '../auth/identity';
 import { badInput, forbidden, notFound, unauthenticated } from '../common/errors/domain-error';
@@ -23,8 +24,11 @@ const sha256 = (s: string): Buffer => crypto.createHash('sha256').update(s).dige
 
 /** Partner API keys: created and revoked by a merchant's admins (GraphQL) or operators (CLI), checked per request. */
 export class ApiKeyService {
-  /** key id -> when this instance last wrote last_used_at, so a busy key costs one write a minute, not one a request. */
-  private readonly lastTouched = new Map<string, number>();
+  /**
+   * Key ids whose last_used_at this instance wrote within the interval (entries expire with it), so a busy key
+   * costs one write per interval, not one a request; bounded so a flood of distinct keys cannot grow it.
+   */
+  private readonly recentlyTouched: LRUCache<string, true>;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -32,7 +36,12 @@ export class ApiKeyService {
     private readonly merchants: MerchantRepository,
     private readonly config: Config,
     private readonly log: (message: string, fields?: Record<string, unknown>) => void = () => undefined,
-  ) {}
+  ) {
+    this.recentlyTouched = new LRUCache({
+      max: 10_000,
+      ttl: Math.max(1, config.auth.apiKeyLastUsedIntervalSeconds) * 1000,
+    });
+  }
 
   /** Only people (tokens) with an admin role manage keys, and only their own merchant's; a key cannot mint keys. */
   assertMayManageKeys(identity: Identity): void {
@@ -139,12 +148,9 @@ export class ApiKeyService {
 
   /** Fire and forget: a failed last-used write must not fail the partner's request. */
   private recordUse(id: string): void {
-    const now = Date.now();
     const interval = this.config.auth.apiKeyLastUsedIntervalSeconds;
-    const last = this.lastTouched.get(id);
-    if (last !== undefined && now - last < interval * 1000) return;
-    if (this.lastTouched.size > 10_000) this.lastTouched.clear();
-    this.lastTouched.set(id, now);
+    if (this.recentlyTouched.has(id)) return;
+    this.recentlyTouched.set(id, true);
     this.keys.touch(this.dataSource.manager, id, interval).catch((err: unknown) => {
       this.log('could not record API key use', { keyId: id, error: (err as Error).message });
     });

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { type Config } from '../config/config';
 import { sha256 } from '../common/hash';
 import { type Embedder } from './embedder';
@@ -25,17 +26,19 @@ export interface EmbeddingStats {
  */
 export class EmbedderRegistry {
   private readonly embedders = new Map<string, Embedder>();
-  private readonly cache = new Map<string, Float32Array>();
+  /** Float32 halves the memory of a cached vector; a query embedding does not need float64. */
+  private readonly cache: LRUCache<string, Float32Array> | undefined;
   readonly stats: EmbeddingStats = { embedded: 0, cacheHits: 0 };
 
   constructor(
     private readonly config: Config,
     /** The configured default (or a test's); used for new merchants. */
     readonly defaultEmbedder: Embedder,
-    private readonly cacheEntries = config.embedding.cacheEntries,
+    cacheEntries: number = config.embedding.cacheEntries,
     private readonly events: ServiceEvents = NO_SERVICE_EVENTS,
   ) {
     this.embedders.set(key(defaultEmbedder.model, defaultEmbedder.dimensions), defaultEmbedder);
+    this.cache = cacheEntries > 0 ? new LRUCache({ max: cacheEntries }) : undefined;
   }
 
   /** Makes `embedder` the one used for its (model, dimensions), e.g. a provider configured outside the env. */
@@ -128,19 +131,12 @@ export class EmbedderRegistry {
   }
 
   private cacheGet(embedder: Embedder, hash: string): number[] | undefined {
-    const k = `${key(embedder.model, embedder.dimensions)}:${hash}`;
-    const hit = this.cache.get(k);
-    if (!hit) return undefined;
-    this.cache.delete(k); // re-insert: Map iteration order is the LRU order
-    this.cache.set(k, hit);
-    return Array.from(hit);
+    const hit = this.cache?.get(`${key(embedder.model, embedder.dimensions)}:${hash}`);
+    return hit ? Array.from(hit) : undefined;
   }
 
   private cacheSet(embedder: Embedder, hash: string, vector: number[]): void {
-    if (this.cacheEntries <= 0) return;
-    const k = `${key(embedder.model, embedder.dimensions)}:${hash}`;
-    this.cache.set(k, Float32Array.from(vector));
-    while (this.cache.size > this.cacheEntries) this.cache.delete(this.cache.keys().next().value as string);
+    this.cache?.set(`${key(embedder.model, embedder.dimensions)}:${hash}`, Float32Array.from(vector));
   }
 }
 
