@@ -16,6 +16,7 @@ import { PersistedQueryLink } from '@apollo/client/link/persisted-queries';
 import Redis from 'ioredis';
 import jwt from 'jsonwebtoken';
 import { RetrieveChunksDocument } from '../generated/client/graphql';
+import { createLogger } from '../src/ops/logger';
 import { ADA_ADMIN, ALICE, startTestGateway, type TestGateway } from './support/test-gateway';
 
 /** The manifest id GraphQL Code Generator embedded in the generated document. */
@@ -347,10 +348,46 @@ const redisUp =
     await client(a.url, headers, log, frontendLink()).query({ query: DOCUMENTS, variables: { first: 1 } });
     expect(log.map((e) => e.codes)).toEqual([['PERSISTED_QUERY_NOT_FOUND'], []]);
     const hash = log[1].body.extensions!.persistedQuery!.sha256Hash;
-    expect(await redis.get(`${prefix}apq:${hash}`)).toBe(log[1].body.query);
+    // Stored by Keyv, which wraps the value with its expiry.
+    const stored = JSON.parse((await redis.get(`${prefix}apq:${hash}`)) ?? '{}') as { value?: string };
+    expect(stored.value).toBe(log[1].body.query);
     expect(await redis.ttl(`${prefix}apq:${hash}`)).toBeGreaterThan(0);
 
     await client(b.url, headers, log, frontendLink()).query({ query: DOCUMENTS, variables: { first: 1 } });
     expect(log.slice(2).map((e) => [e.body.query, e.codes])).toEqual([[undefined, []]]);
+  });
+});
+
+describe('APQ with REDIS_URL pointing at nothing', () => {
+  let t: TestGateway;
+  const lines: string[] = [];
+  beforeAll(async () => {
+    const sink = { write: (line: string) => void lines.push(line) };
+    // Port 1 on localhost: nothing listens there, every connection is refused at once.
+    t = await startTestGateway({
+      env: { REDIS_URL: 'redis://127.0.0.1:1' },
+      logger: createLogger('warn', sink),
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('degrades to misses: the full query is still served, quickly, and the outage is logged once', async () => {
+    const log: Exchange[] = [];
+    const c = client(t.url, { authorization: `Bearer ${t.token(ALICE)}` }, log, frontendLink());
+    const started = Date.now();
+    for (let i = 0; i < 3; i++) await c.query({ query: DOCUMENTS, variables: { first: 1 } });
+    expect(Date.now() - started).toBeLessThan(5000);
+    // Every hash is a miss, every retry with the full query succeeds.
+    expect(log.map((e) => e.codes)).toEqual([
+      ['PERSISTED_QUERY_NOT_FOUND'],
+      [],
+      ['PERSISTED_QUERY_NOT_FOUND'],
+      [],
+      ['PERSISTED_QUERY_NOT_FOUND'],
+      [],
+    ]);
+    expect(lines.filter((l) => l.includes('APQ cache unavailable'))).toHaveLength(1);
   });
 });

@@ -1,35 +1,17 @@
+import KeyvRedis, { Keyv } from '@keyv/redis';
+import { KeyvAdapter } from '@apollo/utils.keyvadapter';
 import {
   InMemoryLRUCache,
   type KeyValueCache,
   type KeyValueCacheSetOptions,
 } from '@apollo/utils.keyvaluecache';
-import Redis from 'ioredis';
 import { type Config } from '../config/config';
 import { type OperationManifest } from './manifest';
 
 /** Apollo Server prefixes the APQ keys it hands to the cache with this. */
 const APQ_PREFIX = 'apq:';
 
-/** APQ entries in Redis, shared by every gateway instance, under a configurable prefix. */
-export class RedisKeyValueCache implements KeyValueCache<string> {
-  constructor(
-    private readonly redis: Redis,
-    private readonly prefix: string,
-  ) {}
-
-  async get(key: string): Promise<string | undefined> {
-    return (await this.redis.get(this.prefix + key)) ?? undefined;
-  }
-
-  async set(key: string, value: string, options?: KeyValueCacheSetOptions): Promise<void> {
-    if (options?.ttl) await this.redis.set(this.prefix + key, value, 'EX', Math.ceil(options.ttl));
-    else await this.redis.set(this.prefix + key, value);
-  }
-
-  async delete(key: string): Promise<boolean> {
-    return (await this.redis.del(this.prefix + key)) > 0;
-  }
-}
+type Log = (message: string, fields?: Record<string, unknown>) => void;
 
 /**
  * The APQ cache the gateway gives Apollo: manifest operations are always hits (partners and frontends can call
@@ -42,7 +24,7 @@ export class ApqCache implements KeyValueCache<string> {
   constructor(
     private readonly store: KeyValueCache<string>,
     private readonly manifest: OperationManifest,
-    private readonly log: (message: string, fields?: Record<string, unknown>) => void,
+    private readonly log: Log,
   ) {}
 
   async get(key: string): Promise<string | undefined> {
@@ -74,7 +56,7 @@ export class ApqCache implements KeyValueCache<string> {
     }
   }
 
-  private warn(err: unknown): void {
+  warn(err: unknown): void {
     if (this.warned) return;
     this.warned = true;
     this.log('APQ cache unavailable; persisted queries fall back to full queries', {
@@ -88,26 +70,44 @@ export interface ApqStore {
   close(): Promise<void>;
 }
 
-export function createApqStore(
-  config: Config,
-  manifest: OperationManifest,
-  log: (message: string, fields?: Record<string, unknown>) => void,
-): ApqStore {
+/**
+ * In memory (Apollo's InMemoryLRUCache, bounded in bytes), or in Redis when REDIS_URL is set: Apollo's
+ * KeyvAdapter over Keyv and @keyv/redis, keys `<prefix>apq:<sha256>` shared by every instance.
+ */
+export function createApqStore(config: Config, manifest: OperationManifest, log: Log): ApqStore {
   if (config.redisUrl === undefined) {
     const memory = new InMemoryLRUCache<string>({ maxSize: config.persistedQueries.apqMemoryBytes });
     return { cache: new ApqCache(memory, manifest, log), close: () => Promise.resolve() };
   }
-  const redis = new Redis(config.redisUrl, {
-    // A request waits at most about a second for Redis, then APQ degrades to a miss.
-    connectTimeout: 2000,
-    commandTimeout: 1000,
-    maxRetriesPerRequest: 1,
+  const redis = new KeyvRedis<string>(
+    {
+      url: config.redisUrl,
+      // A request waits at most about a second for Redis, then APQ degrades to a miss. No reconnection loop in
+      // the background and no offline queue: while Redis is away each request tries one connection (refused at
+      // once, or given up after a second) and goes on without the cache.
+      disableOfflineQueue: true,
+      commandOptions: { timeout: 1000 },
+      socket: { connectTimeout: 1000, reconnectStrategy: false },
+    },
+    {
+      namespace: config.persistedQueries.redisKeyPrefix,
+      keyPrefixSeparator: '',
+      throwOnConnectError: false,
+      connectionTimeout: 1000,
+    },
+  );
+  const keyv = new Keyv<string>({
+    store: redis,
+    namespace: config.persistedQueries.redisKeyPrefix,
+    useKeyPrefix: false,
   });
-  redis.on('error', () => undefined); // reported through ApqCache.warn on use; ioredis reconnects by itself
+  const cache = new ApqCache(new KeyvAdapter(keyv, { disableBatchReads: true }), manifest, log);
+  // Keyv reports store failures as events and answers them as misses; the first one is logged.
+  keyv.on('error', (err: unknown) => cache.warn(err));
   return {
-    cache: new ApqCache(new RedisKeyValueCache(redis, config.persistedQueries.redisKeyPrefix), manifest, log),
+    cache,
     async close() {
-      await redis.quit().catch(() => redis.disconnect());
+      await keyv.disconnect().catch(() => undefined);
     },
   };
 }
