@@ -3,6 +3,7 @@ import http from 'node:http';
 import { type AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { expressMiddleware } from '@as-integrations/express5';
 import cors from 'cors';
 import express from 'express';
@@ -221,6 +222,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     persistedQueries: { cache: apq.cache, ttl: config.persistedQueries.apqTtlSeconds },
     formatError: createFormatError({ onInternalError }),
     plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.ops.shutdownTimeoutMs }),
       queryCostPlugin(config.api),
       operationOutcomePlugin(),
       // Apollo's landing pages load from a CDN; the offline IDE is served by the playground router instead.
@@ -304,26 +306,16 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   let stopping: Promise<{ abandonedRequests: number }> | undefined;
   const drainAndStop = async (): Promise<{ abandonedRequests: number }> => {
+    // Ours: /readyz answers 503 and responses ask for `Connection: close` from now on. Apollo's drain plugin then
+    // stops the listener, closes idle sockets, ends busy ones after their response, and destroys what is left at
+    // SHUTDOWN_TIMEOUT_MS; the tracking counts the responses that were cut.
     tracking.startDraining();
-    const closed = httpServer.listening
-      ? new Promise<void>((resolve) => httpServer.close(() => resolve()))
-      : Promise.resolve();
-    // Idle keep-alive sockets are closed now; busy ones once their response is out (they were told
-    // `Connection: close` if the request arrived after draining began, and are swept by this loop otherwise).
-    const deadline = Date.now() + config.ops.shutdownTimeoutMs;
-    httpServer.closeIdleConnections();
-    while (tracking.inFlight > 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      httpServer.closeIdleConnections();
-    }
-    const abandonedRequests = tracking.inFlight;
-    httpServer.closeAllConnections();
-    await closed;
     await server.stop();
+    await new Promise((resolve) => setImmediate(resolve)); // the cut responses' 'close' events
     await services.indexes.close(); // background index builds, before the owner closes the database
     await rateLimiter.close();
     await apq.close();
-    return { abandonedRequests };
+    return { abandonedRequests: tracking.cutWhileDraining };
   };
 
   return {

@@ -10,16 +10,16 @@ import { currentRequest, requestIdFrom, type RequestState, runInRequest } from '
 const GRAPHQL_NAME = /^[_A-Za-z][_0-9A-Za-z]{0,63}$/;
 
 export interface RequestTracking {
-  /** Requests whose response has not finished (or whose connection has not closed). */
-  readonly inFlight: number;
   /** From now on, every response asks the client to close its connection, so keep-alive sockets drain. */
   startDraining(): void;
   readonly draining: boolean;
+  /** Responses that did not finish after draining began: cut at the shutdown timeout (or abandoned by the client). */
+  readonly cutWhileDraining: number;
 }
 
 /**
  * First middleware of the app: gives each request an id (the caller's `x-request-id` if it is sane, else a new
- * one) and returns it in the response header, counts requests in flight for the graceful shutdown, and when the
+ * one) and returns it in the response header, counts requests in flight (a metric) and those cut by the graceful shutdown, and when the
  * response ends writes one log line and, for GraphQL requests, the request metrics.
  */
 export function trackRequests(
@@ -27,8 +27,8 @@ export function trackRequests(
   options: { logger: Logger; metrics: GatewayMetrics | undefined; graphqlPath: string },
 ): RequestTracking {
   const { logger, metrics, graphqlPath } = options;
-  let inFlight = 0;
   let draining = false;
+  let cutWhileDraining = 0;
   app.use((req: Request, res: Response, next: NextFunction) => {
     const state: RequestState = {
       id: requestIdFrom(req.header('x-request-id')),
@@ -38,15 +38,14 @@ export function trackRequests(
     res.locals.request = state;
     res.setHeader('x-request-id', state.id);
     if (draining) res.setHeader('connection', 'close');
-    inFlight++;
     metrics?.inFlight.inc();
     // 'close' fires once for every response: after it finished, or when the client went away first.
     res.once('close', () => {
-      inFlight--;
       metrics?.inFlight.dec();
       const seconds = (performance.now() - state.startedAt) / 1000;
       const graphql = path === graphqlPath;
       const finished = res.writableFinished;
+      if (draining && !finished) cutWhileDraining++;
       const outcome = state.outcome ?? outcomeFromStatus(res.statusCode, finished);
       // GraphQL work is what an operation name and outcome describe; a landing page GET or a CORS preflight
       // never reached the GraphQL plugin and is not counted as an operation.
@@ -73,11 +72,11 @@ export function trackRequests(
     next();
   });
   return {
-    get inFlight() {
-      return inFlight;
-    },
     get draining() {
       return draining;
+    },
+    get cutWhileDraining() {
+      return cutWhileDraining;
     },
     startDraining() {
       draining = true;
