@@ -53,3 +53,26 @@ describe('rate limits in memory (rate-limiter-flexible)', () => {
     expect((await store.take(other, 1)).allowed).toBe(false);
   });
 });
+
+describe('a limit set to 0 per minute', () => {
+  it('is off: nothing is counted against it, the others still apply', async () => {
+    const store = new RateLimitStore(
+      {
+        merchant: { perMinute: 0, burst: 1 },
+        caller: { perMinute: 60, burst: 2 },
+        anonymous: { perMinute: 0, burst: 1 },
+      },
+      undefined,
+      () => undefined,
+    );
+    for (let i = 0; i < 5; i++)
+      expect((await store.take([{ limit: 'anonymous', key: 'x' }], 1)).allowed).toBe(true);
+    const both = [
+      { limit: 'merchant', key: 'm' },
+      { limit: 'caller', key: 'c' },
+    ] as const;
+    expect((await store.take(both, 1)).allowed).toBe(true);
+    expect((await store.take(both, 1)).allowed).toBe(true);
+    expect(await store.take(both, 1)).toMatchObject({ allowed: false, limit: 'caller' });
+  });
+});

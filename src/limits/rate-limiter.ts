@@ -47,9 +47,9 @@ export function windowFor(limit: { perMinute: number; burst: number }): { points
  * window). While Redis is away each instance enforces the limits in memory on its own.
  */
 export class RateLimitStore {
-  private readonly memory: Record<LimitName, RateLimiterMemory>;
-  private readonly shared: Record<LimitName, RateLimiterRedis> | undefined;
-  private readonly points: Record<LimitName, number>;
+  private readonly memory: Partial<Record<LimitName, RateLimiterMemory>>;
+  private readonly shared: Partial<Record<LimitName, RateLimiterRedis>> | undefined;
+  private readonly points: Partial<Record<LimitName, number>>;
   private readonly redis: Redis | undefined;
   private lastWarning = 0;
 
@@ -58,9 +58,12 @@ export class RateLimitStore {
     redis: { url: string; prefix: string } | undefined,
     private readonly log: Log,
   ) {
-    const names: LimitName[] = ['merchant', 'caller', 'anonymous'];
+    // A limit set to 0 per minute is off: no limiter, and charges to it are not counted.
+    const names = (['merchant', 'caller', 'anonymous'] as const).filter((n) => limits[n].perMinute > 0);
     const each = <T>(make: (name: LimitName, w: { points: number; duration: number }) => T) =>
-      Object.fromEntries(names.map((n) => [n, make(n, windowFor(limits[n]))])) as Record<LimitName, T>;
+      Object.fromEntries(names.map((n) => [n, make(n, windowFor(limits[n]))])) as Partial<
+        Record<LimitName, T>
+      >;
     this.points = each((_n, w) => w.points);
     this.memory = each((n, w) => new RateLimiterMemory({ ...w, keyPrefix: n }));
     if (redis) {
@@ -106,7 +109,8 @@ export class RateLimitStore {
   async take(charges: readonly Charge[], cost: number): Promise<TakeResult> {
     const outcomes = await Promise.all(
       charges.map(async (c) => {
-        const points = Math.min(cost, this.points[c.limit]);
+        const points = Math.min(cost, this.points[c.limit] ?? 0);
+        if (points === 0) return { c, points, limiter: undefined, res: new RateLimiterRes(), allowed: true };
         try {
           const [limiter, res] = await this.consume(c, points);
           return { c, points, limiter, res, allowed: true };
@@ -127,7 +131,7 @@ export class RateLimitStore {
 
   /** Charges one limit; says which store took the points, so a refund goes back to the same one. */
   private async consume(c: Charge, points: number): Promise<[RateLimiterAbstract, RateLimiterRes]> {
-    const memory = this.memory[c.limit];
+    const memory = this.memory[c.limit]!; // take() charges only limits that are on
     const shared = this.shared?.[c.limit];
     if (!shared) return [memory, await memory.consume(c.key, points)];
     try {
