@@ -330,7 +330,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     // SHUTDOWN_TIMEOUT_MS; the tracking counts the responses that were cut.
     tracking.startDraining();
     await server.stop();
-    await new Promise((resolve) => setImmediate(resolve)); // the cut responses' 'close' events
     await services.indexes.close(); // background index builds, before the owner closes the database
     await services.calibration.close();
     await rateLimiter.close();

@@ -29,6 +29,8 @@ export function trackRequests(
   const { logger, metrics, graphqlPath } = options;
   let draining = false;
   let cutWhileDraining = 0;
+  /** Responses not closed yet: at the end of a shutdown, any of them still unfinished has been cut too. */
+  const open = new Set<Response>();
   app.use((req: Request, res: Response, next: NextFunction) => {
     const state: RequestState = {
       id: requestIdFrom(req.header('x-request-id')),
@@ -39,9 +41,11 @@ export function trackRequests(
     res.setHeader('x-request-id', state.id);
     if (draining) res.setHeader('connection', 'close');
     metrics?.inFlight.inc();
+    open.add(res);
     // 'close' fires once for every response: after it finished, or when the client went away first.
     res.once('close', () => {
       metrics?.inFlight.dec();
+      open.delete(res);
       const seconds = (performance.now() - state.startedAt) / 1000;
       const graphql = path === graphqlPath;
       const finished = res.writableFinished;
@@ -76,7 +80,8 @@ export function trackRequests(
       return draining;
     },
     get cutWhileDraining() {
-      return cutWhileDraining;
+      // The cut responses whose 'close' event has not run yet count as well (it can come after the server closed).
+      return cutWhileDraining + [...open].filter((r) => !r.writableFinished).length;
     },
     startDraining() {
       draining = true;
