@@ -8,8 +8,17 @@ import { loadConfig } from '../src/config/config';
 import { type Database, openDatabase } from '../src/db/database';
 import { createEmbedder } from '../src/embeddings/embedder.factory';
 import { log, machine, percentile, recreateDatabase, rng, writeResults } from './bench-utils';
+import { integerOption, parseCommandLine } from '../src/cli/command-line';
 
-const USAGE = `Citus side by side and under operations (issue 14; docs/SCALE-OUT.md).
+const USAGE = `Usage: npm run bench:citus [-- --big-docs 150 --small 11 --small-docs 12 --rounds 2]
+       node dist/bench/citus.bench.js --operations-only   (part 2 again, on the cluster database loaded by a run)
+  (the npm script recreates srg_citus_bench on the cluster of scripts/citus-cluster.sh, which must be running)
+Env:  BENCH_SINGLE_URL  one node, recreated (default postgres://postgres@127.0.0.1:5432/srg_bench_citus_single)
+      BENCH_CITUS_URL   the coordinator, an empty database joined to its workers
+                        (default postgres://postgres@127.0.0.1:5440/srg_citus_bench)
+      CITUS_CLUSTER_DIR data directories of the local cluster (default /tmp/srg-citus-cluster), to stop a worker
+
+Citus side by side and under operations (issue 14; docs/SCALE-OUT.md).
 
 Loads the same merchants into one PostgreSQL and into the local Citus cluster, then measures in one run:
   1. retrieveChunks (VECTOR, HYBRID, KEYWORD) and ingestDocument over HTTP against both, interleaved, at
@@ -17,27 +26,19 @@ Loads the same merchants into one PostgreSQL and into the local Citus cluster, t
   2. on the cluster, while readers and a writer keep going: isolate_tenant_to_new_shard for the large merchant,
      moving its shard group to the other worker, and stopping the other worker (its merchants must get
      SERVICE_UNAVAILABLE quickly, the rest must keep working), then starting it again.
-Results: docs/benchmarks/citus.{json,md}.
+Results: docs/benchmarks/citus.{json,md}.`;
 
-Usage: npm run bench:citus [-- --big-docs 150 --small 11 --small-docs 12 --rounds 2]
-       node dist/bench/citus.bench.js --operations-only   (part 2 again, on the cluster database loaded by a run)
-  (the npm script recreates srg_citus_bench on the cluster of scripts/citus-cluster.sh, which must be running)
-Env:  BENCH_SINGLE_URL  one node, recreated (default postgres://postgres@127.0.0.1:5432/srg_bench_citus_single)
-      BENCH_CITUS_URL   the coordinator, an empty database joined to its workers
-                        (default postgres://postgres@127.0.0.1:5440/srg_citus_bench)
-      CITUS_CLUSTER_DIR data directories of the local cluster (default /tmp/srg-citus-cluster), to stop a worker`;
-
-const args = process.argv.slice(2);
-if (args.includes('--help') || args.includes('-h')) {
-  console.log(USAGE);
-  process.exit(0);
-}
-const argOf = (name: string, fallback: number): number => {
-  const i = args.indexOf(`--${name}`);
-  const value = i >= 0 ? Number(args[i + 1]) : fallback;
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer`);
-  return value;
-};
+const { values: cli } = parseCommandLine(USAGE, {
+  options: {
+    'big-docs': { type: 'string' },
+    small: { type: 'string' },
+    'small-docs': { type: 'string' },
+    rounds: { type: 'string' },
+    'operations-only': { type: 'boolean', default: false },
+  },
+});
+const argOf = (name: 'big-docs' | 'small' | 'small-docs' | 'rounds', fallback: number): number =>
+  integerOption(USAGE, name, cli[name], fallback);
 const BIG_DOCS = argOf('big-docs', 150);
 const SMALL = argOf('small', 11);
 const SMALL_DOCS = argOf('small-docs', 12);
@@ -530,7 +531,7 @@ async function operations(t: Target) {
   };
 }
 
-const OPERATIONS_ONLY = args.includes('--operations-only');
+const OPERATIONS_ONLY = cli['operations-only'];
 
 async function main(): Promise<void> {
   if (OPERATIONS_ONLY) {

@@ -16,6 +16,7 @@ import { RateLimitStore } from '../src/limits/rate-limiter';
 import { MemoryTokenBuckets, RedisTokenBuckets } from './baseline/token-buckets';
 import { projectRoot } from '../src/common/project-root';
 import { log, machine, writeResults } from './bench-utils';
+import { integerOption, parseCommandLine } from '../src/cli/command-line';
 
 /**
  * The per-request hot paths the library swaps of issue 15 touch, before and after side by side in one run
@@ -24,21 +25,15 @@ import { log, machine, writeResults } from './bench-utils';
  * and the operation shape check that still runs before graphql-js validation.
  * Usage: node dist/bench/hot-path.bench.js [--rounds 5] [--redis redis://127.0.0.1:6379]
  */
-const args = process.argv.slice(2);
-if (args.includes('--help') || args.includes('-h')) {
-  console.log(
-    'Usage: npm run bench:hot-path [-- --rounds N --redis URL]\n' +
-      'Times token verification, rate-limit checks and operation analysis before/after the library swaps.\n' +
-      'Writes docs/benchmarks/hot-path.{json,md}. Uses Redis keys under srg:bench:hot:* (deleted afterwards).',
-  );
-  process.exit(0);
-}
-const argOf = (name: string, fallback: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : fallback;
-};
-const ROUNDS = Number(argOf('rounds', '5'));
-const REDIS_URL = argOf('redis', process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+const HELP =
+  'Usage: npm run bench:hot-path [-- --rounds N --redis URL]\n' +
+  'Times token verification, rate-limit checks and operation analysis before/after the library swaps.\n' +
+  'Writes docs/benchmarks/hot-path.{json,md}. Uses Redis keys under srg:bench:hot:* (deleted afterwards).';
+const { values: cli } = parseCommandLine(HELP, {
+  options: { rounds: { type: 'string' }, redis: { type: 'string' } },
+});
+const ROUNDS = integerOption(HELP, 'rounds', cli.rounds, 5);
+const REDIS_URL = cli.redis ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /** Mean µs per call over `n` sequential awaited calls. */
 async function perCall(n: number, fn: (i: number) => unknown): Promise<number> {

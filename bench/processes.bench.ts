@@ -1,15 +1,15 @@
 import 'reflect-metadata';
 import crypto from 'node:crypto';
 import os from 'node:os';
-import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { fromSql } from 'pgvector';
 import { signToken } from '../src/auth/jwt';
 import { projectRoot } from '../src/common/project-root';
 import { log, machine, writeResults } from './bench-utils';
 import { graphql, runConcurrent, startGatewayProcess, type LoadResult } from './load-harness';
+import { integerOption, parseCommandLine, usageError } from '../src/cli/command-line';
 
-const HELP = `Usage: node dist/bench/processes.bench.js --url postgres://postgres@127.0.0.1:5432/srg_bench [--requests 400] [--concurrency 8]
+const HELP = `Usage: npm run bench:processes -- --url postgres://postgres@127.0.0.1:5432/srg_bench [--requests 400] [--concurrency 8]
 
 Gateway throughput with 1 and 2 processes (WEB_CONCURRENCY, Node cluster) side by side, on a database loaded by
 \`npm run bench\` (it reads that database and writes nothing into it): VECTOR retrievals with precomputed
@@ -21,22 +21,17 @@ const RETRIEVE = `query Bench($input: RetrieveChunksInput!) {
 }`;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = parseCommandLine(HELP, {
     options: {
       url: { type: 'string' },
-      requests: { type: 'string', default: '400' },
-      concurrency: { type: 'string', default: '8' },
-      help: { type: 'boolean', default: false },
+      requests: { type: 'string' },
+      concurrency: { type: 'string' },
     },
   });
-  if (values.help || !values.url) {
-    console.log(HELP);
-    if (!values.url && !values.help) process.exit(2);
-    return;
-  }
+  if (!values.url) usageError(HELP, '--url is required');
   const url = values.url;
-  const requests = Number(values.requests);
-  const concurrency = Number(values.concurrency);
+  const requests = integerOption(HELP, 'requests', values.requests, 400);
+  const concurrency = integerOption(HELP, 'concurrency', values.concurrency, 8);
   const reader = new pg.Client({ connectionString: url });
   await reader.connect();
   const rows = await reader.query<{ merchant_id: string; e: string }>(

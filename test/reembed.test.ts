@@ -222,7 +222,8 @@ describe('re-embedding a corpus with another model (corpus versions)', () => {
       `SELECT document_id, chunk_text FROM document_chunks WHERE merchant_id = $1 AND document_id IN ('doc-10', 'doc-11')`,
       [merchant],
     );
-    expect(texts).toEqual([{ document_id: 'doc-11', chunk_text: 'Rewritten while migrating.' }]);
+    // The chunk text starts with the document's contextual header (its title), then the edited body.
+    expect(texts).toEqual([{ document_id: 'doc-11', chunk_text: 'Doc 11\n\nRewritten while migrating.' }]);
   });
 
   it('does nothing when the model is already active', async () => {

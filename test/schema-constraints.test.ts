@@ -264,7 +264,7 @@ describe('migrations', () => {
       await db.dataSource.undoLastMigration({ transaction: 'each' });
       expect(await tables()).toEqual([]);
       await db.dataSource.runMigrations({ transaction: 'each' });
-      expect(await tables()).toEqual([...all, 'tenant_claim_keys'].sort());
+      expect(await tables()).toEqual([...all, 'retrieval_calibrations', 'tenant_claim_keys'].sort());
     } finally {
       await db.close();
       if (url && dbName) {

@@ -1,10 +1,10 @@
 import 'reflect-metadata';
-import { parseArgs } from 'node:util';
 import { createServices } from '../app';
 import { loadConfig } from '../config/config';
 import { openDatabase } from '../db/database';
 import { createEmbedder } from '../embeddings/embedder.factory';
 import { CalibrationRepository } from '../retrieval/calibration.repository';
+import { parseCommandLine, usageError } from './command-line';
 
 const HELP = `Usage: npm run calibrate -- (--merchant m01 | --all | --stale) [--json]
 
@@ -21,22 +21,16 @@ database of DATABASE_URL (or the embedded one); writes only the retrieval_calibr
   --json          one JSON report per merchant instead of a summary line`;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = parseCommandLine(HELP, {
     options: {
       merchant: { type: 'string' },
       all: { type: 'boolean', default: false },
       stale: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
     },
   });
-  if (values.help) {
-    console.log(HELP);
-    return;
-  }
   if ([values.merchant !== undefined, values.all, values.stale].filter(Boolean).length !== 1) {
-    console.error(HELP);
-    process.exit(2);
+    usageError(HELP, 'give exactly one of --merchant, --all or --stale');
   }
   const config = loadConfig();
   const db = await openDatabase(config, { migrate: true });
