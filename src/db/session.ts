@@ -75,6 +75,13 @@ export class TenantSession implements Db {
    */
   async read<T>(prelude: string, work: (client: SqlClient, preludeRows: Row[]) => Promise<T>): Promise<T> {
     const client = await requestPool(this.dataSource).connect();
+    // A checked-out client's connection errors are emitted on the client, not handled by the pool: without a
+    // listener a server restart mid-request would crash the process. The failing query rejects on its own.
+    let broken = false;
+    const onError = (): void => {
+      broken = true;
+    };
+    client.on('error', onError);
     let open = false;
     try {
       const settings = await tenantSettingsSql(
@@ -103,7 +110,8 @@ export class TenantSession implements Db {
       if (open) await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
-      client.release();
+      client.removeListener('error', onError);
+      client.release(broken); // a broken connection is discarded, not pooled again
     }
   }
 }
