@@ -171,7 +171,8 @@ export class SearchRepository {
     p: ChunkSearchParams,
     cap: number,
   ): Promise<number> {
-    const params: unknown[] = [toSql(p.embedding)];
+    // No vector here: an unused $1 would leave PostgreSQL unable to type it.
+    const params: unknown[] = [];
     const f = filterSql(scope, p, params);
     params.push(cap);
     const rows: { n: string }[] = await manager.query(
