@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod/v4';
+import { distance } from 'fastest-levenshtein';
 
 /*
  * The environment table: each variable is declared once, with its type, range, default and meaning; `--help`, the
@@ -369,7 +370,7 @@ export function unknownVariableWarnings(env: Env = process.env): string[] {
       const ours =
         near !== undefined ||
         OWN_PREFIXES.some(
-          (p) => name.startsWith(p) || (p.length >= 6 && editDistance(leadingWords(name, p), p) <= 1),
+          (p) => name.startsWith(p) || (p.length >= 6 && distance(leadingWords(name, p), p) <= 1),
         );
       if (!ours) return [];
       return [
@@ -391,24 +392,10 @@ function nearestVariable(name: string): string | undefined {
   const allowed = upper.length <= 8 ? 1 : 2;
   let best: { name: string; d: number } | undefined;
   for (const k of KNOWN) {
-    const d = editDistance(k, upper);
+    const d = distance(k, upper);
     if (d <= allowed && (best === undefined || d < best.d)) best = { name: k, d };
   }
   return best?.name;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
-    }
-  }
-  return row[b.length];
 }
 
 /** The variable table as `--help` prints it. */

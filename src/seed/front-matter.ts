@@ -2,6 +2,7 @@ import matter from 'gray-matter';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair } from 'yaml';
 import { isValidUserId } from '../auth/jwt';
 import { PRINCIPAL_PATTERN } from '../common/validation';
+import { distance } from 'fastest-levenshtein';
 
 /** What a document file's front matter may say; every key is optional. */
 export type DocumentFrontMatter = {
@@ -143,7 +144,7 @@ export function parseFrontMatter(
         >;
         break;
       default: {
-        const near = KEYS.find((k) => editDistance(k, key.toLowerCase()) <= 2);
+        const near = KEYS.find((k) => distance(k, key.toLowerCase()) <= 2);
         fail(
           line,
           `unknown key ${JSON.stringify(key)}${near ? ` (did you mean ${near}?)` : ''}: front matter takes ` +
@@ -197,18 +198,4 @@ function readAcl(
     }
     return text;
   });
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
-    }
-  }
-  return row[b.length];
 }
