@@ -28,9 +28,12 @@ SUITES=(
   test/isolation.e2e.test.ts
   test/hostile.e2e.test.ts
   test/row-level-security.test.ts
+  test/leaked-gateway-credential.test.ts
   test/retrieval.e2e.test.ts
   test/retrieval-modes.e2e.test.ts
   test/retrieval-strategy.test.ts
+  test/retrieval-round-trips.test.ts
+  test/retrieval-calibration.test.ts
   test/ingestion.e2e.test.ts
   test/faults/sigkill-ingestion.e2e.test.ts
   test/reembed.test.ts
