@@ -133,28 +133,26 @@ export class RetrievalService {
             : null;
       const embedMs = performance.now() - embedStarted;
       const searchStarted = performance.now();
-      const outcome = await session.read(
-        this.strategy.prelude(pool, scope.merchantId),
-        async (client, rows) => {
-          const facts = this.strategy.facts(rows);
-          if (facts === null) return 'no-corpus' as const;
-          this.activeModels.set(scope.merchantId, facts);
-          if (facts.calibration === null) this.calibration.noteUncalibrated(scope.merchantId);
-          if (given !== null) validateEmbedding(given, facts);
-          else if (known?.embeddingModel !== facts.embeddingModel || known.dimensions !== facts.dimensions)
-            return 'stale' as const;
-          const params: ChunkSearchParams = {
-            embedding: embedded!,
-            corpus: { version: facts.version, dimensions: facts.dimensions },
-            k: pool,
-            filter,
-          };
-          const plan = this.strategy.plan(facts, params, mode !== 'keyword', keywordText);
-          const out = await this.strategy.run(client, scope, plan);
-          const explained = q.explain ? await this.strategy.explain(client, scope, facts, plan) : null;
-          return { vectorSide: out.vector, keywordSide: out.keyword, explained };
-        },
-      );
+      const prelude = this.strategy.prelude(pool, scope.merchantId);
+      const outcome = await session.read(prelude, async (client, rows) => {
+        const facts = this.strategy.facts(rows);
+        if (facts === null) return 'no-corpus' as const;
+        this.activeModels.set(scope.merchantId, facts);
+        if (facts.calibration === null) this.calibration.noteUncalibrated(scope.merchantId);
+        if (given !== null) validateEmbedding(given, facts);
+        else if (known?.embeddingModel !== facts.embeddingModel || known.dimensions !== facts.dimensions)
+          return 'stale' as const;
+        const params: ChunkSearchParams = {
+          embedding: embedded!,
+          corpus: { version: facts.version, dimensions: facts.dimensions },
+          k: pool,
+          filter,
+        };
+        const plan = this.strategy.plan(facts, params, mode !== 'keyword', keywordText);
+        const out = await this.strategy.run(client, scope, plan);
+        const explained = q.explain ? await this.strategy.explain(client, scope, facts, plan) : null;
+        return { vectorSide: out.vector, keywordSide: out.keyword, explained };
+      });
       if (outcome === 'no-corpus') return empty(mode);
       if (outcome === 'stale' && attempt < 3) continue;
       if (outcome === 'stale') return empty(mode);
