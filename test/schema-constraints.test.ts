@@ -213,7 +213,13 @@ describe('migrations', () => {
         )[0].src;
       // One verification per statement: app_principals() is the plain reader.
       expect(await principalsReader()).not.toContain('app_verified_capability');
-      // Down one step: the claims on Citus, which changed nothing on a database without the citus extension.
+      // Down one step: vector_index_ready() gone.
+      const indexReady = async () =>
+        db.dataSource.query(`SELECT proname FROM pg_proc WHERE proname = 'vector_index_ready'`);
+      expect(await indexReady()).toHaveLength(1);
+      await db.dataSource.undoLastMigration({ transaction: 'each' });
+      expect(await indexReady()).toEqual([]);
+      // Down another: the claims on Citus, which changed nothing on a database without the citus extension.
       const binding = async () =>
         (
           await db.dataSource.query<{ src: string }[]>(
