@@ -214,8 +214,8 @@ describe('migrations', () => {
       // One verification per statement: app_principals() is the plain reader.
       expect(await principalsReader()).not.toContain('app_verified_capability');
       // Down one step: vector_index_ready() gone.
-      const indexReady = async () =>
-        db.dataSource.query(`SELECT proname FROM pg_proc WHERE proname = 'vector_index_ready'`);
+      const indexReady = () =>
+        db.dataSource.query<unknown[]>(`SELECT proname FROM pg_proc WHERE proname = 'vector_index_ready'`);
       expect(await indexReady()).toHaveLength(1);
       await db.dataSource.undoLastMigration({ transaction: 'each' });
       expect(await indexReady()).toEqual([]);
