@@ -1,14 +1,23 @@
 import 'reflect-metadata';
-import { execFileSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { Client } from 'pg';
-import { createGateway, type Gateway } from '../src/app';
-import { signToken } from '../src/auth/jwt';
-import { loadConfig } from '../src/config/config';
-import { type Database, openDatabase } from '../src/db/database';
-import { createEmbedder } from '../src/embeddings/embedder.factory';
-import { log, machine, percentile, recreateDatabase, rng, writeResults } from './bench-utils';
+import { log, machine, recreateDatabase, rng, writeResults } from './bench-utils';
 import { integerOption, parseCommandLine } from '../src/cli/command-line';
+import {
+  BIG,
+  documentText,
+  gql,
+  INGEST,
+  MODES,
+  pool,
+  QUERIES,
+  retrieve,
+  start,
+  summary,
+  type Target,
+  TOPICS,
+} from './citus/citus-bench.shared';
+import { operations, operationsMarkdown } from './citus/citus-operations';
 
 const USAGE = `Usage: npm run bench:citus [-- --big-docs 150 --small 11 --small-docs 12 --rounds 2]
        node dist/bench/citus.bench.js --operations-only   (part 2 again, on the cluster database loaded by a run)
@@ -47,76 +56,10 @@ const SINGLE_URL =
   process.env.BENCH_SINGLE_URL ?? 'postgres://postgres@127.0.0.1:5432/srg_bench_citus_single';
 const CITUS_URL = process.env.BENCH_CITUS_URL ?? 'postgres://postgres@127.0.0.1:5440/srg_citus_bench';
 const CLUSTER_DIR = process.env.CITUS_CLUSTER_DIR ?? '/tmp/srg-citus-cluster';
-const SECRET = 'citus-bench-secret-that-is-long-enough-0123456789';
 
-const TOPICS = [
-  'refund return money back card statement credit',
-  'password reset login two factor account locked',
-  'shipping delivery parcel tracking carrier courier',
-  'warranty defect repair replacement broken faulty',
-  'invoice billing tax receipt payment charge',
-  'subscription plan upgrade cancel renewal trial',
-];
-const QUERIES = [
-  'how long until my refund reaches the card',
-  'I am locked out and need a password reset',
-  'where is my parcel, tracking shows nothing',
-  'my device is broken, is it under warranty',
-  'I need a tax invoice for my payment',
-  'cancel my subscription before renewal',
-];
-const MODES = ['VECTOR', 'HYBRID', 'KEYWORD'] as const;
-const BIG = 'ops-big';
 const smallIds = Array.from({ length: SMALL }, (_, i) => `ops-s${String(i + 1).padStart(2, '0')}`);
 const MERCHANTS = [BIG, ...smallIds];
-
-interface Target {
-  name: 'single' | 'citus';
-  db: Database;
-  gateway: Gateway;
-  endpoint: string;
-}
-
-const gatewayUrl = (owner: string): string => {
-  const u = new URL(owner);
-  u.username = 'srg_gateway';
-  u.password = '';
-  return u.toString();
-};
-
-async function start(name: Target['name'], owner: string): Promise<Target> {
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    DATABASE_URL: gatewayUrl(owner),
-    MIGRATION_DATABASE_URL: owner,
-    AUTH_JWT_SECRET: SECRET,
-    RATE_LIMIT_MERCHANT_PER_MINUTE: '0',
-    RATE_LIMIT_CALLER_PER_MINUTE: '0',
-    RETRIEVAL_EXACT_SCAN_MAX_ROWS: '200',
-    RETRIEVAL_DEDICATED_INDEX_MIN_ROWS: '400',
-    RETRIEVAL_INDEX_AUTOBUILD: 'false',
-    DB_POOL_SIZE: '12',
-  });
-  const db = await openDatabase(config, { migrate: true });
-  const gateway = await createGateway({ config, db, embedder: createEmbedder(config), jwtSecret: SECRET });
-  const endpoint = await gateway.listen(0, '127.0.0.1');
-  return { name, db, gateway, endpoint };
-}
-
-function documentText(rand: () => number, topic: string, doc: number): string {
-  const words = topic.split(' ');
-  const pick = () => words[Math.floor(rand() * words.length)];
-  return [0, 1, 2, 3]
-    .map(
-      (s) =>
-        `## Part ${s} ${pick()}\n\n` +
-        Array.from(
-          { length: 3 },
-          (_, i) => `Item ${doc}-${s}-${i} covers ${pick()} and ${pick()} for ${pick()} cases.`,
-        ).join(' '),
-    )
-    .join('\n\n');
-}
+const CLUSTER = { merchants: MERCHANTS, citusUrl: CITUS_URL, clusterDir: CLUSTER_DIR };
 
 async function load(t: Target): Promise<{ docs: number; ms: number; indexMs: number }> {
   const started = performance.now();
@@ -143,84 +86,6 @@ async function load(t: Target): Promise<{ docs: number; ms: number; indexMs: num
   if (built[0]?.outcome !== 'created') throw new Error(`${t.name}: no dedicated index for ${BIG}`);
   return { docs, ms, indexMs: performance.now() - indexStarted };
 }
-
-interface Answer {
-  ok: boolean;
-  code?: string;
-  ms: number;
-  strategy?: string;
-  chunks?: string[];
-}
-
-async function gql(
-  endpoint: string,
-  query: string,
-  variables: Record<string, unknown>,
-  merchantId: string,
-  roles = ['agent'],
-  userId = 'agent-1',
-): Promise<{
-  ms: number;
-  body: { data?: Record<string, unknown> | null; errors?: { extensions?: { code?: string } }[] };
-}> {
-  const token = signToken({ sub: userId, merchantId, roles }, SECRET);
-  const started = performance.now();
-  let res: Response;
-  try {
-    res = await fetch(endpoint, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ query, variables }),
-    });
-  } catch {
-    return { ms: performance.now() - started, body: { errors: [{ extensions: { code: 'HTTP_FAILED' } }] } };
-  }
-  const body = (await res.json()) as {
-    data?: Record<string, unknown> | null;
-    errors?: { extensions?: { code?: string } }[];
-  };
-  return { ms: performance.now() - started, body };
-}
-
-const RETRIEVE = `query R($input: RetrieveChunksInput!) {
-  retrieveChunks(input: $input) { strategy chunks { documentId chunkIndex } }
-}`;
-const INGEST = `mutation I($input: IngestDocumentInput!) { ingestDocument(input: $input) { document { id } } }`;
-
-async function retrieve(endpoint: string, merchant: string, query: string, mode: string): Promise<Answer> {
-  const { ms, body } = await gql(endpoint, RETRIEVE, { input: { query, k: 10, mode } }, merchant);
-  if (body.errors?.length) return { ok: false, code: body.errors[0].extensions?.code ?? 'UNKNOWN', ms };
-  const r = body.data!.retrieveChunks as {
-    strategy: string;
-    chunks: { documentId: string; chunkIndex: number }[];
-  };
-  return {
-    ok: true,
-    ms,
-    strategy: r.strategy,
-    chunks: r.chunks.map((c) => `${c.documentId}#${c.chunkIndex}`),
-  };
-}
-
-async function pool<T>(
-  items: readonly T[],
-  concurrency: number,
-  run: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < items.length) await run(items[next++]);
-    }),
-  );
-}
-
-const summary = (ms: number[]) => ({
-  n: ms.length,
-  p50: Math.round(percentile(ms, 0.5) * 10) / 10,
-  p95: Math.round(percentile(ms, 0.95) * 10) / 10,
-  mean: Math.round((ms.reduce((a, b) => a + b, 0) / Math.max(1, ms.length)) * 10) / 10,
-});
 
 async function compare(targets: Target[]) {
   const requests = MERCHANTS.flatMap((m) => QUERIES.flatMap((q) => MODES.map((mode) => ({ m, q, mode }))));
@@ -284,253 +149,6 @@ async function compare(targets: Target[]) {
   };
 }
 
-interface LoadStats {
-  reads: number;
-  readErrors: Record<string, number>;
-  mismatches: number;
-  writesAcked: string[];
-  writeErrors: Record<string, number>;
-  readMs: number[];
-  writeMs: number[];
-}
-
-/** Readers (3) compare every answer with the baseline; a writer adds documents the readers cannot see. */
-function backgroundLoad(t: Target, baseline: Map<string, string>, writeSeq: { n: number }) {
-  const stats: LoadStats = {
-    reads: 0,
-    readErrors: {},
-    mismatches: 0,
-    writesAcked: [],
-    writeErrors: {},
-    readMs: [],
-    writeMs: [],
-  };
-  let stop = false;
-  const keys = [...baseline.keys()];
-  const rand = rng(77);
-  const reader = async () => {
-    while (!stop) {
-      const key = keys[Math.floor(rand() * keys.length)];
-      const [m, q] = key.split('|');
-      const a = await retrieve(t.endpoint, m, q, 'VECTOR');
-      stats.reads++;
-      if (!a.ok) stats.readErrors[a.code!] = (stats.readErrors[a.code!] ?? 0) + 1;
-      else {
-        stats.readMs.push(a.ms);
-        if (a.chunks!.join(',') !== baseline.get(key)) stats.mismatches++;
-      }
-    }
-  };
-  const writer = async () => {
-    while (!stop) {
-      const id = `w-${writeSeq.n++}`;
-      const { ms, body } = await gql(
-        t.endpoint,
-        INGEST,
-        {
-          input: {
-            id,
-            title: `Write ${id}`,
-            text: `## Audit ${id}\n\nAudit record ${id} for the operations benchmark.`,
-            acl: ['u-writer'],
-          },
-        },
-        BIG,
-        ['admin'],
-        'admin-1',
-      );
-      if (body.errors?.length) {
-        const code = body.errors[0].extensions?.code ?? 'UNKNOWN';
-        stats.writeErrors[code] = (stats.writeErrors[code] ?? 0) + 1;
-      } else {
-        stats.writesAcked.push(id);
-        stats.writeMs.push(ms);
-      }
-    }
-  };
-  const running = Promise.all([reader(), reader(), reader(), writer()]);
-  return {
-    stats,
-    async finish(): Promise<LoadStats> {
-      stop = true;
-      await running;
-      return stats;
-    },
-  };
-}
-
-async function placementOf(
-  admin: Client,
-  merchant: string,
-): Promise<{ shardid: string; port: number; host: string }> {
-  const rows = await admin.query<{ shardid: string; nodename: string; nodeport: number }>(
-    `SELECT s.shardid::text AS shardid, s.nodename, s.nodeport FROM citus_shards s
-      WHERE s.table_name = 'document_chunks'::regclass
-        AND s.shardid = get_shard_id_for_distribution_column('document_chunks', $1::text)`,
-    [merchant],
-  );
-  return { shardid: rows.rows[0].shardid, host: rows.rows[0].nodename, port: rows.rows[0].nodeport };
-}
-
-function pgCtl(action: 'start' | 'stop', port: number): void {
-  const dir = `${CLUSTER_DIR}/worker${port - 5440}`;
-  const argv = [
-    '-u',
-    'postgres',
-    '--',
-    '/usr/lib/postgresql/15/bin/pg_ctl',
-    '-D',
-    dir,
-    '-w',
-    '-l',
-    `${dir}.log`,
-  ];
-  execFileSync('runuser', [...argv, ...(action === 'stop' ? ['-m', 'fast', 'stop'] : ['start'])], {
-    stdio: 'ignore',
-  });
-}
-
-async function operations(t: Target) {
-  const admin = new Client({ connectionString: CITUS_URL });
-  await admin.connect();
-  const baseline = new Map<string, string>();
-  for (const m of MERCHANTS)
-    for (const q of QUERIES) {
-      const a = await retrieve(t.endpoint, m, q, 'VECTOR');
-      if (!a.ok) throw new Error(`baseline ${m}: ${a.code}`);
-      baseline.set(`${m}|${q}`, a.chunks!.join(','));
-    }
-  const writeSeq = { n: 0 };
-  const phases: Record<string, unknown> = {};
-  const during = async (name: string, op: () => Promise<unknown>) => {
-    const load = backgroundLoad(t, baseline, writeSeq);
-    await new Promise((r) => setTimeout(r, 2000));
-    const started = performance.now();
-    let detail: unknown;
-    try {
-      detail = await op();
-    } catch (err) {
-      await load.finish();
-      throw err;
-    }
-    const opMs = performance.now() - started;
-    await new Promise((r) => setTimeout(r, 2000));
-    const s = await load.finish();
-    phases[name] = {
-      opMs: Math.round(opMs),
-      detail,
-      reads: s.reads,
-      readErrors: s.readErrors,
-      answersChanged: s.mismatches,
-      readP50: summary(s.readMs).p50,
-      readP95: summary(s.readMs).p95,
-      writesAcked: s.writesAcked.length,
-      writeErrors: s.writeErrors,
-      writeP95: summary(s.writeMs).p95,
-    };
-    log(`${name}: ${JSON.stringify(phases[name])}`);
-    return s;
-  };
-
-  const acked: string[] = [];
-  // The product's dedicated-index DDL (src/chunks/chunk.repository.ts), built again beside the existing one while
-  // the writer keeps writing to the same merchant: Citus runs CREATE INDEX CONCURRENTLY shard by shard.
-  acked.push(
-    ...(
-      await during('CREATE INDEX CONCURRENTLY (dedicated HNSW)', async () => {
-        await admin.query(`CREATE INDEX CONCURRENTLY IF NOT EXISTS bench_cic_probe ON document_chunks
-            USING hnsw ((embedding::vector(1536)) vector_cosine_ops) WITH (m = 32, ef_construction = 128)
-            WHERE merchant_id = '${BIG}' AND vector_dims(embedding) = 1536`);
-        const valid = await admin.query<{ valid: boolean }>(
-          `SELECT i.indisvalid AS valid FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid WHERE c.relname = 'bench_cic_probe'`,
-        );
-        await admin.query(`DROP INDEX CONCURRENTLY IF EXISTS bench_cic_probe`);
-        return { valid: valid.rows[0]?.valid ?? false };
-      })
-    ).writesAcked,
-  );
-  const before = await placementOf(admin, BIG);
-  acked.push(
-    ...(
-      await during('isolate_tenant_to_new_shard', async () => {
-        const r = await admin.query<{ shard: string }>(
-          `SELECT isolate_tenant_to_new_shard('document_chunks', $1::text, 'CASCADE', shard_transfer_mode => 'force_logical')::text AS shard`,
-          [BIG],
-        );
-        return { from: before, newShard: r.rows[0].shard };
-      })
-    ).writesAcked,
-  );
-  const isolated = await placementOf(admin, BIG);
-  const otherPort = isolated.port === 5441 ? 5442 : 5441;
-  acked.push(
-    ...(
-      await during('citus_move_shard_placement', async () => {
-        await admin.query(
-          `SELECT citus_move_shard_placement($1::bigint, $2, $3, $2, $4, shard_transfer_mode => 'force_logical')`,
-          [isolated.shardid, isolated.host, isolated.port, otherPort],
-        );
-        return { shard: isolated.shardid, from: isolated.port, to: otherPort };
-      })
-    ).writesAcked,
-  );
-  const moved = await placementOf(admin, BIG);
-
-  // One worker down: the one not holding the large merchant.
-  const downPort = moved.port === 5441 ? 5442 : 5441;
-  const placements = new Map<string, number>();
-  for (const m of MERCHANTS) placements.set(m, (await placementOf(admin, m)).port);
-  pgCtl('stop', downPort);
-  const outage: { merchant: string; onStoppedWorker: boolean; code: string; ms: number }[] = [];
-  try {
-    for (const m of MERCHANTS) {
-      const a = await retrieve(t.endpoint, m, QUERIES[0], 'VECTOR');
-      outage.push({
-        merchant: m,
-        onStoppedWorker: placements.get(m) === downPort,
-        code: a.ok ? 'OK' : a.code!,
-        ms: Math.round(a.ms),
-      });
-    }
-  } finally {
-    pgCtl('start', downPort);
-  }
-  let recoveredMs = 0;
-  const recoverStarted = performance.now();
-  for (;;) {
-    const results = await Promise.all(MERCHANTS.map((m) => retrieve(t.endpoint, m, QUERIES[0], 'VECTOR')));
-    if (results.every((r) => r.ok)) break;
-    if (performance.now() - recoverStarted > 60_000) throw new Error('cluster did not recover within 60 s');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  recoveredMs = performance.now() - recoverStarted;
-
-  const stored = await admin.query<{ id: string }>(
-    `SELECT id FROM support_documents WHERE merchant_id = $1 AND id LIKE 'w-%'`,
-    [BIG],
-  );
-  const storedIds = new Set(stored.rows.map((r) => r.id));
-  const lost = acked.filter((id) => !storedIds.has(id));
-  let unchanged = 0;
-  for (const [key, value] of baseline) {
-    const [m, q] = key.split('|');
-    const a = await retrieve(t.endpoint, m, q, 'VECTOR');
-    if (a.ok && a.chunks!.join(',') === value) unchanged++;
-  }
-  await admin.end();
-  return {
-    phases,
-    placement: { before, isolated, moved },
-    workerDown: {
-      port: downPort,
-      requests: outage,
-      recoveredWithinMs: Math.round(recoveredMs),
-    },
-    writes: { acknowledged: acked.length, lost: lost.length, lostIds: lost.slice(0, 10) },
-    answersUnchangedAfter: { unchanged, of: baseline.size },
-  };
-}
-
 const OPERATIONS_ONLY = cli['operations-only'];
 
 async function main(): Promise<void> {
@@ -540,7 +158,7 @@ async function main(): Promise<void> {
       const found = await t.db.dataSource.query<unknown[]>(`SELECT 1 FROM merchants WHERE id = $1`, [BIG]);
       if (found.length === 0)
         throw new Error(`${CITUS_URL} holds no benchmark data: run the whole benchmark first`);
-      const ops = await operations(t);
+      const ops = await operations(t, CLUSTER);
       const results = { machine: machine(), date: new Date().toISOString(), ops };
       writeResults('citus-operations', results, operationsMarkdown(results));
     } finally {
@@ -580,7 +198,7 @@ async function main(): Promise<void> {
     const side = await compare(targets);
     log(JSON.stringify(side));
     log('operations on the cluster');
-    const ops = await operations(targets[1]);
+    const ops = await operations(targets[1], CLUSTER);
     const results = {
       machine: machine(),
       date: new Date().toISOString(),
@@ -635,46 +253,6 @@ function markdown(r: {
   );
   lines.push(`Loading: ${JSON.stringify(r.loads)}`, '');
   return [...lines, ...operationsMarkdown(r).split('\n').slice(2)].join('\n');
-}
-
-function operationsMarkdown(r: {
-  machine: string;
-  date: string;
-  ops: Awaited<ReturnType<typeof operations>>;
-}): string {
-  const lines = [`# Citus operations under load (${r.date.slice(0, 10)}, ${r.machine})`, ''];
-  lines.push('## Operations on the cluster under load (3 readers, 1 writer)', '');
-  lines.push(
-    '| operation | took ms | reads | read errors | answers changed | read p95 ms | writes acked | write errors |',
-    '|---|---|---|---|---|---|---|---|',
-  );
-  for (const [name, p] of Object.entries(r.ops.phases) as [string, Record<string, unknown>][]) {
-    lines.push(
-      `| ${name} | ${String(p.opMs)} | ${String(p.reads)} | ${JSON.stringify(p.readErrors)} | ${String(p.answersChanged)} | ${String(p.readP95)} | ${String(p.writesAcked)} | ${JSON.stringify(p.writeErrors)} |`,
-    );
-  }
-  lines.push(
-    '',
-    `Writes acknowledged during the operations: ${r.ops.writes.acknowledged}, lost: ${r.ops.writes.lost}.`,
-  );
-  lines.push(
-    `Answers unchanged afterwards: ${r.ops.answersUnchangedAfter.unchanged} of ${r.ops.answersUnchangedAfter.of}.`,
-    '',
-  );
-  lines.push(
-    `## Worker on port ${r.ops.workerDown.port} stopped`,
-    '',
-    '| merchant | on the stopped worker | answer | ms |',
-    '|---|---|---|---|',
-  );
-  for (const o of r.ops.workerDown.requests)
-    lines.push(`| ${o.merchant} | ${o.onStoppedWorker ? 'yes' : 'no'} | ${o.code} | ${o.ms} |`);
-  lines.push(
-    '',
-    `All merchants answered again ${r.ops.workerDown.recoveredWithinMs} ms after the worker was started.`,
-    '',
-  );
-  return lines.join('\n');
 }
 
 main().catch((err: unknown) => {

@@ -103,12 +103,19 @@ describe('a leaked srg_gateway password', () => {
   };
   const nothing = Object.fromEntries(TABLES.map((table) => [table, 0]));
 
-  const forge = async (q: Attacker, merchant: string, principals: string[], claim?: string) => {
+  /**
+   * The settings as the gateway makes them: SET LOCAL, which Citus also carries to the workers where the policies
+   * run (set_config would stay on the coordinator, and the workers would deny for want of settings, not claims).
+   */
+  const setSettings = async (q: Attacker, merchant: string, principalsText: string, claim: string) => {
     await q.query(
-      `SELECT set_config('app.merchant_id', $1, true), set_config('app.principals', $2, true),
-              set_config('app.claim', $3, true)`,
-      [merchant, textArrayLiteral(principals), claim ?? ''],
+      `SET LOCAL app.merchant_id = ${pg.escapeLiteral(merchant)}; SET LOCAL app.principals = ${pg.escapeLiteral(
+        principalsText,
+      )}; SET LOCAL app.claim = ${pg.escapeLiteral(claim)}`,
     );
+  };
+  const forge = async (q: Attacker, merchant: string, principals: string[], claim?: string) => {
+    await setSettings(q, merchant, textArrayLiteral(principals), claim ?? '');
   };
 
   /** The active key, read over the owner's connection: what the attacker does NOT have. */
@@ -258,14 +265,40 @@ describe('a leaked srg_gateway password', () => {
       const { merchant, principals, claim } = captured[0];
       expect(claim).toMatch(/^\d+\.\d+\.\d+\.r\.[0-9a-f]{64}$/);
       const seen = await asAttacker(async (q) => {
-        await q.query(
-          `SELECT set_config('app.merchant_id', $1, true), set_config('app.principals', $2, true),
-                  set_config('app.claim', $3, true)`,
-          [merchant, principals, claim],
-        );
+        await setSettings(q, merchant, principals, claim);
         return visible(q);
       });
       expect(seen).toEqual(nothing);
+    },
+  );
+
+  // On Citus the binding is the global pid, which Citus hands to worker connections in their application_name; any
+  // client can write such a name. On the coordinator the binding refuses a gpid that is not this backend's, and
+  // Citus itself refuses every distributed query of a backend that calls itself internal.
+  (process.env.TEST_CITUS === '1' ? it : it.skip)(
+    'on Citus, a connection that claims the gateway backend’s global pid in its application_name gets nothing',
+    async () => {
+      const captured = await t.services.sessions
+        .open({ ...ALICE, merchantId: a, principals: principalsFor('u1', ['agent']) })
+        .transaction((m) =>
+          m.query<{ merchant: string; principals: string; claim: string }[]>(
+            `SELECT current_setting('app.merchant_id') AS merchant, current_setting('app.principals') AS principals,
+                    current_setting('app.claim') AS claim`,
+          ),
+        );
+      const { merchant, principals, claim } = captured[0];
+      const gpid = claim.split('.')[2];
+      const attempt = asAttacker(async (q) => {
+        await q.query(`SET LOCAL application_name = ${pg.escapeLiteral(`citus_internal gpid=${gpid}`)}`);
+        const [me] = await q.query<{ gpid: string; binding: string | null }>(
+          `SELECT citus_backend_gpid()::text AS gpid, app_claim_binding() AS binding`,
+        );
+        expect(me.gpid).toBe(gpid); // the spoof took: Citus believes this backend has the gateway's gpid
+        expect(me.binding).toBeNull(); // but the binding refuses it
+        await setSettings(q, merchant, principals, claim);
+        return visible(q);
+      });
+      await expect(attempt).rejects.toThrow(/cannot execute a distributed query/);
     },
   );
 

@@ -96,7 +96,9 @@ describe('one round trip per retrieval', () => {
     expect(result.strategy).toMatch(strategy);
     expect(result.chunks.length).toBeGreaterThan(0);
     expect(sent).toHaveLength(3);
-    expect(sent[0]).toMatch(/^BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL ROLE /);
+    expect(sent[0]).toMatch(
+      /^BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; (SET LOCAL ROLE |SET LOCAL citus.propagate_set_commands)/,
+    );
     expect(sent[2]).toBe('COMMIT');
   });
 

@@ -213,7 +213,23 @@ describe('migrations', () => {
         )[0].src;
       // One verification per statement: app_principals() is the plain reader.
       expect(await principalsReader()).not.toContain('app_verified_capability');
-      // Down one step: the Citus distribution, which changed nothing on a database without the citus extension.
+      // Down one step: vector_index_ready() gone.
+      const indexReady = () =>
+        db.dataSource.query<unknown[]>(`SELECT proname FROM pg_proc WHERE proname = 'vector_index_ready'`);
+      expect(await indexReady()).toHaveLength(1);
+      await db.dataSource.undoLastMigration({ transaction: 'each' });
+      expect(await indexReady()).toEqual([]);
+      // Down another: the claims on Citus, which changed nothing on a database without the citus extension.
+      const binding = async () =>
+        (
+          await db.dataSource.query<{ src: string }[]>(
+            `SELECT prosrc AS src FROM pg_proc WHERE proname = 'app_claim_binding'`,
+          )
+        )[0].src;
+      expect(await binding()).toContain('pg_backend_pid()');
+      await db.dataSource.undoLastMigration({ transaction: 'each' });
+      expect(await binding()).toContain('pg_backend_pid()');
+      // Down another: the Citus distribution, likewise a no-op here.
       await db.dataSource.undoLastMigration({ transaction: 'each' });
       expect((await policyExpressions()).every((q) => q.includes('app_manager_merchant_id()'))).toBe(true);
       // Down another: no retrieval calibrations.

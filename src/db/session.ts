@@ -299,14 +299,18 @@ export async function tenantSettingsSql(
   const merchant = access.scope.merchantId;
   const principals = textArrayLiteral(access.scope.principals);
   const claim = await claims.claimFor(manager, access.manageAll ? 'w' : 'r', merchant, principals);
-  // On Citus the SET LOCALs must reach the workers, where the policies run (src/db/distributed.ts).
-  const propagate = (await isDistributed(manager))
-    ? `SET LOCAL citus.propagate_set_commands = 'local'; `
-    : '';
-  return (
-    `${propagate}SET LOCAL ROLE ${roleFor(access)}; SET LOCAL app.merchant_id = ${pg.escapeLiteral(merchant)}; ` +
-    `SET LOCAL app.principals = ${pg.escapeLiteral(principals)}; SET LOCAL app.claim = ${pg.escapeLiteral(claim)}`
-  );
+  const sets = [
+    `SET LOCAL ROLE ${roleFor(access)}`,
+    `SET LOCAL app.merchant_id = ${pg.escapeLiteral(merchant)}`,
+    `SET LOCAL app.principals = ${pg.escapeLiteral(principals)}`,
+    `SET LOCAL app.claim = ${pg.escapeLiteral(claim)}`,
+  ];
+  if (!(await isDistributed(manager))) return sets.join('; ');
+  // On Citus the SET LOCALs must reach the workers, where the policies run (src/db/distributed.ts). Citus forwards
+  // a SET LOCAL by the text of the query it came in, which in a multi-statement query is the whole query (the read
+  // path's prelude SELECT included, which a worker refuses to run): each SET is executed on its own, from a DO.
+  const body = `BEGIN ${sets.map((set) => `EXECUTE ${pg.escapeLiteral(set)};`).join(' ')} END`;
+  return `SET LOCAL citus.propagate_set_commands = 'local'; DO ${pg.escapeLiteral(body)}`;
 }
 
 /** The database role a caller's transactions run as. */

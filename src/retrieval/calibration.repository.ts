@@ -51,7 +51,7 @@ export class CalibrationRepository {
          hnsw_candidates = EXCLUDED.hnsw_candidates, recall_full = EXCLUDED.recall_full,
          recall_narrow = EXCLUDED.recall_narrow, narrow_share = EXCLUDED.narrow_share,
          sample_size = EXCLUDED.sample_size, had_index = EXCLUDED.had_index,
-         merchant_rows = EXCLUDED.merchant_rows, took_ms = EXCLUDED.took_ms, measured_at = now()`,
+         merchant_rows = EXCLUDED.merchant_rows, took_ms = EXCLUDED.took_ms, measured_at = EXCLUDED.measured_at`,
       [
         r.merchantId,
         r.corpusVersion,

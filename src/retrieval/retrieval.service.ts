@@ -133,7 +133,8 @@ export class RetrievalService {
             : null;
       const embedMs = performance.now() - embedStarted;
       const searchStarted = performance.now();
-      const outcome = await session.read(this.strategy.prelude(pool), async (client, rows) => {
+      const prelude = this.strategy.prelude(pool, scope.merchantId);
+      const outcome = await session.read(prelude, async (client, rows) => {
         const facts = this.strategy.facts(rows);
         if (facts === null) return 'no-corpus' as const;
         this.activeModels.set(scope.merchantId, facts);

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { type TenantScope } from '../auth/identity';
 import { type Config } from '../config/config';
 import { type Row, type SqlClient } from '../db/session';
@@ -61,21 +62,27 @@ export class SearchStrategy {
     private readonly config: Config,
   ) {}
 
-  /** The SQL that follows the tenant settings in the first round trip (SELECTs only; its last one: the facts). */
-  prelude(k: number): string {
+  /**
+   * The SQL that follows the tenant settings in the first round trip (SELECTs only; its last one: the facts).
+   * Every table is filtered by the merchant as a literal (the policies still require it to be the claim's): on
+   * Citus that makes the statement a single-shard router query that runs whole on the merchant's worker, so its
+   * set_config tuning takes effect in the worker's transaction, which the search statement then uses
+   * (docs/SCALE-OUT.md). The index check is a function for the same reason (migration 1765200000001).
+   */
+  prelude(k: number, merchantId: string): string {
     const r = this.config.retrieval;
+    const merchant = pg.escapeLiteral(merchantId);
     const ef = `greatest(coalesce(cal.hnsw_ef_search, ${int(r.hnswEfSearch)}), ${int(k)}, coalesce(cal.hnsw_candidates, ${int(r.hnswCandidates)}))`;
     return `SELECT v.version, v.embedding_model, v.dimensions,
        (SELECT x.index_name FROM merchant_vector_indexes x
-          JOIN pg_class pc ON pc.relname = x.index_name JOIN pg_index pi ON pi.indexrelid = pc.oid
-         WHERE x.merchant_id = v.merchant_id AND x.dimensions = v.dimensions AND pi.indisvalid AND pi.indisready
+         WHERE x.merchant_id = ${merchant} AND x.dimensions = v.dimensions AND vector_index_ready(x.index_name)
          LIMIT 1) AS index_name,
        cal.path, cal.exact_max_readable, cal.quantized_rerank, cal.hnsw_ef_search, cal.hnsw_candidates,
        cal.recall_full, cal.recall_narrow, cal.sample_size, cal.merchant_rows, cal.took_ms, cal.measured_at,
        ${this.search.tuningSql({ efSearch: ef, maxScanTuples: r.hnswMaxScanTuples })}
   FROM corpus_versions v
-  LEFT JOIN retrieval_calibrations cal ON cal.merchant_id = v.merchant_id AND cal.corpus_version = v.version
- WHERE v.merchant_id = (SELECT app_merchant_id()) AND v.state = 'active'`;
+  LEFT JOIN retrieval_calibrations cal ON cal.merchant_id = ${merchant} AND cal.corpus_version = v.version
+ WHERE v.merchant_id = ${merchant} AND v.state = 'active'`;
   }
 
   facts(rows: readonly Row[]): MerchantFacts | null {

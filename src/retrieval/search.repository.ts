@@ -2,6 +2,7 @@ import { toSql } from 'pgvector';
 import { type EntityManager } from 'typeorm';
 import { type TenantScope } from '../auth/identity';
 import { type JsonObject } from '../common/graphql-scalars';
+import { setLocal } from '../db/distributed';
 import { managerClient, type Row, type SqlClient } from '../db/session';
 import { checkedDimensions } from '../vector-index/vector-index.repository';
 import { filterSql, keywordTerms } from './search-filter.sql';
@@ -287,7 +288,15 @@ export class SearchRepository {
 
   private async tune(manager: EntityManager, t: HnswTuning, k = 0): Promise<void> {
     const efSearch = Math.max(t.efSearch, k, t.candidates ?? 0);
-    await manager.query(`SELECT ${this.tuningSql({ efSearch, maxScanTuples: t.maxScanTuples })}`);
+    // SET LOCAL on Citus (propagated to the workers, where the scan runs), set_config on one node.
+    await setLocal(manager, {
+      enable_seqscan: 'off',
+      enable_sort: 'off',
+      jit: 'off',
+      'hnsw.iterative_scan': 'relaxed_order',
+      'hnsw.max_scan_tuples': String(checkedInt(t.maxScanTuples)),
+      'hnsw.ef_search': String(checkedInt(efSearch)),
+    });
   }
 }
 
@@ -309,6 +318,8 @@ function statementSql(scope: TenantScope, plan: SearchPlan): { sql: string; para
     return `$${params.length}`;
   };
   const f = filterSql(scope, p, params);
+  // Joins back to document_chunks repeat the merchant: on Citus a join by id alone is planned across every shard.
+  const merchant = bind(scope.merchantId);
   const distance = `(c.embedding::vector(${n})) <=> $1::vector(${n})`;
   const k = bind(p.k);
   const ctes: string[] = [];
@@ -338,7 +349,7 @@ function statementSql(scope: TenantScope, plan: SearchPlan): { sql: string; para
          SELECT c.id FROM document_chunks c WHERE ${f.base}${gate}
           ORDER BY c.embedding_bq <~> binary_quantize($1::vector), c.id LIMIT ${bind(Math.max(v.rerank, p.k))})`);
       ctes.push(`quantized_top AS (
-         SELECT c.id, ${distance} AS distance FROM shortlist s JOIN document_chunks c ON c.id = s.id
+         SELECT c.id, ${distance} AS distance FROM shortlist s JOIN document_chunks c ON c.merchant_id = ${merchant} AND c.id = s.id
           ORDER BY distance, c.id LIMIT ${k})`);
       parts.push(`SELECT id, distance, '${label}' AS strategy FROM quantized_top`);
     };
@@ -379,7 +390,7 @@ function statementSql(scope: TenantScope, plan: SearchPlan): { sql: string; para
     SELECT t.side, t.strategy, c.id::text AS id, c.document_id, c.ticket_id, c.chunk_index, c.chunk_text,
            c.heading_path, c.citation, c.metadata, t.distance, t.rank
       FROM (${sides.join(' UNION ALL ')}) t (side, strategy, id, distance, rank)
-      JOIN document_chunks c ON c.id = t.id
+      JOIN document_chunks c ON c.merchant_id = ${merchant} AND c.id = t.id
      ORDER BY t.side DESC, CASE WHEN t.side = 'v' THEN t.distance ELSE -t.rank END, t.id`;
   return { sql, params };
 }

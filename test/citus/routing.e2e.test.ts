@@ -1,5 +1,7 @@
 import { Client } from 'pg';
 import { principalsFor } from '../../src/auth/identity';
+import { SearchStrategy } from '../../src/retrieval/search-strategy';
+import { SearchRepository } from '../../src/retrieval/search.repository';
 import { nativeGatewayUrl, nativeTestUrl } from '../support/test-env';
 import { createTestMerchant, errorCode, startTestGateway, type TestGateway } from '../support/test-gateway';
 
@@ -154,6 +156,25 @@ describe('Citus: a merchant’s requests are single-shard router queries', () =>
     } finally {
       await client.end();
     }
+  });
+
+  it('the retrieval’s first statement runs on the merchant’s worker, and its tuning is in force there for the search', async () => {
+    // set_config is not carried to workers by Citus; the prelude's set_config calls take effect on the worker only
+    // because the whole statement runs there (a router query), in the worker transaction the search then uses.
+    const strategy = new SearchStrategy(new SearchRepository(), t.config);
+    const session = t.services.sessions.open(who(big, 'a1', ['agent']));
+    const seen = await session.read(strategy.prelude(7, big), async (client, facts) => {
+      const [worker] = await client.query<{ ef: string; seqscan: string; iterative: string }>(
+        `SELECT current_setting('hnsw.ef_search') AS ef, current_setting('enable_seqscan') AS seqscan,
+                current_setting('hnsw.iterative_scan') AS iterative
+           FROM document_chunks WHERE merchant_id = $1 LIMIT 1`,
+        [big],
+      );
+      return { facts: strategy.facts(facts), worker };
+    });
+    expect(seen.facts?.indexName).toBe(bigIndex);
+    const ef = Math.max(t.config.retrieval.hnswEfSearch, 7, t.config.retrieval.hnswCandidates);
+    expect(seen.worker).toEqual({ ef: String(ef), seqscan: 'off', iterative: 'relaxed_order' });
   });
 
   it('ingestion, every retrieval mode, documents and agent context: each statement single-shard', async () => {
