@@ -221,7 +221,9 @@ async function main(): Promise<void> {
   {
     const c = new pg.Client({ connectionString: url });
     await c.connect();
-    await c.query(`ALTER DATABASE ${new URL(url).pathname.slice(1)} SET maintenance_work_mem = '2GB'`);
+    await c.query(
+      `ALTER DATABASE "${decodeURIComponent(new URL(url).pathname.slice(1))}" SET maintenance_work_mem = '2GB'`,
+    );
     await c.end();
   }
   // Index maintenance runs explicitly below, never in the background of this process (it would disturb the SQL recording).
