@@ -1,8 +1,8 @@
-import { toSql } from 'pgvector';
 import { type EntityManager } from 'typeorm';
 import { type TenantScope } from '../auth/identity';
 import { type JsonObject } from '../common/graphql-scalars';
 import { managerClient, type Row, type SqlClient } from '../db/session';
+import { vectorParam } from '../db/vector-binary';
 import { checkedDimensions } from '../vector-index/vector-index.repository';
 import { filterSql, keywordTerms } from './search-filter.sql';
 
@@ -171,7 +171,7 @@ export class SearchRepository {
     p: ChunkSearchParams,
     cap: number,
   ): Promise<number> {
-    const params: unknown[] = [toSql(p.embedding)];
+    const params: unknown[] = [vectorParam(p.embedding)];
     const f = filterSql(scope, p, params);
     params.push(cap);
     const rows: { n: string }[] = await manager.query(
@@ -302,7 +302,7 @@ function checkedInt(n: number): number {
 function statementSql(scope: TenantScope, plan: SearchPlan): { sql: string; params: unknown[] } {
   const p = plan.params;
   const n = checkedDimensions(p.corpus.dimensions);
-  const params: unknown[] = [toSql(p.embedding)];
+  const params: unknown[] = [vectorParam(p.embedding)];
   const bind = (v: unknown): string => {
     params.push(v);
     return `$${params.length}`;
