@@ -22,6 +22,13 @@ CPU per request. It reads the database and writes nothing into it.
 Results: docs/benchmarks/gateway-profile.{json,md}; --keep DIR also keeps the .cpuprofile (open it in Chrome
 DevTools or speedscope).`;
 
+const NOTE =
+  "How to read it: V8's profiler samples the main thread on a wall clock, so on a loaded machine the socket " +
+  'writes (`writeBuffer`, `writev`: the three PostgreSQL statements, the HTTP response, the request log line) ' +
+  'collect the time the process waited to be scheduled again after waking PostgreSQL or the client — /proc ' +
+  "puts the kernel's share of the gateway's CPU at the *system* figure above. The JavaScript rows are comparable " +
+  "between runs; garbage collection on V8's helper threads counts in /proc's user time but not here.";
+
 const RETRIEVE = `query Bench($input: RetrieveChunksInput!) {
   retrieveChunks(input: $input) { strategy chunks { id similarity } }
 }`;
@@ -216,6 +223,8 @@ async function main(): Promise<void> {
       `${requests} VECTOR retrievals (precomputed 1536-float embedding, k = 10) at concurrency ${concurrency}: ` +
       `**${load.throughput.toFixed(0)} req/s**, p50 ${load.p50.toFixed(2)} ms, gateway CPU **${(cpuMs.user + cpuMs.system).toFixed(2)} ms per request** ` +
       `(${cpuMs.user.toFixed(2)} user + ${cpuMs.system.toFixed(2)} system, from /proc, measured part only); the sampled profile (start-up and warm-up included) ${f(result.profiledMsPerRequest)} ms per request.`,
+    '',
+    NOTE,
     '',
     '## By package (self time)',
     '',
