@@ -105,6 +105,10 @@ export function summary(r: Result): string {
   };
   const p95c1 = r.latency.filter((l) => l.side === 'gateway' && l.concurrency === 1);
   const worstP95 = p95c1.reduce((a, l) => (l.p95 > a.p95 ? l : a), p95c1[0]);
+  // The floor beside it: the same queries' SQL replayed alone, so a loaded machine reads as a ratio.
+  const rawP95 = r.latency.find(
+    (l) => l.side === 'raw' && l.concurrency === 1 && l.cell === worstP95.cell,
+  )?.p95;
   const hybrid = r.relevance.filter((x) => x.mode === 'HYBRID');
   return [
     `Latest run: ${r.date.slice(0, 16).replace('T', ' ')} UTC, commit \`${r.commit}\`, ${r.data.chunksAtEnd} chunks in ` +
@@ -116,7 +120,7 @@ export function summary(r: Result): string {
     `| recall@10, worst class/reader: ours / tutorial / LangChain | ${worst((x) => x.ours.recall)} / ${worst((x) => x.tutorial.recall)} / ${worst((x) => x.langchain.recall)} |`,
     `| queries with exactly min(k, readable) rows: ours / tutorial / LangChain | ${r.recall.reduce((a, x) => a + x.ours.exactRowCount, 0)} / ` +
       `${r.recall.reduce((a, x) => a + x.tutorial.exactRowCount, 0)} / ${r.recall.reduce((a, x) => a + x.langchain.exactRowCount, 0)} of ${r.recall.reduce((a, x) => a + x.queries, 0)} |`,
-    `| gateway p95 at concurrency 1, worst class/reader | ${fmt(worstP95.p95)} ms (${worstP95.cell}) |`,
+    `| gateway p95 at concurrency 1, worst class/reader (raw SQL p95 of the same queries) | ${fmt(worstP95.p95)} ms (${worstP95.cell}; raw SQL ${fmt(rawP95 ?? NaN)} ms) |`,
     ...[...new Set(r.latency.map((l) => l.concurrency))].map(
       (c) => `| throughput gateway vs raw SQL, concurrency ${c} | ${throughputRatio(c)} |`,
     ),
