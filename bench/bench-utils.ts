@@ -49,7 +49,8 @@ export function allowRecreating(name: string | undefined): void {
 export async function recreateDatabase(url: string): Promise<void> {
   const target = new URL(url);
   const name = decodeURIComponent(target.pathname.slice(1));
-  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`unsafe database name ${name}`);
+  // Checked, then double-quoted in the DDL: branch-named databases (srg_bench_i11-hotpath) carry a hyphen.
+  if (!/^[a-z_][a-z0-9_-]*$/.test(name)) throw new Error(`unsafe database name ${name}`);
   if (namedForRecreation !== undefined && namedForRecreation !== name) {
     throw new Error(`--recreate-database ${namedForRecreation} is not the benchmark's database (${name})`);
   }
@@ -72,9 +73,9 @@ export async function recreateDatabase(url: string): Promise<void> {
           'if it really may be dropped.',
       );
     }
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.query(`COMMENT ON DATABASE ${name} IS '${BENCH_DATABASE_COMMENT}'`);
+    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE "${name}"`);
+    await admin.query(`COMMENT ON DATABASE "${name}" IS '${BENCH_DATABASE_COMMENT}'`);
   } finally {
     await admin.end();
   }

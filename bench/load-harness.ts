@@ -4,6 +4,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
+import { CLAIM_TTL_SECONDS, signClaim } from '../src/db/session';
 import { percentile } from './bench-utils';
 
 /** Helpers for the load runs: a fixed-concurrency driver, the gateway as a child process, SQL recording. */
@@ -79,16 +80,77 @@ export async function recordSql<T>(
   }
 }
 
-/** Replays recorded statements on one pooled connection, in order (they include the transaction's BEGIN/COMMIT). */
-export async function replay(pool: pg.Pool, statements: readonly Recorded[]): Promise<void> {
+/**
+ * Replays recorded statements on one pooled connection, in order (they include the transaction's BEGIN/COMMIT).
+ * A recorded tenant claim is re-signed for the replaying connection first (`claims`): a claim is bound to the
+ * backend it was signed for and expires after CLAIM_TTL_SECONDS, and without a valid one row-level security
+ * shows no rows at all — the replay would time empty queries. Resolves to the row count of the statement with the
+ * most rows (the search), which callers compare with what the product returned.
+ */
+export async function replay(
+  pool: pg.Pool,
+  statements: readonly Recorded[],
+  claims?: ClaimResigner,
+): Promise<number> {
   const client = await pool.connect();
+  let most = 0;
   try {
-    for (const s of statements) await client.query(s.text, s.values);
+    for (const s of statements) {
+      const text = claims ? await claims.resign(client, s.text) : s.text;
+      const result = (await client.query(text, s.values)) as pg.QueryResult | pg.QueryResult[];
+      for (const r of Array.isArray(result) ? result : [result]) most = Math.max(most, r.rowCount ?? 0);
+    }
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
     client.release();
+  }
+  return most;
+}
+
+/** A recorded `SET LOCAL app.claim = '<key>.<expires>.<binding>.<capability>.<mac>'`. */
+const CLAIM_SETTING = /SET LOCAL app\.claim = '(\d+)\.\d+\.[^.']*\.([rw])\.[0-9a-f]+'/;
+const literalSetting = (name: string) => new RegExp(`SET LOCAL app\\.${name} = '((?:[^']|'')*)'`);
+
+/**
+ * Signs the tenant claims of recorded statements again, for the connection that replays them: the benchmark reads
+ * the claim key over the owner's connection, as the gateway does (src/db/session.ts, TenantClaimSigner), and
+ * each pooled connection's binding (its backend pid) once.
+ */
+export class ClaimResigner {
+  private key: Promise<Buffer> | undefined;
+  private readonly bindings = new WeakMap<object, Promise<string>>();
+
+  constructor(private readonly owner: pg.Pool) {}
+
+  async resign(client: pg.PoolClient, text: string): Promise<string> {
+    const claim = CLAIM_SETTING.exec(text);
+    if (!claim) return text;
+    const merchant = literalSetting('merchant_id').exec(text)?.[1]?.replace(/''/g, "'");
+    const principals = literalSetting('principals').exec(text)?.[1]?.replace(/''/g, "'");
+    if (merchant === undefined || principals === undefined)
+      throw new Error('a recorded claim without its merchant and principals settings');
+    const keyId = Number(claim[1]);
+    this.key ??= this.owner
+      .query<{ secret: Buffer }>('SELECT secret FROM tenant_claim_keys WHERE id = $1', [keyId])
+      .then((r) => r.rows[0].secret);
+    let binding = this.bindings.get(client);
+    if (binding === undefined) {
+      binding = client
+        .query<{ binding: string }>('SELECT app_claim_binding() AS binding')
+        .then((r) => r.rows[0].binding);
+      this.bindings.set(client, binding);
+    }
+    const signed = signClaim(await this.key, {
+      keyId,
+      expires: Math.ceil(Date.now() / 1000) + CLAIM_TTL_SECONDS,
+      binding: await binding,
+      capability: claim[2] as 'r' | 'w',
+      merchant,
+      principals,
+    });
+    return text.replace(CLAIM_SETTING, `SET LOCAL app.claim = '${signed}'`);
   }
 }
 
@@ -100,17 +162,25 @@ export interface GatewayProcess {
   rssMiB(): number;
   /** CPU time (user + system) the process has used so far, in milliseconds. */
   cpuMs(): number;
+  /** The same, split into user and system (kernel) time. */
+  cpuSplitMs(): { user: number; system: number };
   stop(): Promise<void>;
 }
 
 /** utime + stime from /proc/<pid>/stat (fields 14 and 15, in clock ticks of 10 ms on Linux). */
 function procCpuMs(pid: number): number {
+  const { user, system } = procCpuSplitMs(pid);
+  return user + system;
+}
+
+/** utime and stime apart: user = JavaScript and libuv work, system = the kernel's (socket writes on loopback). */
+function procCpuSplitMs(pid: number): { user: number; system: number } {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
+    return { user: Number(fields[11]) * 10, system: Number(fields[12]) * 10 };
   } catch {
-    return NaN;
+    return { user: NaN, system: NaN };
   }
 }
 
@@ -130,12 +200,18 @@ function procStatusMiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
 export async function startGatewayProcess(
   root: string,
   env: Record<string, string>,
+  /** Options for node itself (e.g. --cpu-prof, which NODE_OPTIONS does not accept). */
+  nodeArgs: string[] = [],
 ): Promise<GatewayProcess> {
-  const child: ChildProcess = spawn(process.execPath, [path.join(root, 'dist', 'src', 'main.js')], {
-    cwd: root,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...nodeArgs, path.join(root, 'dist', 'src', 'main.js')],
+    {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   // Never outlive the benchmark, also when it fails half-way.
   const killOnExit = (): void => {
     if (child.exitCode === null) child.kill('SIGKILL');
@@ -180,6 +256,7 @@ export async function startGatewayProcess(
     peakRssMiB: () => procStatusMiB(pid, 'VmHWM'),
     rssMiB: () => procStatusMiB(pid, 'VmRSS'),
     cpuMs: () => procCpuMs(pid),
+    cpuSplitMs: () => procCpuSplitMs(pid),
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();

@@ -59,7 +59,7 @@ beforeAll(async () => {
     sentinelName = `${new URL(native).pathname.slice(1)}_sentinel_${process.pid}`;
     const admin = adminClient(native);
     await admin.connect();
-    await admin.query(`CREATE DATABASE ${sentinelName}`);
+    await admin.query(`CREATE DATABASE "${sentinelName}"`);
     await admin.end();
     const url = new URL(native);
     url.pathname = `/${sentinelName}`;
@@ -79,7 +79,7 @@ afterAll(async () => {
   if (native && sentinelName) {
     const admin = adminClient(native);
     await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS ${sentinelName} WITH (FORCE)`);
+    await admin.query(`DROP DATABASE IF EXISTS "${sentinelName}" WITH (FORCE)`);
     await admin.end();
   }
 });
@@ -247,14 +247,14 @@ describe('every command', () => {
     allowRecreating(undefined);
     const admin = adminClient(native!);
     await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     await admin.end();
   });
 
   it('drops only a database a benchmark created, or the one named with --recreate-database', async () => {
     const admin = adminClient(native!);
     await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`); // someone else's
+    await admin.query(`CREATE DATABASE "${name}"`); // someone else's (quoted: branch-named databases carry a hyphen)
     await admin.end();
     await expect(recreateDatabase(url)).rejects.toThrow(
       `database ${name} on ${new URL(native!).host} exists and was not created by a benchmark: refusing to drop it`,

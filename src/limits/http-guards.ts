@@ -4,7 +4,7 @@ import { type GraphQLSchema } from 'graphql';
 import { ErrorCode } from '../common/errors/error-code';
 import { type Config } from '../config/config';
 import { type RequestState } from '../ops/request-context';
-import { checkOperationShape } from './query-limits';
+import { cachedShapeCheck } from './query-limits';
 
 type ApiLimits = Config['api'];
 
@@ -46,6 +46,7 @@ export function graphqlRequestGuards(limits: ApiLimits, schema: GraphQLSchema): 
     }
     next();
   };
+  const shapeOf = cachedShapeCheck(schema, limits);
   const checkShape: RequestHandler = (req, res, next) => {
     const body: unknown = req.body;
     let operations: unknown[];
@@ -83,7 +84,7 @@ export function graphqlRequestGuards(limits: ApiLimits, schema: GraphQLSchema): 
         return;
       }
       if (typeof query === 'string') {
-        const refusal = checkOperationShape(schema, query, limits);
+        const refusal = shapeOf(query);
         if (refusal) {
           sendHttpError(res, 400, refusal.code, refusal.message, refusal.details);
           return;

@@ -8,10 +8,11 @@ import {
   parse,
   visit,
 } from 'graphql';
+import { LRUCache } from 'lru-cache';
 import { DomainError } from '../common/errors/domain-error';
 import { ErrorCode } from '../common/errors/error-code';
 import { type Config } from '../config/config';
-import { analyzeOperation } from './operation-analysis';
+import { analyzeOperation, MAX_PAGE_SIZE } from './operation-analysis';
 
 type QueryLimits = Pick<Config['api'], 'maxDepth' | 'maxAliases' | 'maxSelections' | 'maxCost'>;
 
@@ -78,6 +79,63 @@ export function checkOperationShape(
   return undefined;
 }
 
+/** Characters of operation text the shape-check cache keeps (keys), whatever the number of distinct texts. */
+const SHAPE_CACHE_CHARS = 4_000_000;
+
+/**
+ * checkOperationShape, remembered per operation text. Its answer depends only on the text (the schema and the
+ * limits are fixed for a gateway's life), and clients send the same few texts again and again: parsing and
+ * measuring them on every request was ~0.3 ms of CPU per retrieval (docs/benchmarks/gateway-profile.md). Refusals
+ * are remembered too, so a hostile text repeated costs its analysis once. Bounded by the characters of the texts
+ * kept (each at most GRAPHQL_MAX_OPERATION_CHARS), least recently used first out.
+ */
+export function cachedShapeCheck(
+  schema: GraphQLSchema,
+  limits: QueryLimits,
+): (query: string) => DomainError | undefined {
+  const cache = new LRUCache<string, { refusal: DomainError | undefined }>({
+    maxSize: SHAPE_CACHE_CHARS,
+    sizeCalculation: (_value, key) => Math.max(1, key.length),
+  });
+  return (query) => {
+    const known = cache.get(query);
+    if (known) return known.refusal;
+    const refusal = checkOperationShape(schema, query, limits);
+    cache.set(query, { refusal });
+    return refusal;
+  };
+}
+
+/**
+ * Lists longer than this are cut to it before the variables are coerced for the cost: no page size counts beyond
+ * MAX_PAGE_SIZE, so the cost is the same, and a 1,536-float `embedding` is not coerced twice per request (execution
+ * coerces the whole value again and rejects what does not coerce).
+ */
+const COST_LIST_ITEMS = MAX_PAGE_SIZE + 1;
+
+/** The request's variables with every list cut to COST_LIST_ITEMS items (a copy where anything was cut). */
+export function variablesForCost(value: unknown, depth = 0): unknown {
+  // JSON from body-parser: plain objects and arrays. Deeper than any input type nests is left as it is.
+  if (value === null || typeof value !== 'object' || depth > 32) return value;
+  if (Array.isArray(value)) {
+    const list = value as unknown[];
+    const items = list.length > COST_LIST_ITEMS ? list.slice(0, COST_LIST_ITEMS) : list;
+    let copy: unknown[] | undefined = items === list ? undefined : items;
+    for (let i = 0; i < items.length; i++) {
+      const item: unknown = items[i];
+      const cut = variablesForCost(item, depth + 1);
+      if (cut !== item) (copy ??= [...items])[i] = cut;
+    }
+    return copy ?? value;
+  }
+  let copy: Record<string, unknown> | undefined;
+  for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
+    const cut = variablesForCost(item, depth + 1);
+    if (cut !== item) (copy ??= { ...(value as Record<string, unknown>) })[key] = cut;
+  }
+  return copy ?? value;
+}
+
 /**
  * The cost depends on the variables (`k: $k`), so it is checked per request once the operation is known, before
  * anything executes. Variables that do not coerce are left to execution, which rejects them with BAD_USER_INPUT.
@@ -92,7 +150,7 @@ export function queryCostPlugin(limits: QueryLimits): ApolloServerPlugin {
           const coerced = getVariableValues(
             schema,
             operation.variableDefinitions ?? [],
-            request.variables ?? {},
+            variablesForCost(request.variables ?? {}) as Record<string, unknown>,
             { maxErrors: 1 },
           );
           if (coerced.coerced) variables = coerced.coerced;

@@ -1,9 +1,9 @@
-import { toSql } from 'pgvector';
 import { type EntityManager } from 'typeorm';
 import { type TenantScope } from '../auth/identity';
 import { type JsonObject } from '../common/graphql-scalars';
 import { setLocal } from '../db/distributed';
 import { managerClient, type Row, type SqlClient } from '../db/session';
+import { vectorParam } from '../db/vector-binary';
 import { checkedDimensions } from '../vector-index/vector-index.repository';
 import { filterSql, keywordTerms } from './search-filter.sql';
 
@@ -312,7 +312,7 @@ function checkedInt(n: number): number {
 function statementSql(scope: TenantScope, plan: SearchPlan): { sql: string; params: unknown[] } {
   const p = plan.params;
   const n = checkedDimensions(p.corpus.dimensions);
-  const params: unknown[] = [toSql(p.embedding)];
+  const params: unknown[] = [vectorParam(p.embedding)];
   const bind = (v: unknown): string => {
     params.push(v);
     return `$${params.length}`;

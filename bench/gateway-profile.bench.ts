@@ -1,0 +1,250 @@
+import 'reflect-metadata';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { fromSql } from 'pgvector';
+import { signToken } from '../src/auth/jwt';
+import { integerOption, parseCommandLine, usageError } from '../src/cli/command-line';
+import { projectRoot } from '../src/common/project-root';
+import { log, machine, writeResults } from './bench-utils';
+import { graphql, runConcurrent, startGatewayProcess } from './load-harness';
+
+const HELP = `Usage: npm run bench:gateway-profile -- --url postgres://postgres@127.0.0.1:5432/srg_bench [--requests 2000]
+                                     [--concurrency 8] [--top 40] [--keep DIR]
+
+Where the gateway's CPU goes on the retrieval hot path: starts the real gateway (dist/src/main.js, production
+settings, one process) with V8's sampling profiler (--cpu-prof), sends VECTOR retrievals with precomputed
+1536-float embeddings (stored vectors of the merchants loaded by \`npm run bench\`, staff role, k = 10) at a
+fixed concurrency, and sums the profile by function (self and inclusive time) and by package, in milliseconds of
+CPU per request. It reads the database and writes nothing into it.
+Results: docs/benchmarks/gateway-profile.{json,md}; --keep DIR also keeps the .cpuprofile (open it in Chrome
+DevTools or speedscope).`;
+
+const NOTE =
+  "How to read it: V8's profiler samples the main thread on a wall clock, so on a loaded machine the socket " +
+  'writes (`writeBuffer`, `writev`: the three PostgreSQL statements, the HTTP response, the request log line) ' +
+  'collect the time the process waited to be scheduled again after waking PostgreSQL or the client — /proc ' +
+  "puts the kernel's share of the gateway's CPU at the *system* figure above. The JavaScript rows are comparable " +
+  "between runs; garbage collection on V8's helper threads counts in /proc's user time but not here.";
+
+const RETRIEVE = `query Bench($input: RetrieveChunksInput!) {
+  retrieveChunks(input: $input) { strategy chunks { id similarity } }
+}`;
+
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+  children?: number[];
+}
+interface CpuProfile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+export interface ProfileRow {
+  name: string;
+  ms: number;
+}
+
+/** "package" of a frame: a node_modules package, node's internals, our own file, or V8's pseudo frames. */
+function packageOf(url: string, functionName: string): string {
+  if (url === '') return `(${functionName.replace(/[()]/g, '')})`;
+  const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (nm) return nm[1];
+  if (url.startsWith('node:')) return 'node (internals)';
+  const own = /\/dist\/(src\/.*)\.js$/.exec(url);
+  return own ? own[1] : url;
+}
+
+function frameName(f: CallFrame, root: string): string {
+  const file = f.url.replace(`file://${root}/`, '').replace(/^.*node_modules\//, '');
+  return `${f.functionName || '(anonymous)'} ${file ? `${file}:${f.lineNumber + 1}` : ''}`.trim();
+}
+
+/** Self time by function and by package, inclusive time by function (each sample counted once per function). */
+export function summarize(profile: CpuProfile, root: string) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const self = new Map<string, number>();
+  const packages = new Map<string, number>();
+  const inclusive = new Map<string, number>();
+  let total = 0;
+  let idle = 0;
+  profile.samples.forEach((id, i) => {
+    const us = profile.timeDeltas[i] ?? 0;
+    const node = byId.get(id)!;
+    if (node.callFrame.functionName === '(idle)') {
+      idle += us;
+      return;
+    }
+    total += us;
+    const name = frameName(node.callFrame, root);
+    self.set(name, (self.get(name) ?? 0) + us);
+    const pkg = packageOf(node.callFrame.url, node.callFrame.functionName);
+    packages.set(pkg, (packages.get(pkg) ?? 0) + us);
+    const seen = new Set<string>();
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const f = frameName(byId.get(cur)!.callFrame, root);
+      if (seen.has(f)) continue;
+      seen.add(f);
+      inclusive.set(f, (inclusive.get(f) ?? 0) + us);
+    }
+  });
+  return { totalUs: total, idleUs: idle, self, packages, inclusive };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseCommandLine(HELP, {
+    options: {
+      url: { type: 'string' },
+      requests: { type: 'string' },
+      concurrency: { type: 'string' },
+      top: { type: 'string' },
+      keep: { type: 'string' },
+    },
+  });
+  if (!values.url) usageError(HELP, '--url is required');
+  const url = values.url;
+  const requests = integerOption(HELP, 'requests', values.requests, 2000);
+  const concurrency = integerOption(HELP, 'concurrency', values.concurrency, 8);
+  const top = integerOption(HELP, 'top', values.top, 40);
+  const reader = new pg.Client({ connectionString: url });
+  await reader.connect();
+  const rows = await reader.query<{ merchant_id: string; e: string }>(
+    `SELECT merchant_id, embedding::text AS e FROM document_chunks
+      WHERE merchant_id LIKE 'bm%' AND corpus_version = (SELECT version FROM corpus_versions v
+            WHERE v.merchant_id = document_chunks.merchant_id AND state = 'active')
+      ORDER BY md5(id::text) LIMIT 100`,
+  );
+  await reader.end();
+  if (rows.rows.length === 0)
+    throw new Error('no benchmark merchants in this database: run npm run bench first');
+  const secret = crypto.randomBytes(32).toString('hex');
+  const bodies = rows.rows.map((r) => ({
+    token: signToken({ sub: 'bench-staff', merchantId: r.merchant_id, roles: ['staff'] }, secret, 3600),
+    body: JSON.stringify({
+      query: RETRIEVE,
+      variables: { input: { query: '', k: 10, mode: 'VECTOR', embedding: fromSql(r.e) as number[] } },
+    }),
+  }));
+  const gatewayUrl = new URL(url);
+  gatewayUrl.username = 'srg_gateway';
+  const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'srg-gateway-profile-'));
+  const loadStart = os.loadavg();
+  const gateway = await startGatewayProcess(
+    projectRoot(),
+    {
+      NODE_ENV: 'production',
+      DATABASE_URL: gatewayUrl.toString(),
+      MIGRATION_DATABASE_URL: url,
+      RETRIEVAL_CALIBRATION_AUTO: 'false',
+      RETRIEVAL_INDEX_AUTOBUILD: 'false',
+      RATE_LIMIT_MERCHANT_PER_MINUTE: '0',
+      RATE_LIMIT_CALLER_PER_MINUTE: '0',
+      AUTH_JWT_SECRET: secret,
+      PORT: '0',
+      HOST: '127.0.0.1',
+    },
+    ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
+  );
+  let load;
+  let cpuMs;
+  try {
+    const call = (i: number) =>
+      graphql(gateway.url, bodies[i % bodies.length].token, bodies[i % bodies.length].body);
+    await runConcurrent(bodies.length * 2, concurrency, call); // warm-up: connections, plans, V8's JIT
+    const cpu0 = gateway.cpuSplitMs();
+    load = await runConcurrent(requests, concurrency, call);
+    const cpu1 = gateway.cpuSplitMs();
+    cpuMs = {
+      user: (cpu1.user - cpu0.user) / requests,
+      system: (cpu1.system - cpu0.system) / requests,
+    };
+    log(
+      `${load.throughput.toFixed(0)} req/s, p50 ${load.p50.toFixed(2)} ms, gateway CPU ${cpuMs.user.toFixed(2)} user + ${cpuMs.system.toFixed(2)} system ms/request`,
+    );
+  } finally {
+    await gateway.stop();
+  }
+  const file = fs.readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) throw new Error(`the gateway wrote no profile into ${profileDir}`);
+  const profile = JSON.parse(fs.readFileSync(path.join(profileDir, file), 'utf8')) as CpuProfile;
+  if (values.keep) {
+    fs.mkdirSync(values.keep, { recursive: true });
+    fs.copyFileSync(path.join(profileDir, file), path.join(values.keep, 'gateway.cpuprofile'));
+  }
+  fs.rmSync(profileDir, { recursive: true, force: true });
+  // The profile spans the whole process (start-up and warm-up too): per request = over all requests sent.
+  const s = summarize(profile, projectRoot());
+  const sent = requests + bodies.length * 2;
+  const perRequest = (us: number) => us / 1000 / sent;
+  const rowsOf = (m: Map<string, number>, n: number): ProfileRow[] =>
+    [...m.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([name, us]) => ({ name, ms: perRequest(us) }));
+  const result = {
+    date: new Date().toISOString(),
+    machine: machine(),
+    loadStart,
+    loadEnd: os.loadavg(),
+    requests,
+    concurrency,
+    throughput: load.throughput,
+    p50: load.p50,
+    gatewayCpuMsPerRequest: cpuMs.user + cpuMs.system,
+    gatewayUserMsPerRequest: cpuMs.user,
+    gatewaySystemMsPerRequest: cpuMs.system,
+    profiledMsPerRequest: perRequest(s.totalUs),
+    packages: rowsOf(s.packages, 25),
+    self: rowsOf(s.self, top),
+    inclusive: rowsOf(s.inclusive, top),
+  };
+  const f = (x: number) => x.toFixed(3);
+  const table = (rs: ProfileRow[]) => [
+    '| ms/request | function |',
+    '|---:|---|',
+    ...rs.map((r) => `| ${f(r.ms)} | \`${r.name.replace(/\|/g, '\\|')}\` |`),
+  ];
+  const md = [
+    '# Gateway CPU profile on the retrieval hot path',
+    '',
+    `\`npm run bench:gateway-profile\` — ${result.date.slice(0, 16).replace('T', ' ')} UTC, ${machine()}; load average ` +
+      `${loadStart.map((l) => l.toFixed(1)).join(' / ')} → ${result.loadEnd.map((l) => l.toFixed(1)).join(' / ')} (shared machine). ` +
+      `${requests} VECTOR retrievals (precomputed 1536-float embedding, k = 10) at concurrency ${concurrency}: ` +
+      `**${load.throughput.toFixed(0)} req/s**, p50 ${load.p50.toFixed(2)} ms, gateway CPU **${(cpuMs.user + cpuMs.system).toFixed(2)} ms per request** ` +
+      `(${cpuMs.user.toFixed(2)} user + ${cpuMs.system.toFixed(2)} system, from /proc, measured part only); the sampled profile (start-up and warm-up included) ${f(result.profiledMsPerRequest)} ms per request.`,
+    '',
+    NOTE,
+    '',
+    '## By package (self time)',
+    '',
+    '| ms/request | package or file |',
+    '|---:|---|',
+    ...result.packages.map((r) => `| ${f(r.ms)} | ${r.name} |`),
+    '',
+    '## Inclusive time by function (top)',
+    '',
+    ...table(result.inclusive),
+    '',
+    '## Self time by function (top)',
+    '',
+    ...table(result.self),
+    '',
+  ].join('\n');
+  writeResults('gateway-profile', result, md);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
