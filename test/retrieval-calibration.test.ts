@@ -128,7 +128,7 @@ describe('calibrated retrieval reaches recall@10 >= 0.99 on any distribution', (
         RETRIEVAL_DEDICATED_INDEX_MIN_ROWS: '300',
         RETRIEVAL_INDEX_AUTOBUILD: 'false',
         RETRIEVAL_CALIBRATION_AUTO: 'false',
-        RETRIEVAL_CALIBRATION_SAMPLE: '20',
+        RETRIEVAL_CALIBRATION_SAMPLE: '40',
       },
     });
   }, 120_000);

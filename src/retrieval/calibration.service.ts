@@ -227,6 +227,7 @@ export class CalibrationService {
       run: (reader: Reader, embedding: number[]) => Promise<ChunkHit[]>,
     ) => {
       const recalls: number[] = [];
+      const counts: { found: number; expected: number }[] = [];
       let ms = 0;
       for (const reader of readers) {
         let found = 0;
@@ -241,6 +242,7 @@ export class CalibrationService {
           expected += want.length;
         }
         recalls.push(expected === 0 ? 1 : found / expected);
+        counts.push({ found, expected });
       }
       const trial = {
         path,
@@ -250,7 +252,10 @@ export class CalibrationService {
         ms: ms / queries.length,
       };
       trials.push(trial);
-      return trial;
+      return {
+        ...trial,
+        reached: counts.every((c) => recallLowerBound(c.found, c.expected) >= RECALL_TARGET),
+      };
     };
 
     const passing: {
@@ -265,7 +270,7 @@ export class CalibrationService {
       const trial = await evaluate('quantized', `rerank=${rerank}`, (reader, e) =>
         tx((mm) => this.searches.searchQuantized(mm, reader.scope, params(e), rerank)),
       );
-      if (passes(trial)) {
+      if (trial.reached) {
         passing.push({ ...trial, set: { quantizedRerank: rerank } });
         break;
       }
@@ -280,7 +285,7 @@ export class CalibrationService {
           `ef_search=${h.efSearch},candidates=${h.candidates}`,
           (reader, e) => tx((mm) => this.searches.searchHnsw(mm, reader.scope, params(e), tuning)),
         );
-        if (passes(trial)) {
+        if (trial.reached) {
           passing.push({ ...trial, set: { hnswEfSearch: h.efSearch, hnswCandidates: h.candidates } });
           break;
         }
@@ -326,8 +331,19 @@ export class CalibrationService {
   }
 }
 
-function passes(t: { recallFull: number; recallNarrow: number | null }): boolean {
-  return t.recallFull >= RECALL_TARGET && (t.recallNarrow === null || t.recallNarrow >= RECALL_TARGET);
+/**
+ * The recall a setting can be trusted to reach: the one-sided 95% Wilson lower bound of found / expected. The sample
+ * is the merchant's own vectors, and queries from elsewhere sit less close to the corpus: a setting measured at
+ * 0.996 on 50 own vectors (2 misses in 500) answered held-out queries at 0.975 (docs/benchmarks/bench-small.md,
+ * xl/staff). With the bound, 50 queries pass with at most one miss in 500, and fewer than 27 never pass.
+ */
+export function recallLowerBound(found: number, expected: number): number {
+  if (expected === 0) return 1;
+  const z = 1.645;
+  const n = expected;
+  const p = found / n;
+  const z2 = z * z;
+  return (p + z2 / (2 * n) - z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / (1 + z2 / n);
 }
 
 /** The top k ids without the query's own chunk (a sampled vector is its own nearest neighbour). */
