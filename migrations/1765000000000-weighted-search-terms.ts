@@ -71,7 +71,10 @@ export class WeightedSearchTerms1765000000000 implements MigrationInterface {
           CONSTRAINT search_corpus_statistics_version_fk FOREIGN KEY (merchant_id, corpus_version)
             REFERENCES corpus_versions (merchant_id, version) ON DELETE CASCADE
         )`);
+      // As migration 1764200000000 left the other tables: readers by the verified merchant, writes only with a
+      // write capability (app_manager_merchant_id()).
       const merchant = citus ? 'app_merchant_id()' : '(SELECT app_merchant_id())';
+      const manager = citus ? 'app_manager_merchant_id()' : '(SELECT app_manager_merchant_id())';
       for (const table of STATISTICS_TABLES) {
         await q.query(`ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY`);
         await q.query(`
@@ -79,7 +82,7 @@ export class WeightedSearchTerms1765000000000 implements MigrationInterface {
             USING (merchant_id = ${merchant})`);
         await q.query(`
           CREATE POLICY ${table}_manage ON ${table} FOR ALL TO ${CONTENT_MANAGER_ROLE}
-            USING (merchant_id = ${merchant}) WITH CHECK (merchant_id = ${merchant})`);
+            USING (merchant_id = ${manager}) WITH CHECK (merchant_id = ${manager})`);
         await q.query(`GRANT SELECT ON ${table} TO ${GATEWAY_ROLE}, ${CONTENT_MANAGER_ROLE}`);
         await q.query(`GRANT INSERT, UPDATE ON ${table} TO ${CONTENT_MANAGER_ROLE}`);
       }
