@@ -21,9 +21,10 @@ import { CONTENT_MANAGER_ROLE, GATEWAY_ROLE } from './1764100000000-row-level-se
  * Without downtime: the old generated `search_tsv` cannot change its expression without rewriting the table under
  * an exclusive lock, so this adds a new nullable column (a catalog change) and its trigger, then fills the
  * existing rows in batches of 2,000 ids, each batch its own short transaction (this migration runs outside a
- * transaction: `transaction = false`), and builds the GIN index CONCURRENTLY. Reads are never blocked: gateways
- * still on the old code keep ranking with `search_tsv` until they are replaced; the backfill's UPDATEs hold row
- * locks for one batch only. The backfill is what builds the statistics (the UPDATE trigger counts each filled
+ * transaction: `transaction = false`); the GIN index is created while the column is still empty, so its build
+ * holds writes back only for one walk over the table (no text is parsed), and each batch then fills it. Reads are
+ * never blocked: gateways still on the old code keep ranking with `search_tsv` until they are replaced; the
+ * backfill's UPDATEs hold row locks for one batch only. The backfill is what builds the statistics (the UPDATE trigger counts each filled
  * row). `search_tsv` stays for processes of the previous release and goes in a later migration.
  *
  * Row-level security like every tenant table: merchant_id leads both keys; readers read their merchant's
@@ -37,7 +38,7 @@ import { CONTENT_MANAGER_ROLE, GATEWAY_ROLE } from './1764100000000-row-level-se
  */
 export class WeightedSearchTerms1765000000000 implements MigrationInterface {
   name = 'WeightedSearchTerms1765000000000';
-  /** Batched backfill and CREATE INDEX CONCURRENTLY: no surrounding transaction (migrationsTransactionMode 'each'). */
+  /** The batched backfill commits batch by batch: no surrounding transaction (migrationsTransactionMode 'each'). */
   transaction = false;
 
   async up(q: QueryRunner): Promise<void> {
@@ -49,6 +50,13 @@ export class WeightedSearchTerms1765000000000 implements MigrationInterface {
       await q.query(SEARCH_TERMS_OF);
       await q.query(citus ? CHUNK_SEARCH_TERMS_CITUS : CHUNK_SEARCH_TERMS);
       await q.query(`ALTER TABLE document_chunks ADD COLUMN IF NOT EXISTS search_terms tsvector`);
+      // Indexed while the column is still empty: the build only walks the table (no tsvector to extract), so
+      // writes wait for a moment only, and the backfill then fills the index row by row. CREATE INDEX
+      // CONCURRENTLY after the backfill deadlocked: it waits for every open snapshot, including gateways
+      // starting at the same time that wait for the migration lock this migration's runner holds.
+      await q.query(
+        `CREATE INDEX IF NOT EXISTS document_chunks_search_terms_idx ON document_chunks USING gin (search_terms)`,
+      );
       await q.query(`
         CREATE TABLE search_term_statistics (
           merchant_id     text NOT NULL,
@@ -131,9 +139,6 @@ export class WeightedSearchTerms1765000000000 implements MigrationInterface {
         );
       }
     }
-    await q.query(
-      `CREATE INDEX CONCURRENTLY IF NOT EXISTS document_chunks_search_terms_idx ON document_chunks USING gin (search_terms)`,
-    );
   }
 
   async down(q: QueryRunner): Promise<void> {
