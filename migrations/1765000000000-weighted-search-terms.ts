@@ -94,11 +94,13 @@ export class WeightedSearchTerms1765000000000 implements MigrationInterface {
         await q.query(`GRANT SELECT ON ${table} TO ${GATEWAY_ROLE}, ${CONTENT_MANAGER_ROLE}`);
         await q.query(`GRANT INSERT, UPDATE ON ${table} TO ${CONTENT_MANAGER_ROLE}`);
       }
+      // Citus creates triggers on distributed tables only with this (as migration 1764900000000 does): this one
+      // reads nothing but its own row on the shard.
+      if (citus) await q.query(`SET LOCAL citus.enable_unsafe_triggers = on`);
       await q.query(`
         CREATE TRIGGER document_chunks_search_terms BEFORE INSERT OR UPDATE OF chunk_text, heading_path, document_id, merchant_id
           ON document_chunks FOR EACH ROW EXECUTE FUNCTION document_chunks_search_terms()`);
       if (citus) {
-        await q.query(`SET LOCAL citus.enable_unsafe_triggers = on`);
         for (const table of STATISTICS_TABLES) {
           await q.query(`SELECT create_distributed_table($1, 'merchant_id', colocate_with => 'merchants')`, [
             table,
