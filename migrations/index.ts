@@ -7,6 +7,7 @@ import { SignedTenantClaims1764200000000 } from './1764200000000-signed-tenant-c
 import { OneClaimVerification1764200000001 } from './1764200000001-one-claim-verification';
 import { RetrievalCalibrations1764300000000 } from './1764300000000-retrieval-calibrations';
 import { CitusDistribution1764900000000 } from './1764900000000-citus-distribution';
+import { WeightedSearchTerms1765000000000 } from './1765000000000-weighted-search-terms';
 import { CitusTenantClaims1765200000000 } from './1765200000000-citus-tenant-claims';
 import { VectorIndexReady1765200000001 } from './1765200000001-vector-index-ready';
 
@@ -21,6 +22,7 @@ export const migrations = [
   OneClaimVerification1764200000001,
   RetrievalCalibrations1764300000000,
   CitusDistribution1764900000000,
+  WeightedSearchTerms1765000000000,
   CitusTenantClaims1765200000000,
   VectorIndexReady1765200000001,
 ];

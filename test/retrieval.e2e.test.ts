@@ -42,21 +42,26 @@ describe('retrieveChunks over HTTP on the demo data', () => {
   const retrieve = (input: Record<string, unknown>, as = ALICE) =>
     t.gql<RetrieveData>(RETRIEVE, { input }, as);
 
-  it("gives Alice exactly t1, t5 and the refund-window part of d7 for 'show me recent refund questions'", async () => {
+  it("gives Alice the Refund Policy and t5 (HYBRID), t1, t5 and d7 (VECTOR) for 'show me recent refund questions'", async () => {
     const res = await retrieve({ query: 'show me recent refund questions', k: 3 });
     expect(res.errors).toBeUndefined();
     const chunks = res.data!.retrieveChunks.chunks;
     expect(chunks).toHaveLength(3);
     const sources = chunks.map((c) => c.ticketId ?? c.documentId).sort();
-    expect(sources).toEqual(['d7', 't1', 't5']);
-    const d7 = chunks.find((c) => c.documentId === 'd7')!;
+    // HYBRID is keyword-led since BM25 over weighted titles (docs/EVAL.md): "refund" in the policy's title lifts
+    // two of its sections above ticket t1, which VECTOR (below) still ranks third.
+    expect(chunks.map((c) => c.citation)).toEqual([
+      'Refund Policy §3 Processing times',
+      'Refund Policy §1 Refund window',
+      'Ticket t5',
+    ]);
+    expect(sources).toEqual(['d7', 'd7', 't5']);
+    const d7 = chunks.find((c) => c.citation === 'Refund Policy §1 Refund window')!;
     expect(d7.text).toContain('Refunds are granted within 30 days');
     expect(d7.citation).toBe('Refund Policy §1 Refund window');
     expect(d7.headingPath).toEqual(['Refund window']);
     expect(d7.sourceType).toBe('DOCUMENT');
     expect(d7.metadata).toMatchObject({ category: 'refund' });
-    expect(chunks.find((c) => c.ticketId === 't1')!.citation).toBe('Ticket t1');
-    expect(chunks.find((c) => c.ticketId === 't1')!.text).toContain('Order #4821.');
     expect(chunks.find((c) => c.ticketId === 't5')!.citation).toBe('Ticket t5');
     // HYBRID (the default): fused scores in 0..1, best first.
     const scores = chunks.map((c) => c.score);
@@ -71,6 +76,8 @@ describe('retrieveChunks over HTTP on the demo data', () => {
     const vector = await retrieve({ query: 'show me recent refund questions', k: 3, mode: 'VECTOR' });
     const vchunks = vector.data!.retrieveChunks.chunks;
     expect(vchunks.map((c) => c.ticketId ?? c.documentId).sort()).toEqual(['d7', 't1', 't5']);
+    expect(vchunks.find((c) => c.ticketId === 't1')!.citation).toBe('Ticket t1');
+    expect(vchunks.find((c) => c.ticketId === 't1')!.text).toContain('Order #4821.');
     const sims = vchunks.map((c) => c.similarity);
     expect([...sims].sort((a, b) => b - a)).toEqual(sims);
     for (const c of vchunks) expect(c.score).toBeCloseTo(c.similarity, 10);

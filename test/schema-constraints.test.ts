@@ -186,7 +186,10 @@ describe('migrations', () => {
         'support_documents',
         'tickets',
       ];
-      expect(await tables()).toEqual([...all, 'retrieval_calibrations', 'tenant_claim_keys'].sort());
+      const statistics = ['search_corpus_statistics', 'search_term_statistics'];
+      expect(await tables()).toEqual(
+        [...all, 'retrieval_calibrations', 'tenant_claim_keys', ...statistics].sort(),
+      );
       const secured = async () =>
         (
           await db.dataSource.query<{ relname: string }[]>(
@@ -196,7 +199,12 @@ describe('migrations', () => {
       // Every tenant table; api_keys is read before the merchant is known, by the owner connection only. The
       // claim keys have RLS on and no policy: the owner's alone.
       expect(await secured()).toEqual(
-        [...all.filter((name) => name !== 'api_keys'), 'retrieval_calibrations', 'tenant_claim_keys'].sort(),
+        [
+          ...all.filter((name) => name !== 'api_keys'),
+          'retrieval_calibrations',
+          'tenant_claim_keys',
+          ...statistics,
+        ].sort(),
       );
       const policyExpressions = async () =>
         (
@@ -229,7 +237,24 @@ describe('migrations', () => {
       expect(await binding()).toContain('pg_backend_pid()');
       await db.dataSource.undoLastMigration({ transaction: 'each' });
       expect(await binding()).toContain('pg_backend_pid()');
-      // Down another: the Citus distribution, likewise a no-op here.
+      // Down another: weighted search terms.
+      const chunkColumns = async () =>
+        (
+          await db.dataSource.query<{ attname: string }[]>(
+            `SELECT attname FROM pg_attribute WHERE attrelid = 'document_chunks'::regclass AND attnum > 0 AND NOT attisdropped`,
+          )
+        ).map((r) => r.attname);
+      expect(await chunkColumns()).toContain('search_terms');
+      // No weighted search terms, no term statistics, no triggers keeping them.
+      await db.dataSource.undoLastMigration({ transaction: 'each' });
+      expect(await tables()).toEqual([...all, 'retrieval_calibrations', 'tenant_claim_keys'].sort());
+      expect(await chunkColumns()).not.toContain('search_terms');
+      expect(
+        await db.dataSource.query(
+          `SELECT tgname FROM pg_trigger WHERE tgrelid = 'document_chunks'::regclass AND tgname LIKE '%statistics%'`,
+        ),
+      ).toEqual([]);
+      // Down one step: the Citus distribution, which changed nothing on a database without the citus extension.
       await db.dataSource.undoLastMigration({ transaction: 'each' });
       expect((await policyExpressions()).every((q) => q.includes('app_manager_merchant_id()'))).toBe(true);
       // Down another: no retrieval calibrations.
@@ -280,7 +305,9 @@ describe('migrations', () => {
       await db.dataSource.undoLastMigration({ transaction: 'each' });
       expect(await tables()).toEqual([]);
       await db.dataSource.runMigrations({ transaction: 'each' });
-      expect(await tables()).toEqual([...all, 'retrieval_calibrations', 'tenant_claim_keys'].sort());
+      expect(await tables()).toEqual(
+        [...all, 'retrieval_calibrations', 'tenant_claim_keys', ...statistics].sort(),
+      );
     } finally {
       await db.close();
       if (url && dbName) {

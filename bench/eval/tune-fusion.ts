@@ -40,23 +40,27 @@ function rrf(k: number, w: number, vPool = 50, kPool = 50): Fuser {
   };
 }
 
-/** Convex combination of per-list normalized scores; `floor` 'min' = min-max over the list, 'zero' = s / max. */
-function convex(w: number, floor: 'min' | 'zero', vPool = 50, kPool = 50): Fuser {
+/**
+ * Convex combination of per-list normalized scores; `floor` 'min' = min-max over the list, 'zero' = s / max.
+ * `raw`: the keyword score un-squashed first (the gateway reports BM25 as s / (s + 1); s = r / (1 − r)).
+ */
+function convex(w: number, floor: 'min' | 'zero', vPool = 50, kPool = 50, raw = false): Fuser {
   return (vector, keyword) => {
     const m = new Map<string, { c: RankedChunk; s: number }>();
-    const add = (list: RankedChunk[], weight: number): void => {
+    const add = (list: RankedChunk[], weight: number, unsquash: boolean): void => {
       if (list.length === 0) return;
-      const max = Math.max(...list.map((c) => c.score));
-      const min = floor === 'min' ? Math.min(...list.map((c) => c.score)) : 0;
+      const score = (c: RankedChunk): number => (unsquash ? c.score / Math.max(1e-9, 1 - c.score) : c.score);
+      const max = Math.max(...list.map(score));
+      const min = floor === 'min' ? Math.min(...list.map(score)) : 0;
       const span = max - min;
       for (const c of list) {
         const e = m.get(c.id) ?? { c, s: 0 };
-        e.s += weight * (span > 0 ? (c.score - min) / span : 1);
+        e.s += weight * (span > 0 ? (score(c) - min) / span : 1);
         m.set(c.id, e);
       }
     };
-    add(vector.slice(0, vPool), w);
-    add(keyword.slice(0, kPool), 1 - w);
+    add(vector.slice(0, vPool), w, false);
+    add(keyword.slice(0, kPool), 1 - w, raw);
     return order(m);
   };
 }
@@ -72,13 +76,22 @@ function main(): void {
   }
   const dumps = positionals.map((f) => JSON.parse(fs.readFileSync(f, 'utf8')) as Dump);
   const candidates: { name: string; fuse: Fuser }[] = [];
-  for (const w of [0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
-    for (const k of [0, 1, 2, 5, 10, 20, 60]) candidates.push({ name: `rrf k=${k} w=${w}`, fuse: rrf(k, w) });
-  for (const w of [0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
+  const weights = [0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8];
+  const pools = [10, 20, 50];
+  for (const w of weights)
+    for (const k of [0, 1, 2, 3, 5, 7, 10, 20, 60])
+      for (const vp of pools)
+        for (const kp of pools)
+          candidates.push({ name: `rrf k=${k} w=${w} v${vp}/k${kp}`, fuse: rrf(k, w, vp, kp) });
+  for (const w of weights)
     for (const floor of ['min', 'zero'] as const)
-      for (const pool of [20, 50]) {
-        candidates.push({ name: `convex ${floor} w=${w} pool=${pool}`, fuse: convex(w, floor, pool, pool) });
-      }
+      for (const pool of [20, 50])
+        for (const raw of [false, true]) {
+          candidates.push({
+            name: `convex ${floor}${raw ? ' raw' : ''} w=${w} pool=${pool}`,
+            fuse: convex(w, floor, pool, pool, raw),
+          });
+        }
 
   const evalSplit = (fuse: Fuser | 'KEYWORD' | 'VECTOR', d: Dump, split: 'tune' | 'test' | 'all') => {
     const outcomes = d.questions
@@ -139,8 +152,8 @@ function main(): void {
           .join('; '),
     );
   }
-  const current = candidates.find((c) => c.name === 'rrf k=60 w=0.5')!;
-  console.log(`current (rrf k=60 w=0.5), test split:`);
+  const current = candidates.find((c) => c.name === 'rrf k=20 w=0.7 v50/k50')!;
+  console.log(`current (rrf k=20 w=0.7, pools 50), test split:`);
   console.log(
     '  ' +
       margins(current.fuse, 'test')

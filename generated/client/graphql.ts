@@ -53,7 +53,7 @@ export type RetrieveChunksInput = {
   /** Admins only: fill `debug` with the strategy, timings and the EXPLAIN (ANALYZE, BUFFERS) plan. */
   explain?: boolean | null | undefined;
   filter?: ChunkFilter | null | undefined;
-  /** Weight of the vector side in HYBRID fusion, 0..1 (default 0.7). */
+  /** Weight of the vector side in HYBRID fusion, 0..1 (default 0.15). */
   hybridWeight?: number | null | undefined;
   /** How many chunks to return, 1..50 (default 5). */
   k?: number | null | undefined;

@@ -51,20 +51,3 @@ export function filterSql(
   }
   return { base: clauses.join(' AND '), size: `vector_dims(c.embedding) = ${n}` };
 }
-
-/**
- * Any-term matching: the query's words joined with `or` for websearch_to_tsquery, which never fails on syntax
- * (unlike to_tsquery) and stems and drops stopwords like the stored tsvector.
- */
-export function keywordTerms(text: string): string[] {
-  return [
-    ...new Set(
-      text
-        .normalize('NFKC')
-        .toLowerCase()
-        .match(/[\p{L}\p{N}]+/gu) ?? [],
-    ),
-  ]
-    .filter((t) => t !== 'or')
-    .slice(0, 64);
-}

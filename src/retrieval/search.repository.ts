@@ -5,7 +5,9 @@ import { setLocal } from '../db/distributed';
 import { managerClient, type Row, type SqlClient } from '../db/session';
 import { vectorParam } from '../db/vector-binary';
 import { checkedDimensions } from '../vector-index/vector-index.repository';
-import { filterSql, keywordTerms } from './search-filter.sql';
+import { keywordRankingCtes } from './keyword-ranking.sql';
+import { queryTerms } from './query-terms';
+import { filterSql } from './search-filter.sql';
 
 export interface ChunkSearchFilter {
   sourceType?: 'document' | 'ticket';
@@ -85,7 +87,7 @@ export interface ChunkHit {
 }
 
 export interface KeywordHit extends ChunkHit {
-  /** ts_rank_cd normalized to 0..1 (rank / (rank + 1)). */
+  /** The BM25 score normalized to 0..1 (score / (score + 1)); src/retrieval/keyword-ranking.sql.ts. */
   rank: number;
 }
 
@@ -117,7 +119,7 @@ interface HitRow extends Row {
  */
 export class SearchRepository {
   async run(client: SqlClient, scope: TenantScope, plan: SearchPlan): Promise<SearchOutcome> {
-    if (plan.vector === null && (plan.keyword === null || keywordTerms(plan.keyword).length === 0))
+    if (plan.vector === null && (plan.keyword === null || queryTerms(plan.keyword).length === 0))
       return { vector: null, keyword: plan.keyword === null ? null : [] };
     const { sql, params } = statementSql(scope, plan);
     const rows = await client.query<HitRow>(sql, params);
@@ -218,7 +220,7 @@ export class SearchRepository {
     return this.one(manager, scope, this.single(p, 'hnsw', { candidates: tuning.candidates }), tuning);
   }
 
-  /** Full-text candidates alone (ranked by ts_rank_cd, ties by id), each with its vector distance. */
+  /** Full-text candidates alone (ranked by BM25, ties by id), each with its vector distance. */
   async searchKeyword(
     manager: EntityManager,
     scope: TenantScope,
@@ -373,13 +375,20 @@ function statementSql(scope: TenantScope, plan: SearchPlan): { sql: string; para
     }
     ctes.push(`vector_top AS (${parts.join(' UNION ALL ')})`);
   }
-  const terms = plan.keyword === null ? [] : keywordTerms(plan.keyword);
+  const terms = plan.keyword === null ? [] : queryTerms(plan.keyword);
   if (plan.keyword !== null && terms.length > 0) {
-    const tsq = `websearch_to_tsquery('english', ${bind(terms.join(' or '))})`;
-    ctes.push(`keyword_top AS (
-       SELECT c.id, ${distance} AS distance, ts_rank_cd(c.search_tsv, ${tsq}, 32) AS rank
-         FROM document_chunks c WHERE c.search_tsv @@ ${tsq} AND ${f.base} AND ${f.size}
-        ORDER BY rank DESC, c.id LIMIT ${k})`);
+    ctes.push(
+      ...keywordRankingCtes({
+        merchant: bind(scope.merchantId),
+        version: bind(p.corpus.version),
+        anyTerms: bind(terms.join(' or ')),
+        allTerms: bind(terms.join(' ')),
+        base: f.base,
+        size: f.size,
+        distance,
+        k,
+      }),
+    );
   }
   const sides: string[] = [];
   if (v !== null)

@@ -83,7 +83,7 @@ export class RetrieveChunksInput {
 
   @Field(() => Float, {
     nullable: true,
-    description: 'Weight of the vector side in HYBRID fusion, 0..1 (default 0.7).',
+    description: 'Weight of the vector side in HYBRID fusion, 0..1 (default 0.15).',
   })
   hybridWeight?: number | null;
 
