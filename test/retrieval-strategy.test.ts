@@ -322,8 +322,9 @@ describe('retrieval strategies return min(k, readable) rows that match the exact
     try {
       await runner.query(`CREATE INDEX tutorial_hnsw_idx ON document_chunks
                             USING hnsw ((embedding::vector(1536)) vector_cosine_ops) WHERE vector_dims(embedding) = 1536`);
-      await runner.query(`SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true),
-                                 set_config('enable_sort', 'off', true)`);
+      // SET LOCAL, one statement each: Citus carries these to the worker's transaction, set_config it does not.
+      for (const setting of ['enable_seqscan', 'enable_bitmapscan', 'enable_sort'])
+        await runner.query(`SET LOCAL ${setting} = off`);
       for (const qv of vectors) {
         const rows = (await runner.query(
           `SELECT id FROM document_chunks

@@ -49,13 +49,25 @@ describe('retrieveChunks over HTTP on the demo data', () => {
     expect(chunks).toHaveLength(3);
     const sources = chunks.map((c) => c.ticketId ?? c.documentId).sort();
     // HYBRID is keyword-led since BM25 over weighted titles (docs/EVAL.md): "refund" in the policy's title lifts
-    // two of its sections above ticket t1, which VECTOR (below) still ranks third.
-    expect(chunks.map((c) => c.citation)).toEqual([
-      'Refund Policy §3 Processing times',
-      'Refund Policy §1 Refund window',
-      'Ticket t5',
-    ]);
-    expect(sources).toEqual(['d7', 'd7', 't5']);
+    // two of its sections above ticket t1, which VECTOR (below) still ranks third. On Citus titles are not weighted
+    // (a shard's trigger cannot read the documents table: docs/SCALE-OUT.md), and t1 keeps its place.
+    const citus =
+      (await t.db.dataSource.query<unknown[]>(`SELECT 1 FROM pg_extension WHERE extname = 'citus'`)).length >
+      0;
+    if (citus) {
+      expect(chunks.map((c) => c.citation)).toEqual([
+        'Refund Policy §1 Refund window',
+        'Ticket t5',
+        'Ticket t1',
+      ]);
+    } else {
+      expect(chunks.map((c) => c.citation)).toEqual([
+        'Refund Policy §3 Processing times',
+        'Refund Policy §1 Refund window',
+        'Ticket t5',
+      ]);
+      expect(sources).toEqual(['d7', 'd7', 't5']);
+    }
     const d7 = chunks.find((c) => c.citation === 'Refund Policy §1 Refund window')!;
     expect(d7.text).toContain('Refunds are granted within 30 days');
     expect(d7.citation).toBe('Refund Policy §1 Refund window');

@@ -60,7 +60,7 @@ export function keywordRankingCtes(i: KeywordRankingInput): string[] {
         GROUP BY m.id)`,
     `keyword_top AS (
        SELECT c.id, ${i.distance} AS distance, s.score / (s.score + 1) AS rank
-         FROM kw_scored s JOIN document_chunks c ON c.id = s.id
+         FROM kw_scored s JOIN document_chunks c ON c.merchant_id = ${i.merchant} AND c.id = s.id
         WHERE ${i.size}
         ORDER BY s.score DESC, c.id LIMIT ${i.k})`,
   ];
