@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { type Services } from '../app';
 import { badInput, DomainError } from '../common/errors/domain-error';
 import { parseFrontMatter } from '../seed/front-matter';
-import { type IngestDocumentCommand } from './ingestion.service';
+import { type MerchantService } from '../merchants/merchant.service';
+import { type IngestDocumentCommand, type IngestionService } from './ingestion.service';
 
 export interface LoadSummary {
   files: number;
@@ -15,6 +15,12 @@ export interface LoadSummary {
   reused: number;
   warnings: string[];
   ms: number;
+}
+
+/** What the loader writes through, passed explicitly (the load command and tests pass their services). */
+export interface LoaderTargets {
+  ingestion: Pick<IngestionService, 'writeDocuments' | 'validateDocument'>;
+  merchants: Pick<MerchantService, 'exists' | 'provision'>;
 }
 
 export interface LoadOptions {
@@ -76,7 +82,7 @@ export function readDocumentFile(file: string): IngestDocumentCommand {
  * validated (including duplicate ids) before anything is written; each batch is one transaction.
  */
 export async function loadFolder(
-  services: Services,
+  services: LoaderTargets,
   merchantId: string,
   dir: string,
   opts: LoadOptions = {},
