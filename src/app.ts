@@ -136,6 +136,7 @@ export function createServices(
     ingestion: new IngestionService(
       admin,
       new SourceWriter(embedders, corpus, documents, tickets, chunks, [indexes, calibration], events),
+      documents,
       config,
     ),
     indexes,

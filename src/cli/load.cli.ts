@@ -5,17 +5,23 @@ import { createServices } from '../app';
 import { openDatabase } from '../db/database';
 import { createEmbedder } from '../embeddings/embedder.factory';
 import { listDocumentFiles, loadFolder, readDocumentFile } from '../ingestion/folder-loader';
-import { loadCommandConfig, parseCommandLine, runCommand, usageError } from './command-line';
+import { MAX_BATCH_DOCUMENTS } from '../ingestion/ingestion.service';
+import { integerOption, loadCommandConfig, parseCommandLine, runCommand, usageError } from './command-line';
 import { openCommandDatabase } from './embedded-lock';
-import { progressPrinter } from './progress';
+import { formatSeconds, progressPrinter } from './progress';
 
-const HELP = `Usage: npm run load -- --merchant <id> [--name "Merchant name"] <folder>
-       npm run load -- --gateway http://127.0.0.1:4000/graphql --token <token> <folder>
+const HELP = `Usage: npm run load -- --merchant <id> [--name "Merchant name"] [--concurrency 2] [--batch-size 20] <folder>
+       npm run load -- --gateway http://127.0.0.1:4000/graphql --token <token> [--batch-size 20] <folder>
 
 Ingests every .md/.txt file under <folder> for the merchant (created if it does not exist), into DATABASE_URL
 or the embedded database. Try it on the sample folder: npm run load -- --merchant m03 examples/help-center
 
-With --gateway it loads through a running gateway's GraphQL API instead (ingestDocument, one request per file),
+Every file is checked first (nothing is written if one is bad); then documents are written --batch-size per
+transaction (1..${MAX_BATCH_DOCUMENTS}), --concurrency batches at a time, with progress, rate and time left. Interrupted (Ctrl-C,
+a crash, a failed batch), what was committed stays: run the same command again and it skips what is stored
+unchanged (without chunking or embedding it) and continues.
+
+With --gateway it loads through a running gateway's GraphQL API instead (ingestDocuments, one batch per request),
 as the merchant of --token, which needs a role in INGEST_ROLES; use this while the gateway holds the embedded
 database. Front matter sets id, title, acl and metadata:
 
@@ -32,60 +38,73 @@ user with that id), as are unclosed front matter, misspelt keys (titel) and valu
 reported with file and line. Idempotent: unchanged files are skipped; changed ones re-embed only their changed
 chunks. An empty or missing acl means nobody can read: such files are loaded with a warning.`;
 
-const INGEST = `mutation Load($input: IngestDocumentInput!) {
-  ingestDocument(input: $input) { chunkCount embeddedChunks reusedChunks unchanged warnings }
+const MAX_CONCURRENCY = 16;
+
+const INGEST = `mutation Load($inputs: [IngestDocumentInput!]!) {
+  ingestDocuments(inputs: $inputs) { results { chunkCount embeddedChunks reusedChunks unchanged warnings } }
 }`;
 
 interface IngestResult {
   data?: {
-    ingestDocument: {
-      chunkCount: number;
-      embeddedChunks: number;
-      reusedChunks: number;
-      unchanged: boolean;
-      warnings: string[];
+    ingestDocuments: {
+      results: {
+        chunkCount: number;
+        embeddedChunks: number;
+        reusedChunks: number;
+        unchanged: boolean;
+        warnings: string[];
+      }[];
     } | null;
   };
   errors?: { message: string; extensions?: { code?: string } }[];
 }
 
-/** Loads a folder through a running gateway: what `load` does, with the gateway's own checks and transaction. */
-async function loadThroughGateway(url: string, token: string, folder: string): Promise<void> {
+/** Loads a folder through a running gateway: what `load` does, with the gateway's own checks and transactions. */
+async function loadThroughGateway(
+  url: string,
+  token: string,
+  folder: string,
+  batchSize: number,
+): Promise<void> {
   const started = Date.now();
   const files = listDocumentFiles(folder);
   const commands = files.map((f) => readDocumentFile(f)); // all checked before the first request
-  const progress = progressPrinter('loading');
-  const totals = { created: 0, skipped: 0, chunks: 0, embedded: 0, reused: 0 };
+  const progress = progressPrinter('loading', 'files');
+  const totals = { written: 0, skipped: 0, chunks: 0, embedded: 0, reused: 0 };
   const warnings: string[] = [];
-  for (const [i, input] of commands.entries()) {
+  for (let i = 0; i < commands.length; i += batchSize) {
+    const inputs = commands.slice(i, i + batchSize);
     const response = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ query: INGEST, variables: { input } }),
+      body: JSON.stringify({ query: INGEST, variables: { inputs } }),
     }).catch((err: unknown) => {
       throw new Error(`${url} did not answer (${err instanceof Error ? err.message : String(err)})`);
     });
     const body = (await response.json().catch(() => ({}))) as IngestResult;
-    const result = body.data?.ingestDocument;
-    if (!result) {
+    const results = body.data?.ingestDocuments?.results;
+    if (!results) {
       const e = body.errors?.[0];
       throw new Error(
-        `${path.relative(folder, files[i])}: the gateway answered HTTP ${response.status}` +
+        `${path.relative(folder, files[i])} and the ${inputs.length - 1} files after it: the gateway answered HTTP ` +
+          `${response.status}` +
           (e ? ` ${e.extensions?.code ?? ''}: ${e.message}` : '') +
-          (i > 0 ? ` (the ${i} files before it are loaded; run again to resume)` : ''),
+          (i > 0 ? ` (the ${i} files before them are loaded; run again to resume)` : ''),
       );
     }
-    if (result.unchanged) totals.skipped++;
-    else totals.created++;
-    totals.chunks += result.chunkCount;
-    totals.embedded += result.embeddedChunks;
-    totals.reused += result.reusedChunks;
-    for (const w of result.warnings) warnings.push(`${path.relative(folder, files[i])}: ${w}`);
-    progress(i + 1, commands.length, files[i]);
+    results.forEach((result, j) => {
+      if (result.unchanged) totals.skipped++;
+      else totals.written++;
+      totals.chunks += result.chunkCount;
+      totals.embedded += result.embeddedChunks;
+      totals.reused += result.reusedChunks;
+      for (const w of result.warnings) warnings.push(`${path.relative(folder, files[i + j])}: ${w}`);
+      progress(i + j + 1, commands.length, files[i + j]);
+    });
   }
   console.log(
     `Loaded ${files.length} files through ${url} in ${((Date.now() - started) / 1000).toFixed(1)} s: ` +
-      `${totals.created} written, ${totals.skipped} skipped (unchanged); ${totals.chunks} chunks, ` +
+      `${totals.written} written, ${totals.skipped} skipped (unchanged); ${totals.chunks} chunks, ` +
       `${totals.embedded} embedded, ${totals.reused} reused.`,
   );
   for (const w of warnings) console.warn(`warning: ${w}`);
@@ -99,8 +118,16 @@ async function main(): Promise<void> {
       name: { type: 'string' },
       gateway: { type: 'string' },
       token: { type: 'string' },
+      concurrency: { type: 'string' },
+      'batch-size': { type: 'string' },
     },
   });
+  const batchSize = integerOption(HELP, 'batch-size', values['batch-size'], 20);
+  if (batchSize < 1 || batchSize > MAX_BATCH_DOCUMENTS)
+    usageError(HELP, `--batch-size must be 1..${MAX_BATCH_DOCUMENTS}`);
+  const concurrency = integerOption(HELP, 'concurrency', values.concurrency, 2);
+  if (concurrency < 1 || concurrency > MAX_CONCURRENCY)
+    usageError(HELP, `--concurrency must be 1..${MAX_CONCURRENCY}`);
   if (positionals.length !== 1) usageError(HELP, 'give exactly one folder');
   const folder = path.resolve(positionals[0]);
   if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory())
@@ -110,7 +137,7 @@ async function main(): Promise<void> {
     if (values.merchant || values.name) {
       usageError(HELP, 'with --gateway the merchant is the token’s: leave out --merchant and --name');
     }
-    return loadThroughGateway(values.gateway, values.token, folder);
+    return loadThroughGateway(values.gateway, values.token, folder, batchSize);
   }
   if (!values.merchant) usageError(HELP, '--merchant is required (or --gateway with --token)');
   const merchant = values.merchant;
@@ -120,12 +147,17 @@ async function main(): Promise<void> {
     const services = createServices(config, db, createEmbedder(config));
     const s = await loadFolder(services, merchant, folder, {
       merchantName: values.name,
-      onProgress: progressPrinter(`loading ${merchant}`),
+      batchSize,
+      concurrency,
+      onProgress: progressPrinter(`loading ${merchant}`, 'files'),
     });
     console.log(
       `Loaded ${s.files} files into ${merchant} (${db.description}) in ${(s.ms / 1000).toFixed(1)} s: ` +
         `${s.created} created, ${s.updated} updated, ${s.skipped} skipped (unchanged); ` +
-        `${s.chunks} chunks, ${s.embedded} embedded, ${s.reused} reused.`,
+        `${s.chunks} chunks, ${s.embedded} embedded, ${s.reused} reused` +
+        (s.chunks > 0
+          ? ` (${Math.round(s.chunks / (s.ms / 1000))} chunks/s written, ${formatSeconds(s.ms / 1000)}).`
+          : '.'),
     );
     for (const w of s.warnings) console.warn(`warning: ${w}`);
   } finally {

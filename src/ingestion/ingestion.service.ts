@@ -2,6 +2,7 @@ import { assertMayManageContent } from '../auth/permissions';
 import { badInput } from '../common/errors/domain-error';
 import { type Config } from '../config/config';
 import { type Db, type TenantSession } from '../db/session';
+import { type DocumentRepository, type DocumentWrite } from '../documents/document.repository';
 import { type SupportDocument } from '../documents/support-document.entity';
 import { type Ticket } from '../tickets/ticket.entity';
 import {
@@ -10,7 +11,7 @@ import {
   type IngestTicketCommand,
   MAX_BATCH_DOCUMENTS,
 } from './ingestion.types';
-import { type PreparationRules, prepareDocument, prepareTicket } from './source-preparation';
+import { checkDocument, type PreparationRules, prepareDocument, prepareTicket } from './source-preparation';
 import { type SourceWriter } from './source-writer';
 
 export {
@@ -32,6 +33,7 @@ export class IngestionService {
     /** The owner's connection, for admin tools (seed, loader) that write for a merchant without a caller. */
     private readonly admin: Db,
     private readonly writer: SourceWriter,
+    private readonly documents: DocumentRepository,
     private readonly config: Config,
   ) {}
 
@@ -83,11 +85,39 @@ export class IngestionService {
   }
 
   /**
-   * Validates and chunks a document exactly as writeDocument would, writing nothing (the folder loader checks
-   * files before writing them).
+   * Every check writeDocument makes except chunking, writing nothing; returns the row the document becomes (the
+   * folder loader checks a whole folder with it before the first write).
    */
-  validateDocument(cmd: IngestDocumentCommand): void {
-    prepareDocument(this.rules, cmd);
+  checkDocument(cmd: IngestDocumentCommand): DocumentWrite {
+    return checkDocument(this.rules, cmd);
+  }
+
+  /**
+   * Ids of the given rows that are stored exactly so (same title and text, ACL, metadata): the folder loader skips
+   * them without chunking or embedding, which makes a rerun after a crash continue cheaply. Admin tools only.
+   */
+  async unchangedDocuments(merchantId: string, rows: readonly DocumentWrite[]): Promise<Set<string>> {
+    if (rows.length === 0) return new Set();
+    const stored = await this.admin.transaction((m) =>
+      this.documents.fingerprints(
+        m,
+        merchantId,
+        rows.map((r) => r.id),
+      ),
+    );
+    return new Set(
+      rows
+        .filter((r) => {
+          const s = stored.get(r.id);
+          return (
+            s !== undefined &&
+            s.contentHash === r.contentHash &&
+            canonicalJson(s.acl) === canonicalJson(r.acl) &&
+            canonicalJson(s.metadata) === canonicalJson(r.metadata)
+          );
+        })
+        .map((r) => r.id),
+    );
   }
 
   private async documentsWith(
@@ -112,4 +142,15 @@ export class IngestionService {
     }
     return this.writer.write(db, merchantId, prepared);
   }
+}
+
+/** JSON with object keys sorted: jsonb does not keep key order, so stored and given metadata compare this way. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
+      : v,
+  );
 }

@@ -10,6 +10,7 @@ import {
   normalizeMetadata,
 } from '../common/validation';
 import { documentCitation, ticketCitation } from '../documents/citation';
+import { type DocumentWrite } from '../documents/document.repository';
 import { TicketStatus } from '../tickets/ticket-status';
 import {
   type IngestDocumentCommand,
@@ -27,14 +28,14 @@ export interface PreparationRules {
 }
 
 /**
- * Validates and chunks a document: every check that can refuse it, before anything is embedded or written.
- * `prefix` names the input in errors (`inputs[3].` in a batch).
+ * Every check of a document except chunking, and the row it becomes (normalized ACL and metadata, content hash):
+ * what the folder loader checks a whole folder with before writing, and compares with what is stored.
  */
-export function prepareDocument(
+export function checkDocument(
   rules: PreparationRules,
   cmd: IngestDocumentCommand,
   prefix = '',
-): Extract<PreparedSource, { kind: 'document' }> {
+): DocumentWrite {
   const id =
     cmd.id === undefined || cmd.id === null
       ? `doc_${crypto.randomUUID()}`
@@ -43,16 +44,25 @@ export function prepareDocument(
   const text = assertText(`${prefix}text`, cmd.text, rules.maxDocumentChars);
   const metadata = normalizeMetadata(`${prefix}metadata`, cmd.metadata);
   const acl = normalizeAcl(`${prefix}acl`, cmd.acl);
-  const pieces = toPieces(chunkMarkdown(title, text, rules.chunking), (c) => documentCitation(title, c));
+  return { id, title, body: text, contentHash: sha256(title, text), metadata, acl };
+}
+
+/**
+ * Validates and chunks a document: every check that can refuse it, before anything is embedded or written.
+ * `prefix` names the input in errors (`inputs[3].` in a batch).
+ */
+export function prepareDocument(
+  rules: PreparationRules,
+  cmd: IngestDocumentCommand,
+  prefix = '',
+): Extract<PreparedSource, { kind: 'document' }> {
+  const row = checkDocument(rules, cmd, prefix);
+  const pieces = toPieces(chunkMarkdown(row.title, row.body, rules.chunking), (c) =>
+    documentCitation(row.title, c),
+  );
   if (pieces.length === 0)
     throw badInput(`${prefix}text has no content to index`, { field: `${prefix}text` });
-  return {
-    kind: 'document',
-    row: { id, title, body: text, contentHash: sha256(title, text), metadata, acl },
-    pieces,
-    metadata,
-    acl,
-  };
+  return { kind: 'document', row, pieces, metadata: row.metadata, acl: row.acl };
 }
 
 /** Validates and chunks a ticket (subject as heading, each message a paragraph). */
