@@ -228,8 +228,11 @@ export async function loadFolder(
     const note = ` (${written} of ${total} documents are loaded and stay so; run the same command again to continue)`;
     if (failure instanceof DomainError)
       throw new DomainError(failure.code, failure.message + note, failure.details);
-    if (failure instanceof Error) failure.message += note;
-    throw failure;
+    if (failure instanceof Error) {
+      failure.message += note;
+      throw failure;
+    }
+    throw new Error(`the load failed${note}`, { cause: failure });
   }
   summary.ms = Date.now() - started;
   return summary;
