@@ -1,16 +1,38 @@
 import 'reflect-metadata';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createServices } from '../app';
-import { openDatabase } from '../db/database';
+import { ChunkRepository } from '../chunks/chunk.repository';
+import { CorpusVersionRepository } from '../corpus/corpus-version.repository';
+import { type Config } from '../config/config';
+import { type Database, openDatabase } from '../db/database';
+import { AdminDb } from '../db/session';
+import { DocumentRepository } from '../documents/document.repository';
+import { type Embedder } from '../embeddings/embedder';
+import { EmbedderRegistry } from '../embeddings/embedder.registry';
 import { createEmbedder } from '../embeddings/embedder.factory';
-import { listDocumentFiles, loadFolder, readDocumentFile } from '../ingestion/folder-loader';
-import { MAX_BATCH_DOCUMENTS } from '../ingestion/ingestion.service';
+import {
+  listDocumentFiles,
+  loadFolder,
+  type LoaderTargets,
+  readDocumentFile,
+} from '../ingestion/folder-loader';
+import { IngestionService, MAX_BATCH_DOCUMENTS } from '../ingestion/ingestion.service';
+import { SourceWriter } from '../ingestion/source-writer';
+import { MerchantRepository } from '../merchants/merchant.repository';
+import { MerchantService } from '../merchants/merchant.service';
+import { NO_SERVICE_EVENTS } from '../ops/service-events';
+import { TicketRepository } from '../tickets/ticket.repository';
+import { MerchantIndexService } from '../vector-index/merchant-index.service';
+import { VectorIndexRepository } from '../vector-index/vector-index.repository';
 import { integerOption, loadCommandConfig, parseCommandLine, runCommand, usageError } from './command-line';
 import { openCommandDatabase } from './embedded-lock';
 import { formatSeconds, progressPrinter } from './progress';
 
-const HELP = `Usage: npm run load -- --merchant <id> [--name "Merchant name"] [--concurrency 2] [--batch-size 20] <folder>
+/** Files from which the default index policy (--index auto) defers the dedicated index. */
+const DEFER_INDEX_MIN_FILES = 500;
+
+const HELP = `Usage: npm run load -- --merchant <id> [--name "Merchant name"] [--concurrency 2] [--batch-size 20]
+                        [--index auto|defer|keep] <folder>
        npm run load -- --gateway http://127.0.0.1:4000/graphql --token <token> [--batch-size 20] <folder>
 
 Ingests every .md/.txt file under <folder> for the merchant (created if it does not exist), into DATABASE_URL
@@ -20,6 +42,12 @@ Every file is checked first (nothing is written if one is bad); then documents a
 transaction (1..${MAX_BATCH_DOCUMENTS}), --concurrency batches at a time, with progress, rate and time left. Interrupted (Ctrl-C,
 a crash, a failed batch), what was committed stays: run the same command again and it skips what is stored
 unchanged (without chunking or embedding it) and continues.
+
+--index (native PostgreSQL): inserting each new chunk into the merchant's dedicated HNSW index is most of the cost
+of a write, so 'defer' drops that index before the load and builds it again (CONCURRENTLY) at the end, also after
+a failure — retrieval meanwhile uses the quantized scan, slower with the same recall — and builds it if the load
+made the merchant large enough to need one; 'keep' maintains it row by row; 'auto' (default) defers from
+${DEFER_INDEX_MIN_FILES} files on.
 
 With --gateway it loads through a running gateway's GraphQL API instead (ingestDocuments, one batch per request),
 as the merchant of --token, which needs a role in INGEST_ROLES; use this while the gateway holds the embedded
@@ -110,6 +138,32 @@ async function loadThroughGateway(
   for (const w of warnings) console.warn(`warning: ${w}`);
 }
 
+/**
+ * Only what loading needs, without app.ts (the gateway's composition root pulls in Apollo, Express and every
+ * resolver: ~1 s of module loading per run). No write observers: background index builds and calibrations would be
+ * cut short when the command exits; the index policy below builds the index in the foreground instead.
+ */
+function loaderTargets(config: Config, db: Database, embedder: Embedder): LoaderTargets {
+  const admin = new AdminDb(db.dataSource);
+  const corpus = new CorpusVersionRepository();
+  const documents = new DocumentRepository();
+  const embedders = new EmbedderRegistry(config, embedder, config.embedding.cacheEntries, NO_SERVICE_EVENTS);
+  const writer = new SourceWriter(
+    embedders,
+    corpus,
+    documents,
+    new TicketRepository(),
+    new ChunkRepository(),
+    [],
+    NO_SERVICE_EVENTS,
+  );
+  return {
+    ingestion: new IngestionService(admin, writer, documents, config),
+    merchants: new MerchantService(admin, new MerchantRepository(), corpus, embedder),
+    indexes: new MerchantIndexService(db.dataSource, new VectorIndexRepository(), config),
+  };
+}
+
 async function main(): Promise<void> {
   const { values, positionals } = parseCommandLine(HELP, {
     allowPositionals: true,
@@ -120,8 +174,11 @@ async function main(): Promise<void> {
       token: { type: 'string' },
       concurrency: { type: 'string' },
       'batch-size': { type: 'string' },
+      index: { type: 'string' },
     },
   });
+  const indexPolicy = values.index ?? 'auto';
+  if (!['auto', 'defer', 'keep'].includes(indexPolicy)) usageError(HELP, '--index is auto, defer or keep');
   const batchSize = integerOption(HELP, 'batch-size', values['batch-size'], 20);
   if (batchSize < 1 || batchSize > MAX_BATCH_DOCUMENTS)
     usageError(HELP, `--batch-size must be 1..${MAX_BATCH_DOCUMENTS}`);
@@ -144,8 +201,18 @@ async function main(): Promise<void> {
   const config = loadCommandConfig();
   const db = await openCommandDatabase(() => openDatabase(config, { migrate: true }), 'load');
   try {
-    const services = createServices(config, db, createEmbedder(config));
+    const services = loaderTargets(config, db, createEmbedder(config));
     const s = await loadFolder(services, merchant, folder, {
+      // The embedded database has no dedicated indexes (exact and quantized scans only).
+      deferIndex:
+        db.kind !== 'native' || indexPolicy === 'keep'
+          ? false
+          : indexPolicy === 'defer' || { minFiles: DEFER_INDEX_MIN_FILES },
+      onIndex: (event, names) => {
+        if (event === 'dropped')
+          console.log(`dedicated vector index dropped for the load: ${names.join(', ')}`);
+        if (event === 'rebuilding') console.log('building the dedicated vector index (CONCURRENTLY)...');
+      },
       merchantName: values.name,
       batchSize,
       concurrency,
@@ -155,6 +222,7 @@ async function main(): Promise<void> {
       `Loaded ${s.files} files into ${merchant} (${db.description}) in ${(s.ms / 1000).toFixed(1)} s: ` +
         `${s.created} created, ${s.updated} updated, ${s.skipped} skipped (unchanged); ` +
         `${s.chunks} chunks, ${s.embedded} embedded, ${s.reused} reused` +
+        (s.indexRebuildMs > 0 ? ` Index built in ${formatSeconds(s.indexRebuildMs / 1000)}.` : '') +
         (s.chunks > 0
           ? ` (${Math.round(s.chunks / (s.ms / 1000))} chunks/s written, ${formatSeconds(s.ms / 1000)}).`
           : '.'),

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { badInput, DomainError } from '../common/errors/domain-error';
 import { type DocumentWrite } from '../documents/document.repository';
 import { type MerchantService } from '../merchants/merchant.service';
+import { type MerchantIndexService } from '../vector-index/merchant-index.service';
 import { parseFrontMatter } from '../seed/front-matter';
 import { type IngestDocumentCommand, type IngestionService } from './ingestion.service';
 
@@ -17,12 +18,16 @@ export interface LoadSummary {
   reused: number;
   warnings: string[];
   ms: number;
+  /** Time spent rebuilding the dedicated index (deferIndex), 0 when there was none. */
+  indexRebuildMs: number;
 }
 
 /** What the loader writes through, passed explicitly (the load command and tests pass their services). */
 export interface LoaderTargets {
   ingestion: Pick<IngestionService, 'writeDocuments' | 'checkDocument' | 'unchangedDocuments'>;
   merchants: Pick<MerchantService, 'exists' | 'provision'>;
+  /** The merchant's dedicated vector index, for the deferred-index policy (LoadOptions.deferIndex). */
+  indexes?: Pick<MerchantIndexService, 'drop' | 'maintain'>;
 }
 
 export interface LoadOptions {
@@ -31,6 +36,17 @@ export interface LoadOptions {
   batchSize?: number;
   /** Batches in flight at once (default 2): one is chunked and embedded while another waits on the database. */
   concurrency?: number;
+  /**
+   * Drop (true, or when the folder holds at least minFiles documents) the merchant's dedicated HNSW index before writing and rebuild it (CONCURRENTLY) afterwards, also after a
+   * failure (and build it if the load made the merchant large enough to need one), instead of inserting every new chunk into the graph one by one. Retrieval meanwhile uses the
+   * quantized scan (same recall, slower). Inserting into an m=32/ef_construction=128 graph costs about 17× the
+   * rest of a write (docs/benchmarks/ingestion.md), so a bulk load gains whenever it adds more than a small
+   * fraction of the merchant. A crash leaves the index missing: the gateway's background build or
+   * `npm run vector-index` rebuilds it.
+   */
+  deferIndex?: boolean | { minFiles: number };
+  /** Told when the index is dropped and when it is rebuilt. */
+  onIndex?: (event: 'dropped' | 'rebuilding' | 'rebuilt', indexes: string[]) => void;
   /** Called after each document is written or skipped, in completion order. */
   onProgress?: (done: number, total: number, file: string) => void;
 }
@@ -160,6 +176,7 @@ export async function loadFolder(
     reused: 0,
     warnings: [],
     ms: 0,
+    indexRebuildMs: 0,
   };
   let done = 0;
   const progress = (file: string): void => opts.onProgress?.(++done, total, file);
@@ -200,8 +217,40 @@ export async function loadFolder(
     });
   };
 
-  // A bounded pool of batches in flight; the first failure stops new batches, lets the others finish, and is
-  // reported with what is committed (a rerun continues from there).
+  const deferIndex =
+    typeof opts.deferIndex === 'object' ? total >= opts.deferIndex.minFiles : opts.deferIndex === true;
+  const dropped = deferIndex && services.indexes ? await services.indexes.drop(merchantId) : ([] as string[]);
+  if (dropped.length > 0) opts.onIndex?.('dropped', dropped);
+  try {
+    await writeAll(dir, batchSize, concurrency, writeBatch, () => ({ total, summary }));
+  } finally {
+    // Also when nothing was dropped: a merchant the load made large enough gets its index now.
+    if (deferIndex && services.indexes) {
+      opts.onIndex?.('rebuilding', dropped);
+      const t0 = Date.now();
+      const built = await services.indexes.maintain({ merchantId });
+      summary.indexRebuildMs = Date.now() - t0;
+      opts.onIndex?.(
+        'rebuilt',
+        built.map((b) => `${b.merchantId}/${b.dimensions}`),
+      );
+    }
+  }
+  summary.ms = Date.now() - started;
+  return summary;
+}
+
+/**
+ * The write pass: a bounded pool of batches in flight. The first failure stops new batches, lets the others
+ * finish, and is reported with what is committed (a rerun continues from there).
+ */
+async function writeAll(
+  dir: string,
+  batchSize: number,
+  concurrency: number,
+  writeBatch: (files: string[]) => Promise<void>,
+  state: () => { total: number; summary: LoadSummary },
+): Promise<void> {
   const inFlight = new Set<Promise<void>>();
   let failure: unknown;
   const launch = (files: string[]): void => {
@@ -224,6 +273,7 @@ export async function loadFolder(
   if (batch.length > 0 && failure === undefined) launch(batch);
   await Promise.all(inFlight);
   if (failure !== undefined) {
+    const { total, summary } = state();
     const written = summary.created + summary.updated + summary.skipped;
     const note = ` (${written} of ${total} documents are loaded and stay so; run the same command again to continue)`;
     if (failure instanceof DomainError)
@@ -234,6 +284,4 @@ export async function loadFolder(
     }
     throw new Error(`the load failed${note}`, { cause: failure });
   }
-  summary.ms = Date.now() - started;
-  return summary;
 }
