@@ -61,7 +61,9 @@ export function manualDocuments(dir: string, count: number): BenchDocument[] {
     for (const [key, s] of Object.entries(sections)) {
       const lines = (s.text ?? []).map((l) => l.trim()).filter((l) => l.length > 0);
       if (!s.title || lines.length === 0) continue;
-      out.push({ id: `man-${path.parse(file).name}-${key}`, title: s.title, text: lines.join('\n\n') });
+      // File names hold '+' (Galaxy_Note_10+): ids allow letters, digits, '_', '.', ':' and '-'.
+      const id = `man-${path.parse(file).name}-${key}`.replace(/[^A-Za-z0-9_.:-]/g, '_');
+      out.push({ id, title: s.title, text: lines.join('\n\n') });
       if (out.length >= count) return out;
     }
   }

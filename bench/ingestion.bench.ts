@@ -16,7 +16,7 @@ import { openDatabase } from '../src/db/database';
 import { type QueryRunner } from 'typeorm';
 import { VectorIndexRepository } from '../src/vector-index/vector-index.repository';
 
-const USAGE = `Usage: npm run bench:ingestion -- [--docs 3000] [--graphql-docs 1000] [--batch 50] [--tickets 1000]
+const USAGE = `Usage: npm run bench:ingestion -- [--docs 3000] [--manual-docs 1500] [--graphql-docs 1000] [--batch 50] [--tickets 1000]
          [--burst 8] [--baseline DIR] [--memory-files 100000] [--recreate-database NAME]
 
 Ingestion throughput on native PostgreSQL, as users run it (docs/INGESTION.md, "Where the time goes"):
@@ -36,6 +36,7 @@ ${DATABASE_USAGE} (default postgres://postgres@127.0.0.1:5432/srg_bench_ingestio
 const { values: options } = parseCommandLine(USAGE, {
   options: {
     docs: { type: 'string' },
+    'manual-docs': { type: 'string' },
     'graphql-docs': { type: 'string' },
     batch: { type: 'string' },
     tickets: { type: 'string' },
@@ -47,6 +48,7 @@ const { values: options } = parseCommandLine(USAGE, {
 });
 allowRecreating(options['recreate-database']);
 const DOCS = integerOption(USAGE, 'docs', options.docs, 3000);
+const MANUAL_DOCS = integerOption(USAGE, 'manual-docs', options['manual-docs'], 1500);
 const GQL_DOCS = integerOption(USAGE, 'graphql-docs', options['graphql-docs'], 1000);
 const BATCH = integerOption(USAGE, 'batch', options.batch, 50);
 const TICKETS = integerOption(USAGE, 'tickets', options.tickets, 1000);
@@ -336,7 +338,7 @@ async function main(): Promise<void> {
   try {
     const folders = [{ name: 'syn', dir: path.join(tmp, 'syn'), docs: DOCS }];
     writeFolder(folders[0].dir, syntheticDocuments(DOCS, 42));
-    const manuals = manualDocuments(MANUALS, DOCS);
+    const manuals = manualDocuments(MANUALS, MANUAL_DOCS);
     if (manuals.length > 0) {
       folders.push({ name: 'manuals', dir: path.join(tmp, 'manuals'), docs: manuals.length });
       writeFolder(folders[1].dir, manuals);
