@@ -114,10 +114,10 @@ async function loadThroughGateway(
     if (!results) {
       const e = body.errors?.[0];
       throw new Error(
-        `${path.relative(folder, files[i])} and the ${inputs.length - 1} files after it: the gateway answered HTTP ` +
-          `${response.status}` +
+        `${path.relative(folder, files[i])}: the gateway answered HTTP ${response.status}` +
           (e ? ` ${e.extensions?.code ?? ''}: ${e.message}` : '') +
-          (i > 0 ? ` (the ${i} files before them are loaded; run again to resume)` : ''),
+          ` (a batch of ${inputs.length} files from this one, written as a whole or not at all` +
+          (i > 0 ? `; the ${i} files before it are loaded; run again to resume)` : ')'),
       );
     }
     results.forEach((result, j) => {
