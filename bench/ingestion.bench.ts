@@ -57,7 +57,13 @@ const MEMORY_FILES = integerOption(USAGE, 'memory-files', options['memory-files'
 const URL_ = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/srg_bench_ingestion';
 const ROOT = projectRoot(__dirname);
 const SECRET = crypto.randomBytes(32).toString('hex');
-const CLI_ENV = { DATABASE_URL: URL_, NODE_ENV: 'production', AUTH_JWT_SECRET: SECRET };
+// No statement timeout: the client-side query timeout derived from it cut index builds on the loaded machine.
+const CLI_ENV = {
+  DATABASE_URL: URL_,
+  NODE_ENV: 'production',
+  AUTH_JWT_SECRET: SECRET,
+  DB_STATEMENT_TIMEOUT_MS: '0',
+};
 const MANUALS = '/work/shared/datasets/samsung-emanuals/other_emanuals_corpus';
 
 interface Side {
@@ -87,6 +93,7 @@ async function startGateway(side: Side): Promise<{ url: string; child: ChildProc
       AUTH_JWT_SECRET: SECRET,
       LOG_LEVEL: 'warn',
       RETRIEVAL_INDEX_AUTOBUILD: 'false',
+      DB_STATEMENT_TIMEOUT_MS: '0',
       RATE_LIMIT_MERCHANT_PER_MINUTE: '0',
       RATE_LIMIT_CALLER_PER_MINUTE: '0',
       API_MAX_BODY_BYTES: String(64 * 1024 * 1024),
@@ -146,7 +153,10 @@ async function batches(
 
 /** recall@10 of the merchant's HNSW index against an exact scan, queries = stored chunk vectors (held out by offset). */
 async function indexRecall(merchant: string, queries: number): Promise<number> {
-  const db = await openDatabase(loadConfig({ NODE_ENV: 'test', DATABASE_URL: URL_ }), { poolSize: 1 });
+  const db = await openDatabase(
+    loadConfig({ NODE_ENV: 'test', DATABASE_URL: URL_, DB_STATEMENT_TIMEOUT_MS: '0' }),
+    { poolSize: 1 },
+  );
   try {
     if (!/^[a-z0-9-]+$/.test(merchant)) throw new Error('unsafe merchant id');
     const sample = await db.dataSource.query<{ e: string }[]>(
@@ -179,7 +189,10 @@ async function indexRecall(merchant: string, queries: number): Promise<number> {
 async function withIndexRunner<T>(
   work: (runner: QueryRunner, repo: VectorIndexRepository) => Promise<T>,
 ): Promise<T> {
-  const db = await openDatabase(loadConfig({ NODE_ENV: 'test', DATABASE_URL: URL_ }), { poolSize: 1 });
+  const db = await openDatabase(
+    loadConfig({ NODE_ENV: 'test', DATABASE_URL: URL_, DB_STATEMENT_TIMEOUT_MS: '0' }),
+    { poolSize: 1 },
+  );
   try {
     const runner = db.dataSource.createQueryRunner();
     await runner.connect();

@@ -228,7 +228,14 @@ export async function loadFolder(
     if (deferIndex && services.indexes) {
       opts.onIndex?.('rebuilding', dropped);
       const t0 = Date.now();
-      const built = await services.indexes.maintain({ merchantId });
+      const built = await services.indexes.maintain({ merchantId }).catch((err: unknown) => {
+        throw new Error(
+          `every document is loaded, but building the dedicated vector index failed ` +
+            `(${err instanceof Error ? err.message : String(err)}); retrieval uses the quantized scan until ` +
+            `\`npm run vector-index -- --merchant ${merchantId}\` or the gateway's background build makes it`,
+          { cause: err },
+        );
+      });
       summary.indexRebuildMs = Date.now() - t0;
       opts.onIndex?.(
         'rebuilt',
