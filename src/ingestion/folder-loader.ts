@@ -181,6 +181,8 @@ export async function loadFolder(
   let done = 0;
   const progress = (file: string): void => opts.onProgress?.(++done, total, file);
 
+  // eslint-disable-next-line prefer-const -- assigned below, used by writeBatch once batches run
+  let dropIndexOnce: () => Promise<string[]>;
   const writeBatch = async (files: string[]): Promise<void> => {
     const commands = files.map((f) => {
       try {
@@ -201,6 +203,7 @@ export async function loadFolder(
       }
     }
     if (todo.length === 0) return;
+    await dropIndexOnce();
     const results = await services.ingestion.writeDocuments(
       merchantId,
       todo.map((t) => t.c),
@@ -219,13 +222,22 @@ export async function loadFolder(
 
   const deferIndex =
     typeof opts.deferIndex === 'object' ? total >= opts.deferIndex.minFiles : opts.deferIndex === true;
-  const dropped = deferIndex && services.indexes ? await services.indexes.drop(merchantId) : ([] as string[]);
-  if (dropped.length > 0) opts.onIndex?.('dropped', dropped);
+  // Dropped before the first batch that writes, not before the load: a rerun that only skips keeps its index.
+  let dropping: Promise<string[]> | undefined;
+  dropIndexOnce = (): Promise<string[]> =>
+    (dropping ??=
+      deferIndex && services.indexes
+        ? services.indexes.drop(merchantId).then((names) => {
+            if (names.length > 0) opts.onIndex?.('dropped', names);
+            return names;
+          })
+        : Promise.resolve([]));
   try {
     await writeAll(dir, batchSize, concurrency, writeBatch, () => ({ total, summary }));
   } finally {
-    // Also when nothing was dropped: a merchant the load made large enough gets its index now.
-    if (deferIndex && services.indexes) {
+    // After any write, also when nothing was dropped: a merchant the load made large enough gets its index now.
+    if (deferIndex && services.indexes && dropping !== undefined) {
+      const dropped = await dropping.catch(() => []);
       opts.onIndex?.('rebuilding', dropped);
       const t0 = Date.now();
       const built = await services.indexes.maintain({ merchantId }).catch((err: unknown) => {
