@@ -40,4 +40,13 @@ export default tseslint.config(
     ],
     rules: { '@typescript-eslint/consistent-type-imports': 'off' },
   },
+  {
+    // scripts/build.mjs is plain JavaScript that runs before anything is compiled: no type information for it.
+    files: ['scripts/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      parserOptions: { projectService: false },
+      globals: { process: 'readonly', console: 'readonly' },
+    },
+  },
 );

@@ -1,319 +1,467 @@
 import 'reflect-metadata';
+import { type ChildProcess, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { toSql } from 'pgvector';
-import { allowRecreating, DATABASE_USAGE, log, recreateDatabase, rng, writeResults } from './bench-utils';
+import { allowRecreating, DATABASE_USAGE, log, machine, recreateDatabase, writeResults } from './bench-utils';
+import { type BenchDocument, manualDocuments, syntheticDocuments, writeFolder } from './ingestion-corpus';
+import { requestRoleUrl, runCommand } from './ingestion-processes';
+import { signToken } from '../src/auth/jwt';
 import { integerOption, parseCommandLine } from '../src/cli/command-line';
-import { createServices, type Services } from '../src/app';
-import { ChunkRepository, type NewChunkRow } from '../src/chunks/chunk.repository';
-import { sha256 } from '../src/common/hash';
+import { projectRoot } from '../src/common/project-root';
 import { loadConfig } from '../src/config/config';
-import { openDatabase, type Database } from '../src/db/database';
-import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
+import { openDatabase } from '../src/db/database';
+import { type QueryRunner } from 'typeorm';
+import { VectorIndexRepository } from '../src/vector-index/vector-index.repository';
 
-/**
- * Ingestion throughput on native PostgreSQL into a table that already holds an HNSW index over N rows:
- *   - writing chunks one INSERT per row (the tutorial's loop) vs multi-row INSERTs (ChunkRepository), same
- *     precomputed vectors, same transaction shape, interleaved round by round;
- *   - the whole ingestDocument path (chunk + local embedder + one transaction);
- *   - re-ingesting a 20-section document with one changed paragraph vs with every paragraph changed.
- * Usage: npm run bench:ingestion -- [--rows 100000] [--docs 40] [--keep]
- *        BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/srg_bench_ingestion) is dropped and
- *        recreated unless --keep is given and it already holds the rows.
- */
-const USAGE = `Usage: npm run bench:ingestion -- [--rows 100000] [--docs 40] [--keep] [--recreate-database NAME]
+const USAGE = `Usage: npm run bench:ingestion -- [--docs 3000] [--manual-docs 1500] [--graphql-docs 1000] [--batch 50] [--tickets 1000]
+         [--burst 8] [--baseline DIR] [--memory-files 100000] [--recreate-database NAME]
 
-Ingestion throughput on native PostgreSQL into a table with an HNSW index over --rows rows: one INSERT per chunk
-vs multi-row INSERTs, the whole ingestDocument path over --docs documents, and re-ingesting a changed document.
---keep reuses the database of an earlier run when it already holds the rows. Results: docs/benchmarks/ingestion.*
+Ingestion throughput on native PostgreSQL, as users run it (docs/INGESTION.md, "Where the time goes"):
+  1. \`npm run load\` of a --docs folder into one merchant: wall time of the command, then a rerun (all unchanged);
+     on synthetic articles and on real manual sections (/work/shared/datasets/samsung-emanuals, when present);
+  2. \`ingestDocuments\` over GraphQL, --batch documents per request, into that merchant (10,000+ chunks) with its
+     dedicated HNSW index maintained row by row, and with the index deferred (dropped, rebuilt after) and the
+     recall@10 of the rebuilt index against an exact scan;
+  3. \`ingestTicket\` bursts over GraphQL, --burst requests in flight;
+  4. re-ingesting an unchanged document and a 20-section one with one changed paragraph, over GraphQL.
+--baseline DIR runs 1-4 with another built checkout too (e.g. \`git worktree add /tmp/base main && cd /tmp/base &&
+npm ci && npm run build\`), side by side in the same run: ratios, not absolute numbers, are what a shared machine
+can show. --memory-files N: peak RSS of \`npm run load\` over N one-line files (0 skips). Results:
+docs/benchmarks/ingestion.*
 
 ${DATABASE_USAGE} (default postgres://postgres@127.0.0.1:5432/srg_bench_ingestion)`;
 const { values: options } = parseCommandLine(USAGE, {
   options: {
-    rows: { type: 'string' },
     docs: { type: 'string' },
-    keep: { type: 'boolean', default: false },
+    'manual-docs': { type: 'string' },
+    'graphql-docs': { type: 'string' },
+    batch: { type: 'string' },
+    tickets: { type: 'string' },
+    burst: { type: 'string' },
+    baseline: { type: 'string' },
+    'memory-files': { type: 'string' },
     'recreate-database': { type: 'string' },
   },
 });
 allowRecreating(options['recreate-database']);
-const ROWS = integerOption(USAGE, 'rows', options.rows, 100_000);
-const DOCS = integerOption(USAGE, 'docs', options.docs, 40);
-const KEEP = options.keep;
+const DOCS = integerOption(USAGE, 'docs', options.docs, 3000);
+const MANUAL_DOCS = integerOption(USAGE, 'manual-docs', options['manual-docs'], 1500);
+const GQL_DOCS = integerOption(USAGE, 'graphql-docs', options['graphql-docs'], 1000);
+const BATCH = integerOption(USAGE, 'batch', options.batch, 50);
+const TICKETS = integerOption(USAGE, 'tickets', options.tickets, 1000);
+const BURST = integerOption(USAGE, 'burst', options.burst, 8);
+const MEMORY_FILES = integerOption(USAGE, 'memory-files', options['memory-files'], 100_000, 0);
 const URL_ = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/srg_bench_ingestion';
-const DIM = 1536;
+const ROOT = projectRoot(__dirname);
+const SECRET = crypto.randomBytes(32).toString('hex');
+// No statement timeout: the client-side query timeout derived from it cut index builds on the loaded machine.
+const CLI_ENV = {
+  DATABASE_URL: URL_,
+  NODE_ENV: 'production',
+  AUTH_JWT_SECRET: SECRET,
+  DB_STATEMENT_TIMEOUT_MS: '0',
+};
+const MANUALS = '/work/shared/datasets/samsung-emanuals/other_emanuals_corpus';
 
-const WORDS = (
-  'refund return order parcel delivery tracking password account invoice payment card warranty repair ' +
-  'replacement subscription plan cancel renewal shipping address customs duty label carrier store credit ' +
-  'gift voucher discount coupon loyalty points exchange size colour damaged missing late early fee'
-).split(' ');
-const rand = rng(7);
-const sentence = (topic: number): string =>
-  Array.from({ length: 12 }, (_, i) => WORDS[(topic * 7 + Math.floor(rand() * 9) + i) % WORDS.length]).join(
-    ' ',
-  ) + '.';
-
-async function prefill(db: Database, services: Services, embedder: LocalHashEmbedder): Promise<void> {
-  const ds = db.dataSource;
-  const existing = await ds.query<{ n: string }[]>(`SELECT count(*) AS n FROM document_chunks`);
-  if (Number(existing[0].n) >= ROWS) return log(`reusing ${existing[0].n} rows`);
-  // Bulk-load without the index, then build it once (far faster than maintaining it row by row).
-  await ds.query(`DROP INDEX IF EXISTS document_chunks_embedding_hnsw_idx`);
-  const merchants = 200;
-  for (let m = 0; m < merchants; m++)
-    await services.merchants.provision({ id: `bulk-${m}`, name: `Bulk ${m}` });
-  const repo = new ChunkRepository();
-  const perDoc = 10;
-  let written = 0;
-  const t0 = performance.now();
-  for (let d = 0; written < ROWS; d++) {
-    const merchant = `bulk-${d % merchants}`;
-    const texts = Array.from({ length: perDoc }, (_, i) => `${sentence(d % 40)} ${sentence((d + i) % 40)}`);
-    const vectors = await embedder.embed(texts);
-    await ds.transaction(async (m) => {
-      await m.query(
-        `INSERT INTO support_documents (merchant_id, id, title, body, content_hash, acl) VALUES ($1, $2, $3, $4, $5, $6)`,
-        [merchant, `doc-${d}`, `Doc ${d}`, texts.join('\n\n'), sha256(texts.join()), ['role:agent']],
-      );
-      const rows: NewChunkRow[] = texts.map((text, i) => ({
-        chunkIndex: i,
-        text,
-        contentHash: sha256(text),
-        headingPath: [],
-        citation: `Doc ${d}`,
-        embedding: vectors[i],
-      }));
-      await repo.insertChunks(m, merchant, { kind: 'document', documentId: `doc-${d}` }, 1, rows, {
-        embeddingModel: embedder.model,
-        metadata: {},
-        acl: ['role:agent'],
-      });
-    });
-    written += perDoc;
-    if (written % 10_000 === 0)
-      log(`prefill ${written}/${ROWS} rows (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
-  }
-  log('building the HNSW index');
-  const t1 = performance.now();
-  await ds.query(`SET maintenance_work_mem = '2GB'`);
-  await ds.query(
-    `CREATE INDEX document_chunks_embedding_hnsw_idx ON document_chunks
-       USING hnsw ((embedding::vector(1536)) vector_cosine_ops) WITH (m = 16, ef_construction = 64)
-       WHERE vector_dims(embedding) = 1536`,
-  );
-  await ds.query(`ANALYZE document_chunks`);
-  log(`index built in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
+interface Side {
+  name: string;
+  root: string;
+  port: number;
 }
 
-interface Row {
-  label: string;
-  chunks: number;
-  seconds: number;
-  chunksPerSecond: number;
+const loadavg = (): string =>
+  os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+
+async function startGateway(side: Side): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [path.join(side.root, 'dist/src/main.js')], {
+    cwd: side.root,
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: process.env.HOME ?? '/tmp',
+      NODE_ENV: 'production',
+      HOST: '127.0.0.1',
+      PORT: String(side.port),
+      // Production settings: requests as the request role, migrations as the owner (README, "Database roles").
+      DATABASE_URL: requestRoleUrl(URL_),
+      MIGRATION_DATABASE_URL: URL_,
+      AUTH_JWT_SECRET: SECRET,
+      LOG_LEVEL: 'warn',
+      RETRIEVAL_INDEX_AUTOBUILD: 'false',
+      DB_STATEMENT_TIMEOUT_MS: '0',
+      RATE_LIMIT_MERCHANT_PER_MINUTE: '0',
+      RATE_LIMIT_CALLER_PER_MINUTE: '0',
+      API_MAX_BODY_BYTES: String(64 * 1024 * 1024),
+    },
+    stdio: 'ignore',
+  });
+  const url = `http://127.0.0.1:${side.port}/graphql`;
+  for (let i = 0; i < 600; i++) {
+    const ok = await fetch(`http://127.0.0.1:${side.port}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return { url, child };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill();
+  throw new Error(`the ${side.name} gateway did not become ready`);
+}
+
+async function graphql<T>(url: string, token: string, query: string, variables: unknown): Promise<T> {
+  const r = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await r.json()) as { data?: T; errors?: { message: string }[] };
+  if (!body.data || body.errors) throw new Error(`GraphQL: ${JSON.stringify(body.errors ?? body)}`);
+  return body.data;
+}
+
+const INGEST_MANY = `mutation M($inputs: [IngestDocumentInput!]!) { ingestDocuments(inputs: $inputs) { results { chunkCount } } }`;
+const INGEST_ONE = `mutation M($input: IngestDocumentInput!) { ingestDocument(input: $input) { chunkCount embeddedChunks unchanged } }`;
+const INGEST_TICKET = `mutation T($input: IngestTicketInput!) { ingestTicket(input: $input) { chunkCount } }`;
+
+const asInput = (d: BenchDocument) => ({ id: d.id, title: d.title, text: d.text, acl: ['role:agent'] });
+
+async function batches(
+  url: string,
+  token: string,
+  docs: BenchDocument[],
+): Promise<{ chunks: number; s: number }> {
+  const t0 = performance.now();
+  let chunks = 0;
+  for (let i = 0; i < docs.length; i += BATCH) {
+    const r = await graphql<{ ingestDocuments: { results: { chunkCount: number }[] } }>(
+      url,
+      token,
+      INGEST_MANY,
+      {
+        inputs: docs.slice(i, i + BATCH).map(asInput),
+      },
+    );
+    chunks += r.ingestDocuments.results.reduce((n, x) => n + x.chunkCount, 0);
+  }
+  return { chunks, s: (performance.now() - t0) / 1000 };
+}
+
+/** recall@10 of the merchant's HNSW index against an exact scan, queries = stored chunk vectors (held out by offset). */
+async function indexRecall(merchant: string, queries: number): Promise<number> {
+  const db = await openDatabase(
+    loadConfig({ NODE_ENV: 'test', DATABASE_URL: URL_, DB_STATEMENT_TIMEOUT_MS: '0' }),
+    { poolSize: 1 },
+  );
+  try {
+    if (!/^[a-z0-9-]+$/.test(merchant)) throw new Error('unsafe merchant id');
+    const sample = await db.dataSource.query<{ e: string }[]>(
+      `SELECT embedding::text AS e FROM document_chunks WHERE merchant_id = $1 ORDER BY id DESC LIMIT $2`,
+      [merchant, queries],
+    );
+    let hit = 0;
+    for (const { e } of sample) {
+      // The literal merchant id lets the planner match the partial index's predicate.
+      const sql = `SELECT id FROM document_chunks WHERE merchant_id = '${merchant}' AND vector_dims(embedding) = 1536
+                   ORDER BY embedding::vector(1536) <=> $1::vector(1536) LIMIT 10`;
+      const viaIndex = await db.dataSource.transaction(async (m) => {
+        await m.query(`SET LOCAL hnsw.ef_search = 200`);
+        return (await m.query<{ id: string }[]>(sql, [e])).map((r) => r.id);
+      });
+      const exact = await db.dataSource.transaction(async (m) => {
+        await m.query(`SET LOCAL enable_indexscan = off`);
+        await m.query(`SET LOCAL enable_bitmapscan = off`);
+        return (await m.query<{ id: string }[]>(sql, [e])).map((r) => r.id);
+      });
+      hit += exact.filter((id) => viaIndex.includes(id)).length;
+    }
+    return hit / (sample.length * 10);
+  } finally {
+    await db.close();
+  }
+}
+
+/** An owner connection without statement timeout, for index DDL (CREATE/DROP INDEX CONCURRENTLY). */
+async function withIndexRunner<T>(
+  work: (runner: QueryRunner, repo: VectorIndexRepository) => Promise<T>,
+): Promise<T> {
+  const db = await openDatabase(
+    loadConfig({ NODE_ENV: 'test', DATABASE_URL: URL_, DB_STATEMENT_TIMEOUT_MS: '0' }),
+    { poolSize: 1 },
+  );
+  try {
+    const runner = db.dataSource.createQueryRunner();
+    await runner.connect();
+    await runner.query(`SET statement_timeout = 0`);
+    try {
+      return await work(runner, new VectorIndexRepository());
+    } finally {
+      await runner.release();
+    }
+  } finally {
+    await db.close();
+  }
+}
+
+const buildIndex = (merchant: string) =>
+  withIndexRunner((runner, repo) =>
+    repo.ensureMerchantHnswIndex(runner, merchant, 1536, { m: 32, efConstruction: 128 }),
+  );
+const dropIndex = (merchant: string) =>
+  withIndexRunner((runner, repo) => repo.dropMerchantHnswIndexes(runner, merchant));
+
+async function measureSide(side: Side, folders: { name: string; dir: string; docs: number }[]) {
+  const r: Record<string, unknown> = { side: side.name };
+  log(`[${side.name}] npm run load (load average ${loadavg()})`);
+  const loads = [];
+  for (const f of folders) {
+    const merchant = `${side.name}-${f.name}`;
+    const first = await runCommand(
+      side.root,
+      'npm',
+      ['run', '--silent', 'load', '--', '--merchant', merchant, f.dir],
+      CLI_ENV,
+    );
+    const chunks = Number(/(\d+) chunks/.exec(first.output)?.[1] ?? NaN);
+    const again = await runCommand(
+      side.root,
+      'npm',
+      ['run', '--silent', 'load', '--', '--merchant', merchant, f.dir],
+      CLI_ENV,
+    );
+    loads.push({
+      folder: f.name,
+      documents: f.docs,
+      chunks,
+      seconds: first.seconds,
+      chunksPerSecond: chunks / first.seconds,
+      peakRssMiB: first.peakRssKiB / 1024,
+      rerunUnchangedSeconds: again.seconds,
+      loadAverage: loadavg(),
+    });
+    log(
+      `  ${f.name}: ${chunks} chunks in ${first.seconds.toFixed(1)} s; rerun ${again.seconds.toFixed(1)} s`,
+    );
+  }
+  r.load = loads;
+
+  const merchant = `${side.name}-${folders[0].name}`;
+  const token = signToken({ sub: 'bench-admin', merchantId: merchant, roles: ['admin'] }, SECRET, 3600);
+  log(`[${side.name}] building the dedicated index of ${merchant}`);
+  const tIdx = performance.now();
+  await buildIndex(merchant);
+  r.indexBuildSeconds = (performance.now() - tIdx) / 1000;
+  const gw = await startGateway(side);
+  try {
+    log(`[${side.name}] ingestDocuments, index maintained (load average ${loadavg()})`);
+    const docs = syntheticDocuments(GQL_DOCS * 2, 99, `${side.name}-gql`);
+    const kept = await batches(gw.url, token, docs.slice(0, GQL_DOCS));
+    r.graphqlIndexMaintained = { ...kept, chunksPerSecond: kept.chunks / kept.s, loadAverage: loadavg() };
+    log(`[${side.name}] ingestDocuments, index deferred`);
+    await dropIndex(merchant);
+    const deferred = await batches(gw.url, token, docs.slice(GQL_DOCS));
+    const tRe = performance.now();
+    await buildIndex(merchant);
+    const rebuild = (performance.now() - tRe) / 1000;
+    r.graphqlIndexDeferred = {
+      ...deferred,
+      chunksPerSecond: deferred.chunks / deferred.s,
+      rebuildSeconds: rebuild,
+      recallAt10AfterRebuild: await indexRecall(merchant, 100),
+      loadAverage: loadavg(),
+    };
+
+    log(`[${side.name}] ingestTicket bursts of ${BURST}`);
+    const tickets = syntheticDocuments(TICKETS, 5, `${side.name}-t`);
+    let ticketChunks = 0;
+    const tT = performance.now();
+    for (let i = 0; i < tickets.length; i += BURST) {
+      const rs = await Promise.all(
+        tickets.slice(i, i + BURST).map((t, j) =>
+          graphql<{ ingestTicket: { chunkCount: number } }>(gw.url, token, INGEST_TICKET, {
+            input: {
+              id: t.id,
+              customerId: `c${(i + j) % 97}`,
+              subject: t.title,
+              status: 'OPEN',
+              acl: ['role:agent'],
+              messages: t.text
+                .split('\n\n')
+                .filter((p) => !p.startsWith('#'))
+                .slice(0, 3)
+                .map((body, k) => ({ author: k % 2 ? 'AGENT' : 'CUSTOMER', body })),
+            },
+          }),
+        ),
+      );
+      ticketChunks += rs.reduce((n, x) => n + x.ingestTicket.chunkCount, 0);
+    }
+    const ts = (performance.now() - tT) / 1000;
+    r.tickets = {
+      tickets: TICKETS,
+      chunks: ticketChunks,
+      s: ts,
+      chunksPerSecond: ticketChunks / ts,
+      loadAverage: loadavg(),
+    };
+
+    log(`[${side.name}] re-ingesting`);
+    const long = syntheticDocuments(40, 11, `${side.name}-long`).map((d, i) => ({
+      ...d,
+      text: Array.from({ length: 5 }, () => d.text).join('\n\n') + `\n\n## Tail ${i}\n\nEnd.`,
+    }));
+    for (const d of long) await graphql(gw.url, token, INGEST_ONE, { input: asInput(d) });
+    const time = async (f: () => Promise<unknown>): Promise<number> => {
+      const t0 = performance.now();
+      await f();
+      return performance.now() - t0;
+    };
+    let unchangedMs = 0;
+    let oneMs = 0;
+    for (const d of long) {
+      unchangedMs += await time(() => graphql(gw.url, token, INGEST_ONE, { input: asInput(d) }));
+      const changed = { ...d, text: d.text.replace('\n\n## ', ' A changed sentence.\n\n## ') };
+      oneMs += await time(() => graphql(gw.url, token, INGEST_ONE, { input: asInput(changed) }));
+    }
+    r.reingest = {
+      unchangedMs: unchangedMs / long.length,
+      oneParagraphMs: oneMs / long.length,
+      loadAverage: loadavg(),
+    };
+  } finally {
+    gw.child.kill('SIGTERM');
+    await new Promise((res) => gw.child.once('exit', res));
+  }
+  return r;
 }
 
 async function main(): Promise<void> {
   const started = Date.now();
-  if (!KEEP) await recreateDatabase(URL_);
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    DATABASE_URL: URL_,
-    EMBEDDING_CACHE_ENTRIES: '0',
-    DB_STATEMENT_TIMEOUT_MS: '0',
+  await recreateDatabase(URL_);
+  const db = await openDatabase(loadConfig({ NODE_ENV: 'test', DATABASE_URL: URL_ }), {
+    migrate: true,
+    poolSize: 1,
   });
-  const db = await openDatabase(config, { migrate: true, poolSize: 2 });
-  const embedder = new LocalHashEmbedder(DIM);
-  const services = createServices(config, db, embedder);
-  await prefill(db, services, embedder);
-  const ds = db.dataSource;
-  const repo = new ChunkRepository();
-  await services.merchants.provision({ id: 'bench', name: 'Bench' });
-  // A --keep rerun starts its measurements from the same prefilled table, without the previous run's documents.
-  await ds.query(`DELETE FROM support_documents WHERE merchant_id = 'bench'`);
-
-  // 1) Row-by-row vs multi-row INSERT, same vectors, interleaved (A B, B A, ...), each document in its own transaction.
-  const docs = Array.from({ length: DOCS * 2 }, (_, d) => {
-    const texts = Array.from({ length: 25 }, (_, i) => `${sentence(d)} ${sentence(d + i)} ${d}-${i}`);
-    return { id: `w-${d}`, texts };
-  });
-  const vectors = await Promise.all(docs.map((d) => embedder.embed(d.texts)));
-  const rowsOf = (d: number): NewChunkRow[] =>
-    docs[d].texts.map((text, i) => ({
-      chunkIndex: i,
-      text,
-      contentHash: sha256(text),
-      headingPath: [],
-      citation: docs[d].id,
-      embedding: vectors[d][i],
-    }));
-  const timing = { single: 0, multi: 0, singleChunks: 0, multiChunks: 0 };
-  const writeDoc = async (d: number, mode: 'single' | 'multi'): Promise<void> => {
-    const t0 = performance.now();
-    await ds.transaction(async (m) => {
-      await m.query(
-        `INSERT INTO support_documents (merchant_id, id, title, body, content_hash) VALUES ('bench', $1, $1, '', '')`,
-        [docs[d].id],
-      );
-      const rows = rowsOf(d);
-      if (mode === 'multi') {
-        await repo.insertChunks(m, 'bench', { kind: 'document', documentId: docs[d].id }, 1, rows, {
-          embeddingModel: embedder.model,
-          metadata: {},
-          acl: ['role:agent'],
-        });
-      } else {
-        for (const r of rows) {
-          await m.query(
-            `INSERT INTO document_chunks (merchant_id, document_id, corpus_version, chunk_index, chunk_text, content_hash, heading_path,
-                                          citation, embedding, embedding_model, metadata, acl)
-             VALUES ('bench', $1, 1, $2, $3, $4, $5::text[], $6, $7::vector, $8, '{}'::jsonb, $9::text[])`,
-            [
-              docs[d].id,
-              r.chunkIndex,
-              r.text,
-              r.contentHash,
-              r.headingPath,
-              r.citation,
-              toSql(r.embedding),
-              embedder.model,
-              ['role:agent'],
-            ],
-          );
-        }
-      }
-    });
-    timing[mode] += performance.now() - t0;
-    timing[mode === 'single' ? 'singleChunks' : 'multiChunks'] += docs[d].texts.length;
-  };
-  log(`writing ${DOCS} documents each way (25 chunks each), interleaved`);
-  for (let i = 0; i < DOCS; i++) {
-    if (i % 2 === 0) {
-      await writeDoc(2 * i, 'single');
-      await writeDoc(2 * i + 1, 'multi');
-    } else {
-      await writeDoc(2 * i + 1, 'multi');
-      await writeDoc(2 * i, 'single');
+  await db.close();
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'srg-bench-ingestion-'));
+  try {
+    const folders = [{ name: 'syn', dir: path.join(tmp, 'syn'), docs: DOCS }];
+    writeFolder(folders[0].dir, syntheticDocuments(DOCS, 42));
+    const manuals = manualDocuments(MANUALS, MANUAL_DOCS);
+    if (manuals.length > 0) {
+      folders.push({ name: 'manuals', dir: path.join(tmp, 'manuals'), docs: manuals.length });
+      writeFolder(folders[1].dir, manuals);
     }
-  }
+    const sides: Side[] = [{ name: 'new', root: ROOT, port: 4130 }];
+    if (options.baseline) sides.unshift({ name: 'base', root: path.resolve(options.baseline), port: 4131 });
+    const results = [];
+    for (const side of sides) results.push(await measureSide(side, folders));
 
-  // 2) The whole ingestDocument path (validate, chunk with the tokenizer, embed locally, one transaction).
-  log('ingestDocument path');
-  const fullDocs = Array.from({ length: DOCS }, (_, d) =>
-    Array.from(
-      { length: 20 },
-      (_, s) => `## Section ${s}\n\n${sentence(d + s)} ${sentence(d * 3 + s)} ${d}.${s}`,
-    ).join('\n\n'),
-  );
-  let fullChunks = 0;
-  const tFull = performance.now();
-  for (const [d, text] of fullDocs.entries()) {
-    const r = await services.ingestion.writeDocument('bench', {
-      id: `full-${d}`,
-      title: `Full ${d}`,
-      text,
-      acl: ['role:agent'],
-    });
-    fullChunks += r.chunkCount;
+    let memory: Record<string, number> | undefined;
+    if (MEMORY_FILES > 0) {
+      log(`npm run load over ${MEMORY_FILES} one-line files`);
+      const dir = path.join(tmp, 'many');
+      for (let i = 0; i < MEMORY_FILES; i++) {
+        const sub = path.join(dir, String(Math.floor(i / 1000)));
+        if (i % 1000 === 0) fs.mkdirSync(sub, { recursive: true });
+        fs.writeFileSync(
+          path.join(sub, `m${i}.md`),
+          `---\nacl: [role:agent]\n---\nNote ${i} about parcel ${i % 97}.\n`,
+        );
+      }
+      const run = await runCommand(
+        ROOT,
+        'npm',
+        ['run', '--silent', 'load', '--', '--merchant', 'many', dir],
+        CLI_ENV,
+      );
+      memory = { files: MEMORY_FILES, seconds: run.seconds, peakRssMiB: run.peakRssKiB / 1024 };
+    }
+    const json = {
+      date: new Date().toISOString(),
+      machine: machine(),
+      docs: DOCS,
+      batch: BATCH,
+      burst: BURST,
+      results,
+      memory,
+    };
+    writeResults('ingestion', json, toMarkdown(json));
+    log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
   }
-  const fullSeconds = (performance.now() - tFull) / 1000;
+}
 
-  // 3) Re-ingesting with one changed paragraph vs every paragraph changed, interleaved over DOCS documents.
-  log('re-ingestion: one paragraph changed vs all changed');
-  let oneMs = 0;
-  let allMs = 0;
-  let oneEmbedded = 0;
-  let allEmbedded = 0;
-  for (let d = 0; d < DOCS; d++) {
-    const sections = fullDocs[d].split('\n\n## ');
-    const one = [...sections];
-    one[7] = `${one[7]} Changed in revision two.`;
-    const all = sections.map((s) => `${s} Changed everywhere.`);
-    const t0 = performance.now();
-    const r1 = await services.ingestion.writeDocument('bench', {
-      id: `full-${d}`,
-      title: `Full ${d}`,
-      text: one.join('\n\n## '),
-      acl: ['role:agent'],
-    });
-    oneMs += performance.now() - t0;
-    const t1 = performance.now();
-    const r2 = await services.ingestion.writeDocument('bench', {
-      id: `full-${d}`,
-      title: `Full ${d}`,
-      text: all.join('\n\n## '),
-      acl: ['role:agent'],
-    });
-    allMs += performance.now() - t1;
-    oneEmbedded += r1.embeddedChunks;
-    allEmbedded += r2.embeddedChunks;
-  }
+type Json = {
+  results: Record<string, unknown>[];
+  memory?: Record<string, number>;
+  date: string;
+  machine: string;
+};
 
-  const totalRows = (await ds.query<{ n: string }[]>(`SELECT count(*) AS n FROM document_chunks`))[0].n;
-  const results: Row[] = [
-    {
-      label: 'one INSERT per chunk (tutorial loop)',
-      chunks: timing.singleChunks,
-      seconds: timing.single / 1000,
-      chunksPerSecond: 0,
-    },
-    {
-      label: 'multi-row INSERT (gateway)',
-      chunks: timing.multiChunks,
-      seconds: timing.multi / 1000,
-      chunksPerSecond: 0,
-    },
-    {
-      label: 'ingestDocument end to end (chunk + local embed + write)',
-      chunks: fullChunks,
-      seconds: fullSeconds,
-      chunksPerSecond: 0,
-    },
-  ].map((r) => ({ ...r, chunksPerSecond: r.chunks / r.seconds }));
-  const versions = await ds.query<{ v: string; pgv: string }[]>(
-    `SELECT version() AS v, (SELECT extversion FROM pg_extension WHERE extname = 'vector') AS pgv`,
-  );
-  const md = [
+function toMarkdown(j: Json): string {
+  const f = (x: unknown, d = 0): string => (typeof x === 'number' ? x.toFixed(d) : String(x));
+  const g = (o: unknown, k: string): unknown => (o as Record<string, unknown>)[k];
+  const names = j.results.map((r) => String(r.side));
+  const row = (label: string, pick: (r: Record<string, unknown>) => unknown, d = 0): string => {
+    const vals = j.results.map(pick);
+    const ratio =
+      vals.length === 2 && typeof vals[0] === 'number' && typeof vals[1] === 'number'
+        ? ` | ${(vals[1] / vals[0]).toFixed(2)}×`
+        : '';
+    return `| ${label} | ${vals.map((v) => f(v, d)).join(' | ')}${ratio} |`;
+  };
+  const loads = (j.results[0].load as { folder: string }[]).map((l) => l.folder);
+  return [
     `# Ingestion benchmark`,
     ``,
-    `Run ${new Date().toISOString()} on ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ` +
-      `${versions[0].v.split(' on ')[0]}, pgvector ${versions[0].pgv}. Table: ${totalRows} chunks at the end, HNSW (m=16, ef_construction=64) ` +
-      `present throughout; 1536-d local embedder. Reproduce: \`npm run bench:ingestion -- --rows ${ROWS} --docs ${DOCS}\`.`,
+    `Run ${j.date} on ${j.machine}. Native PostgreSQL, local 1536-d embedder, default chunking. Side by side in one run` +
+      (names.length > 1 ? ` (base = the baseline checkout, new = this one); ratios are new / base.` : '.') +
+      ` The machine is shared: absolute numbers are inflated, the load average is given per measurement.`,
     ``,
-    `## Writing chunks (each document in its own transaction, 25 chunks, same vectors, interleaved)`,
-    ``,
-    `| path | chunks | seconds | chunks/s |`,
-    `|---|---:|---:|---:|`,
-    ...results.map(
-      (r) => `| ${r.label} | ${r.chunks} | ${r.seconds.toFixed(2)} | ${r.chunksPerSecond.toFixed(0)} |`,
+    `| measurement | ${names.join(' | ')}${names.length > 1 ? ' | ratio' : ''} |`,
+    `|---|${names.map(() => '---:|').join('')}${names.length > 1 ? '---:|' : ''}`,
+    ...loads.flatMap((folder, i) => [
+      row(`\`npm run load\` ${folder}: chunks`, (r) => g((r.load as unknown[])[i], 'chunks')),
+      row(`\`npm run load\` ${folder}: wall s`, (r) => g((r.load as unknown[])[i], 'seconds'), 1),
+      row(`\`npm run load\` ${folder}: **chunks/s**`, (r) => g((r.load as unknown[])[i], 'chunksPerSecond')),
+      row(`\`npm run load\` ${folder}: peak RSS MiB`, (r) => g((r.load as unknown[])[i], 'peakRssMiB')),
+      row(
+        `\`npm run load\` ${folder}: rerun, all unchanged, wall s`,
+        (r) => g((r.load as unknown[])[i], 'rerunUnchangedSeconds'),
+        1,
+      ),
+      row(`load average then`, (r) => g((r.load as unknown[])[i], 'loadAverage')),
+    ]),
+    row(`dedicated HNSW index build (m=32, ef_construction=128), s`, (r) => r.indexBuildSeconds, 1),
+    row(`\`ingestDocuments\` batches, index maintained: **chunks/s**`, (r) =>
+      g(r.graphqlIndexMaintained, 'chunksPerSecond'),
     ),
+    row(`\`ingestDocuments\` batches, index deferred: chunks/s`, (r) =>
+      g(r.graphqlIndexDeferred, 'chunksPerSecond'),
+    ),
+    row(`… then the index rebuilt, s`, (r) => g(r.graphqlIndexDeferred, 'rebuildSeconds'), 1),
+    row(
+      `… recall@10 of the rebuilt index vs exact`,
+      (r) => g(r.graphqlIndexDeferred, 'recallAt10AfterRebuild'),
+      3,
+    ),
+    row(`load average then`, (r) => g(r.graphqlIndexDeferred, 'loadAverage')),
+    row(`\`ingestTicket\` bursts: **chunks/s**`, (r) => g(r.tickets, 'chunksPerSecond')),
+    row(`load average then`, (r) => g(r.tickets, 'loadAverage')),
+    row(`re-ingest unchanged 21-section document over GraphQL, ms`, (r) => g(r.reingest, 'unchangedMs'), 1),
+    row(`re-ingest it with one paragraph changed, ms`, (r) => g(r.reingest, 'oneParagraphMs'), 1),
     ``,
-    `Multi-row vs one-per-chunk: **${(results[1].chunksPerSecond / results[0].chunksPerSecond).toFixed(2)}×** the throughput.`,
-    ``,
-    `## Re-ingesting a 20-section document (${DOCS} documents, interleaved)`,
-    ``,
-    `| change | mean ms per document | chunks embedded per document |`,
-    `|---|---:|---:|`,
-    `| one paragraph changed | ${(oneMs / DOCS).toFixed(1)} | ${(oneEmbedded / DOCS).toFixed(1)} |`,
-    `| every paragraph changed | ${(allMs / DOCS).toFixed(1)} | ${(allEmbedded / DOCS).toFixed(1)} |`,
-    ``,
-    `One changed paragraph costs **${((oneMs / allMs) * 100).toFixed(0)}%** of a full re-ingestion here, with the local embedder; with a ` +
-      `paid embedding API the saving is the ${((1 - oneEmbedded / allEmbedded) * 100).toFixed(0)}% of embedding calls not made.`,
+    j.memory
+      ? `\`npm run load\` over ${j.memory.files} one-line files (new): ${j.memory.seconds.toFixed(0)} s, peak RSS ${j.memory.peakRssMiB.toFixed(0)} MiB.`
+      : '',
     ``,
   ].join('\n');
-  writeResults(
-    'ingestion',
-    {
-      date: new Date().toISOString(),
-      rows: Number(totalRows),
-      docs: DOCS,
-      results,
-      reingest: { oneMs, allMs, oneEmbedded, allEmbedded },
-    },
-    md,
-  );
-  log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
-  await db.close();
 }
 
 main().catch((err: unknown) => {

@@ -34,7 +34,9 @@ import { type Embedder } from './embeddings/embedder';
 import { type GatewayContext } from './graphql/context';
 import { createLoaders } from './graphql/loaders';
 import { buildGatewaySchema, type ResolverClass } from './graphql/schema';
+import { IngestionResolver } from './ingestion/ingestion.resolver';
 import { IngestionService } from './ingestion/ingestion.service';
+import { SourceWriter } from './ingestion/source-writer';
 import { corsOptions } from './limits/cors';
 import {
   answerClientErrorsAsJson,
@@ -136,17 +138,9 @@ export function createServices(
     apiKeys: new ApiKeyService(ds, new ApiKeyRepository(), merchants, config, log),
     ingestion: new IngestionService(
       admin,
-      embedders,
-      corpus,
+      new SourceWriter(embedders, corpus, documents, tickets, chunks, [indexes, calibration], events),
       documents,
-      tickets,
-      chunks,
       config,
-      (m) => {
-        indexes.noteWrite(m);
-        calibration.noteWrite(m);
-      },
-      events,
     ),
     indexes,
     calibration,
@@ -205,8 +199,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       [RetrievalResolver, new RetrievalResolver(services.retrieval, config)],
       [RetrievedChunkResolver, new RetrievedChunkResolver()],
       [CalibrationResolver, new CalibrationResolver(services.calibration, config)],
-      [DocumentResolver, new DocumentResolver(services.ingestion, services.documents)],
-      [TicketResolver, new TicketResolver(services.ingestion, services.tickets)],
+      [IngestionResolver, new IngestionResolver(services.ingestion)],
+      [DocumentResolver, new DocumentResolver(services.documents)],
+      [TicketResolver, new TicketResolver(services.tickets)],
       [OrderResolver, new OrderResolver(services.orders)],
       [AgentContextResolver, new AgentContextResolver(services.agentContext)],
       [ApiKeyResolver, new ApiKeyResolver(services.apiKeys)],

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DomainError } from '../src/common/errors/domain-error';
-import { loadFolder } from '../src/ingestion/folder-loader';
+import { loadFolder, type LoaderTargets } from '../src/ingestion/folder-loader';
 import { startTestGateway, type TestGateway } from './support/test-gateway';
 
 describe('loading a folder of documents (npm run load)', () => {
@@ -86,8 +86,10 @@ describe('loading a folder of documents (npm run load)', () => {
       created: 0,
       updated: 1,
       skipped: 2,
+      // Counts cover written documents only: the two unchanged files are skipped before chunking.
+      chunks: 2,
       embedded: 1,
-      reused: 3,
+      reused: 1,
     });
   });
 
@@ -110,6 +112,54 @@ describe('loading a folder of documents (npm run load)', () => {
     await expect(loadFolder(t.services, merchant, dir)).rejects.toThrow(/^bulk\/23\.md: id must be/);
     const rows = await t.db.dataSource.query<unknown[]>(`SELECT 1 FROM merchants WHERE id = $1`, [merchant]);
     expect(rows).toHaveLength(0);
+  });
+
+  it('resumes after a failed batch: committed batches stay, a rerun skips them unread by the embedder and continues', async () => {
+    for (let i = 0; i < 50; i++)
+      write(`bulk/${String(i).padStart(2, '0')}.md`, `Document ${i} about parcels.`);
+    let calls = 0;
+    const real = t.services.ingestion;
+    // The real services; only the third batch's write fails, as a lost connection would.
+    const failing: LoaderTargets = {
+      merchants: t.services.merchants,
+      ingestion: {
+        checkDocument: (c) => real.checkDocument(c),
+        unchangedDocuments: (m, rows) => real.unchangedDocuments(m, rows),
+        writeDocuments: async (m, cmds) => {
+          if (++calls === 3) throw new Error('connection lost');
+          return real.writeDocuments(m, cmds);
+        },
+      },
+    };
+    await expect(loadFolder(failing, merchant, dir, { batchSize: 10, concurrency: 1 })).rejects.toThrow(
+      /connection lost \(20 of 53 documents are loaded and stay so; run the same command again to continue\)/,
+    );
+    const count = async () =>
+      Number(
+        (
+          await t.db.dataSource.query<{ n: string }[]>(
+            `SELECT count(*) AS n FROM support_documents WHERE merchant_id = $1`,
+            [merchant],
+          )
+        )[0].n,
+      );
+    expect(await count()).toBe(20);
+    const progress: number[] = [];
+    const s = await loadFolder(t.services, merchant, dir, {
+      batchSize: 10,
+      concurrency: 3,
+      onProgress: (done) => progress.push(done),
+    });
+    expect(s).toMatchObject({ files: 53, skipped: 20, created: 33, updated: 0 });
+    expect(progress).toEqual(Array.from({ length: 53 }, (_, i) => i + 1));
+    expect(await count()).toBe(53);
+    // Unchanged documents are recognised before chunking: a third run writes and embeds nothing.
+    expect(await loadFolder(t.services, merchant, dir, { concurrency: 4 })).toMatchObject({
+      skipped: 53,
+      created: 0,
+      embedded: 0,
+      chunks: 0,
+    });
   });
 
   it('refuses a path that is not a folder', async () => {

@@ -29,19 +29,19 @@ export interface ExistingChunk {
   headingPath: string[];
 }
 
-export interface SyncResult {
-  /** Rows written (new text, or text that moved to another position). */
-  inserted: number;
-  /** Rows removed because their position now holds other text, or the source got shorter. */
-  removed: number;
-  /** Rows left untouched: same text, same position, same citation. */
-  kept: number;
-  /** Content hashes of the source's chunks before the sync. */
-  previousHashes: string[];
+/** New chunks of one source in one corpus version, with what they share. */
+export interface ChunkGroup {
+  source: ChunkSource;
+  version: number;
+  shared: SharedChunkFields;
+  rows: readonly NewChunkRow[];
 }
 
-/** Rows per INSERT statement: 100 rows of 12 columns stays far below the 65,535 bind-parameter limit. */
-const INSERT_BATCH_ROWS = 100;
+/** The key of listChunksOfSources' answer. */
+export const sourceKey = (version: number, sourceId: string): string => `${version}:${sourceId}`;
+
+/** Rows per INSERT statement: bounds one statement's parameters (~20 KB per 1536-d row as text). */
+const INSERT_BATCH_ROWS = 250;
 
 function sourceColumn(source: ChunkSource): ['document_id' | 'ticket_id', string] {
   return source.kind === 'document' ? ['document_id', source.documentId] : ['ticket_id', source.ticketId];
@@ -53,33 +53,6 @@ function sourceColumn(source: ChunkSource): ['document_id' | 'ticket_id', string
  * src/retrieval/search.repository.ts, per-merchant vector indexes in src/vector-index/.
  */
 export class ChunkRepository {
-  async listSourceChunks(
-    manager: EntityManager,
-    merchantId: string,
-    source: ChunkSource,
-    version: number,
-  ): Promise<ExistingChunk[]> {
-    const [column, id] = sourceColumn(source);
-    const rows: {
-      id: string;
-      chunk_index: number;
-      content_hash: string;
-      citation: string;
-      heading_path: string[];
-    }[] = await manager.query(
-      `SELECT id::text AS id, chunk_index, content_hash, citation, heading_path FROM document_chunks
-          WHERE merchant_id = $1 AND ${column} = $2 AND corpus_version = $3 ORDER BY chunk_index`,
-      [merchantId, id, version],
-    );
-    return rows.map((r) => ({
-      id: r.id,
-      chunkIndex: r.chunk_index,
-      contentHash: r.content_hash,
-      citation: r.citation,
-      headingPath: r.heading_path,
-    }));
-  }
-
   /** The embedding cache in the database: vectors this version already holds for these texts. */
   async findVectorsByHash(
     manager: EntityManager,
@@ -98,56 +71,73 @@ export class ChunkRepository {
   }
 
   /**
-   * Makes the source's chunks in `version` equal to `rows`, inside the caller's transaction, writing as little as
-   * possible: a row whose position, text and citation are unchanged is not touched (no new tuple, no new HNSW
-   * entry); other old rows are deleted and the missing ones inserted with multi-row INSERTs. ACL and metadata of
-   * the kept rows are brought up to date in one UPDATE.
+   * The chunks of many sources of one kind, in the given corpus versions: what a batched ingestion compares its
+   * new chunks with (one statement for a whole batch). Keyed by `${version}:${sourceId}`, in chunk order.
    */
-  async syncSourceChunks(
+  async listChunksOfSources(
+    manager: EntityManager,
+    merchantId: string,
+    kind: ChunkSource['kind'],
+    sourceIds: readonly string[],
+    versions: readonly number[],
+  ): Promise<Map<string, ExistingChunk[]>> {
+    const out = new Map<string, ExistingChunk[]>();
+    if (sourceIds.length === 0 || versions.length === 0) return out;
+    const column = kind === 'document' ? 'document_id' : 'ticket_id';
+    const rows: {
+      id: string;
+      source_id: string;
+      corpus_version: number;
+      chunk_index: number;
+      content_hash: string;
+      citation: string;
+      heading_path: string[];
+    }[] = await manager.query(
+      `SELECT id::text AS id, ${column} AS source_id, corpus_version, chunk_index, content_hash, citation,
+              heading_path
+         FROM document_chunks
+        WHERE merchant_id = $1 AND ${column} = ANY($2::text[]) AND corpus_version = ANY($3::int[])
+        ORDER BY corpus_version, ${column}, chunk_index`,
+      [merchantId, [...sourceIds], [...versions]],
+    );
+    for (const r of rows) {
+      const key = sourceKey(r.corpus_version, r.source_id);
+      let list = out.get(key);
+      if (!list) out.set(key, (list = []));
+      list.push({
+        id: r.id,
+        chunkIndex: r.chunk_index,
+        contentHash: r.content_hash,
+        citation: r.citation,
+        headingPath: r.heading_path,
+      });
+    }
+    return out;
+  }
+
+  async deleteChunksById(manager: EntityManager, merchantId: string, ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await manager.query(`DELETE FROM document_chunks WHERE merchant_id = $1 AND id = ANY($2::bigint[])`, [
+      merchantId,
+      [...ids],
+    ]);
+  }
+
+  /** Brings the ACL and metadata of a source's chunks in one version up to date (a no-op when they are). */
+  async updateSharedFields(
     manager: EntityManager,
     merchantId: string,
     source: ChunkSource,
     version: number,
-    rows: readonly NewChunkRow[],
-    shared: SharedChunkFields,
-  ): Promise<SyncResult> {
+    shared: Pick<SharedChunkFields, 'metadata' | 'acl'>,
+  ): Promise<void> {
     const [column, sourceId] = sourceColumn(source);
-    const existing = await this.listSourceChunks(manager, merchantId, source, version);
-    const wanted = new Map(rows.map((r) => [r.chunkIndex, r]));
-    const keep = new Set<number>();
-    const remove: string[] = [];
-    for (const e of existing) {
-      const w = wanted.get(e.chunkIndex);
-      const same =
-        w !== undefined &&
-        w.contentHash === e.contentHash &&
-        w.citation === e.citation &&
-        w.headingPath.join('\u0000') === e.headingPath.join('\u0000');
-      if (same) keep.add(e.chunkIndex);
-      else remove.push(e.id);
-    }
-    if (remove.length > 0) {
-      await manager.query(`DELETE FROM document_chunks WHERE merchant_id = $1 AND id = ANY($2::bigint[])`, [
-        merchantId,
-        remove,
-      ]);
-    }
-    if (keep.size > 0) {
-      await manager.query(
-        `UPDATE document_chunks SET metadata = $4::jsonb, acl = $5::text[], updated_at = now()
-          WHERE merchant_id = $1 AND ${column} = $2 AND corpus_version = $3
-            AND (metadata IS DISTINCT FROM $4::jsonb OR acl IS DISTINCT FROM $5::text[])`,
-        [merchantId, sourceId, version, JSON.stringify(shared.metadata), shared.acl],
-      );
-    }
-    const toInsert = rows.filter((r) => !keep.has(r.chunkIndex));
-    await this.insertChunks(manager, merchantId, source, version, toInsert, shared);
-    return {
-      inserted: toInsert.length,
-      removed: remove.length,
-      kept: keep.size,
-      previousHashes: existing.map((e) => e.contentHash),
-    };
+    await manager.query(
+      `UPDATE document_chunks SET metadata = $4::jsonb, acl = $5::text[], updated_at = now()
+        WHERE merchant_id = $1 AND ${column} = $2 AND corpus_version = $3
+          AND (metadata IS DISTINCT FROM $4::jsonb OR acl IS DISTINCT FROM $5::text[])`,
+      [merchantId, sourceId, version, JSON.stringify(shared.metadata), shared.acl],
+    );
   }
 
   async insertChunks(
@@ -158,28 +148,49 @@ export class ChunkRepository {
     rows: readonly NewChunkRow[],
     shared: SharedChunkFields,
   ): Promise<void> {
-    const [column, sourceId] = sourceColumn(source);
-    for (let start = 0; start < rows.length; start += INSERT_BATCH_ROWS) {
-      const batch = rows.slice(start, start + INSERT_BATCH_ROWS);
-      const params: unknown[] = [
-        merchantId,
-        sourceId,
-        shared.embeddingModel,
-        JSON.stringify(shared.metadata),
-        shared.acl,
-        version,
-      ];
-      const values = batch.map((r) => {
-        const p = params.length;
-        params.push(r.chunkIndex, r.text, r.contentHash, r.headingPath, r.citation, toSql(r.embedding));
-        return `($1, $2, $6, $${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}::text[], $${p + 5}, $${p + 6}::vector, $3, $4::jsonb, $5::text[])`;
-      });
+    await this.insertChunkGroups(manager, merchantId, [{ source, version, shared, rows }]);
+  }
+
+  /**
+   * Inserts the chunks of many sources (and corpus versions) with `INSERT … SELECT FROM unnest(…)`: one statement
+   * per INSERT_BATCH_ROWS rows whatever the number of sources, 13 parameters each, so the statement text (and its
+   * parse and plan) does not grow with the batch as a multi-row VALUES list does. heading_path and acl travel as
+   * jsonb (unnest would flatten a text[][]).
+   */
+  async insertChunkGroups(
+    manager: EntityManager,
+    merchantId: string,
+    groups: readonly ChunkGroup[],
+  ): Promise<void> {
+    const flat = groups.flatMap((g) => g.rows.map((row) => ({ g, row })));
+    for (let start = 0; start < flat.length; start += INSERT_BATCH_ROWS) {
+      const batch = flat.slice(start, start + INSERT_BATCH_ROWS);
       await manager.query(
         `INSERT INTO document_chunks
-           (merchant_id, ${column}, corpus_version, chunk_index, chunk_text, content_hash, heading_path, citation,
-            embedding, embedding_model, metadata, acl)
-         VALUES ${values.join(',\n')}`,
-        params,
+           (merchant_id, document_id, ticket_id, corpus_version, chunk_index, chunk_text, content_hash, heading_path,
+            citation, embedding, embedding_model, metadata, acl)
+         SELECT $1, u.document_id, u.ticket_id, u.corpus_version, u.chunk_index, u.chunk_text, u.content_hash,
+                ARRAY(SELECT jsonb_array_elements_text(u.heading_path)), u.citation, u.embedding::vector,
+                u.embedding_model, u.metadata, ARRAY(SELECT jsonb_array_elements_text(u.acl))
+           FROM unnest($2::text[], $3::text[], $4::int[], $5::int[], $6::text[], $7::text[], $8::jsonb[],
+                       $9::text[], $10::text[], $11::text[], $12::jsonb[], $13::jsonb[])
+                AS u(document_id, ticket_id, corpus_version, chunk_index, chunk_text, content_hash, heading_path,
+                     citation, embedding, embedding_model, metadata, acl)`,
+        [
+          merchantId,
+          batch.map(({ g }) => (g.source.kind === 'document' ? g.source.documentId : null)),
+          batch.map(({ g }) => (g.source.kind === 'ticket' ? g.source.ticketId : null)),
+          batch.map(({ g }) => g.version),
+          batch.map(({ row }) => row.chunkIndex),
+          batch.map(({ row }) => row.text),
+          batch.map(({ row }) => row.contentHash),
+          batch.map(({ row }) => JSON.stringify(row.headingPath)),
+          batch.map(({ row }) => row.citation),
+          batch.map(({ row }) => toSql(row.embedding) as string),
+          batch.map(({ g }) => g.shared.embeddingModel),
+          batch.map(({ g }) => JSON.stringify(g.shared.metadata)),
+          batch.map(({ g }) => JSON.stringify(g.shared.acl)),
+        ],
       );
     }
   }

@@ -1,21 +1,55 @@
 import 'reflect-metadata';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createServices } from '../app';
-import { openDatabase } from '../db/database';
+import { ChunkRepository } from '../chunks/chunk.repository';
+import { CorpusVersionRepository } from '../corpus/corpus-version.repository';
+import { type Config } from '../config/config';
+import { type Database, openDatabase } from '../db/database';
+import { AdminDb } from '../db/session';
+import { DocumentRepository } from '../documents/document.repository';
+import { type Embedder } from '../embeddings/embedder';
+import { EmbedderRegistry } from '../embeddings/embedder.registry';
 import { createEmbedder } from '../embeddings/embedder.factory';
-import { listDocumentFiles, loadFolder, readDocumentFile } from '../ingestion/folder-loader';
-import { loadCommandConfig, parseCommandLine, runCommand, usageError } from './command-line';
+import {
+  listDocumentFiles,
+  loadFolder,
+  type LoaderTargets,
+  readDocumentFile,
+} from '../ingestion/folder-loader';
+import { IngestionService, MAX_BATCH_DOCUMENTS } from '../ingestion/ingestion.service';
+import { SourceWriter } from '../ingestion/source-writer';
+import { MerchantRepository } from '../merchants/merchant.repository';
+import { MerchantService } from '../merchants/merchant.service';
+import { NO_SERVICE_EVENTS } from '../ops/service-events';
+import { TicketRepository } from '../tickets/ticket.repository';
+import { MerchantIndexService } from '../vector-index/merchant-index.service';
+import { VectorIndexRepository } from '../vector-index/vector-index.repository';
+import { integerOption, loadCommandConfig, parseCommandLine, runCommand, usageError } from './command-line';
 import { openCommandDatabase } from './embedded-lock';
-import { progressPrinter } from './progress';
+import { formatSeconds, progressPrinter } from './progress';
 
-const HELP = `Usage: npm run load -- --merchant <id> [--name "Merchant name"] <folder>
-       npm run load -- --gateway http://127.0.0.1:4000/graphql --token <token> <folder>
+/** Files from which the default index policy (--index auto) defers the dedicated index. */
+const DEFER_INDEX_MIN_FILES = 500;
+
+const HELP = `Usage: npm run load -- --merchant <id> [--name "Merchant name"] [--concurrency 2] [--batch-size 20]
+                        [--index auto|defer|keep] <folder>
+       npm run load -- --gateway http://127.0.0.1:4000/graphql --token <token> [--batch-size 20] <folder>
 
 Ingests every .md/.txt file under <folder> for the merchant (created if it does not exist), into DATABASE_URL
 or the embedded database. Try it on the sample folder: npm run load -- --merchant m03 examples/help-center
 
-With --gateway it loads through a running gateway's GraphQL API instead (ingestDocument, one request per file),
+Every file is checked first (nothing is written if one is bad); then documents are written --batch-size per
+transaction (1..${MAX_BATCH_DOCUMENTS}), --concurrency batches at a time, with progress, rate and time left. Interrupted (Ctrl-C,
+a crash, a failed batch), what was committed stays: run the same command again and it skips what is stored
+unchanged (without chunking or embedding it) and continues.
+
+--index (native PostgreSQL): inserting each new chunk into the merchant's dedicated HNSW index is most of the cost
+of a write, so 'defer' drops that index before the load and builds it again (CONCURRENTLY) at the end, also after
+a failure — retrieval meanwhile uses the quantized scan, slower with the same recall — and builds it if the load
+made the merchant large enough to need one; 'keep' maintains it row by row; 'auto' (default) defers from
+${DEFER_INDEX_MIN_FILES} files on.
+
+With --gateway it loads through a running gateway's GraphQL API instead (ingestDocuments, one batch per request),
 as the merchant of --token, which needs a role in INGEST_ROLES; use this while the gateway holds the embedded
 database. Front matter sets id, title, acl and metadata:
 
@@ -32,63 +66,102 @@ user with that id), as are unclosed front matter, misspelt keys (titel) and valu
 reported with file and line. Idempotent: unchanged files are skipped; changed ones re-embed only their changed
 chunks. An empty or missing acl means nobody can read: such files are loaded with a warning.`;
 
-const INGEST = `mutation Load($input: IngestDocumentInput!) {
-  ingestDocument(input: $input) { chunkCount embeddedChunks reusedChunks unchanged warnings }
+const MAX_CONCURRENCY = 16;
+
+const INGEST = `mutation Load($inputs: [IngestDocumentInput!]!) {
+  ingestDocuments(inputs: $inputs) { results { chunkCount embeddedChunks reusedChunks unchanged warnings } }
 }`;
 
 interface IngestResult {
   data?: {
-    ingestDocument: {
-      chunkCount: number;
-      embeddedChunks: number;
-      reusedChunks: number;
-      unchanged: boolean;
-      warnings: string[];
+    ingestDocuments: {
+      results: {
+        chunkCount: number;
+        embeddedChunks: number;
+        reusedChunks: number;
+        unchanged: boolean;
+        warnings: string[];
+      }[];
     } | null;
   };
   errors?: { message: string; extensions?: { code?: string } }[];
 }
 
-/** Loads a folder through a running gateway: what `load` does, with the gateway's own checks and transaction. */
-async function loadThroughGateway(url: string, token: string, folder: string): Promise<void> {
+/** Loads a folder through a running gateway: what `load` does, with the gateway's own checks and transactions. */
+async function loadThroughGateway(
+  url: string,
+  token: string,
+  folder: string,
+  batchSize: number,
+): Promise<void> {
   const started = Date.now();
   const files = listDocumentFiles(folder);
   const commands = files.map((f) => readDocumentFile(f)); // all checked before the first request
-  const progress = progressPrinter('loading');
-  const totals = { created: 0, skipped: 0, chunks: 0, embedded: 0, reused: 0 };
+  const progress = progressPrinter('loading', 'files');
+  const totals = { written: 0, skipped: 0, chunks: 0, embedded: 0, reused: 0 };
   const warnings: string[] = [];
-  for (const [i, input] of commands.entries()) {
+  for (let i = 0; i < commands.length; i += batchSize) {
+    const inputs = commands.slice(i, i + batchSize);
     const response = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ query: INGEST, variables: { input } }),
+      body: JSON.stringify({ query: INGEST, variables: { inputs } }),
     }).catch((err: unknown) => {
       throw new Error(`${url} did not answer (${err instanceof Error ? err.message : String(err)})`);
     });
     const body = (await response.json().catch(() => ({}))) as IngestResult;
-    const result = body.data?.ingestDocument;
-    if (!result) {
+    const results = body.data?.ingestDocuments?.results;
+    if (!results) {
       const e = body.errors?.[0];
       throw new Error(
         `${path.relative(folder, files[i])}: the gateway answered HTTP ${response.status}` +
           (e ? ` ${e.extensions?.code ?? ''}: ${e.message}` : '') +
-          (i > 0 ? ` (the ${i} files before it are loaded; run again to resume)` : ''),
+          ` (a batch of ${inputs.length} files from this one, written as a whole or not at all` +
+          (i > 0 ? `; the ${i} files before it are loaded; run again to resume)` : ')'),
       );
     }
-    if (result.unchanged) totals.skipped++;
-    else totals.created++;
-    totals.chunks += result.chunkCount;
-    totals.embedded += result.embeddedChunks;
-    totals.reused += result.reusedChunks;
-    for (const w of result.warnings) warnings.push(`${path.relative(folder, files[i])}: ${w}`);
-    progress(i + 1, commands.length, files[i]);
+    results.forEach((result, j) => {
+      if (result.unchanged) totals.skipped++;
+      else totals.written++;
+      totals.chunks += result.chunkCount;
+      totals.embedded += result.embeddedChunks;
+      totals.reused += result.reusedChunks;
+      for (const w of result.warnings) warnings.push(`${path.relative(folder, files[i + j])}: ${w}`);
+      progress(i + j + 1, commands.length, files[i + j]);
+    });
   }
   console.log(
     `Loaded ${files.length} files through ${url} in ${((Date.now() - started) / 1000).toFixed(1)} s: ` +
-      `${totals.created} written, ${totals.skipped} skipped (unchanged); ${totals.chunks} chunks, ` +
+      `${totals.written} written, ${totals.skipped} skipped (unchanged); ${totals.chunks} chunks, ` +
       `${totals.embedded} embedded, ${totals.reused} reused.`,
   );
   for (const w of warnings) console.warn(`warning: ${w}`);
+}
+
+/**
+ * Only what loading needs, without app.ts (the gateway's composition root pulls in Apollo, Express and every
+ * resolver: ~1 s of module loading per run). No write observers: background index builds and calibrations would be
+ * cut short when the command exits; the index policy below builds the index in the foreground instead.
+ */
+function loaderTargets(config: Config, db: Database, embedder: Embedder): LoaderTargets {
+  const admin = new AdminDb(db.dataSource);
+  const corpus = new CorpusVersionRepository();
+  const documents = new DocumentRepository();
+  const embedders = new EmbedderRegistry(config, embedder, config.embedding.cacheEntries, NO_SERVICE_EVENTS);
+  const writer = new SourceWriter(
+    embedders,
+    corpus,
+    documents,
+    new TicketRepository(),
+    new ChunkRepository(),
+    [],
+    NO_SERVICE_EVENTS,
+  );
+  return {
+    ingestion: new IngestionService(admin, writer, documents, config),
+    merchants: new MerchantService(admin, new MerchantRepository(), corpus, embedder),
+    indexes: new MerchantIndexService(db.dataSource, new VectorIndexRepository(), config),
+  };
 }
 
 async function main(): Promise<void> {
@@ -99,8 +172,19 @@ async function main(): Promise<void> {
       name: { type: 'string' },
       gateway: { type: 'string' },
       token: { type: 'string' },
+      concurrency: { type: 'string' },
+      'batch-size': { type: 'string' },
+      index: { type: 'string' },
     },
   });
+  const indexPolicy = values.index ?? 'auto';
+  if (!['auto', 'defer', 'keep'].includes(indexPolicy)) usageError(HELP, '--index is auto, defer or keep');
+  const batchSize = integerOption(HELP, 'batch-size', values['batch-size'], 20);
+  if (batchSize < 1 || batchSize > MAX_BATCH_DOCUMENTS)
+    usageError(HELP, `--batch-size must be 1..${MAX_BATCH_DOCUMENTS}`);
+  const concurrency = integerOption(HELP, 'concurrency', values.concurrency, 2);
+  if (concurrency < 1 || concurrency > MAX_CONCURRENCY)
+    usageError(HELP, `--concurrency must be 1..${MAX_CONCURRENCY}`);
   if (positionals.length !== 1) usageError(HELP, 'give exactly one folder');
   const folder = path.resolve(positionals[0]);
   if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory())
@@ -110,22 +194,38 @@ async function main(): Promise<void> {
     if (values.merchant || values.name) {
       usageError(HELP, 'with --gateway the merchant is the token’s: leave out --merchant and --name');
     }
-    return loadThroughGateway(values.gateway, values.token, folder);
+    return loadThroughGateway(values.gateway, values.token, folder, batchSize);
   }
   if (!values.merchant) usageError(HELP, '--merchant is required (or --gateway with --token)');
   const merchant = values.merchant;
   const config = loadCommandConfig();
   const db = await openCommandDatabase(() => openDatabase(config, { migrate: true }), 'load');
   try {
-    const services = createServices(config, db, createEmbedder(config));
+    const services = loaderTargets(config, db, createEmbedder(config));
     const s = await loadFolder(services, merchant, folder, {
+      // The embedded database has no dedicated indexes (exact and quantized scans only).
+      deferIndex:
+        db.kind !== 'native' || indexPolicy === 'keep'
+          ? false
+          : indexPolicy === 'defer' || { minFiles: DEFER_INDEX_MIN_FILES },
+      onIndex: (event, names) => {
+        if (event === 'dropped')
+          console.log(`dedicated vector index dropped for the load: ${names.join(', ')}`);
+        if (event === 'rebuilding') console.log('building the dedicated vector index (CONCURRENTLY)...');
+      },
       merchantName: values.name,
-      onProgress: progressPrinter(`loading ${merchant}`),
+      batchSize,
+      concurrency,
+      onProgress: progressPrinter(`loading ${merchant}`, 'files'),
     });
     console.log(
       `Loaded ${s.files} files into ${merchant} (${db.description}) in ${(s.ms / 1000).toFixed(1)} s: ` +
         `${s.created} created, ${s.updated} updated, ${s.skipped} skipped (unchanged); ` +
-        `${s.chunks} chunks, ${s.embedded} embedded, ${s.reused} reused.`,
+        `${s.chunks} chunks, ${s.embedded} embedded, ${s.reused} reused` +
+        (s.indexRebuildMs > 0 ? ` Index built in ${formatSeconds(s.indexRebuildMs / 1000)}.` : '') +
+        (s.chunks > 0
+          ? ` (${Math.round(s.chunks / (s.ms / 1000))} chunks/s written, ${formatSeconds(s.ms / 1000)}).`
+          : '.'),
     );
     for (const w of s.warnings) console.warn(`warning: ${w}`);
   } finally {

@@ -70,6 +70,22 @@ export class DocumentRepository {
     return { row: existing!, changed: false, created: false };
   }
 
+  /** What decides whether a document is stored exactly so, for many ids at once (the folder loader's skip). */
+  async fingerprints(
+    manager: EntityManager,
+    merchantId: string,
+    ids: readonly string[],
+  ): Promise<Map<string, { contentHash: string; acl: string[]; metadata: JsonObject }>> {
+    const rows: { id: string; content_hash: string; acl: string[]; metadata: JsonObject }[] =
+      await manager.query(
+        `SELECT id, content_hash, acl, metadata FROM support_documents WHERE merchant_id = $1 AND id = ANY($2::text[])`,
+        [merchantId, [...ids]],
+      );
+    return new Map(
+      rows.map((r) => [r.id, { contentHash: r.content_hash, acl: r.acl, metadata: r.metadata }]),
+    );
+  }
+
   async findForUpdate(
     manager: EntityManager,
     merchantId: string,

@@ -1,51 +1,13 @@
 import { Arg, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
 import { JSONScalar } from '../common/graphql-scalars';
 import { type GatewayContext, requireSession } from '../graphql/context';
-import { IngestionService, type IngestOutcome } from '../ingestion/ingestion.service';
 import { DocumentService } from './document.service';
 import { DocumentConnection, DocumentFilter } from './dtos/document-list.type';
-import { IngestDocumentInput } from './dtos/ingest-document.input';
-import { IngestDocumentPayload, IngestDocumentsPayload } from './dtos/ingest-document.payload';
 import { SupportDocument } from './support-document.entity';
-
-const toPayload = (o: IngestOutcome<SupportDocument>): IngestDocumentPayload => ({
-  document: o.source,
-  chunkCount: o.chunkCount,
-  embeddedChunks: o.embeddedChunks,
-  reusedChunks: o.reusedChunks,
-  deletedChunks: o.deletedChunks,
-  unchanged: o.unchanged,
-  warnings: o.warnings,
-});
 
 @Resolver()
 export class DocumentResolver {
-  constructor(
-    private readonly ingestion: IngestionService,
-    private readonly documentService: DocumentService,
-  ) {}
-
-  @Mutation(() => IngestDocumentPayload, {
-    description:
-      'Chunk, embed and store a document with all its chunks in one transaction; re-ingesting an id replaces it and ' +
-      're-embeds only changed chunks. Needs an ingest role.',
-  })
-  async ingestDocument(
-    @Arg('input', () => IngestDocumentInput) input: IngestDocumentInput,
-    @Ctx() ctx: GatewayContext,
-  ): Promise<IngestDocumentPayload> {
-    return toPayload(await this.ingestion.ingestDocument(requireSession(ctx), input));
-  }
-
-  @Mutation(() => IngestDocumentsPayload, {
-    description: 'Up to 100 documents in one transaction: all are written, or none. Ids must be distinct.',
-  })
-  async ingestDocuments(
-    @Arg('inputs', () => [IngestDocumentInput]) inputs: IngestDocumentInput[],
-    @Ctx() ctx: GatewayContext,
-  ): Promise<IngestDocumentsPayload> {
-    return { results: (await this.ingestion.ingestDocuments(requireSession(ctx), inputs)).map(toPayload) };
-  }
+  constructor(private readonly documentService: DocumentService) {}
 
   @Mutation(() => Boolean, {
     description: 'Deletes the document and all its chunks. False when it did not exist.',

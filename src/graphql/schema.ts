@@ -5,6 +5,7 @@ import { AgentContextResolver } from '../agent/agent-context.resolver';
 import { ApiKeyResolver } from '../api-keys/api-key.resolver';
 import { apiKeyScopeGuard } from '../auth/scope-guard';
 import { DocumentResolver } from '../documents/document.resolver';
+import { IngestionResolver } from '../ingestion/ingestion.resolver';
 import { OrderResolver } from '../orders/order.resolver';
 import { CalibrationResolver } from '../retrieval/calibration.resolver';
 import { RetrievalResolver, RetrievedChunkResolver } from '../retrieval/retrieval.resolver';
@@ -14,6 +15,7 @@ export const resolverClasses = [
   RetrievalResolver,
   RetrievedChunkResolver,
   CalibrationResolver,
+  IngestionResolver,
   DocumentResolver,
   TicketResolver,
   OrderResolver,

@@ -1,45 +1,93 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { type Services } from '../app';
 import { badInput, DomainError } from '../common/errors/domain-error';
+import { type DocumentWrite } from '../documents/document.repository';
+import { type MerchantService } from '../merchants/merchant.service';
+import { type MerchantIndexService } from '../vector-index/merchant-index.service';
 import { parseFrontMatter } from '../seed/front-matter';
-import { type IngestDocumentCommand } from './ingestion.service';
+import { type IngestDocumentCommand, type IngestionService } from './ingestion.service';
 
 export interface LoadSummary {
   files: number;
   created: number;
   updated: number;
+  /** Unchanged documents: skipped without chunking or embedding. */
   skipped: number;
   chunks: number;
   embedded: number;
   reused: number;
   warnings: string[];
   ms: number;
+  /** Time spent rebuilding the dedicated index (deferIndex), 0 when there was none. */
+  indexRebuildMs: number;
+}
+
+/** What the loader writes through, passed explicitly (the load command and tests pass their services). */
+export interface LoaderTargets {
+  ingestion: Pick<IngestionService, 'writeDocuments' | 'checkDocument' | 'unchangedDocuments'>;
+  merchants: Pick<MerchantService, 'exists' | 'provision'>;
+  /** The merchant's dedicated vector index, for the deferred-index policy (LoadOptions.deferIndex). */
+  indexes?: Pick<MerchantIndexService, 'drop' | 'maintain'>;
 }
 
 export interface LoadOptions {
   merchantName?: string;
-  /** Documents per transaction. */
+  /** Documents per transaction (default 20). */
   batchSize?: number;
+  /** Batches in flight at once (default 2): one is chunked and embedded while another waits on the database. */
+  concurrency?: number;
+  /**
+   * Drop (true, or when the folder holds at least minFiles documents) the merchant's dedicated HNSW index before writing and rebuild it (CONCURRENTLY) afterwards, also after a
+   * failure (and build it if the load made the merchant large enough to need one), instead of inserting every new chunk into the graph one by one. Retrieval meanwhile uses the
+   * quantized scan (same recall, slower). Inserting into an m=32/ef_construction=128 graph costs about 17× the
+   * rest of a write (docs/benchmarks/ingestion.md), so a bulk load gains whenever it adds more than a small
+   * fraction of the merchant. A crash leaves the index missing: the gateway's background build or
+   * `npm run vector-index` rebuilds it.
+   */
+  deferIndex?: boolean | { minFiles: number };
+  /** Told when the index is dropped and when it is rebuilt. */
+  onIndex?: (event: 'dropped' | 'rebuilding' | 'rebuilt', indexes: string[]) => void;
+  /** Called after each document is written or skipped, in completion order. */
   onProgress?: (done: number, total: number, file: string) => void;
 }
 
-/** `.md` and `.txt` files under `dir`, sorted, so ids and progress are stable from run to run. */
+const DOCUMENT_FILE = /\.(md|markdown|txt)$/i;
+
+/**
+ * `.md`/`.markdown`/`.txt` files under `dir`, depth first, names sorted within each folder so ids and progress are
+ * stable from run to run. Streamed: memory holds one folder's entry names at a time, not the whole tree.
+ */
+export async function* walkDocumentFiles(dir: string): AsyncGenerator<string> {
+  const entries = (await fs.promises.readdir(dir, { withFileTypes: true }))
+    .filter((e) => !e.name.startsWith('.'))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const entry of entries) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) yield* walkDocumentFiles(full);
+    else if (entry.isFile() && DOCUMENT_FILE.test(entry.name)) yield full;
+  }
+}
+
+/** The files walkDocumentFiles yields, in the same order, as a list (small folders: evaluation sets, tests). */
 export function listDocumentFiles(dir: string): string[] {
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw badInput(`${dir} is not a folder`);
+  assertFolder(dir);
   const out: string[] = [];
   const walk = (d: string): void => {
-    for (const entry of fs
+    for (const e of fs
       .readdirSync(d, { withFileTypes: true })
-      .sort((a, b) => a.name.localeCompare(b.name))) {
-      if (entry.name.startsWith('.')) continue;
-      const full = path.join(d, entry.name);
-      if (entry.isDirectory()) walk(full);
-      else if (/\.(md|markdown|txt)$/i.test(entry.name)) out.push(full);
+      .filter((x) => !x.name.startsWith('.'))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      const full = path.join(d, e.name);
+      if (e.isDirectory()) walk(full);
+      else if (e.isFile() && DOCUMENT_FILE.test(e.name)) out.push(full);
     }
   };
   walk(dir);
   return out;
+}
+
+function assertFolder(dir: string): void {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw badInput(`${dir} is not a folder`);
 }
 
 /**
@@ -70,43 +118,56 @@ export function readDocumentFile(file: string): IngestDocumentCommand {
   };
 }
 
+/** A domain error of one file, named by its path relative to the folder. */
+function inFile(dir: string, file: string, err: unknown): unknown {
+  if (err instanceof DomainError && !err.message.startsWith(file)) {
+    return new DomainError(err.code, `${path.relative(dir, file)}: ${err.message}`, err.details);
+  }
+  return err;
+}
+
 /**
- * Ingests a folder for one merchant, creating the merchant if needed. Idempotent: unchanged files write nothing
- * and are counted as skipped; changed ones re-embed only their changed chunks. Every file is read and
- * validated (including duplicate ids) before anything is written; each batch is one transaction.
+ * Ingests a folder for one merchant, creating the merchant if needed. Two streamed passes over the files:
+ *
+ * 1. check: every file is read and checked (front matter, ids, text, ACL, metadata, an id used by two files)
+ *    before anything is written, the merchant included; only the ids are kept (to find duplicates);
+ * 2. write: batches of `batchSize` documents, each batch one transaction (all of it or none of it),
+ *    `concurrency` batches in flight. Documents stored exactly so are skipped before chunking and embedding.
+ *
+ * Resumable: what was committed stays when the load is interrupted (a crash, a failed batch), and a rerun skips
+ * it cheaply and continues; changed files re-embed only their changed chunks.
  */
 export async function loadFolder(
-  services: Services,
+  services: LoaderTargets,
   merchantId: string,
   dir: string,
   opts: LoadOptions = {},
 ): Promise<LoadSummary> {
   const started = Date.now();
-  const files = listDocumentFiles(dir);
-  // Every file is read, validated and chunked before anything is written (the merchant included).
-  const commands = files.map((file) => {
+  assertFolder(dir);
+  const batchSize = opts.batchSize ?? 20;
+  const concurrency = Math.max(1, opts.concurrency ?? 2);
+
+  const owners = new Map<string, string>(); // id → file: the only state kept per file
+  for await (const file of walkDocumentFiles(dir)) {
+    let row: DocumentWrite;
     try {
-      const cmd = readDocumentFile(file);
-      services.ingestion.validateDocument(cmd);
-      return cmd;
+      row = services.ingestion.checkDocument(readDocumentFile(file));
     } catch (err) {
-      if (err instanceof DomainError && !err.message.startsWith(file)) {
-        throw new DomainError(err.code, `${path.relative(dir, file)}: ${err.message}`, err.details);
-      }
-      throw err;
+      throw inFile(dir, file, err);
     }
-  });
-  const seen = new Map<string, string>();
-  commands.forEach((c, i) => {
-    const prev = seen.get(c.id!);
-    if (prev) throw badInput(`document id ${c.id} is used by both ${prev} and ${files[i]}`);
-    seen.set(c.id!, files[i]);
-  });
+    const prev = owners.get(row.id);
+    if (prev) throw badInput(`document id ${row.id} is used by both ${prev} and ${file}`);
+    owners.set(row.id, file);
+  }
+  const total = owners.size;
+  owners.clear();
+
   if (!(await services.merchants.exists(merchantId))) {
     await services.merchants.provision({ id: merchantId, name: opts.merchantName ?? merchantId });
   }
   const summary: LoadSummary = {
-    files: files.length,
+    files: total,
     created: 0,
     updated: 0,
     skipped: 0,
@@ -115,10 +176,38 @@ export async function loadFolder(
     reused: 0,
     warnings: [],
     ms: 0,
+    indexRebuildMs: 0,
   };
-  const batch = opts.batchSize ?? 20;
-  for (let i = 0; i < commands.length; i += batch) {
-    const results = await services.ingestion.writeDocuments(merchantId, commands.slice(i, i + batch));
+  let done = 0;
+  const progress = (file: string): void => opts.onProgress?.(++done, total, file);
+
+  // eslint-disable-next-line prefer-const -- assigned below, used by writeBatch once batches run
+  let dropIndexOnce: () => Promise<string[]>;
+  const writeBatch = async (files: string[]): Promise<void> => {
+    const commands = files.map((f) => {
+      try {
+        return readDocumentFile(f);
+      } catch (err) {
+        throw inFile(dir, f, err); // changed since the check pass
+      }
+    });
+    const unchanged = await services.ingestion.unchangedDocuments(
+      merchantId,
+      commands.map((c) => services.ingestion.checkDocument(c)),
+    );
+    const todo = commands.map((c, i) => ({ c, file: files[i] })).filter(({ c }) => !unchanged.has(c.id!));
+    for (const [i, c] of commands.entries()) {
+      if (unchanged.has(c.id!)) {
+        summary.skipped++;
+        progress(files[i]);
+      }
+    }
+    if (todo.length === 0) return;
+    await dropIndexOnce();
+    const results = await services.ingestion.writeDocuments(
+      merchantId,
+      todo.map((t) => t.c),
+    );
     results.forEach((r, j) => {
       if (r.unchanged) summary.skipped++;
       else if (r.created) summary.created++;
@@ -126,10 +215,92 @@ export async function loadFolder(
       summary.chunks += r.chunkCount;
       summary.embedded += r.embeddedChunks;
       summary.reused += r.reusedChunks;
-      for (const w of r.warnings) summary.warnings.push(`${path.relative(dir, files[i + j])}: ${w}`);
-      opts.onProgress?.(i + j + 1, commands.length, files[i + j]);
+      for (const w of r.warnings) summary.warnings.push(`${path.relative(dir, todo[j].file)}: ${w}`);
+      progress(todo[j].file);
     });
+  };
+
+  const deferIndex =
+    typeof opts.deferIndex === 'object' ? total >= opts.deferIndex.minFiles : opts.deferIndex === true;
+  // Dropped before the first batch that writes, not before the load: a rerun that only skips keeps its index.
+  let dropping: Promise<string[]> | undefined;
+  dropIndexOnce = (): Promise<string[]> =>
+    (dropping ??=
+      deferIndex && services.indexes
+        ? services.indexes.drop(merchantId).then((names) => {
+            if (names.length > 0) opts.onIndex?.('dropped', names);
+            return names;
+          })
+        : Promise.resolve([]));
+  try {
+    await writeAll(dir, batchSize, concurrency, writeBatch, () => ({ total, summary }));
+  } finally {
+    // After any write, also when nothing was dropped: a merchant the load made large enough gets its index now.
+    if (deferIndex && services.indexes && dropping !== undefined) {
+      const dropped = await dropping.catch(() => []);
+      opts.onIndex?.('rebuilding', dropped);
+      const t0 = Date.now();
+      const built = await services.indexes.maintain({ merchantId }).catch((err: unknown) => {
+        throw new Error(
+          `every document is loaded, but building the dedicated vector index failed ` +
+            `(${err instanceof Error ? err.message : String(err)}); retrieval uses the quantized scan until ` +
+            `\`npm run vector-index -- --merchant ${merchantId}\` or the gateway's background build makes it`,
+          { cause: err },
+        );
+      });
+      summary.indexRebuildMs = Date.now() - t0;
+      opts.onIndex?.(
+        'rebuilt',
+        built.map((b) => `${b.merchantId}/${b.dimensions}`),
+      );
+    }
   }
   summary.ms = Date.now() - started;
   return summary;
+}
+
+/**
+ * The write pass: a bounded pool of batches in flight. The first failure stops new batches, lets the others
+ * finish, and is reported with what is committed (a rerun continues from there).
+ */
+async function writeAll(
+  dir: string,
+  batchSize: number,
+  concurrency: number,
+  writeBatch: (files: string[]) => Promise<void>,
+  state: () => { total: number; summary: LoadSummary },
+): Promise<void> {
+  const inFlight = new Set<Promise<void>>();
+  let failure: unknown;
+  const launch = (files: string[]): void => {
+    const p: Promise<void> = writeBatch(files)
+      .catch((err: unknown) => {
+        failure ??= err;
+      })
+      .finally(() => inFlight.delete(p));
+    inFlight.add(p);
+  };
+  let batch: string[] = [];
+  for await (const file of walkDocumentFiles(dir)) {
+    if (failure !== undefined) break;
+    batch.push(file);
+    if (batch.length < batchSize) continue;
+    launch(batch);
+    batch = [];
+    while (inFlight.size >= concurrency) await Promise.race(inFlight);
+  }
+  if (batch.length > 0 && failure === undefined) launch(batch);
+  await Promise.all(inFlight);
+  if (failure !== undefined) {
+    const { total, summary } = state();
+    const written = summary.created + summary.updated + summary.skipped;
+    const note = ` (${written} of ${total} documents are loaded and stay so; run the same command again to continue)`;
+    if (failure instanceof DomainError)
+      throw new DomainError(failure.code, failure.message + note, failure.details);
+    if (failure instanceof Error) {
+      failure.message += note;
+      throw failure;
+    }
+    throw new Error(`the load failed${note}`, { cause: failure });
+  }
 }

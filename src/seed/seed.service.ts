@@ -2,8 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { type DataSource } from 'typeorm';
-import { type Services } from '../app';
-import { type UpsertOrderCommand } from '../orders/order.service';
+import { type IngestionService } from '../ingestion/ingestion.service';
+import { type MerchantService } from '../merchants/merchant.service';
+import { type OrderService, type UpsertOrderCommand } from '../orders/order.service';
 import { type TicketAuthor, type TicketStatus } from '../tickets/ticket-status';
 import { projectRoot } from '../common/project-root';
 import { parseFrontMatter } from './front-matter';
@@ -43,7 +44,14 @@ export async function isDatabaseEmpty(dataSource: DataSource): Promise<boolean> 
  * Loads `seeds/<merchant>/`: merchant.yaml, documents/*.md (front matter: id, title, acl, metadata),
  * tickets.yaml and orders.yaml. Idempotent: every write is an upsert through the same services the API uses.
  */
-export async function seedDemoData(services: Services, dir = DEFAULT_SEED_DIR): Promise<SeedSummary> {
+/** What seeding writes through, passed explicitly (the gateway and the seed command pass their services). */
+export interface SeedTargets {
+  merchants: Pick<MerchantService, 'provision'>;
+  ingestion: Pick<IngestionService, 'writeDocument' | 'writeTicket'>;
+  orders: Pick<OrderService, 'write'>;
+}
+
+export async function seedDemoData(services: SeedTargets, dir = DEFAULT_SEED_DIR): Promise<SeedSummary> {
   const summary: SeedSummary = { merchants: 0, documents: 0, tickets: 0, orders: 0, chunks: 0 };
   const merchantDirs = fs
     .readdirSync(dir, { withFileTypes: true })

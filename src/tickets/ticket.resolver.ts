@@ -1,39 +1,14 @@
 import { Arg, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
 import { JSONScalar } from '../common/graphql-scalars';
 import { type GatewayContext, requireSession } from '../graphql/context';
-import { IngestionService } from '../ingestion/ingestion.service';
-import { IngestTicketInput } from './dtos/ingest-ticket.input';
-import { IngestTicketPayload, TicketConnection, TicketFilter } from './dtos/ticket.types';
+import { TicketConnection, TicketFilter } from './dtos/ticket.types';
 import { Ticket } from './ticket.entity';
 import { TicketService } from './ticket.service';
 import { TicketStatus } from './ticket-status';
 
 @Resolver()
 export class TicketResolver {
-  constructor(
-    private readonly ingestion: IngestionService,
-    private readonly ticketService: TicketService,
-  ) {}
-
-  @Mutation(() => IngestTicketPayload, {
-    description:
-      'Chunk, embed and store a ticket in one transaction; an update re-embeds only changed text. Needs an ingest role.',
-  })
-  async ingestTicket(
-    @Arg('input', () => IngestTicketInput) input: IngestTicketInput,
-    @Ctx() ctx: GatewayContext,
-  ): Promise<IngestTicketPayload> {
-    const o = await this.ingestion.ingestTicket(requireSession(ctx), input);
-    return {
-      ticket: o.source,
-      chunkCount: o.chunkCount,
-      embeddedChunks: o.embeddedChunks,
-      reusedChunks: o.reusedChunks,
-      deletedChunks: o.deletedChunks,
-      unchanged: o.unchanged,
-      warnings: o.warnings,
-    };
-  }
+  constructor(private readonly ticketService: TicketService) {}
 
   @Mutation(() => Ticket, {
     description: 'Replaces the ACL of the ticket and all its chunks, without re-embedding.',

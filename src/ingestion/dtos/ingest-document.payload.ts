@@ -1,5 +1,5 @@
 import { Field, Int, ObjectType } from 'type-graphql';
-import { SupportDocument } from '../support-document.entity';
+import { SupportDocument } from '../../documents/support-document.entity';
 
 @ObjectType()
 export class IngestDocumentPayload {

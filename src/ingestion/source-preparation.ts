@@ -1,0 +1,126 @@
+import crypto from 'node:crypto';
+import { type ChunkingOptions, chunkMarkdown, chunkTicket, type TextChunk } from '../chunks/chunking/chunker';
+import { badInput } from '../common/errors/domain-error';
+import { sha256 } from '../common/hash';
+import {
+  assertDate,
+  assertSourceId,
+  assertText,
+  normalizeAcl,
+  normalizeMetadata,
+} from '../common/validation';
+import { documentCitation, ticketCitation } from '../documents/citation';
+import { type DocumentWrite } from '../documents/document.repository';
+import { TicketStatus } from '../tickets/ticket-status';
+import {
+  type IngestDocumentCommand,
+  type IngestTicketCommand,
+  MAX_TICKET_MESSAGES,
+  MAX_TITLE_CHARS,
+  type Piece,
+  type PreparedSource,
+} from './ingestion.types';
+
+/** What validation and chunking depend on: the limits and chunking settings of the configuration. */
+export interface PreparationRules {
+  maxDocumentChars: number;
+  chunking: ChunkingOptions;
+}
+
+/**
+ * Every check of a document except chunking, and the row it becomes (normalized ACL and metadata, content hash):
+ * what the folder loader checks a whole folder with before writing, and compares with what is stored.
+ */
+export function checkDocument(
+  rules: PreparationRules,
+  cmd: IngestDocumentCommand,
+  prefix = '',
+): DocumentWrite {
+  const id =
+    cmd.id === undefined || cmd.id === null
+      ? `doc_${crypto.randomUUID()}`
+      : assertSourceId(`${prefix}id`, cmd.id);
+  const title = assertText(`${prefix}title`, cmd.title, MAX_TITLE_CHARS).trim();
+  const text = assertText(`${prefix}text`, cmd.text, rules.maxDocumentChars);
+  const metadata = normalizeMetadata(`${prefix}metadata`, cmd.metadata);
+  const acl = normalizeAcl(`${prefix}acl`, cmd.acl);
+  return { id, title, body: text, contentHash: sha256(title, text), metadata, acl };
+}
+
+/**
+ * Validates and chunks a document: every check that can refuse it, before anything is embedded or written.
+ * `prefix` names the input in errors (`inputs[3].` in a batch).
+ */
+export function prepareDocument(
+  rules: PreparationRules,
+  cmd: IngestDocumentCommand,
+  prefix = '',
+): Extract<PreparedSource, { kind: 'document' }> {
+  const row = checkDocument(rules, cmd, prefix);
+  const pieces = toPieces(chunkMarkdown(row.title, row.body, rules.chunking), (c) =>
+    documentCitation(row.title, c),
+  );
+  if (pieces.length === 0)
+    throw badInput(`${prefix}text has no content to index`, { field: `${prefix}text` });
+  return { kind: 'document', row, pieces, metadata: row.metadata, acl: row.acl };
+}
+
+/** Validates and chunks a ticket (subject as heading, each message a paragraph). */
+export function prepareTicket(
+  rules: PreparationRules,
+  cmd: IngestTicketCommand,
+): Extract<PreparedSource, { kind: 'ticket' }> {
+  const id = assertSourceId('id', cmd.id);
+  const customerId = assertSourceId('customerId', cmd.customerId);
+  const subject = assertText('subject', cmd.subject, MAX_TITLE_CHARS).trim();
+  if (!Object.values(TicketStatus).includes(cmd.status))
+    throw badInput('status is not a known ticket status', { field: 'status' });
+  if (cmd.messages.length === 0) throw badInput('a ticket needs at least one message', { field: 'messages' });
+  if (cmd.messages.length > MAX_TICKET_MESSAGES) {
+    throw badInput(`messages has ${cmd.messages.length} entries; the limit is ${MAX_TICKET_MESSAGES}`, {
+      field: 'messages',
+    });
+  }
+  const messages = cmd.messages.map((m, i) => {
+    if (m.sentAt !== undefined && m.sentAt !== null) assertDate(`messages[${i}].sentAt`, m.sentAt);
+    return {
+      author: m.author,
+      body: assertText(`messages[${i}].body`, m.body, rules.maxDocumentChars),
+      sentAt: m.sentAt ? m.sentAt.toISOString() : null,
+    };
+  });
+  const total = messages.reduce((n, m) => n + m.body.length, subject.length);
+  if (total > rules.maxDocumentChars) {
+    throw badInput(`the ticket has ${total} characters; the limit is ${rules.maxDocumentChars}`, {
+      field: 'messages',
+    });
+  }
+  const metadata = normalizeMetadata('metadata', cmd.metadata);
+  const acl = normalizeAcl('acl', cmd.acl);
+  return {
+    kind: 'ticket',
+    row: {
+      id,
+      customerId,
+      subject,
+      status: cmd.status,
+      messages,
+      contentHash: sha256(subject, ...messages.map((m) => `${m.author}:${m.body}`)),
+      metadata,
+      acl,
+    },
+    pieces: toPieces(chunkTicket(subject, messages, rules.chunking), () => ticketCitation(id)),
+    metadata,
+    acl,
+  };
+}
+
+function toPieces(chunks: TextChunk[], citation: (c: TextChunk) => string): Piece[] {
+  return chunks.map((c) => ({
+    index: c.index,
+    text: c.text,
+    hash: sha256(c.text),
+    headingPath: c.headingPath,
+    citation: citation(c),
+  }));
+}
