@@ -1,5 +1,6 @@
 import { fromSql, toSql } from 'pgvector';
 import { type EntityManager } from 'typeorm';
+import { isDistributed } from '../db/distributed';
 import { type JsonObject } from '../common/graphql-scalars';
 import { affectedCount } from '../db/write-result';
 
@@ -163,8 +164,13 @@ export class ChunkRepository {
     groups: readonly ChunkGroup[],
   ): Promise<void> {
     const flat = groups.flatMap((g) => g.rows.map((row) => ({ g, row })));
+    const citus = await isDistributed(manager);
     for (let start = 0; start < flat.length; start += INSERT_BATCH_ROWS) {
       const batch = flat.slice(start, start + INSERT_BATCH_ROWS);
+      if (citus) {
+        await this.insertValues(manager, merchantId, batch);
+        continue;
+      }
       await manager.query(
         `INSERT INTO document_chunks
            (merchant_id, document_id, ticket_id, corpus_version, chunk_index, chunk_text, content_hash, heading_path,
@@ -193,6 +199,44 @@ export class ChunkRepository {
         ],
       );
     }
+  }
+
+  /**
+   * The same rows as a multi-row VALUES list: on Citus an INSERT … SELECT from unnest is pulled to the coordinator
+   * and COPied into the shard, which row-level security refuses ("COPY FROM not supported with row-level
+   * security"); a VALUES list with the merchant in every row is a single-shard router INSERT.
+   */
+  private async insertValues(
+    manager: EntityManager,
+    merchantId: string,
+    batch: readonly { g: ChunkGroup; row: NewChunkRow }[],
+  ): Promise<void> {
+    const params: unknown[] = [merchantId];
+    const bind = (v: unknown, cast = ''): string => {
+      params.push(v);
+      return `$${params.length}${cast}`;
+    };
+    const values = batch.map(
+      ({ g, row }) =>
+        `($1, ${bind(g.source.kind === 'document' ? g.source.documentId : null)}, ${bind(
+          g.source.kind === 'ticket' ? g.source.ticketId : null,
+        )}, ${bind(g.version, '::int')}, ${bind(row.chunkIndex, '::int')}, ${bind(row.text)}, ${bind(
+          row.contentHash,
+        )}, ${bind([...row.headingPath], '::text[]')}, ${bind(row.citation)}, ${bind(
+          toSql(row.embedding) as string,
+          '::vector',
+        )}, ${bind(g.shared.embeddingModel)}, ${bind(JSON.stringify(g.shared.metadata), '::jsonb')}, ${bind(
+          [...g.shared.acl],
+          '::text[]',
+        )})`,
+    );
+    await manager.query(
+      `INSERT INTO document_chunks
+         (merchant_id, document_id, ticket_id, corpus_version, chunk_index, chunk_text, content_hash, heading_path,
+          citation, embedding, embedding_model, metadata, acl)
+       VALUES ${values.join(',\n              ')}`,
+      params,
+    );
   }
 
   /**
