@@ -5,8 +5,8 @@ import { type MigrationInterface, type QueryRunner } from 'typeorm';
  *
  * pgvector's `vector` type has storage EXTERNAL: a 1536-d vector (6,152 bytes) is always moved out of line, so
  * every exact distance (the exact path, the quantized path's re-rank, the tail of a dedicated index) costs a TOAST
- * index lookup and a second heap fetch per row. Measured on a 4,000-row table of 1536-d vectors: an exact top-10
- * 42–127 ms out of line vs 5–20 ms in line (docs/RETRIEVAL.md, "Storage").
+ * index lookup and four TOAST chunks per row: exact top-10 2–6× slower than with the vector in the row (measured
+ * on the same rows by bench/storage-ab.sh; docs/RETRIEVAL.md, "Storage").
  *
  * - `STORAGE MAIN`: the vector stays in the row unless the row cannot fit in a page any other way (a 3072-d model
  *   still works: its vectors go out of line as a last resort, as before).
