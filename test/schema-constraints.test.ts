@@ -221,7 +221,18 @@ describe('migrations', () => {
         )[0].src;
       // One verification per statement: app_principals() is the plain reader.
       expect(await principalsReader()).not.toContain('app_verified_capability');
-      // Down one step: vector_index_ready() gone.
+      // Down one step: vectors back to the type's storage (TOAST), the table's toast target reset.
+      const embeddingStorage = async () =>
+        (
+          await db.dataSource.query<{ storage: string; options: string[] | null }[]>(
+            `SELECT a.attstorage AS storage, c.reloptions AS options FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+              WHERE a.attrelid = 'document_chunks'::regclass AND a.attname = 'embedding'`,
+          )
+        )[0];
+      expect(await embeddingStorage()).toEqual({ storage: 'm', options: ['toast_tuple_target=8160'] });
+      await db.dataSource.undoLastMigration({ transaction: 'each' });
+      expect(await embeddingStorage()).toEqual({ storage: 'e', options: null });
+      // Down another: vector_index_ready() gone.
       const indexReady = () =>
         db.dataSource.query<unknown[]>(`SELECT proname FROM pg_proc WHERE proname = 'vector_index_ready'`);
       expect(await indexReady()).toHaveLength(1);
