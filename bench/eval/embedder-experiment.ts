@@ -128,11 +128,14 @@ const VARIANTS: Variant[] = [
   { name: 'idf-hash idf² (1536)', fit: idfHash(1536, 2) },
   { name: 'idf-hash smoothing 10 (1536)', fit: idfHash(1536, 1, true, 10) },
   { name: 'idf-hash smoothing 50 (1536)', fit: idfHash(1536, 1, true, 50) },
+  { name: 'lsa k=32', fit: lsa(32) },
+  { name: 'lsa k=64', fit: lsa(64) },
   { name: 'lsa k=128', fit: lsa(128) },
   { name: 'lsa k=256', fit: lsa(256) },
   { name: 'idf-hash 1280 + lsa 256, α=0.5', fit: mix(1280, 256, 0.5) },
   { name: 'idf-hash 1280 + lsa 256, α=0.7', fit: mix(1280, 256, 0.7) },
   { name: 'idf-hash 1280 + lsa 256, α=0.85', fit: mix(1280, 256, 0.85) },
+  { name: 'idf-hash 1472 + lsa 64, α=0.85', fit: mix(1472, 64, 0.85) },
 ];
 
 function setDir(arg: string): string {
@@ -306,7 +309,12 @@ async function main(): Promise<void> {
   const lines = [
     `# Local embedders fitted ${pool ? `on the whole set (${pool.length} chunks, --pooled)` : 'per merchant'} — ${dump.set}`,
     '',
-    `${questions.length} questions, ${merchants.length} merchants, ${total} chunks; k = ${K} chunks, fusion pools ${POOL}, RRF w = ${DEFAULT_VECTOR_WEIGHT}. ${machine()}`,
+    `${questions.length} questions, ${merchants.length} merchants, ${total} chunks; k = ${K} chunks, fusion pools ${POOL}, RRF w = ${DEFAULT_VECTOR_WEIGHT}. ${machine()}, load average ${os
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(
+        ' / ',
+      )}. The gateway rows come from the dump given or made by this run (${new Date().toISOString().slice(0, 16)}Z).`,
     '',
     '| variant | mode | MRR@10 all | R@1 | R@5 | R@10 | MRR@10 tune | MRR@10 test | R@5 test | fit+embed ms |',
     '|---|---|---|---|---|---|---|---|---|---|',
@@ -320,7 +328,20 @@ async function main(): Promise<void> {
     );
   }
   const md = `${lines.join('\n')}\n`;
-  if (values.out) writeResults(values.out, { set: dump.set, machine: machine(), k: K, pool: POOL, rows }, md);
+  if (values.out)
+    writeResults(
+      values.out,
+      {
+        set: dump.set,
+        machine: machine(),
+        loadAverage: os.loadavg(),
+        k: K,
+        pool: POOL,
+        pooled: !!pool,
+        rows,
+      },
+      md,
+    );
   else console.log(md);
 }
 
