@@ -314,7 +314,7 @@ async function main(): Promise<void> {
       .map((x) => x.toFixed(1))
       .join(
         ' / ',
-      )}. The gateway rows come from the dump given or made by this run (${new Date().toISOString().slice(0, 16)}Z).`,
+      )}. Written ${new Date().toISOString().slice(0, 16)}Z; the gateway rows come from the dump of the \`npm run eval\` run this read.`,
     '',
     '| variant | mode | MRR@10 all | R@1 | R@5 | R@10 | MRR@10 tune | MRR@10 test | R@5 test | fit+embed ms |',
     '|---|---|---|---|---|---|---|---|---|---|',
