@@ -77,22 +77,24 @@ export class MerchantIndexService {
     return { minRows: r.dedicatedIndexTailMinRows, percent: r.dedicatedIndexTailPercent };
   }
 
-  /** The merchant's index for this size, built now if the merchant is large enough and it is missing. */
+  /**
+   * The merchant's index for this size, built now if the merchant is large enough and it is missing, or replaced
+   * now if its tail outgrew the bound (after a re-embedding flip every chunk of the new version is in the tail).
+   */
   async ensureFor(merchantId: string, dimensions: number): Promise<MerchantIndexOutcome> {
+    const manager = this.dataSource.manager;
     const needed = await this.indexes.merchantsNeedingHnsw(
-      this.dataSource.manager,
+      manager,
       this.config.retrieval.dedicatedIndexMinRows,
       merchantId,
     );
-    if (!needed.some((n) => n.dimensions === dimensions)) {
-      const existing = await this.indexes.findMerchantHnswIndex(
-        this.dataSource.manager,
-        merchantId,
-        dimensions,
-      );
-      return existing ? 'exists' : dimensions > 2000 ? 'too-large' : 'not-needed';
-    }
-    return (await this.build(merchantId, dimensions, 'ensure')).outcome;
+    if (needed.some((n) => n.dimensions === dimensions))
+      return (await this.build(merchantId, dimensions, 'ensure')).outcome;
+    const existing = await this.indexes.findMerchantHnswIndex(manager, merchantId, dimensions);
+    if (!existing) return dimensions > 2000 ? 'too-large' : 'not-needed';
+    const stale = await this.indexes.merchantsNeedingRebuild(manager, this.tailPolicy(), merchantId);
+    if (!stale.some((n) => n.dimensions === dimensions)) return 'exists';
+    return (await this.build(merchantId, dimensions, 'rebuild')).outcome;
   }
 
   /**
