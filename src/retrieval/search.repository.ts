@@ -418,9 +418,11 @@ function statementSql(scope: TenantScope, plan: SearchPlan): { sql: string; para
          SELECT c.id, ${distance} AS distance FROM document_chunks c WHERE ${f.base} AND ${f.size}${graphCut}${approxGate}
           ORDER BY ${distance} LIMIT ${bind(Math.max(p.k, v.hnswCandidates))})`);
       if (bound !== null) {
+        // ORDER BY id (sorts are disabled): only an index led by (merchant_id, id) serves it without a sort, so
+        // the planner walks the merchant's newest ids even when its statistics predate the tail.
         ctes.push(`hnsw_tail AS MATERIALIZED (
          SELECT c.id, ${distance} AS distance FROM document_chunks c
-          WHERE ${f.base} AND c.id > ${bound} AND ${f.size}${approxGate})`);
+          WHERE ${f.base} AND c.id > ${bound} AND ${f.size}${approxGate} ORDER BY c.id)`);
       }
       const merged =
         bound === null ? 'hnsw_graph' : '(SELECT * FROM hnsw_graph UNION ALL SELECT * FROM hnsw_tail) g';
