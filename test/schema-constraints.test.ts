@@ -221,7 +221,24 @@ describe('migrations', () => {
         )[0].src;
       // One verification per statement: app_principals() is the plain reader.
       expect(await principalsReader()).not.toContain('app_verified_capability');
-      // Down one step: vector_index_ready() gone.
+      // Down one step: the dedicated indexes' bounds and the (merchant_id, id) btree gone.
+      const tailSchema = async () => [
+        ...(
+          await db.dataSource.query<{ n: string }[]>(
+            `SELECT column_name AS n FROM information_schema.columns
+              WHERE table_name = 'merchant_vector_indexes' AND column_name = 'max_chunk_id'`,
+          )
+        ).map((r) => r.n),
+        ...(
+          await db.dataSource.query<{ n: string }[]>(
+            `SELECT indexname AS n FROM pg_indexes WHERE indexname = 'document_chunks_merchant_id_idx'`,
+          )
+        ).map((r) => r.n),
+      ];
+      expect(await tailSchema()).toEqual(['max_chunk_id', 'document_chunks_merchant_id_idx']);
+      await db.dataSource.undoLastMigration({ transaction: 'each' });
+      expect(await tailSchema()).toEqual([]);
+      // Down another: vector_index_ready() gone.
       const indexReady = () =>
         db.dataSource.query<unknown[]>(`SELECT proname FROM pg_proc WHERE proname = 'vector_index_ready'`);
       expect(await indexReady()).toHaveLength(1);
