@@ -152,6 +152,7 @@ describe('document_chunks integrity, enforced by the database', () => {
 });
 
 describe('migrations', () => {
+  // Every migration down and up again: over a minute on the embedded database at a load of 20.
   it('apply, revert and re-apply cleanly on an empty database', async () => {
     const url = nativeTestUrl();
     let dbName: string | undefined;
@@ -334,5 +335,5 @@ describe('migrations', () => {
         await admin.end();
       }
     }
-  });
+  }, 180_000);
 });
