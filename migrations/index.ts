@@ -10,6 +10,7 @@ import { CitusDistribution1764900000000 } from './1764900000000-citus-distributi
 import { WeightedSearchTerms1765000000000 } from './1765000000000-weighted-search-terms';
 import { CitusTenantClaims1765200000000 } from './1765200000000-citus-tenant-claims';
 import { VectorIndexReady1765200000001 } from './1765200000001-vector-index-ready';
+import { VectorIndexTail1765300000000 } from './1765300000000-vector-index-tail';
 import { InlineEmbeddings1765340000000 } from './1765340000000-inline-embeddings';
 
 /** Every migration, in order. Listed explicitly so the same list works from ts-jest, tsc output and the CLI. */
@@ -26,5 +27,6 @@ export const migrations = [
   WeightedSearchTerms1765000000000,
   CitusTenantClaims1765200000000,
   VectorIndexReady1765200000001,
+  VectorIndexTail1765300000000,
   InlineEmbeddings1765340000000,
 ];

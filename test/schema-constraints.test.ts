@@ -152,6 +152,7 @@ describe('document_chunks integrity, enforced by the database', () => {
 });
 
 describe('migrations', () => {
+  // Every migration down and up again: over a minute on the embedded database at a load of 20.
   it('apply, revert and re-apply cleanly on an empty database', async () => {
     const url = nativeTestUrl();
     let dbName: string | undefined;
@@ -232,6 +233,23 @@ describe('migrations', () => {
       expect(await embeddingStorage()).toEqual({ storage: 'm', options: ['toast_tuple_target=8160'] });
       await db.dataSource.undoLastMigration({ transaction: 'each' });
       expect(await embeddingStorage()).toEqual({ storage: 'e', options: null });
+      // Down another: the dedicated indexes' bounds and the (merchant_id, id) btree gone.
+      const tailSchema = async () => [
+        ...(
+          await db.dataSource.query<{ n: string }[]>(
+            `SELECT column_name AS n FROM information_schema.columns
+              WHERE table_name = 'merchant_vector_indexes' AND column_name = 'max_chunk_id'`,
+          )
+        ).map((r) => r.n),
+        ...(
+          await db.dataSource.query<{ n: string }[]>(
+            `SELECT indexname AS n FROM pg_indexes WHERE indexname = 'document_chunks_merchant_id_idx'`,
+          )
+        ).map((r) => r.n),
+      ];
+      expect(await tailSchema()).toEqual(['max_chunk_id', 'document_chunks_merchant_id_idx']);
+      await db.dataSource.undoLastMigration({ transaction: 'each' });
+      expect(await tailSchema()).toEqual([]);
       // Down another: vector_index_ready() gone.
       const indexReady = () =>
         db.dataSource.query<unknown[]>(`SELECT proname FROM pg_proc WHERE proname = 'vector_index_ready'`);
@@ -328,5 +346,5 @@ describe('migrations', () => {
         await admin.end();
       }
     }
-  });
+  }, 180_000);
 });

@@ -217,6 +217,8 @@ export function loadConfig(env: Env = process.env): Config {
       dedicatedIndexMinRows: e.RETRIEVAL_DEDICATED_INDEX_MIN_ROWS,
       dedicatedIndexM: e.RETRIEVAL_DEDICATED_INDEX_M,
       dedicatedIndexEfConstruction: e.RETRIEVAL_DEDICATED_INDEX_EF_CONSTRUCTION,
+      dedicatedIndexTailMinRows: e.RETRIEVAL_DEDICATED_INDEX_TAIL_MIN_ROWS,
+      dedicatedIndexTailPercent: e.RETRIEVAL_DEDICATED_INDEX_TAIL_PERCENT,
       indexAutoBuild: e.RETRIEVAL_INDEX_AUTOBUILD ?? databaseUrl !== undefined,
       hnswEfSearch: e.RETRIEVAL_HNSW_EF_SEARCH,
       hnswCandidates: e.RETRIEVAL_HNSW_CANDIDATES,

@@ -113,6 +113,12 @@ export interface Config {
     dedicatedIndexMinRows: number;
     dedicatedIndexM: number;
     dedicatedIndexEfConstruction: number;
+    /**
+     * A dedicated index covers chunks up to an id fixed when it was built; newer ones (the tail) are scanned
+     * exactly. It is rebuilt once the tail holds more than max(tailMinRows, tailPercent% of the covered rows).
+     */
+    dedicatedIndexTailMinRows: number;
+    dedicatedIndexTailPercent: number;
     /** Build missing dedicated indexes in the background after writes (off on the embedded database: one session). */
     indexAutoBuild: boolean;
     hnswEfSearch: number;

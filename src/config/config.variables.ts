@@ -252,6 +252,14 @@ const VARIABLES = {
   ),
   RETRIEVAL_DEDICATED_INDEX_M: v(integer(32, 4, 100), 'm of those indexes'),
   RETRIEVAL_DEDICATED_INDEX_EF_CONSTRUCTION: v(integer(128, 16, 1000), 'ef_construction of those'),
+  RETRIEVAL_DEDICATED_INDEX_TAIL_MIN_ROWS: v(
+    integer(2000, 0, 10_000_000),
+    'chunks newer than the graph, scanned exactly, before it is rebuilt',
+  ),
+  RETRIEVAL_DEDICATED_INDEX_TAIL_PERCENT: v(
+    integer(20, 0, 10_000),
+    '… or this percentage of the chunks it covers, if more',
+  ),
   RETRIEVAL_INDEX_AUTOBUILD: v(flag(), 'build them in the background', 'true when native'),
   RETRIEVAL_CALIBRATION_SAMPLE: v(
     integer(50, 5, 10_000),

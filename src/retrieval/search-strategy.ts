@@ -17,6 +17,8 @@ export interface MerchantFacts {
   dimensions: number;
   /** The merchant's dedicated HNSW index for this size, when valid. */
   indexName: string | null;
+  /** Its bound (chunks above it are the exactly scanned tail), from the same registry row; null: covers all. */
+  indexMaxChunkId: string | null;
   /** The measured choice for this corpus version (src/retrieval/calibration.service.ts), or null. */
   calibration: CalibrationChoice | null;
 }
@@ -73,10 +75,11 @@ export class SearchStrategy {
     const r = this.config.retrieval;
     const merchant = pg.escapeLiteral(merchantId);
     const ef = `greatest(coalesce(cal.hnsw_ef_search, ${int(r.hnswEfSearch)}), ${int(k)}, coalesce(cal.hnsw_candidates, ${int(r.hnswCandidates)}))`;
+    // Name and bound: the one registry row (primary key merchant, size) read twice in one statement, one snapshot.
+    const index = (column: string) => `(SELECT ${column} FROM merchant_vector_indexes x
+         WHERE x.merchant_id = ${merchant} AND x.dimensions = v.dimensions AND vector_index_ready(x.index_name))`;
     return `SELECT v.version, v.embedding_model, v.dimensions,
-       (SELECT x.index_name FROM merchant_vector_indexes x
-         WHERE x.merchant_id = ${merchant} AND x.dimensions = v.dimensions AND vector_index_ready(x.index_name)
-         LIMIT 1) AS index_name,
+       ${index('x.index_name')} AS index_name, ${index('x.max_chunk_id::text')} AS index_max_chunk_id,
        cal.path, cal.exact_max_readable, cal.quantized_rerank, cal.hnsw_ef_search, cal.hnsw_candidates,
        cal.recall_full, cal.recall_narrow, cal.sample_size, cal.merchant_rows, cal.took_ms, cal.measured_at,
        ${this.search.tuningSql({ efSearch: ef, maxScanTuples: r.hnswMaxScanTuples })}
@@ -93,6 +96,7 @@ export class SearchStrategy {
       embeddingModel: String(r.embedding_model),
       dimensions: Number(r.dimensions),
       indexName: (r.index_name as string | null) ?? null,
+      indexMaxChunkId: r.index_name == null ? null : ((r.index_max_chunk_id as string | null) ?? null),
       calibration: r.path === null || r.path === undefined ? null : calibrationOf(r),
     };
   }
@@ -137,6 +141,7 @@ export class SearchStrategy {
         exactMaxReadable: c.exactMaxReadable,
         rerank: rerank(c.quantizedRerank),
         hnswCandidates: c.hnswCandidates ?? r.hnswCandidates,
+        graphMaxId: facts.indexMaxChunkId,
       };
     }
     return {
@@ -144,6 +149,7 @@ export class SearchStrategy {
       exactMaxReadable: r.exactScanMaxRows,
       rerank: rerank(null),
       hnswCandidates: r.hnswCandidates,
+      graphMaxId: facts.indexMaxChunkId,
     };
   }
 }

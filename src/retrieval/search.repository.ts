@@ -4,7 +4,7 @@ import { type JsonObject } from '../common/graphql-scalars';
 import { setLocal } from '../db/distributed';
 import { managerClient, type Row, type SqlClient } from '../db/session';
 import { vectorParam } from '../db/vector-binary';
-import { checkedDimensions } from '../vector-index/vector-index.repository';
+import { checkedChunkId, checkedDimensions } from '../vector-index/vector-index.repository';
 import { keywordRankingCtes } from './keyword-ranking.sql';
 import { queryTerms } from './query-terms';
 import { filterSql } from './search-filter.sql';
@@ -67,6 +67,12 @@ export interface SearchPlan {
     rerank: number;
     /** Rows the HNSW scan yields before the exact re-sort. */
     hnswCandidates: number;
+    /**
+     * The dedicated index's bound: it holds the chunks with id <= this; newer ones (the tail) are scanned exactly
+     * and merged. Null: an index that covers every chunk (no tail). Read from the registry row that named the
+     * index (the retrieval's first statement), never from a request.
+     */
+    graphMaxId: string | null;
   };
   /** Query text for the full-text side, or null for none. */
   keyword: string | null;
@@ -230,13 +236,19 @@ export class SearchRepository {
    * Approximate top-k through the HNSW index with pgvector's iterative scan. May return fewer than k rows
    * (max_scan_tuples): alone, without the quantized fallback `run` adds.
    */
-  searchHnsw(
+  async searchHnsw(
     manager: EntityManager,
     scope: TenantScope,
     p: ChunkSearchParams,
     tuning: HnswTuning,
   ): Promise<ChunkHit[]> {
-    return this.one(manager, scope, this.single(p, 'hnsw', { candidates: tuning.candidates }), tuning);
+    const graphMaxId = await graphBound(manager, scope, p);
+    return this.one(
+      manager,
+      scope,
+      this.single(p, 'hnsw', { candidates: tuning.candidates, graphMaxId }),
+      tuning,
+    );
   }
 
   /** Full-text candidates alone (ranked by BM25, ties by id), each with its vector distance. */
@@ -275,14 +287,15 @@ export class SearchRepository {
     analyze = false,
   ) {
     await this.tune(manager, tuning, p.k);
-    const plan = this.single(p, 'hnsw', { candidates: tuning.candidates });
+    const graphMaxId = await graphBound(manager, scope, p);
+    const plan = this.single(p, 'hnsw', { candidates: tuning.candidates, graphMaxId });
     return this.explain(managerClient(manager), scope, plan, analyze);
   }
 
   private single(
     p: ChunkSearchParams,
     approximate: ApproximatePath,
-    o: { rerank?: number; candidates?: number },
+    o: { rerank?: number; candidates?: number; graphMaxId?: string | null },
   ): SearchPlan & { only: true } {
     return {
       params: p,
@@ -292,6 +305,7 @@ export class SearchRepository {
         exactMaxReadable: approximate === 'none' ? Number.MAX_SAFE_INTEGER : -1,
         rerank: o.rerank ?? p.k,
         hnswCandidates: o.candidates ?? p.k,
+        graphMaxId: o.graphMaxId ?? null,
       },
       only: true,
     };
@@ -319,6 +333,23 @@ export class SearchRepository {
       'hnsw.ef_search': String(checkedInt(efSearch)),
     });
   }
+}
+
+/**
+ * The bound of the merchant's valid dedicated index for this size (null: none, or one covering everything): what
+ * the single-path HNSW helpers search with, read in their transaction (the retrieval reads it in its prelude).
+ */
+async function graphBound(
+  manager: EntityManager,
+  scope: TenantScope,
+  p: ChunkSearchParams,
+): Promise<string | null> {
+  const rows: { max_chunk_id: string | null }[] = await manager.query(
+    `SELECT max_chunk_id::text AS max_chunk_id FROM merchant_vector_indexes
+      WHERE merchant_id = $1 AND dimensions = $2 AND vector_index_ready(index_name)`,
+    [scope.merchantId, checkedDimensions(p.corpus.dimensions)],
+  );
+  return rows[0]?.max_chunk_id ?? null;
 }
 
 function checkedInt(n: number): number {
@@ -376,20 +407,35 @@ function statementSql(scope: TenantScope, plan: SearchPlan): { sql: string; para
     };
     if (v.approximate === 'quantized') quantized(approxGate, 'quantized');
     if (v.approximate === 'hnsw') {
-      // ORDER BY the distance expression with a LIMIT, the size predicate matching the partial index: the
-      // merchant's own HNSW index. relaxed_order may yield rows slightly out of order: re-sorted outside.
-      ctes.push(`hnsw_all AS MATERIALIZED (
-         SELECT c.id, ${distance} AS distance FROM document_chunks c WHERE ${f.base} AND ${f.size}${approxGate}
+      // The graph: ORDER BY the distance expression with a LIMIT, the size predicate and the bound matching the
+      // partial index: the merchant's own HNSW index (an index with a larger bound matches too, so a search holding
+      // the bound of an index being replaced still finds one). relaxed_order may yield rows slightly out of
+      // order: re-sorted outside. The tail (chunks newer than the bound, not in the graph): every readable one,
+      // exactly, found through (merchant_id, id). The two are disjoint; their merged top k is exact over the tail.
+      const bound = v.graphMaxId === null ? null : checkedChunkId(v.graphMaxId);
+      const graphCut = bound === null ? '' : ` AND c.id <= ${bound}`;
+      ctes.push(`hnsw_graph AS MATERIALIZED (
+         SELECT c.id, ${distance} AS distance FROM document_chunks c WHERE ${f.base} AND ${f.size}${graphCut}${approxGate}
           ORDER BY ${distance} LIMIT ${bind(Math.max(p.k, v.hnswCandidates))})`);
+      if (bound !== null) {
+        // ORDER BY id (sorts are disabled): only an index led by (merchant_id, id) serves it without a sort, so
+        // the planner walks the merchant's newest ids even when its statistics predate the tail.
+        ctes.push(`hnsw_tail AS MATERIALIZED (
+         SELECT c.id, ${distance} AS distance FROM document_chunks c
+          WHERE ${f.base} AND c.id > ${bound} AND ${f.size}${approxGate} ORDER BY c.id)`);
+      }
+      const merged =
+        bound === null ? 'hnsw_graph' : '(SELECT * FROM hnsw_graph UNION ALL SELECT * FROM hnsw_tail) g';
       ctes.push(
-        `hnsw_top AS MATERIALIZED (SELECT id, distance FROM hnsw_all ORDER BY distance, id LIMIT ${k})`,
+        `hnsw_top AS MATERIALIZED (SELECT id, distance FROM ${merged} ORDER BY distance, id LIMIT ${k})`,
       );
       if (only) parts.push(`SELECT id, distance, 'hnsw' AS strategy FROM hnsw_top`);
       else {
-        parts.push(
-          `SELECT id, distance, 'hnsw' AS strategy FROM hnsw_top WHERE (SELECT count(*) FROM hnsw_top) >= ${k}`,
-        );
-        quantized(`${approxGate} AND (SELECT count(*) FROM hnsw_top) < ${k}`, 'hnsw+quantized_fallback');
+        // A graph scan that came back with fewer than k rows may have stopped early (max_scan_tuples under a
+        // narrow filter): the quantized scan over every readable row answers instead.
+        const graphFull = `(SELECT count(*) FROM hnsw_graph) >= ${k}`;
+        parts.push(`SELECT id, distance, 'hnsw' AS strategy FROM hnsw_top WHERE ${graphFull}`);
+        quantized(`${approxGate} AND NOT (${graphFull})`, 'hnsw+quantized_fallback');
       }
     }
     ctes.push(`vector_top AS (${parts.join(' UNION ALL ')})`);
