@@ -3,6 +3,7 @@ import { type EntityManager } from 'typeorm';
 import { isDistributed } from '../db/distributed';
 import { type JsonObject } from '../common/graphql-scalars';
 import { affectedCount } from '../db/write-result';
+import { vectorArrayParameter, vectorTypeOid } from './vector-parameter';
 
 export type ChunkSource = { kind: 'document'; documentId: string } | { kind: 'ticket'; ticketId: string };
 
@@ -41,8 +42,8 @@ export interface ChunkGroup {
 /** The key of listChunksOfSources' answer. */
 export const sourceKey = (version: number, sourceId: string): string => `${version}:${sourceId}`;
 
-/** Rows per INSERT statement: bounds one statement's parameters (~20 KB per 1536-d row as text). */
-const INSERT_BATCH_ROWS = 250;
+/** Rows per INSERT statement: bounds one statement's parameters (~8 KB per 1536-d row: text, binary vector). */
+const INSERT_BATCH_ROWS = 1000;
 
 function sourceColumn(source: ChunkSource): ['document_id' | 'ticket_id', string] {
   return source.kind === 'document' ? ['document_id', source.documentId] : ['ticket_id', source.ticketId];
@@ -156,7 +157,9 @@ export class ChunkRepository {
    * Inserts the chunks of many sources (and corpus versions) with `INSERT … SELECT FROM unnest(…)`: one statement
    * per INSERT_BATCH_ROWS rows whatever the number of sources, 13 parameters each, so the statement text (and its
    * parse and plan) does not grow with the batch as a multi-row VALUES list does. heading_path and acl travel as
-   * jsonb (unnest would flatten a text[][]).
+   * jsonb (unnest would flatten a text[][]); the vectors as one binary `vector[]` (vector-parameter.ts). Few, large
+   * statements: the term-statistics trigger runs once per statement and costs per distinct lexeme, which repeat
+   * across chunks (docs/INGESTION.md).
    */
   async insertChunkGroups(
     manager: EntityManager,
@@ -165,6 +168,7 @@ export class ChunkRepository {
   ): Promise<void> {
     const flat = groups.flatMap((g) => g.rows.map((row) => ({ g, row })));
     const citus = await isDistributed(manager);
+    const vectorOid = citus ? 0 : await vectorTypeOid(manager);
     for (let start = 0; start < flat.length; start += INSERT_BATCH_ROWS) {
       const batch = flat.slice(start, start + INSERT_BATCH_ROWS);
       if (citus) {
@@ -176,10 +180,10 @@ export class ChunkRepository {
            (merchant_id, document_id, ticket_id, corpus_version, chunk_index, chunk_text, content_hash, heading_path,
             citation, embedding, embedding_model, metadata, acl)
          SELECT $1, u.document_id, u.ticket_id, u.corpus_version, u.chunk_index, u.chunk_text, u.content_hash,
-                ARRAY(SELECT jsonb_array_elements_text(u.heading_path)), u.citation, u.embedding::vector,
+                ARRAY(SELECT jsonb_array_elements_text(u.heading_path)), u.citation, u.embedding,
                 u.embedding_model, u.metadata, ARRAY(SELECT jsonb_array_elements_text(u.acl))
            FROM unnest($2::text[], $3::text[], $4::int[], $5::int[], $6::text[], $7::text[], $8::jsonb[],
-                       $9::text[], $10::text[], $11::text[], $12::jsonb[], $13::jsonb[])
+                       $9::text[], $10::vector[], $11::text[], $12::jsonb[], $13::jsonb[])
                 AS u(document_id, ticket_id, corpus_version, chunk_index, chunk_text, content_hash, heading_path,
                      citation, embedding, embedding_model, metadata, acl)`,
         [
@@ -192,7 +196,10 @@ export class ChunkRepository {
           batch.map(({ row }) => row.contentHash),
           batch.map(({ row }) => JSON.stringify(row.headingPath)),
           batch.map(({ row }) => row.citation),
-          batch.map(({ row }) => toSql(row.embedding) as string),
+          vectorArrayParameter(
+            batch.map(({ row }) => row.embedding),
+            vectorOid,
+          ),
           batch.map(({ g }) => g.shared.embeddingModel),
           batch.map(({ g }) => JSON.stringify(g.shared.metadata)),
           batch.map(({ g }) => JSON.stringify(g.shared.acl)),

@@ -11,6 +11,7 @@ import { type Embedder } from '../embeddings/embedder';
 import { EmbedderRegistry } from '../embeddings/embedder.registry';
 import { createEmbedder } from '../embeddings/embedder.factory';
 import {
+  DEFAULT_BATCH_SIZE,
   listDocumentFiles,
   loadFolder,
   type LoaderTargets,
@@ -31,9 +32,9 @@ import { formatSeconds, progressPrinter } from './progress';
 /** Files from which the default index policy (--index auto) defers the dedicated index. */
 const DEFER_INDEX_MIN_FILES = 500;
 
-const HELP = `Usage: npm run load -- --merchant <id> [--name "Merchant name"] [--concurrency 2] [--batch-size 20]
+const HELP = `Usage: npm run load -- --merchant <id> [--name "Merchant name"] [--concurrency 2] [--batch-size ${DEFAULT_BATCH_SIZE}]
                         [--index auto|defer|keep] <folder>
-       npm run load -- --gateway http://127.0.0.1:4000/graphql --token <token> [--batch-size 20] <folder>
+       npm run load -- --gateway http://127.0.0.1:4000/graphql --token <token> [--batch-size ${DEFAULT_BATCH_SIZE}] <folder>
 
 Ingests every .md/.txt file under <folder> for the merchant (created if it does not exist), into DATABASE_URL
 or the embedded database. Try it on the sample folder: npm run load -- --merchant m03 examples/help-center
@@ -47,7 +48,8 @@ unchanged (without chunking or embedding it) and continues.
 of a write, so 'defer' drops that index before the load and builds it again (CONCURRENTLY) at the end, also after
 a failure — retrieval meanwhile uses the quantized scan, slower with the same recall — and builds it if the load
 made the merchant large enough to need one; 'keep' maintains it row by row; 'auto' (default) defers from
-${DEFER_INDEX_MIN_FILES} files on.
+${DEFER_INDEX_MIN_FILES} files on, rebuilds at the end only an index it dropped, and leaves a merchant's FIRST index
+to \`npm run vector-index -- --merchant <id>\` (or the gateway's background build after its next write there).
 
 With --gateway it loads through a running gateway's GraphQL API instead (ingestDocuments, one batch per request),
 as the merchant of --token, which needs a role in INGEST_ROLES; use this while the gateway holds the embedded
@@ -179,7 +181,7 @@ async function main(): Promise<void> {
   });
   const indexPolicy = values.index ?? 'auto';
   if (!['auto', 'defer', 'keep'].includes(indexPolicy)) usageError(HELP, '--index is auto, defer or keep');
-  const batchSize = integerOption(HELP, 'batch-size', values['batch-size'], 20);
+  const batchSize = integerOption(HELP, 'batch-size', values['batch-size'], DEFAULT_BATCH_SIZE);
   if (batchSize < 1 || batchSize > MAX_BATCH_DOCUMENTS)
     usageError(HELP, `--batch-size must be 1..${MAX_BATCH_DOCUMENTS}`);
   const concurrency = integerOption(HELP, 'concurrency', values.concurrency, 2);
@@ -208,6 +210,7 @@ async function main(): Promise<void> {
         db.kind !== 'native' || indexPolicy === 'keep'
           ? false
           : indexPolicy === 'defer' || { minFiles: DEFER_INDEX_MIN_FILES },
+      buildIndex: indexPolicy === 'defer' ? 'always' : 'dropped',
       onIndex: (event, names) => {
         if (event === 'dropped')
           console.log(`dedicated vector index dropped for the load: ${names.join(', ')}`);
@@ -228,6 +231,17 @@ async function main(): Promise<void> {
           : '.'),
     );
     for (const w of s.warnings) console.warn(`warning: ${w}`);
+    if (
+      db.kind === 'native' &&
+      indexPolicy !== 'defer' &&
+      s.indexRebuildMs === 0 &&
+      s.created + s.updated > 0
+    ) {
+      console.log(
+        `Merchants past ${config.retrieval.dedicatedIndexMinRows} chunks get a dedicated vector index: ` +
+          `\`npm run vector-index -- --merchant ${merchant}\` builds it if needed (until then retrieval scans).`,
+      );
+    }
   } finally {
     await db.close();
   }

@@ -67,6 +67,29 @@ export class CorpusVersionRepository {
     return rows.length > 0;
   }
 
+  /**
+   * lockMerchant(…, 'share') and findLive in one statement (a writer's first): null when the merchant does not
+   * exist. The merchant row is locked FOR SHARE whatever its versions.
+   */
+  async lockMerchantFindLive(manager: EntityManager, merchantId: string): Promise<LiveVersions | null> {
+    const rows: (Partial<Row> & { merchant: string })[] = await manager.query(
+      `SELECT m.id AS merchant, v.merchant_id, v.version, v.embedding_model, v.dimensions, v.state
+         FROM merchants m
+         LEFT JOIN corpus_versions v ON v.merchant_id = m.id AND v.state IN ('active', 'building')
+        WHERE m.id = $1
+          FOR SHARE OF m`,
+      [merchantId],
+    );
+    if (rows.length === 0) return null;
+    const versions = rows
+      .filter((r) => r.version !== null && r.version !== undefined)
+      .map((r) => toVersion(r as Row));
+    return {
+      active: versions.find((v) => v.state === 'active') ?? null,
+      building: versions.find((v) => v.state === 'building') ?? null,
+    };
+  }
+
   /** Version 1, active, for a new merchant; a no-op for a merchant that has versions. */
   async ensureInitial(
     manager: EntityManager,

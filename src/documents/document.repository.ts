@@ -70,6 +70,36 @@ export class DocumentRepository {
     return { row: existing!, changed: false, created: false };
   }
 
+  /**
+   * The stored rows of `docs` when EVERY one is stored exactly as given (title and text by content hash, metadata,
+   * ACL: what upsert's IS DISTINCT FROM compares), else null: a re-ingest of unchanged documents answers from this
+   * one read instead of a write transaction. One statement for the batch; the ACL travels as jsonb (unnest would
+   * flatten a text[][]).
+   */
+  async findAllStoredAsGiven(
+    manager: EntityManager,
+    merchantId: string,
+    docs: readonly DocumentWrite[],
+  ): Promise<SupportDocument[] | null> {
+    const rows: (DocumentRow & { i: number })[] = await manager.query(
+      `SELECT ${COLUMNS}, g.i FROM unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[])
+                 WITH ORDINALITY AS g (id, title, content_hash, metadata, acl, i)
+         JOIN support_documents d ON d.merchant_id = $1 AND d.id = g.id
+        WHERE d.title = g.title AND d.content_hash = g.content_hash AND d.metadata = g.metadata
+          AND d.acl = ARRAY(SELECT jsonb_array_elements_text(g.acl))
+        ORDER BY g.i`,
+      [
+        merchantId,
+        docs.map((d) => d.id),
+        docs.map((d) => d.title),
+        docs.map((d) => d.contentHash),
+        docs.map((d) => JSON.stringify(d.metadata)),
+        docs.map((d) => JSON.stringify(d.acl)),
+      ],
+    );
+    return rows.length === docs.length ? rows.map(toEntity) : null;
+  }
+
   /** What decides whether a document is stored exactly so, for many ids at once (the folder loader's skip). */
   async fingerprints(
     manager: EntityManager,

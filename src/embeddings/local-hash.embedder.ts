@@ -18,29 +18,98 @@ export class LocalHashEmbedder implements Embedder {
   }
 
   embedOne(text: string): number[] {
-    const vec = new Float64Array(this.dimensions);
-    const words = tokenize(text);
-    let content = words.filter((w) => !STOPWORDS.has(w)).map(stem);
-    if (content.length === 0) content = words.map(stem);
-    const add = (feature: string, weight: number): void => {
-      const h = fnv1a(feature);
+    const dims = this.dimensions;
+    const vec = new Float64Array(dims);
+    // Each feature's hash, then `vec[slot] += sign * weight` in the original order (unigrams, bigrams, trigrams,
+    // each in first-occurrence order): floating-point addition is not associative, and stored corpora hold the
+    // exact bits (local-hash.embedder.pinned.test.ts). What is cached per term is only its hashes.
+    const add = (h: number, weight: number): void => {
       const sign = (h & 0x80000000) !== 0 ? -1 : 1;
-      vec[(h & 0x7fffffff) % this.dimensions] += sign * weight;
+      vec[(h & 0x7fffffff) % dims] += sign * weight;
     };
-    for (const [term, tf] of counts(content)) add(`w:${term}`, 1 + Math.log(tf));
-    for (let i = 0; i + 1 < content.length; i++) add(`b:${content[i]} ${content[i + 1]}`, 0.5);
-    for (const [gram, tf] of counts(content.flatMap(trigrams))) add(`c:${gram}`, 0.25 * (1 + Math.log(tf)));
+    const content = contentTerms(text);
+    const tf = new Map<TermFeatures, number>();
+    for (const t of content) tf.set(t, (tf.get(t) ?? 0) + 1);
+    for (const [term, n] of tf) add(term.unigram, 1 + Math.log(n));
+    for (let i = 0; i + 1 < content.length; i++)
+      add(fnvContinue(content[i].bigramPrefix, content[i + 1].term), 0.5);
+    const grams = new Map<string, { h: number; n: number }>();
+    for (const t of content) {
+      for (let j = 0; j < t.grams.length; j++) {
+        const seen = grams.get(t.grams[j]);
+        if (seen) seen.n++;
+        else grams.set(t.grams[j], { h: t.gramHashes[j], n: 1 });
+      }
+    }
+    for (const g of grams.values()) add(g.h, 0.25 * (1 + Math.log(g.n)));
     let norm = 0;
-    for (const x of vec) norm += x * x;
+    for (let i = 0; i < dims; i++) norm += vec[i] * vec[i];
     if (norm === 0) {
       // Text without a single letter or digit: a fixed unit vector keeps cosine distance defined (a zero vector
       // would make it NaN) while matching nothing in particular.
-      vec[fnv1a('empty') % this.dimensions] = 1;
+      vec[fnv1a('empty') % dims] = 1;
       norm = 1;
     }
     const inv = 1 / Math.sqrt(norm);
-    return Array.from(vec, (x) => x * inv);
+    const out = new Array<number>(dims);
+    for (let i = 0; i < dims; i++) out[i] = vec[i] * inv;
+    return out;
   }
+}
+
+/** A stemmed term's features, hashed once: `w:term`, the state of `b:term ` (a bigram continues it), trigrams. */
+interface TermFeatures {
+  term: string;
+  unigram: number;
+  bigramPrefix: number;
+  grams: string[];
+  gramHashes: number[];
+}
+
+/**
+ * Words repeat (Zipf), so the stem of each word and the hashes of each term are computed once per process. Bounded:
+ * cleared when full (a clear only costs recomputation).
+ */
+const MAX_CACHED_WORDS = 100_000;
+const wordCache = new Map<string, { stop: boolean; features: TermFeatures }>();
+const termCache = new Map<string, TermFeatures>();
+const FNV_OFFSET = 0x811c9dc5;
+const UNIGRAM = fnvContinue(FNV_OFFSET, 'w:');
+const BIGRAM = fnvContinue(FNV_OFFSET, 'b:');
+const TRIGRAM = fnvContinue(FNV_OFFSET, 'c:');
+
+function termFeatures(term: string): TermFeatures {
+  let f = termCache.get(term);
+  if (f === undefined) {
+    if (termCache.size >= MAX_CACHED_WORDS) termCache.clear();
+    const grams = trigrams(term);
+    f = {
+      term,
+      unigram: fnvContinue(UNIGRAM, term) >>> 0,
+      bigramPrefix: fnvContinue(fnvContinue(BIGRAM, term), ' '),
+      grams,
+      gramHashes: grams.map((g) => fnvContinue(TRIGRAM, g) >>> 0),
+    };
+    termCache.set(term, f);
+  }
+  return f;
+}
+
+/** The stemmed content words (stopwords dropped, unless nothing else is left), as cached features. */
+function contentTerms(text: string): TermFeatures[] {
+  const words = tokenize(text);
+  const content: TermFeatures[] = [];
+  for (const w of words) {
+    let known = wordCache.get(w);
+    if (known === undefined) {
+      if (wordCache.size >= MAX_CACHED_WORDS) wordCache.clear();
+      known = { stop: STOPWORDS.has(w), features: termFeatures(stem(w)) };
+      wordCache.set(w, known);
+    }
+    if (!known.stop) content.push(known.features);
+  }
+  if (content.length > 0 || words.length === 0) return content;
+  return words.map((w) => termFeatures(stem(w)));
 }
 
 export function tokenize(text: string): string[] {
@@ -70,19 +139,18 @@ function trigrams(word: string): string[] {
   return out;
 }
 
-function counts(items: string[]): Map<string, number> {
-  const m = new Map<string, number>();
-  for (const it of items) m.set(it, (m.get(it) ?? 0) + 1);
-  return m;
+function fnv1a(s: string): number {
+  return fnvContinue(FNV_OFFSET, s) >>> 0;
 }
 
-function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
+/** FNV-1a over `s` from a given state, as a signed 32-bit state: `fnv1a(a + b) === fnvContinue(state(a), b) >>> 0`. */
+function fnvContinue(state: number, s: string): number {
+  let h = state;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
-  return h >>> 0;
+  return h;
 }
 
 const STOPWORDS = new Set(

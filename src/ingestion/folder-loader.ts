@@ -32,7 +32,7 @@ export interface LoaderTargets {
 
 export interface LoadOptions {
   merchantName?: string;
-  /** Documents per transaction (default 20). */
+  /** Documents per transaction (default 100): fewer, larger statements (docs/INGESTION.md). */
   batchSize?: number;
   /** Batches in flight at once (default 2): one is chunked and embedded while another waits on the database. */
   concurrency?: number;
@@ -45,11 +45,24 @@ export interface LoadOptions {
    * `npm run vector-index` rebuilds it.
    */
   deferIndex?: boolean | { minFiles: number };
+  /**
+   * With deferIndex, what is built at the end: 'always' (default) builds whatever the merchant needs; 'dropped'
+   * only rebuilds an index the load dropped, and leaves a merchant's first index to `npm run vector-index` or the
+   * gateway's background build — its cost is the index's, not the write's, and retrieval is exact or quantized
+   * (calibrated recall) until it exists.
+   */
+  buildIndex?: 'always' | 'dropped';
   /** Told when the index is dropped and when it is rebuilt. */
   onIndex?: (event: 'dropped' | 'rebuilding' | 'rebuilt', indexes: string[]) => void;
   /** Called after each document is written or skipped, in completion order. */
   onProgress?: (done: number, total: number, file: string) => void;
 }
+
+/**
+ * Documents per transaction by default: the term-statistics trigger costs per distinct lexeme of a statement, and
+ * lexemes repeat across a batch (synthetic articles: 29 per chunk at 80 chunks, 8 at 400).
+ */
+export const DEFAULT_BATCH_SIZE = 100;
 
 const DOCUMENT_FILE = /\.(md|markdown|txt)$/i;
 
@@ -145,7 +158,7 @@ export async function loadFolder(
 ): Promise<LoadSummary> {
   const started = Date.now();
   assertFolder(dir);
-  const batchSize = opts.batchSize ?? 20;
+  const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
   const concurrency = Math.max(1, opts.concurrency ?? 2);
 
   const owners = new Map<string, string>(); // id → file: the only state kept per file
@@ -235,9 +248,15 @@ export async function loadFolder(
   try {
     await writeAll(dir, batchSize, concurrency, writeBatch, () => ({ total, summary }));
   } finally {
-    // After any write, also when nothing was dropped: a merchant the load made large enough gets its index now.
-    if (deferIndex && services.indexes && dropping !== undefined) {
-      const dropped = await dropping.catch(() => []);
+    // After any write: an index the load dropped is rebuilt; with buildIndex 'always', a merchant the load made
+    // large enough gets its first index now too.
+    const dropped = dropping === undefined ? [] : await dropping.catch(() => []);
+    if (
+      deferIndex &&
+      services.indexes &&
+      dropping !== undefined &&
+      (opts.buildIndex !== 'dropped' || dropped.length > 0)
+    ) {
       opts.onIndex?.('rebuilding', dropped);
       const t0 = Date.now();
       const built = await services.indexes.maintain({ merchantId }).catch((err: unknown) => {

@@ -8,9 +8,14 @@ import {
 } from '../chunks/chunk.repository';
 import { DomainError, notFound } from '../common/errors/domain-error';
 import { ErrorCode } from '../common/errors/error-code';
-import { type CorpusVersion, type CorpusVersionRepository } from '../corpus/corpus-version.repository';
+import {
+  type CorpusVersion,
+  type CorpusVersionRepository,
+  type LiveVersions,
+} from '../corpus/corpus-version.repository';
+import { isDistributed } from '../db/distributed';
 import { type Db } from '../db/session';
-import { type DocumentRepository } from '../documents/document.repository';
+import { type DocumentRepository, type DocumentWrite } from '../documents/document.repository';
 import { type SupportDocument } from '../documents/support-document.entity';
 import { type EmbedderRegistry } from '../embeddings/embedder.registry';
 import { type ServiceEvents } from '../ops/service-events';
@@ -77,8 +82,15 @@ export class SourceWriter {
     const kind = prepared[0].kind;
     for (let attempt = 1; ; attempt++) {
       const plans = await this.plan(db, merchantId, kind, prepared);
+      if (!('versions' in plans)) {
+        // Everything is stored exactly so: answered from the plan's read, nothing to write.
+        this.events.sourcesWritten(kind, plans.unchanged);
+        return plans.unchanged as IngestOutcome<WrittenRow<S>>[];
+      }
       try {
-        const committed = await db.transaction((m) => this.commit(m, merchantId, kind, prepared, plans));
+        const committed = await db.transaction((m) =>
+          this.commit(m, merchantId, kind, prepared, plans.versions),
+        );
         for (const o of this.observers) o.noteWrite(merchantId);
         this.events.sourcesWritten(kind, committed);
         return committed as IngestOutcome<WrittenRow<S>>[];
@@ -95,13 +107,17 @@ export class SourceWriter {
     }
   }
 
-  /** Reads what is stored (one short transaction) and computes the vectors of the texts that will be inserted. */
+  /**
+   * Reads what is stored (one short transaction) and computes the vectors of the texts that will be inserted. When
+   * documents are stored exactly as given (rows and chunks, in every live version), the read says so and no write
+   * transaction follows: a re-ingest of unchanged content costs one read transaction.
+   */
   private async plan(
     db: Db,
     merchantId: string,
     kind: ChunkSource['kind'],
     prepared: readonly PreparedSource[],
-  ): Promise<VersionPlan[]> {
+  ): Promise<{ versions: VersionPlan[] } | { unchanged: IngestOutcome<SupportDocument>[] }> {
     const read = await db.transaction(async (m) => {
       const live = await this.corpus.findLive(m, merchantId);
       if (!live.active) throw notProvisioned(merchantId);
@@ -113,12 +129,14 @@ export class SourceWriter {
         prepared.map((p) => p.row.id),
         targets.map((v) => v.version),
       );
-      return Promise.all(
+      let chunksAsGiven = true;
+      const perVersion = await Promise.all(
         targets.map(async (v) => {
           const needed = new Map<string, string>(); // hash → text
           for (const p of prepared) {
             const diff = diffChunks(stored.get(sourceKey(v.version, p.row.id)) ?? [], p.pieces);
             for (const x of diff.insert) needed.set(x.hash, x.text);
+            if (diff.insert.length > 0 || diff.remove.length > 0) chunksAsGiven = false;
           }
           const known =
             needed.size === 0
@@ -127,9 +145,16 @@ export class SourceWriter {
           return { version: v, needed, known };
         }),
       );
+      if (chunksAsGiven && kind === 'document') {
+        const docs = prepared.map((p) => p.row as DocumentWrite);
+        const rows = await this.documents.findAllStoredAsGiven(m, merchantId, docs);
+        if (rows) return { unchanged: rows.map((row, i) => unchangedOutcome(row, prepared[i])) };
+      }
+      return { perVersion };
     });
+    if (read.unchanged) return { unchanged: read.unchanged };
     const plans: VersionPlan[] = [];
-    for (const { version, needed, known } of read) {
+    for (const { version, needed, known } of read.perVersion) {
       const hashes = [...needed.keys()];
       const vectors = new Map<string, number[]>();
       const computed = new Set<string>();
@@ -146,7 +171,7 @@ export class SourceWriter {
       }
       plans.push({ version, vectors, computed });
     }
-    return plans;
+    return { versions: plans };
   }
 
   private async commit(
@@ -156,9 +181,16 @@ export class SourceWriter {
     prepared: readonly PreparedSource[],
     plans: readonly VersionPlan[],
   ): Promise<IngestOutcome<SupportDocument | Ticket>[]> {
-    // The merchant row FOR SHARE: a model flip takes it FOR UPDATE, so no write straddles a flip.
-    if (!(await this.corpus.lockMerchant(m, merchantId, 'share'))) throw notProvisioned(merchantId);
-    const now = await this.corpus.findLive(m, merchantId);
+    // The merchant row FOR SHARE: a model flip takes it FOR UPDATE, so no write straddles a flip. One statement
+    // on a single node; on Citus the lock stays a router query of its own.
+    let now: LiveVersions | null;
+    if (await isDistributed(m)) {
+      if (!(await this.corpus.lockMerchant(m, merchantId, 'share'))) throw notProvisioned(merchantId);
+      now = await this.corpus.findLive(m, merchantId);
+    } else {
+      now = await this.corpus.lockMerchantFindLive(m, merchantId);
+      if (!now) throw notProvisioned(merchantId);
+    }
     const targets = [now.active, ...(now.building ? [now.building] : [])];
     if (targets.length !== plans.length || targets.some((v, i) => v?.version !== plans[i].version.version)) {
       throw new VersionsChanged();
@@ -172,13 +204,16 @@ export class SourceWriter {
           : await this.tickets.upsert(m, merchantId, p.row),
       );
     }
-    const stored = await this.chunks.listChunksOfSources(
-      m,
-      merchantId,
-      kind,
-      prepared.map((p) => p.row.id),
-      plans.map((v) => v.version.version),
-    );
+    // A row the upsert created has no chunks yet (they reference it): nothing to list when every row is new.
+    const stored = rows.every((r) => r.created)
+      ? new Map<string, ExistingChunk[]>()
+      : await this.chunks.listChunksOfSources(
+          m,
+          merchantId,
+          kind,
+          prepared.map((p) => p.row.id),
+          plans.map((v) => v.version.version),
+        );
     const remove: string[] = [];
     const groups: ChunkGroup[] = [];
     const outcomes: IngestOutcome<SupportDocument | Ticket>[] = [];
@@ -233,6 +268,19 @@ export class SourceWriter {
     // here, inside this transaction, given `groups` (inserted) and `remove` (deleted chunk ids).
     return outcomes;
   }
+}
+
+function unchangedOutcome(row: SupportDocument, p: PreparedSource): IngestOutcome<SupportDocument> {
+  return {
+    source: row,
+    chunkCount: p.pieces.length,
+    embeddedChunks: 0,
+    reusedChunks: p.pieces.length,
+    deletedChunks: 0,
+    unchanged: true,
+    created: false,
+    warnings: aclWarnings(p.acl),
+  };
 }
 
 function notProvisioned(merchantId: string): DomainError {
