@@ -10,6 +10,7 @@ import { CitusDistribution1764900000000 } from './1764900000000-citus-distributi
 import { WeightedSearchTerms1765000000000 } from './1765000000000-weighted-search-terms';
 import { CitusTenantClaims1765200000000 } from './1765200000000-citus-tenant-claims';
 import { VectorIndexReady1765200000001 } from './1765200000001-vector-index-ready';
+import { SearchSynonyms1765320000000 } from './1765320000000-search-synonyms';
 
 /** Every migration, in order. Listed explicitly so the same list works from ts-jest, tsc output and the CLI. */
 export const migrations = [
@@ -25,4 +26,5 @@ export const migrations = [
   WeightedSearchTerms1765000000000,
   CitusTenantClaims1765200000000,
   VectorIndexReady1765200000001,
+  SearchSynonyms1765320000000,
 ];

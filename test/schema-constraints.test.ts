@@ -188,7 +188,7 @@ describe('migrations', () => {
       ];
       const statistics = ['search_corpus_statistics', 'search_term_statistics'];
       expect(await tables()).toEqual(
-        [...all, 'retrieval_calibrations', 'tenant_claim_keys', ...statistics].sort(),
+        [...all, 'retrieval_calibrations', 'tenant_claim_keys', ...statistics, 'search_synonyms'].sort(),
       );
       const secured = async () =>
         (
@@ -204,6 +204,7 @@ describe('migrations', () => {
           'retrieval_calibrations',
           'tenant_claim_keys',
           ...statistics,
+          'search_synonyms',
         ].sort(),
       );
       const policyExpressions = async () =>
@@ -221,7 +222,12 @@ describe('migrations', () => {
         )[0].src;
       // One verification per statement: app_principals() is the plain reader.
       expect(await principalsReader()).not.toContain('app_verified_capability');
-      // Down one step: vector_index_ready() gone.
+      // Down one step: no synonyms.
+      await db.dataSource.undoLastMigration({ transaction: 'each' });
+      expect(await tables()).toEqual(
+        [...all, 'retrieval_calibrations', 'tenant_claim_keys', ...statistics].sort(),
+      );
+      // Down another: vector_index_ready() gone.
       const indexReady = () =>
         db.dataSource.query<unknown[]>(`SELECT proname FROM pg_proc WHERE proname = 'vector_index_ready'`);
       expect(await indexReady()).toHaveLength(1);
