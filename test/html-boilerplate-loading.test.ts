@@ -61,7 +61,6 @@ describe('loading HTML with boilerplate stripping (npm run load)', () => {
     expect(s.warnings).toEqual([expect.stringMatching(/^legacy\.htm: .*nobody can read/)]);
     expect(s.boilerplate).toMatchObject({ documents: 8, removedBlocks: 8 * 5, keptWhole: 0 });
     expect(s.boilerplate.blocks.map((b) => [b.files, b.text])).toEqual([
-      [8, '## Related articles'],
       [8, '- Contact us - Order status'],
       [8, 'Acme Help Center. Log in or Sign up to track your orders.'],
       [8, 'We use cookies to improve your experience. Accept all cookies or manage preferences.'],

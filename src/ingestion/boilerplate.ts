@@ -52,6 +52,7 @@ interface Count {
   /** Files it may have been in before it was first counted (lossy counting's Δ). */
   delta: number;
   sample: string;
+  heading: boolean;
 }
 
 const HEADING = /^ {0,3}(#{1,6})\s+\S/;
@@ -121,7 +122,13 @@ export class BoilerplateDetector {
       seen.add(b.key);
       const c = this.counts.get(b.key);
       if (c) c.count++;
-      else this.counts.set(b.key, { count: 1, delta: bucket - 1, sample: sample(b.text) });
+      else
+        this.counts.set(b.key, {
+          count: 1,
+          delta: bucket - 1,
+          sample: sample(b.text),
+          heading: b.level > 0,
+        });
     }
     if (this.files % BUCKET === 0) {
       for (const [key, c] of this.counts) if (c.count + c.delta <= bucket) this.counts.delete(key);
@@ -132,9 +139,9 @@ export class BoilerplateDetector {
     const minShare = this.options.minShare ?? BOILERPLATE_DEFAULTS.minShare;
     const minFiles = this.options.minFiles ?? BOILERPLATE_DEFAULTS.minFiles;
     const need = Math.max(minFiles, Math.ceil(minShare * this.files - EPSILON * this.files));
-    const found = new Map<string, BoilerplateBlock>();
+    const found = new Map<string, BoilerplateBlock & { heading: boolean }>();
     for (const [key, c] of this.counts) {
-      if (c.count >= need) found.set(key, { text: c.sample, files: c.count });
+      if (c.count >= need) found.set(key, { text: c.sample, files: c.count, heading: c.heading });
     }
     this.counts.clear();
     return new Boilerplate(found);
@@ -151,15 +158,20 @@ export class Boilerplate {
   /** Documents whose text was changed, blocks removed, and documents kept whole (nothing else would remain). */
   readonly stats = { documents: 0, blocks: 0, keptWhole: 0 };
 
-  constructor(private readonly found: ReadonlyMap<string, BoilerplateBlock>) {}
+  constructor(private readonly found: ReadonlyMap<string, BoilerplateBlock & { heading: boolean }>) {}
 
   static none(): Boilerplate {
     return new Boilerplate(new Map());
   }
 
-  /** The boilerplate blocks, most widespread first. */
+  /**
+   * The boilerplate blocks, most widespread first. Repeated headings are not listed: they go only with a section
+   * emptied by the blocks listed ("## Steps" in every article is structure).
+   */
   blocks(limit = Infinity): BoilerplateBlock[] {
     return [...this.found.values()]
+      .filter((b) => !b.heading)
+      .map(({ text, files }) => ({ text, files }))
       .sort((a, b) => b.files - a.files || (a.text < b.text ? -1 : 1))
       .slice(0, limit);
   }
