@@ -312,7 +312,7 @@ describe('migrations', () => {
       expect(await tables()).toEqual([]);
       await db.dataSource.runMigrations({ transaction: 'each' });
       expect(await tables()).toEqual(
-        [...all, 'retrieval_calibrations', 'tenant_claim_keys', ...statistics].sort(),
+        [...all, 'retrieval_calibrations', 'tenant_claim_keys', ...statistics, 'search_synonyms'].sort(),
       );
     } finally {
       await db.close();
