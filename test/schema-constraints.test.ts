@@ -323,5 +323,6 @@ describe('migrations', () => {
         await admin.end();
       }
     }
-  });
+    // A fresh embedded database plus every migration three times: over a minute on PGlite on a loaded machine.
+  }, 180_000);
 });
