@@ -11,6 +11,7 @@ import { WeightedSearchTerms1765000000000 } from './1765000000000-weighted-searc
 import { CitusTenantClaims1765200000000 } from './1765200000000-citus-tenant-claims';
 import { VectorIndexReady1765200000001 } from './1765200000001-vector-index-ready';
 import { VectorIndexTail1765300000000 } from './1765300000000-vector-index-tail';
+import { SearchSynonyms1765320000000 } from './1765320000000-search-synonyms';
 import { InlineEmbeddings1765340000000 } from './1765340000000-inline-embeddings';
 
 /** Every migration, in order. Listed explicitly so the same list works from ts-jest, tsc output and the CLI. */
@@ -28,5 +29,6 @@ export const migrations = [
   CitusTenantClaims1765200000000,
   VectorIndexReady1765200000001,
   VectorIndexTail1765300000000,
+  SearchSynonyms1765320000000,
   InlineEmbeddings1765340000000,
 ];

@@ -67,6 +67,9 @@ import { SearchRepository } from './retrieval/search.repository';
 import { MerchantIndexService } from './vector-index/merchant-index.service';
 import { VectorIndexRepository } from './vector-index/vector-index.repository';
 import { TicketRepository } from './tickets/ticket.repository';
+import { SynonymRepository } from './synonyms/synonym.repository';
+import { SynonymResolver } from './synonyms/synonym.resolver';
+import { SynonymService } from './synonyms/synonym.service';
 import { bindRequestContext, mountOpsRoutes, operationOutcomePlugin, trackRequests } from './ops/http';
 import { createLogger, type Logger, safeError } from './ops/logger';
 import { ProvisionedMerchants } from './merchants/provisioned-merchants';
@@ -88,6 +91,7 @@ export interface Services {
   embedders: EmbedderRegistry;
   agentContext: AgentContextService;
   apiKeys: ApiKeyService;
+  synonyms: SynonymService;
   /** Per-request database sessions (row-level security context) for verified identities. */
   sessions: SessionFactory;
 }
@@ -146,6 +150,7 @@ export function createServices(
     calibration,
     retrieval,
     documents: new DocumentService(documents, chunks, corpus, config),
+    synonyms: new SynonymService(new SynonymRepository(), corpus, config),
     tickets: ticketService,
     orders: orderService,
     reembed: new ReembedService(ds, embedders, corpus, chunks, indexes),
@@ -205,6 +210,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       [OrderResolver, new OrderResolver(services.orders)],
       [AgentContextResolver, new AgentContextResolver(services.agentContext)],
       [ApiKeyResolver, new ApiKeyResolver(services.apiKeys)],
+      [SynonymResolver, new SynonymResolver(services.synonyms)],
     ]),
   );
   const app = express();

@@ -189,7 +189,7 @@ describe('migrations', () => {
       ];
       const statistics = ['search_corpus_statistics', 'search_term_statistics'];
       expect(await tables()).toEqual(
-        [...all, 'retrieval_calibrations', 'tenant_claim_keys', ...statistics].sort(),
+        [...all, 'retrieval_calibrations', 'tenant_claim_keys', ...statistics, 'search_synonyms'].sort(),
       );
       const secured = async () =>
         (
@@ -205,6 +205,7 @@ describe('migrations', () => {
           'retrieval_calibrations',
           'tenant_claim_keys',
           ...statistics,
+          'search_synonyms',
         ].sort(),
       );
       const policyExpressions = async () =>
@@ -233,6 +234,11 @@ describe('migrations', () => {
       expect(await embeddingStorage()).toEqual({ storage: 'm', options: ['toast_tuple_target=8160'] });
       await db.dataSource.undoLastMigration({ transaction: 'each' });
       expect(await embeddingStorage()).toEqual({ storage: 'e', options: null });
+      // Down another: no synonyms.
+      await db.dataSource.undoLastMigration({ transaction: 'each' });
+      expect(await tables()).toEqual(
+        [...all, 'retrieval_calibrations', 'tenant_claim_keys', ...statistics].sort(),
+      );
       // Down another: the dedicated indexes' bounds and the (merchant_id, id) btree gone.
       const tailSchema = async () => [
         ...(
@@ -335,7 +341,7 @@ describe('migrations', () => {
       expect(await tables()).toEqual([]);
       await db.dataSource.runMigrations({ transaction: 'each' });
       expect(await tables()).toEqual(
-        [...all, 'retrieval_calibrations', 'tenant_claim_keys', ...statistics].sort(),
+        [...all, 'retrieval_calibrations', 'tenant_claim_keys', ...statistics, 'search_synonyms'].sort(),
       );
     } finally {
       await db.close();
@@ -346,5 +352,6 @@ describe('migrations', () => {
         await admin.end();
       }
     }
+    // A fresh embedded database plus every migration three times: over a minute on PGlite on a loaded machine.
   }, 180_000);
 });

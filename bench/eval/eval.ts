@@ -42,6 +42,8 @@ Options:
   --hybrid-weight W   vector weight of HYBRID fusion, 0..1 (default: the gateway's)
   --out NAME          result file name (default eval-<set name>); --no-write prints the table only
   --keep              keep a database this run created
+  --keep-boilerplate  load every file's full text (default: blocks repeated across a merchant's files are
+                      stripped, as \`npm run load\` does; the load log says how many)
   --dump FILE         also write every ranked chunk list (id, document, score) as JSON, for bench/eval/tune-fusion
   --help              this text
 
@@ -76,6 +78,7 @@ async function main(): Promise<void> {
       out: { type: 'string' },
       'no-write': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
+      'keep-boilerplate': { type: 'boolean', default: false },
       dump: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -182,7 +185,9 @@ async function main(): Promise<void> {
     try {
       for (const { set, conversion } of sets) {
         log(`▶ ${set.meta.name}: loading ${set.merchants.size} merchants`);
-        const loaded = await loadSet(gateway.services, set, log);
+        const loaded = await loadSet(gateway.services, set, log, undefined, {
+          keepBoilerplate: values['keep-boilerplate'],
+        });
         loaded.questions = loaded.questions
           .filter((q) => values.split === 'all' || q.split === values.split)
           .slice(0, limit);

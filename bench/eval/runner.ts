@@ -25,6 +25,7 @@ export async function loadSet(
   log: (msg: string) => void = () => undefined,
   /** The merchant id a set's merchant folder is loaded as (tests give each run merchants of its own). */
   merchantId: (name: string) => string = (name) => name,
+  options: { keepBoilerplate?: boolean } = {},
 ): Promise<LoadedSet> {
   const t0 = performance.now();
   let documents = 0;
@@ -32,11 +33,19 @@ export async function loadSet(
   const idsByMerchant = new Map<string, { ids: Set<string>; byTitle: Map<string, string[]> }>();
   let i = 0;
   for (const [merchant, dir] of set.merchants) {
-    const s = await loadFolder(services, merchantId(merchant), dir, { merchantName: merchant });
+    const s = await loadFolder(services, merchantId(merchant), dir, {
+      merchantName: merchant,
+      ...(options.keepBoilerplate ? { boilerplate: false as const } : {}),
+    });
     documents += s.files;
     chunks += s.chunks;
     log(
-      `  ${++i}/${set.merchants.size} ${merchant}: ${s.files} documents, ${s.chunks} chunks (${s.skipped} unchanged)`,
+      `  ${++i}/${set.merchants.size} ${merchant}: ${s.files} documents, ${s.chunks} chunks (${s.skipped} unchanged); ` +
+        `boilerplate: ${s.boilerplate.removedBlocks} blocks out of ${s.boilerplate.documents} documents` +
+        s.boilerplate.blocks
+          .slice(0, 3)
+          .map((b) => ` [${b.files}× ${b.text.slice(0, 50)}]`)
+          .join(''),
     );
     const ids = new Set<string>();
     const byTitle = new Map<string, string[]>();

@@ -11,6 +11,12 @@ import { type Embedder } from '../embeddings/embedder';
 import { EmbedderRegistry } from '../embeddings/embedder.registry';
 import { createEmbedder } from '../embeddings/embedder.factory';
 import {
+  BOILERPLATE_DEFAULTS,
+  type BoilerplateBlock,
+  BoilerplateDetector,
+  type BoilerplateOptions,
+} from '../ingestion/boilerplate';
+import {
   DEFAULT_BATCH_SIZE,
   listDocumentFiles,
   loadFolder,
@@ -33,10 +39,11 @@ import { formatSeconds, progressPrinter } from './progress';
 const DEFER_INDEX_MIN_FILES = 500;
 
 const HELP = `Usage: npm run load -- --merchant <id> [--name "Merchant name"] [--concurrency 2] [--batch-size ${DEFAULT_BATCH_SIZE}]
-                        [--index auto|defer|keep] <folder>
-       npm run load -- --gateway http://127.0.0.1:4000/graphql --token <token> [--batch-size ${DEFAULT_BATCH_SIZE}] <folder>
+                        [--index auto|defer|keep] [boilerplate options] <folder>
+       npm run load -- --gateway http://127.0.0.1:4000/graphql --token <token> [--batch-size ${DEFAULT_BATCH_SIZE}]
+                        [boilerplate options] <folder>
 
-Ingests every .md/.txt file under <folder> for the merchant (created if it does not exist), into DATABASE_URL
+Ingests every .md/.markdown/.txt/.html/.htm file under <folder> for the merchant (created if it does not exist), into DATABASE_URL
 or the embedded database. Try it on the sample folder: npm run load -- --merchant m03 examples/help-center
 
 Every file is checked first (nothing is written if one is bad); then documents are written --batch-size per
@@ -66,7 +73,18 @@ The file name is the default id, the first "# heading" the default title. Every 
 is written: a bare principal that names a role (acl: [agent]) is refused (write role:agent, or user:agent for a
 user with that id), as are unclosed front matter, misspelt keys (titel) and values of the wrong type, each
 reported with file and line. Idempotent: unchanged files are skipped; changed ones re-embed only their changed
-chunks. An empty or missing acl means nobody can read: such files are loaded with a warning.`;
+chunks. An empty or missing acl means nobody can read: such files are loaded with a warning.
+
+HTML files take the same front matter before their markup; they are converted to Markdown (headings, lists,
+code, tables), without scripts, styles, nav, page header/footer, aside, forms and hidden elements; the default
+title is the <title>, else the first <h1>.
+
+Boilerplate: paragraphs repeated across the folder's files (navigation, footers, cookie banners) are found in the
+check pass and left out of the stored text; the summary lists them. A paragraph is boilerplate when it is in at
+least --boilerplate-share of the files (default ${BOILERPLATE_DEFAULTS.minShare}) and at least
+--boilerplate-min-files files (default ${BOILERPLATE_DEFAULTS.minFiles}). Headings stay, unless their section was
+all boilerplate; a document is never stripped to nothing. The files are not changed: --keep-boilerplate loads
+the full text again.`;
 
 const MAX_CONCURRENCY = 16;
 
@@ -95,10 +113,15 @@ async function loadThroughGateway(
   token: string,
   folder: string,
   batchSize: number,
+  boilerplateOptions: false | BoilerplateOptions,
 ): Promise<void> {
   const started = Date.now();
   const files = listDocumentFiles(folder);
-  const commands = files.map((f) => readDocumentFile(f)); // all checked before the first request
+  const read = files.map((f) => readDocumentFile(f)); // all checked before the first request
+  const detector = boilerplateOptions === false ? null : new BoilerplateDetector(boilerplateOptions);
+  for (const c of read) detector?.add(c.text);
+  const boilerplate = detector?.finish();
+  const commands = boilerplate ? read.map((c) => ({ ...c, text: boilerplate.strip(c.text) })) : read;
   const progress = progressPrinter('loading', 'files');
   const totals = { written: 0, skipped: 0, chunks: 0, embedded: 0, reused: 0 };
   const warnings: string[] = [];
@@ -137,7 +160,45 @@ async function loadThroughGateway(
       `${totals.written} written, ${totals.skipped} skipped (unchanged); ${totals.chunks} chunks, ` +
       `${totals.embedded} embedded, ${totals.reused} reused.`,
   );
+  if (boilerplate) printBoilerplate(boilerplate.blocks(10), boilerplate.stats);
   for (const w of warnings) console.warn(`warning: ${w}`);
+}
+
+function printBoilerplate(
+  blocks: BoilerplateBlock[],
+  stats: { documents: number; blocks: number; keptWhole: number },
+): void {
+  if (blocks.length === 0) return;
+  console.log(
+    `Boilerplate: ${stats.blocks} repeated blocks left out of ${stats.documents} documents` +
+      (stats.keptWhole > 0 ? ` (${stats.keptWhole} kept whole: nothing else would remain)` : '') +
+      '; the most widespread (--keep-boilerplate keeps them):',
+  );
+  for (const b of blocks) console.log(`  ${String(b.files).padStart(6)} files  ${b.text}`);
+}
+
+function boilerplateOption(values: {
+  'keep-boilerplate'?: boolean;
+  'boilerplate-share'?: string;
+  'boilerplate-min-files'?: string;
+}): false | BoilerplateOptions {
+  const share = values['boilerplate-share'];
+  const minShare = share === undefined ? BOILERPLATE_DEFAULTS.minShare : Number(share);
+  if (!(minShare > 0 && minShare <= 1))
+    usageError(HELP, `--boilerplate-share ${share}: expected a number in (0, 1]`);
+  const minFiles = integerOption(
+    HELP,
+    'boilerplate-min-files',
+    values['boilerplate-min-files'],
+    BOILERPLATE_DEFAULTS.minFiles,
+    2,
+  );
+  if (values['keep-boilerplate']) {
+    if (share !== undefined || values['boilerplate-min-files'] !== undefined)
+      usageError(HELP, '--keep-boilerplate takes no --boilerplate-share or --boilerplate-min-files');
+    return false;
+  }
+  return { minShare, minFiles };
 }
 
 /**
@@ -177,8 +238,12 @@ async function main(): Promise<void> {
       concurrency: { type: 'string' },
       'batch-size': { type: 'string' },
       index: { type: 'string' },
+      'keep-boilerplate': { type: 'boolean' },
+      'boilerplate-share': { type: 'string' },
+      'boilerplate-min-files': { type: 'string' },
     },
   });
+  const boilerplate = boilerplateOption(values);
   const indexPolicy = values.index ?? 'auto';
   if (!['auto', 'defer', 'keep'].includes(indexPolicy)) usageError(HELP, '--index is auto, defer or keep');
   const batchSize = integerOption(HELP, 'batch-size', values['batch-size'], DEFAULT_BATCH_SIZE);
@@ -196,7 +261,7 @@ async function main(): Promise<void> {
     if (values.merchant || values.name) {
       usageError(HELP, 'with --gateway the merchant is the token’s: leave out --merchant and --name');
     }
-    return loadThroughGateway(values.gateway, values.token, folder, batchSize);
+    return loadThroughGateway(values.gateway, values.token, folder, batchSize, boilerplate);
   }
   if (!values.merchant) usageError(HELP, '--merchant is required (or --gateway with --token)');
   const merchant = values.merchant;
@@ -217,6 +282,7 @@ async function main(): Promise<void> {
         if (event === 'rebuilding') console.log('building the dedicated vector index (CONCURRENTLY)...');
       },
       merchantName: values.name,
+      boilerplate,
       batchSize,
       concurrency,
       onProgress: progressPrinter(`loading ${merchant}`, 'files'),
@@ -230,6 +296,11 @@ async function main(): Promise<void> {
           ? ` (${Math.round(s.chunks / (s.ms / 1000))} chunks/s written, ${formatSeconds(s.ms / 1000)}).`
           : '.'),
     );
+    printBoilerplate(s.boilerplate.blocks, {
+      documents: s.boilerplate.documents,
+      blocks: s.boilerplate.removedBlocks,
+      keptWhole: s.boilerplate.keptWhole,
+    });
     for (const w of s.warnings) console.warn(`warning: ${w}`);
     if (
       db.kind === 'native' &&

@@ -9,6 +9,7 @@ import { IngestionResolver } from '../ingestion/ingestion.resolver';
 import { OrderResolver } from '../orders/order.resolver';
 import { CalibrationResolver } from '../retrieval/calibration.resolver';
 import { RetrievalResolver, RetrievedChunkResolver } from '../retrieval/retrieval.resolver';
+import { SynonymResolver } from '../synonyms/synonym.resolver';
 import { TicketResolver } from '../tickets/ticket.resolver';
 
 export const resolverClasses = [
@@ -21,6 +22,7 @@ export const resolverClasses = [
   OrderResolver,
   AgentContextResolver,
   ApiKeyResolver,
+  SynonymResolver,
 ] as const;
 
 /** Resolver class → its instance; a class is keyed by its constructor. */

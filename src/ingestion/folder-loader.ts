@@ -5,6 +5,13 @@ import { type DocumentWrite } from '../documents/document.repository';
 import { type MerchantService } from '../merchants/merchant.service';
 import { type MerchantIndexService } from '../vector-index/merchant-index.service';
 import { parseFrontMatter } from '../seed/front-matter';
+import {
+  Boilerplate,
+  type BoilerplateBlock,
+  BoilerplateDetector,
+  type BoilerplateOptions,
+} from './boilerplate';
+import { htmlToMarkdown } from './html-source';
 import { type IngestDocumentCommand, type IngestionService } from './ingestion.service';
 
 export interface LoadSummary {
@@ -20,6 +27,8 @@ export interface LoadSummary {
   ms: number;
   /** Time spent rebuilding the dedicated index (deferIndex), 0 when there was none. */
   indexRebuildMs: number;
+  /** What boilerplate stripping found (the most widespread blocks first) and changed (boilerplate.ts). */
+  boilerplate: { blocks: BoilerplateBlock[]; documents: number; removedBlocks: number; keptWhole: number };
 }
 
 /** What the loader writes through, passed explicitly (the load command and tests pass their services). */
@@ -54,6 +63,11 @@ export interface LoadOptions {
   buildIndex?: 'always' | 'dropped';
   /** Told when the index is dropped and when it is rebuilt. */
   onIndex?: (event: 'dropped' | 'rebuilding' | 'rebuilt', indexes: string[]) => void;
+  /**
+   * Blocks repeated across the folder's files are stripped from the stored text (boilerplate.ts), with these
+   * thresholds; false keeps every file's text whole. Default: on, with BOILERPLATE_DEFAULTS.
+   */
+  boilerplate?: false | BoilerplateOptions;
   /** Called after each document is written or skipped, in completion order. */
   onProgress?: (done: number, total: number, file: string) => void;
 }
@@ -64,10 +78,11 @@ export interface LoadOptions {
  */
 export const DEFAULT_BATCH_SIZE = 100;
 
-const DOCUMENT_FILE = /\.(md|markdown|txt)$/i;
+const DOCUMENT_FILE = /\.(md|markdown|txt|html?)$/i;
+const HTML_FILE = /\.html?$/i;
 
 /**
- * `.md`/`.markdown`/`.txt` files under `dir`, depth first, names sorted within each folder so ids and progress are
+ * `.md`/`.markdown`/`.txt`/`.html`/`.htm` files under `dir`, depth first, names sorted within each folder so ids and progress are
  * stable from run to run. Streamed: memory holds one folder's entry names at a time, not the whole tree.
  */
 export async function* walkDocumentFiles(dir: string): AsyncGenerator<string> {
@@ -105,7 +120,9 @@ function assertFolder(dir: string): void {
 
 /**
  * Reads one file: front matter `id`, `title`, `acl`, `metadata`; the file name (without extension) is the
- * default id and the first `# heading` (or the file name) the default title.
+ * default id and the first `# heading` (or the file name) the default title. An HTML file takes the same front
+ * matter before its markup, and is converted to Markdown (html-source.ts); its `<title>`, else its first `<h1>`,
+ * is the default title.
  */
 export function readDocumentFile(file: string): IngestDocumentCommand {
   let parsed: { attributes: Record<string, unknown>; body: string };
@@ -114,9 +131,11 @@ export function readDocumentFile(file: string): IngestDocumentCommand {
   } catch (err) {
     throw badInput(err instanceof Error ? err.message : String(err)); // names the file and line
   }
-  const { attributes: a, body } = parsed;
+  const { attributes: a } = parsed;
+  const html = HTML_FILE.test(file) ? htmlToMarkdown(parsed.body) : null;
+  const body = html ? html.markdown : parsed.body;
   const base = path.parse(file).name;
-  const heading = /^#\s+(.+)$/m.exec(body)?.[1]?.trim();
+  const heading = html?.title ?? /^#\s+(.+)$/m.exec(body)?.[1]?.trim();
   if (a.acl !== undefined && (!Array.isArray(a.acl) || !a.acl.every((p) => typeof p === 'string'))) {
     throw badInput(`${file}: acl must be a list of principals`);
   }
@@ -162,10 +181,13 @@ export async function loadFolder(
   const concurrency = Math.max(1, opts.concurrency ?? 2);
 
   const owners = new Map<string, string>(); // id → file: the only state kept per file
+  const detector = opts.boilerplate === false ? null : new BoilerplateDetector(opts.boilerplate);
   for await (const file of walkDocumentFiles(dir)) {
     let row: DocumentWrite;
     try {
-      row = services.ingestion.checkDocument(readDocumentFile(file));
+      const command = readDocumentFile(file);
+      row = services.ingestion.checkDocument(command);
+      detector?.add(command.text);
     } catch (err) {
       throw inFile(dir, file, err);
     }
@@ -175,6 +197,7 @@ export async function loadFolder(
   }
   const total = owners.size;
   owners.clear();
+  const boilerplate = detector?.finish() ?? Boilerplate.none();
 
   if (!(await services.merchants.exists(merchantId))) {
     await services.merchants.provision({ id: merchantId, name: opts.merchantName ?? merchantId });
@@ -190,6 +213,7 @@ export async function loadFolder(
     warnings: [],
     ms: 0,
     indexRebuildMs: 0,
+    boilerplate: { blocks: boilerplate.blocks(10), documents: 0, removedBlocks: 0, keptWhole: 0 },
   };
   let done = 0;
   const progress = (file: string): void => opts.onProgress?.(++done, total, file);
@@ -199,7 +223,8 @@ export async function loadFolder(
   const writeBatch = async (files: string[]): Promise<void> => {
     const commands = files.map((f) => {
       try {
-        return readDocumentFile(f);
+        const command = readDocumentFile(f);
+        return { ...command, text: boilerplate.strip(command.text) };
       } catch (err) {
         throw inFile(dir, f, err); // changed since the check pass
       }
@@ -274,6 +299,9 @@ export async function loadFolder(
       );
     }
   }
+  summary.boilerplate.documents = boilerplate.stats.documents;
+  summary.boilerplate.removedBlocks = boilerplate.stats.blocks;
+  summary.boilerplate.keptWhole = boilerplate.stats.keptWhole;
   summary.ms = Date.now() - started;
   return summary;
 }

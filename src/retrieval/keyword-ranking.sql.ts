@@ -12,6 +12,10 @@
  * matching any query lexeme (through the GIN index) is scored; only its own lexemes are unnested.
  * k1, b and the field weights were not tuned on the evaluation sets: Robertson's and Lucene's defaults, and the
  * usual title > heading > body ordering (docs/EVAL.md).
+ *
+ * Query expansion by the merchant's synonym groups (migration 1765320000000, src/synonyms/) happens here, in the
+ * same statement: a group applies when the lexemes of one of its phrases all occur among the query's; each of its
+ * phrases is then OR-ed into the match as a phrase query and its lexemes join the scored ones (with their own IDF).
  */
 export const BM25 = { k1: 1.2, b: 0.75, weightA: 3, weightB: 2, weightC: 1, weightD: 1 } as const;
 
@@ -34,8 +38,23 @@ export interface KeywordRankingInput {
 export function keywordRankingCtes(i: KeywordRankingInput): string[] {
   const { k1, b, weightA, weightB, weightC, weightD } = BM25;
   return [
-    `kw_lexemes AS MATERIALIZED (
+    `kw_query_lexemes AS MATERIALIZED (
        SELECT DISTINCT u.lexeme FROM unnest(tsvector_to_array(to_tsvector('english'::regconfig, ${i.allTerms}))) AS u (lexeme))`,
+    // Synonyms: every phrase of each of the merchant's groups that has a phrase whose lexemes all occur in the query.
+    `kw_synonyms AS MATERIALIZED (
+       SELECT s.lexemes, s.query FROM search_synonyms s
+        WHERE s.merchant_id = ${i.merchant} AND s.group_no IN (
+          SELECT g.group_no FROM search_synonyms g
+           WHERE g.merchant_id = ${i.merchant} AND g.lexemes <@ ARRAY(SELECT lexeme FROM kw_query_lexemes)))`,
+    `kw_lexemes AS MATERIALIZED (
+       SELECT lexeme FROM kw_query_lexemes UNION SELECT unnest(lexemes) FROM kw_synonyms)`,
+    // The query's terms OR-ed with each synonym phrase (a phrase query: "cutoff date" matches those words in order).
+    // tsquery's || is strict: without synonyms the concatenation is NULL and the terms alone are the query.
+    `kw_query AS MATERIALIZED (
+       SELECT coalesce(
+                websearch_to_tsquery('english'::regconfig, ${i.anyTerms})
+                  || (SELECT string_agg('(' || s.query::text || ')', ' | ')::tsquery FROM kw_synonyms s),
+                websearch_to_tsquery('english'::regconfig, ${i.anyTerms})) AS q)`,
     `kw_corpus AS MATERIALIZED (
        SELECT greatest(coalesce(sum(s.chunk_count), 0), 1)::float8 AS n,
               greatest(coalesce(sum(s.length_sum), 0)::float8 / greatest(coalesce(sum(s.chunk_count), 0), 1), 1) AS avglen
@@ -48,7 +67,7 @@ export function keywordRankingCtes(i: KeywordRankingInput): string[] {
            WHERE t.merchant_id = ${i.merchant} AND t.corpus_version = ${i.version} AND t.lexeme = l.lexeme) d)`,
     `kw_match AS MATERIALIZED (
        SELECT c.id, c.search_terms FROM document_chunks c
-        WHERE c.search_terms @@ websearch_to_tsquery('english'::regconfig, ${i.anyTerms}) AND ${i.base})`,
+        WHERE c.search_terms @@ (SELECT q FROM kw_query) AND ${i.base})`,
     `kw_scored AS MATERIALIZED (
        SELECT m.id, sum(x.idf * tf.w * ${k1 + 1} / (tf.w + ${k1} * (1 - ${b} + ${b} * length(m.search_terms) / k.avglen))) AS score
          FROM kw_match m CROSS JOIN kw_corpus k
