@@ -178,10 +178,19 @@ async function indexRecall(merchant: string, queries: number): Promise<number> {
       `SELECT embedding::text AS e FROM document_chunks WHERE merchant_id = $1 ORDER BY id DESC LIMIT $2`,
       [merchant, queries],
     );
+    // The index covers the chunks up to its bound (a frozen graph; newer chunks are the exact tail): both sides are
+    // compared over the covered rows, with the bound as a literal so the planner matches the partial index.
+    const bound = await db.dataSource.query<{ n: string | null }[]>(
+      `SELECT max_chunk_id::text AS n FROM merchant_vector_indexes WHERE merchant_id = $1 AND dimensions = 1536`,
+      [merchant],
+    );
+    const maxId = bound[0]?.n ?? null;
+    if (maxId !== null && !/^[0-9]+$/.test(maxId)) throw new Error('unexpected index bound');
+    const covered = maxId === null ? '' : ` AND id <= ${maxId}`;
     let hit = 0;
     for (const { e } of sample) {
       // The literal merchant id lets the planner match the partial index's predicate.
-      const sql = `SELECT id FROM document_chunks WHERE merchant_id = '${merchant}' AND vector_dims(embedding) = 1536
+      const sql = `SELECT id FROM document_chunks WHERE merchant_id = '${merchant}' AND vector_dims(embedding) = 1536${covered}
                    ORDER BY embedding::vector(1536) <=> $1::vector(1536) LIMIT 10`;
       const viaIndex = await db.dataSource.transaction(async (m) => {
         await m.query(`SET LOCAL hnsw.ef_search = 200`);
