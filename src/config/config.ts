@@ -219,6 +219,7 @@ export function loadConfig(env: Env = process.env): Config {
       dedicatedIndexEfConstruction: e.RETRIEVAL_DEDICATED_INDEX_EF_CONSTRUCTION,
       dedicatedIndexTailMinRows: e.RETRIEVAL_DEDICATED_INDEX_TAIL_MIN_ROWS,
       dedicatedIndexTailPercent: e.RETRIEVAL_DEDICATED_INDEX_TAIL_PERCENT,
+      indexBuildMemoryMb: e.RETRIEVAL_INDEX_BUILD_MEMORY_MB,
       indexAutoBuild: e.RETRIEVAL_INDEX_AUTOBUILD ?? databaseUrl !== undefined,
       hnswEfSearch: e.RETRIEVAL_HNSW_EF_SEARCH,
       hnswCandidates: e.RETRIEVAL_HNSW_CANDIDATES,

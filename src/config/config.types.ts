@@ -119,6 +119,8 @@ export interface Config {
      */
     dedicatedIndexTailMinRows: number;
     dedicatedIndexTailPercent: number;
+    /** maintenance_work_mem (MB) of a dedicated index build: a graph that does not fit is built far slower. */
+    indexBuildMemoryMb: number;
     /** Build missing dedicated indexes in the background after writes (off on the embedded database: one session). */
     indexAutoBuild: boolean;
     hnswEfSearch: number;

@@ -260,6 +260,7 @@ const VARIABLES = {
     integer(20, 0, 10_000),
     '… or this percentage of the chunks it covers, if more',
   ),
+  RETRIEVAL_INDEX_BUILD_MEMORY_MB: v(integer(512, 64, 65_536), 'maintenance_work_mem of those builds, MB'),
   RETRIEVAL_INDEX_AUTOBUILD: v(flag(), 'build them in the background', 'true when native'),
   RETRIEVAL_CALIBRATION_SAMPLE: v(
     integer(50, 5, 10_000),

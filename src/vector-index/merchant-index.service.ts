@@ -150,6 +150,11 @@ export class MerchantIndexService {
     await runner.connect();
     try {
       await runner.query(`SET statement_timeout = 0`);
+      // Rebuilds are routine (the tail's bound): PostgreSQL's default 64 MB holds ~9,000 1536-d vectors of a graph,
+      // and a build past it took 823 s for 15,000 (docs/RETRIEVAL.md, Known limits).
+      await runner.query(`SELECT set_config('maintenance_work_mem', $1, false)`, [
+        `${this.config.retrieval.indexBuildMemoryMb}MB`,
+      ]);
       const params = {
         m: this.config.retrieval.dedicatedIndexM,
         efConstruction: this.config.retrieval.dedicatedIndexEfConstruction,
@@ -162,6 +167,7 @@ export class MerchantIndexService {
       return { merchantId, dimensions, ...r, ms: Date.now() - started };
     } finally {
       await runner.query(`RESET statement_timeout`).catch(() => undefined);
+      await runner.query(`RESET maintenance_work_mem`).catch(() => undefined);
       await runner.release();
     }
   }
