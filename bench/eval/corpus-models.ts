@@ -1,23 +1,11 @@
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
-import { stem, tokenize } from '../../src/embeddings/local-hash.embedder';
+import { STOPWORDS, stem, tokenize } from '../../src/embeddings/local-hash.embedder';
 
 /*
  * Embedders fitted on one merchant's corpus (one corpus version): IDF-weighted feature hashing and LSA (a truncated
- * SVD of the corpus's TF-IDF matrix). The feature extraction is a copy of local-hash-v1's, on purpose: a fitted
- * model's vectors must not change when local-hash-v1 is tuned, since chunks embedded with frozen parameters are
- * compared with queries embedded later.
+ * SVD of the corpus's TF-IDF matrix), over local-hash-v1's tokens, stems and stopwords. An experiment only
+ * (docs/EVAL.md): a fitted model shipped in the product would need its own frozen copy of the features.
  */
-
-const STOPWORDS = new Set(
-  (
-    'a about above after again against all am an and any are as at be because been before being below between both ' +
-    'but by can could did do does doing down during each few for from further had has have having he her here hers ' +
-    'him his how i if in into is it its itself just me more most my myself no nor not now of off on once only or ' +
-    'other our ours out over own same she should so some such than that the their theirs them then there these ' +
-    'they this those through to too under until up very was we were what when where which while who whom why will ' +
-    'with would you your yours yourself show tell give please get got let us'
-  ).split(' '),
-);
 
 /** Content words, stemmed; stopwords only when there is nothing else (as local-hash-v1). */
 export function contentTerms(text: string): string[] {

@@ -153,7 +153,8 @@ function fnvContinue(state: number, s: string): number {
   return h;
 }
 
-const STOPWORDS = new Set(
+/** Words left out of features when a text has others (also read by bench/eval's fitted-embedder experiment). */
+export const STOPWORDS: ReadonlySet<string> = new Set(
   (
     'a about above after again against all am an and any are as at be because been before being below between both ' +
     'but by can could did do does doing down during each few for from further had has have having he her here hers ' +
