@@ -13,6 +13,7 @@ import { VectorIndexReady1765200000001 } from './1765200000001-vector-index-read
 import { VectorIndexTail1765300000000 } from './1765300000000-vector-index-tail';
 import { SearchSynonyms1765320000000 } from './1765320000000-search-synonyms';
 import { InlineEmbeddings1765340000000 } from './1765340000000-inline-embeddings';
+import { DropAclGin1765360000000 } from './1765360000000-drop-acl-gin';
 
 /** Every migration, in order. Listed explicitly so the same list works from ts-jest, tsc output and the CLI. */
 export const migrations = [
@@ -31,4 +32,5 @@ export const migrations = [
   VectorIndexTail1765300000000,
   SearchSynonyms1765320000000,
   InlineEmbeddings1765340000000,
+  DropAclGin1765360000000,
 ];
