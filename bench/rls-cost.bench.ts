@@ -170,9 +170,8 @@ async function main(): Promise<void> {
   const explainKeyword = (m: EntityManager, term: string) =>
     explainSql(
       m,
-      `SELECT id FROM document_chunks c WHERE c.search_tsv @@ websearch_to_tsquery('english', $1)
-          AND c.merchant_id = 'large' AND c.acl && '{role:agent}'::text[] AND c.corpus_version = 1
-        ORDER BY ts_rank_cd(c.search_tsv, websearch_to_tsquery('english', $1), 32) DESC LIMIT 10`,
+      `SELECT id FROM document_chunks c WHERE c.search_terms @@ websearch_to_tsquery('english', $1)
+          AND c.merchant_id = 'large' AND c.acl && '{role:agent}'::text[] AND c.corpus_version = 1`,
       [term],
     );
   const cases: Case[] = [

@@ -24,6 +24,8 @@ export class DropAclGin1765360000000 implements MigrationInterface {
   }
 
   async down(q: QueryRunner): Promise<void> {
-    await q.query(`CREATE INDEX IF NOT EXISTS document_chunks_acl_gin_idx ON document_chunks USING gin (acl)`);
+    await q.query(
+      `CREATE INDEX IF NOT EXISTS document_chunks_acl_gin_idx ON document_chunks USING gin (acl)`,
+    );
   }
 }

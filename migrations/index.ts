@@ -14,6 +14,7 @@ import { VectorIndexTail1765300000000 } from './1765300000000-vector-index-tail'
 import { SearchSynonyms1765320000000 } from './1765320000000-search-synonyms';
 import { InlineEmbeddings1765340000000 } from './1765340000000-inline-embeddings';
 import { DropAclGin1765360000000 } from './1765360000000-drop-acl-gin';
+import { DropSearchTsv1765360000001 } from './1765360000001-drop-search-tsv';
 
 /** Every migration, in order. Listed explicitly so the same list works from ts-jest, tsc output and the CLI. */
 export const migrations = [
@@ -33,4 +34,5 @@ export const migrations = [
   SearchSynonyms1765320000000,
   InlineEmbeddings1765340000000,
   DropAclGin1765360000000,
+  DropSearchTsv1765360000001,
 ];

@@ -131,13 +131,16 @@ describe('document_chunks integrity, enforced by the database', () => {
     expect(rows.map((r) => r.indexname)).toEqual(
       expect.arrayContaining([
         'document_chunks_scan_idx',
-        'document_chunks_acl_gin_idx',
-        'document_chunks_search_tsv_idx',
+        'document_chunks_search_terms_idx',
         'document_chunks_metadata_gin_idx',
       ]),
     );
+    // No GIN on the ACL (every read is one merchant's, through merchant-leading btrees; migration 1765360000000)
+    // and no unweighted search_tsv any more (1765360000001).
+    expect(rows.map((r) => r.indexname)).not.toContain('document_chunks_acl_gin_idx');
+    expect(rows.map((r) => r.indexname)).not.toContain('document_chunks_search_tsv_idx');
     const hit: unknown[] = await t.db.dataSource.query(
-      `SELECT 1 FROM document_chunks WHERE merchant_id = 'm01' AND search_tsv @@ plainto_tsquery('english', 'refunds granted')`,
+      `SELECT 1 FROM document_chunks WHERE merchant_id = 'm01' AND search_terms @@ plainto_tsquery('english', 'refunds granted')`,
     );
     expect(hit.length).toBeGreaterThan(0);
     // No HNSW index shared by all merchants: only merchant-dedicated ones (see migrations/1763900000000).
@@ -223,6 +226,28 @@ describe('migrations', () => {
         )[0].src;
       // One verification per statement: app_principals() is the plain reader.
       expect(await principalsReader()).not.toContain('app_verified_capability');
+      const chunkIndexes = async () =>
+        (
+          await db.dataSource.query<{ indexname: string }[]>(
+            `SELECT indexname FROM pg_indexes WHERE tablename = 'document_chunks' ORDER BY 1`,
+          )
+        ).map((r) => r.indexname);
+      const hasSearchTsv = async () =>
+        (
+          await db.dataSource.query<unknown[]>(
+            `SELECT 1 FROM pg_attribute WHERE attrelid = 'document_chunks'::regclass AND attname = 'search_tsv' AND NOT attisdropped`,
+          )
+        ).length > 0;
+      expect(await hasSearchTsv()).toBe(false);
+      expect(await chunkIndexes()).not.toContain('document_chunks_acl_gin_idx');
+      // Down one step: the unweighted search_tsv and its index are back.
+      await db.dataSource.undoLastMigration({ transaction: 'each' });
+      expect(await hasSearchTsv()).toBe(true);
+      expect(await chunkIndexes()).toContain('document_chunks_search_tsv_idx');
+      // Down another: the ACL GIN index is back.
+      expect(await chunkIndexes()).not.toContain('document_chunks_acl_gin_idx');
+      await db.dataSource.undoLastMigration({ transaction: 'each' });
+      expect(await chunkIndexes()).toContain('document_chunks_acl_gin_idx');
       // Down one step: vectors back to the type's storage (TOAST), the table's toast target reset.
       const embeddingStorage = async () =>
         (
