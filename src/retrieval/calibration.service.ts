@@ -204,20 +204,25 @@ export class CalibrationService {
     const queries = await this.calibrations.sample(m, merchantId, active.version, r.calibrationSample);
     const tx = <T>(work: (mm: EntityManager) => Promise<T>): Promise<T> => m.transaction(work);
 
-    // Exact answers, and the exact scan's cost per readable row (reader of everything).
+    // Exact answers, and the exact scan's cost for each reader (median per query).
     const truth = new Map<Reader, string[][]>();
-    let exactMs = 0;
+    const exactMs = new Map<Reader, number>();
     for (const reader of readers) {
       const answers: string[][] = [];
+      const times: number[] = [];
       for (const q of queries) {
         const t0 = performance.now();
         const hits = await tx((mm) => this.searches.searchExact(mm, reader.scope, params(q.embedding)));
-        if (reader === all) exactMs += performance.now() - t0;
+        times.push(performance.now() - t0);
         answers.push(topIds(hits, q.id));
       }
       truth.set(reader, answers);
+      exactMs.set(reader, median(times));
     }
-    const exactMsPerRow = exactMs / queries.length / merchantRows;
+    const exactCost = exactCostModel(
+      { rows: merchantRows, ms: exactMs.get(all)! },
+      narrow ? { rows: narrow.share * merchantRows, ms: exactMs.get(narrow)! } : null,
+    );
 
     const trials: CalibrationReport['trials'] = [];
     const overBudget = () => performance.now() - started > r.calibrationBudgetMs;
@@ -228,14 +233,14 @@ export class CalibrationService {
     ) => {
       const recalls: number[] = [];
       const counts: { found: number; expected: number }[] = [];
-      let ms = 0;
+      const times: number[] = [];
       for (const reader of readers) {
         let found = 0;
         let expected = 0;
         for (const [i, q] of queries.entries()) {
           const t0 = performance.now();
           const hits = await run(reader, q.embedding);
-          if (reader === all) ms += performance.now() - t0;
+          if (reader === all) times.push(performance.now() - t0);
           const want = truth.get(reader)![i];
           const got = new Set(topIds(hits, q.id));
           found += want.filter((id) => got.has(id)).length;
@@ -249,7 +254,7 @@ export class CalibrationService {
         setting,
         recallFull: recalls[0],
         recallNarrow: recalls[1] ?? null,
-        ms: ms / queries.length,
+        ms: median(times),
       };
       trials.push(trial);
       return {
@@ -310,7 +315,10 @@ export class CalibrationService {
       // Exact up to the readable count where it costs what the approximate path costs, and never below the
       // configured threshold: the narrow reader measured is the narrowest above it, so every reader that takes
       // the approximate path reads about as much as a reader whose recall was measured, or more.
-      const breakEven = exactMsPerRow > 0 ? Math.floor(best.ms / exactMsPerRow) : merchantRows;
+      const breakEven =
+        exactCost.perRowMs > 0
+          ? Math.floor((best.ms - exactCost.fixedMs) / exactCost.perRowMs)
+          : merchantRows;
       row = {
         ...base,
         ...quantized?.set,
@@ -352,4 +360,29 @@ function topIds(hits: readonly ChunkHit[], self: string): string[] {
     .filter((h) => h.id !== self)
     .slice(0, K)
     .map((h) => h.id);
+}
+
+/**
+ * The exact scan's cost as a fixed part (the transaction, the readable ids of the merchant's index range, the
+ * sort) plus a part per readable row (its heap page and its distance), fitted through the two readers measured.
+ * One reader alone would charge the fixed part to its rows: a per-row cost that is too high for a broad reader and
+ * too low for a narrow one. Without a narrow reader, or when noise makes the line meaningless (a narrow reader
+ * that cost more), the cost is taken as proportional to the rows.
+ */
+export function exactCostModel(
+  full: { rows: number; ms: number },
+  narrow: { rows: number; ms: number } | null,
+): { fixedMs: number; perRowMs: number } {
+  const proportional = { fixedMs: 0, perRowMs: full.rows > 0 ? full.ms / full.rows : 0 };
+  if (narrow === null || narrow.rows >= full.rows) return proportional;
+  const perRowMs = (full.ms - narrow.ms) / (full.rows - narrow.rows);
+  const fixedMs = full.ms - perRowMs * full.rows;
+  return perRowMs > 0 && fixedMs >= 0 ? { fixedMs, perRowMs } : proportional;
+}
+
+function median(values: readonly number[]): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
