@@ -51,7 +51,12 @@ export async function recreateDatabase(url: string): Promise<void> {
   const name = decodeURIComponent(target.pathname.slice(1));
   // Checked, then double-quoted in the DDL: branch-named databases (srg_bench_i11-hotpath) carry a hyphen.
   if (!/^[a-z_][a-z0-9_-]*$/.test(name)) throw new Error(`unsafe database name ${name}`);
-  if (namedForRecreation !== undefined && namedForRecreation !== name) {
+  // The ingestion benchmark's baseline side gets `<name>_base` next to the named database.
+  if (
+    namedForRecreation !== undefined &&
+    namedForRecreation !== name &&
+    name !== `${namedForRecreation}_base`
+  ) {
     throw new Error(`--recreate-database ${namedForRecreation} is not the benchmark's database (${name})`);
   }
   target.pathname = '/postgres';

@@ -31,7 +31,9 @@ Ingestion throughput on native PostgreSQL, as users run it (docs/INGESTION.md, "
   4. re-ingesting an unchanged document and a 20-section one with one changed paragraph, over GraphQL.
 --baseline DIR runs 1-4 with another built checkout too (e.g. \`git worktree add /tmp/base main && cd /tmp/base &&
 npm ci && npm run build\`), side by side in the same run: ratios, not absolute numbers, are what a shared machine
-can show. --memory-files N: peak RSS of \`npm run load\` over N one-line files (0 skips). Results:
+can show. Each side writes into a database of its own (the baseline's: the benchmark database's name + "_base"),
+migrated by its own code, so schema changes are compared too. --memory-files N: peak RSS of \`npm run load\` over N
+one-line files (0 skips). Results:
 docs/benchmarks/ingestion.*
 
 ${DATABASE_USAGE} (default postgres://postgres@127.0.0.1:5432/srg_bench_ingestion)`;
@@ -60,17 +62,28 @@ const URL_ = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:54
 const ROOT = projectRoot(__dirname);
 const SECRET = crypto.randomBytes(32).toString('hex');
 // No statement timeout: the client-side query timeout derived from it cut index builds on the loaded machine.
-const CLI_ENV = {
-  DATABASE_URL: URL_,
+const cliEnv = (url: string) => ({
+  DATABASE_URL: url,
   NODE_ENV: 'production',
   AUTH_JWT_SECRET: SECRET,
   DB_STATEMENT_TIMEOUT_MS: '0',
-};
+});
 const MANUALS = '/work/shared/datasets/samsung-emanuals/other_emanuals_corpus';
 
 interface Side {
   name: string;
   root: string;
+  /**
+   * Each side has a database of its own, migrated by its own code: a schema change (an index dropped, a column
+   * gone) is part of what is compared. The base's is the benchmark database's name with `_base`.
+   */
+  url: string;
+}
+
+function baseUrl(url: string): string {
+  const u = new URL(url);
+  u.pathname = `${u.pathname}_base`;
+  return u.toString();
 }
 
 /** A port nobody listens on now: other sessions on the machine run gateways too (a fixed port met theirs). */
@@ -102,8 +115,8 @@ async function startGateway(side: Side): Promise<{ url: string; child: ChildProc
       HOST: '127.0.0.1',
       PORT: String(port),
       // Production settings: requests as the request role, migrations as the owner (README, "Database roles").
-      DATABASE_URL: requestRoleUrl(URL_),
-      MIGRATION_DATABASE_URL: URL_,
+      DATABASE_URL: requestRoleUrl(side.url),
+      MIGRATION_DATABASE_URL: side.url,
       AUTH_JWT_SECRET: SECRET,
       LOG_LEVEL: 'warn',
       RETRIEVAL_INDEX_AUTOBUILD: 'false',
@@ -167,9 +180,9 @@ async function batches(
 }
 
 /** recall@10 of the merchant's HNSW index against an exact scan, queries = stored chunk vectors (held out by offset). */
-async function indexRecall(merchant: string, queries: number): Promise<number> {
+async function indexRecall(url: string, merchant: string, queries: number): Promise<number> {
   const db = await openDatabase(
-    loadConfig({ NODE_ENV: 'test', DATABASE_URL: URL_, DB_STATEMENT_TIMEOUT_MS: '0' }),
+    loadConfig({ NODE_ENV: 'test', DATABASE_URL: url, DB_STATEMENT_TIMEOUT_MS: '0' }),
     { poolSize: 1 },
   );
   try {
@@ -211,10 +224,11 @@ async function indexRecall(merchant: string, queries: number): Promise<number> {
 
 /** An owner connection without statement timeout, for index DDL (CREATE/DROP INDEX CONCURRENTLY). */
 async function withIndexRunner<T>(
+  url: string,
   work: (runner: QueryRunner, repo: VectorIndexRepository) => Promise<T>,
 ): Promise<T> {
   const db = await openDatabase(
-    loadConfig({ NODE_ENV: 'test', DATABASE_URL: URL_, DB_STATEMENT_TIMEOUT_MS: '0' }),
+    loadConfig({ NODE_ENV: 'test', DATABASE_URL: url, DB_STATEMENT_TIMEOUT_MS: '0' }),
     { poolSize: 1 },
   );
   try {
@@ -231,12 +245,12 @@ async function withIndexRunner<T>(
   }
 }
 
-const buildIndex = (merchant: string) =>
-  withIndexRunner((runner, repo) =>
+const buildIndex = (url: string, merchant: string) =>
+  withIndexRunner(url, (runner, repo) =>
     repo.ensureMerchantHnswIndex(runner, merchant, 1536, { m: 32, efConstruction: 128 }),
   );
-const dropIndex = (merchant: string) =>
-  withIndexRunner((runner, repo) => repo.dropMerchantHnswIndexes(runner, merchant));
+const dropIndex = (url: string, merchant: string) =>
+  withIndexRunner(url, (runner, repo) => repo.dropMerchantHnswIndexes(runner, merchant));
 
 async function measureSide(side: Side, folders: { name: string; dir: string; docs: number }[]) {
   const r: Record<string, unknown> = { side: side.name };
@@ -248,7 +262,7 @@ async function measureSide(side: Side, folders: { name: string; dir: string; doc
       side.root,
       'npm',
       ['run', '--silent', 'load', '--', '--merchant', merchant, f.dir],
-      CLI_ENV,
+      cliEnv(side.url),
     );
     const chunks = Number(/(\d+) chunks/.exec(first.output)?.[1] ?? NaN);
     // A load that builds the dedicated index at its end prints how long that took ("Index built in 1 min 5 s").
@@ -258,7 +272,7 @@ async function measureSide(side: Side, folders: { name: string; dir: string; doc
       side.root,
       'npm',
       ['run', '--silent', 'load', '--', '--merchant', merchant, f.dir],
-      CLI_ENV,
+      cliEnv(side.url),
     );
     loads.push({
       folder: f.name,
@@ -287,12 +301,12 @@ async function measureSide(side: Side, folders: { name: string; dir: string; doc
       side.root,
       'npm',
       ['run', '--silent', 'vector-index', '--', '--merchant', merchant],
-      CLI_ENV,
+      cliEnv(side.url),
     )
   ).seconds;
   log(`[${side.name}] building the dedicated index of ${merchant}`);
   const tIdx = performance.now();
-  await buildIndex(merchant);
+  await buildIndex(side.url, merchant);
   r.indexBuildSeconds = (performance.now() - tIdx) / 1000;
   const gw = await startGateway(side);
   try {
@@ -301,16 +315,16 @@ async function measureSide(side: Side, folders: { name: string; dir: string; doc
     const kept = await batches(gw.url, token, docs.slice(0, GQL_DOCS));
     r.graphqlIndexMaintained = { ...kept, chunksPerSecond: kept.chunks / kept.s, loadAverage: loadavg() };
     log(`[${side.name}] ingestDocuments, index deferred`);
-    await dropIndex(merchant);
+    await dropIndex(side.url, merchant);
     const deferred = await batches(gw.url, token, docs.slice(GQL_DOCS));
     const tRe = performance.now();
-    await buildIndex(merchant);
+    await buildIndex(side.url, merchant);
     const rebuild = (performance.now() - tRe) / 1000;
     r.graphqlIndexDeferred = {
       ...deferred,
       chunksPerSecond: deferred.chunks / deferred.s,
       rebuildSeconds: rebuild,
-      recallAt10AfterRebuild: await indexRecall(merchant, 100),
+      recallAt10AfterRebuild: await indexRecall(side.url, merchant, 100),
       loadAverage: loadavg(),
     };
 
@@ -413,8 +427,16 @@ async function main(): Promise<void> {
       folders.push({ name: 'manuals', dir: path.join(tmp, 'manuals'), docs: manuals.length });
       writeFolder(folders[1].dir, manuals);
     }
-    const sides: Side[] = [{ name: 'new', root: ROOT }];
-    if (options.baseline) sides.unshift({ name: 'base', root: path.resolve(options.baseline) });
+    const sides: Side[] = [{ name: 'new', root: ROOT, url: URL_ }];
+    if (options.baseline) {
+      const base: Side = { name: 'base', root: path.resolve(options.baseline), url: baseUrl(URL_) };
+      await recreateDatabase(base.url);
+      // Migrated by the base's own code (its gateway migrates at start), outside every timed command.
+      const gw = await startGateway(base);
+      gw.child.kill('SIGTERM');
+      await new Promise((res) => gw.child.once('exit', res));
+      sides.unshift(base);
+    }
     const results = [];
     for (const side of sides) results.push(await measureSide(side, folders));
 
@@ -434,7 +456,7 @@ async function main(): Promise<void> {
         ROOT,
         'npm',
         ['run', '--silent', 'load', '--', '--merchant', 'many', dir],
-        CLI_ENV,
+        cliEnv(URL_),
       );
       memory = { files: MEMORY_FILES, seconds: run.seconds, peakRssMiB: run.peakRssKiB / 1024 };
     }
