@@ -3,7 +3,7 @@ import { type GatewayContext, requireSession } from '../graphql/context';
 import { IngestDocumentInput } from './dtos/ingest-document.input';
 import { IngestDocumentPayload, IngestDocumentsPayload } from './dtos/ingest-document.payload';
 import { IngestTicketInput } from './dtos/ingest-ticket.input';
-import { IngestTicketPayload } from './dtos/ingest-ticket.payload';
+import { IngestTicketPayload, IngestTicketsPayload } from './dtos/ingest-ticket.payload';
 import { type IngestOutcome } from './ingestion.types';
 import { IngestionService } from './ingestion.service';
 import { type SupportDocument } from '../documents/support-document.entity';
@@ -22,6 +22,11 @@ function counts<T>(o: IngestOutcome<T>) {
 
 const toDocumentPayload = (o: IngestOutcome<SupportDocument>): IngestDocumentPayload => ({
   document: o.source,
+  ...counts(o),
+});
+
+const toTicketPayload = (o: IngestOutcome<Ticket>): IngestTicketPayload => ({
+  ticket: o.source,
   ...counts(o),
 });
 
@@ -62,7 +67,20 @@ export class IngestionResolver {
     @Arg('input', () => IngestTicketInput) input: IngestTicketInput,
     @Ctx() ctx: GatewayContext,
   ): Promise<IngestTicketPayload> {
-    const o: IngestOutcome<Ticket> = await this.ingestion.ingestTicket(requireSession(ctx), input);
-    return { ticket: o.source, ...counts(o) };
+    return toTicketPayload(await this.ingestion.ingestTicket(requireSession(ctx), input));
+  }
+
+  @Mutation(() => IngestTicketsPayload, {
+    description:
+      'Up to 100 tickets in one transaction: all are written, or none. Ids must be distinct. For replaying a help ' +
+      'desk: one transaction for the batch instead of two per ticket.',
+  })
+  async ingestTickets(
+    @Arg('inputs', () => [IngestTicketInput]) inputs: IngestTicketInput[],
+    @Ctx() ctx: GatewayContext,
+  ): Promise<IngestTicketsPayload> {
+    return {
+      results: (await this.ingestion.ingestTickets(requireSession(ctx), inputs)).map(toTicketPayload),
+    };
   }
 }

@@ -40,6 +40,8 @@ export interface IngestOutcome<T> {
 export const MAX_TITLE_CHARS = 500;
 export const MAX_TICKET_MESSAGES = 1000;
 export const MAX_BATCH_DOCUMENTS = 100;
+/** Tickets per ingestTickets call: one transaction, like a document batch. */
+export const MAX_BATCH_TICKETS = 100;
 
 /** One chunk of a prepared source, as it will be stored. */
 export interface Piece {

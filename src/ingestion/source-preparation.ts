@@ -65,38 +65,51 @@ export function prepareDocument(
   return { kind: 'document', row, pieces, metadata: row.metadata, acl: row.acl };
 }
 
-/** Validates and chunks a ticket (subject as heading, each message a paragraph). */
+/**
+ * Validates and chunks a ticket (subject as heading, each message a paragraph). `prefix` names the input in errors
+ * (`inputs[3].` in a batch).
+ */
 export function prepareTicket(
   rules: PreparationRules,
   cmd: IngestTicketCommand,
+  prefix = '',
 ): Extract<PreparedSource, { kind: 'ticket' }> {
-  const id = assertSourceId('id', cmd.id);
-  const customerId = assertSourceId('customerId', cmd.customerId);
-  const subject = assertText('subject', cmd.subject, MAX_TITLE_CHARS).trim();
+  const id = assertSourceId(`${prefix}id`, cmd.id);
+  const customerId = assertSourceId(`${prefix}customerId`, cmd.customerId);
+  const subject = assertText(`${prefix}subject`, cmd.subject, MAX_TITLE_CHARS).trim();
   if (!Object.values(TicketStatus).includes(cmd.status))
-    throw badInput('status is not a known ticket status', { field: 'status' });
-  if (cmd.messages.length === 0) throw badInput('a ticket needs at least one message', { field: 'messages' });
-  if (cmd.messages.length > MAX_TICKET_MESSAGES) {
-    throw badInput(`messages has ${cmd.messages.length} entries; the limit is ${MAX_TICKET_MESSAGES}`, {
-      field: 'messages',
+    throw badInput(`${prefix}status is not a known ticket status`, { field: `${prefix}status` });
+  if (cmd.messages.length === 0)
+    throw badInput(`${where(prefix, 'messages')}a ticket needs at least one message`, {
+      field: `${prefix}messages`,
     });
+  if (cmd.messages.length > MAX_TICKET_MESSAGES) {
+    throw badInput(
+      `${prefix}messages has ${cmd.messages.length} entries; the limit is ${MAX_TICKET_MESSAGES}`,
+      {
+        field: `${prefix}messages`,
+      },
+    );
   }
   const messages = cmd.messages.map((m, i) => {
-    if (m.sentAt !== undefined && m.sentAt !== null) assertDate(`messages[${i}].sentAt`, m.sentAt);
+    if (m.sentAt !== undefined && m.sentAt !== null) assertDate(`${prefix}messages[${i}].sentAt`, m.sentAt);
     return {
       author: m.author,
-      body: assertText(`messages[${i}].body`, m.body, rules.maxDocumentChars),
+      body: assertText(`${prefix}messages[${i}].body`, m.body, rules.maxDocumentChars),
       sentAt: m.sentAt ? m.sentAt.toISOString() : null,
     };
   });
   const total = messages.reduce((n, m) => n + m.body.length, subject.length);
   if (total > rules.maxDocumentChars) {
-    throw badInput(`the ticket has ${total} characters; the limit is ${rules.maxDocumentChars}`, {
-      field: 'messages',
-    });
+    throw badInput(
+      `${where(prefix, 'messages')}the ticket has ${total} characters; the limit is ${rules.maxDocumentChars}`,
+      {
+        field: `${prefix}messages`,
+      },
+    );
   }
-  const metadata = normalizeMetadata('metadata', cmd.metadata);
-  const acl = normalizeAcl('acl', cmd.acl);
+  const metadata = normalizeMetadata(`${prefix}metadata`, cmd.metadata);
+  const acl = normalizeAcl(`${prefix}acl`, cmd.acl);
   return {
     kind: 'ticket',
     row: {
@@ -113,6 +126,11 @@ export function prepareTicket(
     metadata,
     acl,
   };
+}
+
+/** `inputs[3].messages: ` in a batch, nothing for a single input (whose messages name no field). */
+function where(prefix: string, field: string): string {
+  return prefix === '' ? '' : `${prefix}${field}: `;
 }
 
 function toPieces(chunks: TextChunk[], citation: (c: TextChunk) => string): Piece[] {

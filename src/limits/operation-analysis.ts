@@ -42,6 +42,7 @@ export const FIELD_COSTS: Readonly<Record<string, number>> = {
   'Mutation.ingestDocument': 10,
   'Mutation.ingestDocuments': 10,
   'Mutation.ingestTicket': 10,
+  'Mutation.ingestTickets': 10,
 };
 
 /** A page size without a value (e.g. `documents` without `first`) counts as the resolvers' default page. */

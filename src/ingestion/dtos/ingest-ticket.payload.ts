@@ -24,3 +24,9 @@ export class IngestTicketPayload {
   @Field(() => [String])
   warnings: string[];
 }
+
+@ObjectType()
+export class IngestTicketsPayload {
+  @Field(() => [IngestTicketPayload], { description: 'One result per input, in input order.' })
+  results: IngestTicketPayload[];
+}
