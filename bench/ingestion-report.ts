@@ -7,7 +7,14 @@ export type Json = {
 };
 
 export function toMarkdown(j: Json): string {
-  const f = (x: unknown, d = 0): string => (typeof x === 'number' ? x.toFixed(d) : String(x));
+  const f = (x: unknown, d = 0): string =>
+    typeof x === 'number'
+      ? x.toFixed(d)
+      : x === null || x === undefined
+        ? '—'
+        : typeof x === 'string'
+          ? x
+          : JSON.stringify(x);
   const g = (o: unknown, k: string): unknown => (o as Record<string, unknown>)[k];
   const names = j.results.map((r) => String(r.side));
   const row = (label: string, pick: (r: Record<string, unknown>) => unknown, d = 0): string => {
@@ -68,6 +75,7 @@ export function toMarkdown(j: Json): string {
     ),
     row(`load average then`, (r) => g(r.graphqlIndexDeferred, 'loadAverage')),
     row(`\`ingestTicket\` bursts: **chunks/s**`, (r) => g(r.tickets, 'chunksPerSecond')),
+    row(`\`ingestTickets\` batches: **chunks/s**`, (r) => g(r.tickets, 'batchChunksPerSecond')),
     row(`\`ingestTicket\` one at a time: p50 ms per request`, (r) => g(r.tickets, 'singleRequestP50Ms'), 1),
     row(`load average then`, (r) => g(r.tickets, 'loadAverage')),
     row(`re-ingest unchanged 21-section document over GraphQL, ms`, (r) => g(r.reingest, 'unchangedMs'), 1),

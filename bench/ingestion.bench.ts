@@ -19,7 +19,7 @@ import { type QueryRunner } from 'typeorm';
 import { VectorIndexRepository } from '../src/vector-index/vector-index.repository';
 
 const USAGE = `Usage: npm run bench:ingestion -- [--docs 3000] [--manual-docs 1500] [--graphql-docs 1000] [--batch 50] [--tickets 1000]
-         [--burst 8] [--baseline DIR] [--memory-files 100000] [--recreate-database NAME]
+         [--burst 8] [--ticket-batch 100] [--baseline DIR] [--memory-files 100000] [--recreate-database NAME]
 
 Ingestion throughput on native PostgreSQL, as users run it (docs/INGESTION.md, "Where the time goes"):
   1. \`npm run load\` of a --docs folder into one merchant: wall time of the command, then a rerun (all unchanged);
@@ -45,6 +45,7 @@ const { values: options } = parseCommandLine(USAGE, {
     batch: { type: 'string' },
     tickets: { type: 'string' },
     burst: { type: 'string' },
+    'ticket-batch': { type: 'string' },
     baseline: { type: 'string' },
     'memory-files': { type: 'string' },
     'recreate-database': { type: 'string' },
@@ -57,6 +58,7 @@ const GQL_DOCS = integerOption(USAGE, 'graphql-docs', options['graphql-docs'], 1
 const BATCH = integerOption(USAGE, 'batch', options.batch, 50);
 const TICKETS = integerOption(USAGE, 'tickets', options.tickets, 1000);
 const BURST = integerOption(USAGE, 'burst', options.burst, 8);
+const TICKET_BATCH = integerOption(USAGE, 'ticket-batch', options['ticket-batch'], 100);
 const MEMORY_FILES = integerOption(USAGE, 'memory-files', options['memory-files'], 100_000, 0);
 const URL_ = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/srg_bench_ingestion';
 const ROOT = projectRoot(__dirname);
@@ -156,7 +158,23 @@ const INGEST_MANY = `mutation M($inputs: [IngestDocumentInput!]!) { ingestDocume
 const INGEST_ONE = `mutation M($input: IngestDocumentInput!) { ingestDocument(input: $input) { chunkCount embeddedChunks unchanged } }`;
 const INGEST_TICKET = `mutation T($input: IngestTicketInput!) { ingestTicket(input: $input) { chunkCount } }`;
 
+const INGEST_TICKETS = `mutation T($inputs: [IngestTicketInput!]!) { ingestTickets(inputs: $inputs) { results { chunkCount } } }`;
+
 const asInput = (d: BenchDocument) => ({ id: d.id, title: d.title, text: d.text, acl: ['role:agent'] });
+
+/** A help-desk ticket made of a synthetic article: its title as subject, up to three paragraphs as messages. */
+const ticketInput = (t: BenchDocument, i: number) => ({
+  id: t.id,
+  customerId: `c${i % 97}`,
+  subject: t.title,
+  status: 'OPEN',
+  acl: ['role:agent'],
+  messages: t.text
+    .split('\n\n')
+    .filter((p) => !p.startsWith('#'))
+    .slice(0, 3)
+    .map((body, k) => ({ author: k % 2 ? 'AGENT' : 'CUSTOMER', body })),
+});
 
 async function batches(
   url: string,
@@ -336,24 +354,33 @@ async function measureSide(side: Side, folders: { name: string; dir: string; doc
       const rs = await Promise.all(
         tickets.slice(i, i + BURST).map((t, j) =>
           graphql<{ ingestTicket: { chunkCount: number } }>(gw.url, token, INGEST_TICKET, {
-            input: {
-              id: t.id,
-              customerId: `c${(i + j) % 97}`,
-              subject: t.title,
-              status: 'OPEN',
-              acl: ['role:agent'],
-              messages: t.text
-                .split('\n\n')
-                .filter((p) => !p.startsWith('#'))
-                .slice(0, 3)
-                .map((body, k) => ({ author: k % 2 ? 'AGENT' : 'CUSTOMER', body })),
-            },
+            input: ticketInput(t, i + j),
           }),
         ),
       );
       ticketChunks += rs.reduce((n, x) => n + x.ingestTicket.chunkCount, 0);
     }
     const ts = (performance.now() - tT) / 1000;
+    // The same kind of tickets in ingestTickets batches (one transaction per batch); a baseline without the
+    // mutation reports none.
+    const batched = syntheticDocuments(TICKETS, 7, `${side.name}-tb`);
+    let batchChunks = 0;
+    let batchSeconds: number | null = null;
+    try {
+      const tB = performance.now();
+      for (let i = 0; i < batched.length; i += TICKET_BATCH) {
+        const r = await graphql<{ ingestTickets: { results: { chunkCount: number }[] } }>(
+          gw.url,
+          token,
+          INGEST_TICKETS,
+          { inputs: batched.slice(i, i + TICKET_BATCH).map((t, j) => ticketInput(t, i + j)) },
+        );
+        batchChunks += r.ingestTickets.results.reduce((n, x) => n + x.chunkCount, 0);
+      }
+      batchSeconds = (performance.now() - tB) / 1000;
+    } catch (err) {
+      if (!/ingestTickets/.test(String(err))) throw err;
+    }
     // One request at a time: what a single ticket costs end to end (HTTP, GraphQL, JWT, transactions).
     const single: number[] = [];
     for (const [i, t] of syntheticDocuments(50, 6, `${side.name}-t1`).entries()) {
@@ -376,6 +403,7 @@ async function measureSide(side: Side, folders: { name: string; dir: string; doc
       chunks: ticketChunks,
       s: ts,
       chunksPerSecond: ticketChunks / ts,
+      batchChunksPerSecond: batchSeconds === null ? null : batchChunks / batchSeconds,
       singleRequestP50Ms: single[Math.floor(single.length / 2)],
       loadAverage: loadavg(),
     };
