@@ -242,7 +242,11 @@ async function refreshStatistics(db: Database): Promise<number | null> {
   );
   if (rows[0]?.due !== true) return null;
   const t0 = Date.now();
-  await db.dataSource.query('ANALYZE document_chunks');
+  // The columns plans depend on: the vector, the bit vector and the text are never filtered on, and their
+  // statistics cost half of a whole-table ANALYZE (0.6 vs 1.1–1.6 s on 16,000 rows).
+  await db.dataSource.query(
+    `ANALYZE document_chunks (merchant_id, corpus_version, content_hash, document_id, ticket_id, acl, metadata, search_terms)`,
+  );
   return Date.now() - t0;
 }
 
