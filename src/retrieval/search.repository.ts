@@ -382,24 +382,29 @@ function statementSql(scope: TenantScope, plan: SearchPlan): { sql: string; para
     const gated = v.approximate !== 'none' && !only;
     const exactGate = gated ? ` AND (SELECT n FROM readable) <= ${bind(v.exactMaxReadable)}` : '';
     const approxGate = gated ? ` AND (SELECT n FROM readable) > $${params.length}` : '';
-    // The readable ids first, from the covering merchant index alone (it carries the ACL: an index-only scan), then
-    // the rows for their vectors. A single scan would read the heap row of every chunk of the merchant to test its
-    // ACL, readable or not: one page per row with vectors in line, 1.4x slower for a reader of 30% (RETRIEVAL.md).
-    // Gated, the same ids (up to the threshold + 1) are the readable count.
+    // Gated (a merchant big enough to have an approximate path), the readable ids come first, from the covering
+    // merchant index alone (it carries the ACL: an index-only scan, and the same ids are the capped count), then
+    // the rows for their vectors. A direct scan reads the heap row of every chunk of the merchant to test its ACL,
+    // readable or not: one page per row with vectors in line, 1.4x slower for a reader of 1,000 of 3,800 chunks.
+    // Not gated (a merchant answered exactly), the direct scan: the extra probe per readable row cost a reader of
+    // everything in a 600-chunk merchant 1.6x (docs/RETRIEVAL.md, "Vector strategies").
     if (gated) {
       ctes.push(`readable_ids AS MATERIALIZED (
          SELECT c.id FROM document_chunks c WHERE ${f.base} LIMIT ${bind(v.exactMaxReadable + 1)})`);
       ctes.push(`readable AS (SELECT count(*) AS n FROM readable_ids)`);
     }
     if (v.approximate === 'none' || gated) {
-      if (!gated)
-        ctes.push(`readable_ids AS MATERIALIZED (SELECT c.id FROM document_chunks c WHERE ${f.base})`);
       // MATERIALIZED and without ORDER BY: the HNSW index cannot be chosen, and only ids and distances are kept
       // until the top k is known.
-      ctes.push(`exact_all AS MATERIALIZED (
+      ctes.push(
+        gated
+          ? `exact_all AS MATERIALIZED (
          SELECT c.id, ${distance} AS distance FROM readable_ids r
            JOIN document_chunks c ON c.merchant_id = ${merchant} AND c.id = r.id
-          WHERE ${f.size}${exactGate})`);
+          WHERE ${f.size}${exactGate})`
+          : `exact_all AS MATERIALIZED (
+         SELECT c.id, ${distance} AS distance FROM document_chunks c WHERE ${f.base} AND ${f.size})`,
+      );
       ctes.push(`exact_top AS (SELECT id, distance FROM exact_all ORDER BY distance, id LIMIT ${k})`);
       parts.push(`SELECT id, distance, 'exact' AS strategy FROM exact_top`);
     }
