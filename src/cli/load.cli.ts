@@ -5,6 +5,7 @@ import { ChunkRepository } from '../chunks/chunk.repository';
 import { CorpusVersionRepository } from '../corpus/corpus-version.repository';
 import { type Config } from '../config/config';
 import { type Database, openDatabase } from '../db/database';
+import { analyzeChunks, chunkStatisticsDue } from '../db/statistics';
 import { AdminDb } from '../db/session';
 import { DocumentRepository } from '../documents/document.repository';
 import { type Embedder } from '../embeddings/embedder';
@@ -227,29 +228,6 @@ function loaderTargets(config: Config, db: Database, embedder: Embedder): Loader
   };
 }
 
-/**
- * ANALYZE document_chunks when autovacuum's default rule would (rows changed since the last ANALYZE > 50 + 10% of
- * the table), right away: a bulk load changes the table faster than autovacuum's next round, and the embedded
- * database has no autovacuum at all. Until then the planner plans a merchant it has no statistics for as one row,
- * and chooses between that merchant's indexes by chance: the embedding-cache lookup walked all 15,000 chunks of the
- * merchant just loaded (40–300 ms per ticket) through the wrong one. Returns the time taken, null when not needed.
- */
-async function refreshStatistics(db: Database): Promise<number | null> {
-  const rows = await db.dataSource.query<{ due: boolean }[]>(
-    `SELECT coalesce(s.n_mod_since_analyze, 0) > 50 + 0.1 * greatest(c.reltuples, 0) AS due
-       FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
-      WHERE c.oid = 'document_chunks'::regclass`,
-  );
-  if (rows[0]?.due !== true) return null;
-  const t0 = Date.now();
-  // The columns plans depend on: the vector, the bit vector and the text are never filtered on, and their
-  // statistics cost half of a whole-table ANALYZE (0.6 vs 1.1–1.6 s on 16,000 rows).
-  await db.dataSource.query(
-    `ANALYZE document_chunks (merchant_id, corpus_version, content_hash, document_id, ticket_id, acl, metadata, search_terms)`,
-  );
-  return Date.now() - t0;
-}
-
 async function main(): Promise<void> {
   const { values, positionals } = parseCommandLine(HELP, {
     allowPositionals: true,
@@ -319,7 +297,8 @@ async function main(): Promise<void> {
           ? ` (${Math.round(s.chunks / (s.ms / 1000))} chunks/s written, ${formatSeconds(s.ms / 1000)}).`
           : '.'),
     );
-    const analyzed = await refreshStatistics(db);
+    // Right after a bulk load, not at autovacuum's next round (src/db/statistics.ts).
+    const analyzed = (await chunkStatisticsDue(db.dataSource)) ? await analyzeChunks(db.dataSource) : null;
     if (analyzed !== null)
       console.log(
         `Planner statistics of document_chunks refreshed (ANALYZE) in ${formatSeconds(analyzed / 1000)}.`,
