@@ -1,0 +1,185 @@
+import 'reflect-metadata';
+import { type EntityManager } from 'typeorm';
+import { principalsFor, type TenantScope } from '../src/auth/identity';
+import { integerOption, parseCommandLine } from '../src/cli/command-line';
+import { loadConfig } from '../src/config/config';
+import { openDatabase } from '../src/db/database';
+import {
+  HNSW_SETTINGS,
+  QUANTIZED_RERANKS,
+  recallLowerBound,
+  RECALL_TARGET,
+} from '../src/retrieval/calibration.service';
+import { CalibrationRepository } from '../src/retrieval/calibration.repository';
+import { SearchRepository, type ChunkHit } from '../src/retrieval/search.repository';
+import { VectorIndexRepository } from '../src/vector-index/vector-index.repository';
+import { log, machine, writeResults } from './bench-utils';
+import { VectorGenerator } from './vector-generator';
+
+const USAGE = `Usage: node dist/bench/calibration-queries.bench.js --url postgres://... [--seed 42] [--queries 50]
+                        [--merchants bm0000-xl,...]
+
+Which calibration queries predict the recall of held-out queries. Reads (never writes) a database built by
+\`npm run bench\` with the same --seed, and for its merchants with a dedicated index (or --merchants) compares,
+setting by setting (the calibration's HNSW and quantized candidates), recall@10 against the exact answer for
+three query sets of --queries each: the merchant's own vectors (own chunk left out, what the calibration
+uses), points halfway between two own vectors, and held-out queries drawn as the benchmark draws them (near a
+topic centre). ✓ marks the settings the calibration's rule passes. Readers: the benchmark's staff (97%) and contractor (30%).
+Results: docs/benchmarks/calibration-queries.*`;
+
+const { values: options } = parseCommandLine(USAGE, {
+  options: {
+    url: { type: 'string' },
+    seed: { type: 'string' },
+    queries: { type: 'string' },
+    merchants: { type: 'string' },
+  },
+});
+const K = 10;
+const SEED = integerOption(USAGE, 'seed', options.seed, 42);
+const N = integerOption(USAGE, 'queries', options.queries, 50, 4);
+const URL_ = options.url ?? process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/srg_bench';
+const READERS = { staff: ['staff'], contractor: ['contractor'] } as const;
+
+async function main(): Promise<void> {
+  const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: URL_, DB_STATEMENT_TIMEOUT_MS: '0' });
+  // Never migrates: the database is the benchmark's, read as it is.
+  const db = await openDatabase(config, { migrate: false, poolSize: 2 });
+  const ds = db.dataSource;
+  const search = new SearchRepository();
+  const calibrations = new CalibrationRepository();
+  const indexes = new VectorIndexRepository();
+  const tx = <T>(fn: (m: EntityManager) => Promise<T>): Promise<T> => ds.transaction(fn);
+
+  const merchantIds =
+    options.merchants?.split(',') ??
+    (
+      await ds.query<{ merchant_id: string }[]>(
+        `SELECT merchant_id FROM document_chunks GROUP BY merchant_id
+          HAVING count(*) >= $1 ORDER BY count(*) DESC`,
+        [config.retrieval.dedicatedIndexMinRows],
+      )
+    ).map((r) => r.merchant_id);
+  // The benchmark's held-out queries: its generator, its seed, its stream (bench/run.bench.ts).
+  const heldOut = new VectorGenerator(1536, SEED).fork(SEED * 977 + 5);
+
+  const rows: Record<string, unknown>[] = [];
+  for (const merchantId of merchantIds) {
+    const version = 1;
+    const size = await calibrations.countRows(ds.manager, merchantId, version);
+    const index = await indexes.findMerchantHnswIndex(ds.manager, merchantId, 1536);
+    const sample = await calibrations.sample(ds.manager, merchantId, version, N * 2);
+    const sets: Record<string, CalibrationQuery[]> = {
+      own: sample.slice(0, N).map((s) => ({ embedding: s.embedding, self: s.id })),
+      between: sample
+        .slice(N)
+        .map((s, i, rest) => midpoint(s.embedding, rest[(i + 1) % rest.length].embedding))
+        .filter((e): e is number[] => e !== null)
+        .map((embedding) => ({ embedding, self: '' })),
+      'held-out': Array.from({ length: N }, () => ({ embedding: heldOut.query(), self: '' })),
+    };
+    log(`${merchantId}: ${size} chunks, index ${index ?? 'none'}; sets ${Object.keys(sets).join(', ')}`);
+    const params = (embedding: number[]) => ({
+      embedding,
+      corpus: { version, dimensions: 1536 },
+      k: K + 1,
+      filter: {},
+    });
+    for (const [reader, roles] of Object.entries(READERS)) {
+      const scope: TenantScope = { merchantId, principals: principalsFor(`bench-${reader}`, [...roles]) };
+      const truth = new Map<string, string[][]>();
+      for (const [name, qs] of Object.entries(sets)) {
+        const answers: string[][] = [];
+        for (const q of qs)
+          answers.push(top(await tx((m) => search.searchExact(m, scope, params(q.embedding))), q));
+        truth.set(name, answers);
+      }
+      const settings: { setting: string; run: (e: number[]) => Promise<ChunkHit[]> }[] = [
+        ...(index === null
+          ? []
+          : HNSW_SETTINGS.map((h) => ({
+              setting: `hnsw ef=${h.efSearch} cand=${h.candidates}`,
+              run: (e: number[]) =>
+                tx((m) =>
+                  search.searchHnsw(m, scope, params(e), {
+                    efSearch: h.efSearch,
+                    candidates: h.candidates,
+                    maxScanTuples: config.retrieval.hnswMaxScanTuples,
+                  }),
+                ),
+            }))),
+        ...QUANTIZED_RERANKS.filter((r) => r < size).map((rerank) => ({
+          setting: `quantized rerank=${rerank}`,
+          run: (e: number[]) => tx((m) => search.searchQuantized(m, scope, params(e), rerank)),
+        })),
+      ];
+      for (const { setting, run } of settings) {
+        const row: Record<string, unknown> = { merchantId, size, reader, setting };
+        for (const [name, qs] of Object.entries(sets)) {
+          let found = 0;
+          let expected = 0;
+          for (const [i, q] of qs.entries()) {
+            const want = truth.get(name)![i];
+            const got = new Set(top(await run(q.embedding), q));
+            found += want.filter((id) => got.has(id)).length;
+            expected += want.length;
+          }
+          row[name] = expected === 0 ? 1 : found / expected;
+          row[`${name}Passes`] = recallLowerBound(found, expected) >= RECALL_TARGET;
+        }
+        log(JSON.stringify(row));
+        rows.push(row);
+      }
+    }
+  }
+  await db.close();
+  writeResults(
+    'calibration-queries',
+    { machine: machine(), seed: SEED, queries: N, url: URL_, rows },
+    report(rows),
+  );
+}
+
+interface CalibrationQuery {
+  embedding: number[];
+  /** The sampled chunk this query is (left out of the answers), or ''. */
+  self: string;
+}
+
+/** The unit vector halfway between the directions of a and b (null when they cancel). */
+function midpoint(a: readonly number[], b: readonly number[]): number[] | null {
+  const na = Math.hypot(...a);
+  const nb = Math.hypot(...b);
+  const out = a.map((x, i) => x / na + b[i] / nb);
+  const n = Math.hypot(...out);
+  return n > 1e-6 && Number.isFinite(n) ? out.map((x) => x / n) : null;
+}
+
+function top(hits: readonly ChunkHit[], q: CalibrationQuery): string[] {
+  return hits
+    .filter((h) => h.id !== q.self)
+    .slice(0, K)
+    .map((h) => h.id);
+}
+
+function report(rows: Record<string, unknown>[]): string {
+  const f = (x: unknown, pass: unknown) => `${(x as number).toFixed(3)}${pass ? ' ✓' : ''}`;
+  const lines = [
+    '# Calibration queries: which sample predicts held-out recall',
+    '',
+    `${N} queries per set; ✓ = passes the calibration's rule (one-sided 95% Wilson lower bound of recall@10 >= 0.99).`,
+    '',
+    '| merchant | chunks | reader | setting | own (calibration) | between two own | held-out |',
+    '|---|---:|---|---|---:|---:|---:|',
+    ...rows.map(
+      (r) =>
+        `| ${String(r.merchantId)} | ${String(r.size)} | ${String(r.reader)} | ${String(r.setting)} | ${f(r.own, r.ownPasses)} | ${f(r.between, r.betweenPasses)} | ${f(r['held-out'], r['held-outPasses'])} |`,
+    ),
+  ];
+  return lines.join('\n') + '\n';
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
