@@ -16,7 +16,7 @@ import { VectorIndexRepository } from '../src/vector-index/vector-index.reposito
 import { log, machine, writeResults } from './bench-utils';
 import { VectorGenerator } from './vector-generator';
 
-const USAGE = `Usage: node dist/bench/calibration-queries.bench.js --url postgres://... [--seed 42] [--queries 50]
+const USAGE = `Usage: npm run bench:calibration-queries -- --url postgres://... [--seed 42] [--queries 50]
                         [--merchants bm0000-xl,...]
 
 Which calibration queries predict the recall of held-out queries. Reads (never writes) a database built by
@@ -167,7 +167,9 @@ function report(rows: Record<string, unknown>[]): string {
   const lines = [
     '# Calibration queries: which sample predicts held-out recall',
     '',
-    `${N} queries per set; ✓ = passes the calibration's rule (one-sided 95% Wilson lower bound of recall@10 >= 0.99).`,
+    `Run ${new Date().toISOString()} on ${machine()}. Reproduce: \`npm run bench -- --preset large --seed ${SEED} --url U\`, then \`npm run bench:calibration-queries -- --url U --seed ${SEED} --queries ${N}\`.`,
+    '',
+    `${N} queries per set; ✓ = passes the calibration's rule (one-sided 95% Wilson lower bound of recall@10 >= 0.99). The calibration uses own vectors, needs a pass for both readers, and (since this run) takes the index setting after the first that passes.`,
     '',
     '| merchant | chunks | reader | setting | own (calibration) | between two own | held-out |',
     '|---|---:|---|---|---:|---:|---:|',
