@@ -15,6 +15,7 @@ import { SearchSynonyms1765320000000 } from './1765320000000-search-synonyms';
 import { InlineEmbeddings1765340000000 } from './1765340000000-inline-embeddings';
 import { DropAclGin1765360000000 } from './1765360000000-drop-acl-gin';
 import { DropSearchTsv1765360000001 } from './1765360000001-drop-search-tsv';
+import { ChunkedWith1765380000000 } from './1765380000000-chunked-with';
 
 /** Every migration, in order. Listed explicitly so the same list works from ts-jest, tsc output and the CLI. */
 export const migrations = [
@@ -35,4 +36,5 @@ export const migrations = [
   InlineEmbeddings1765340000000,
   DropAclGin1765360000000,
   DropSearchTsv1765360000001,
+  ChunkedWith1765380000000,
 ];

@@ -54,25 +54,122 @@ describe('ingestion round trips', () => {
     await t.close();
   });
 
-  it('answers an unchanged re-ingest from one read transaction, writing nothing', async () => {
+  const storedRow = async (): Promise<{ xmin: string; chunked_with: string | null }> =>
+    (
+      await t.db.dataSource.query<{ xmin: string; chunked_with: string | null }[]>(
+        `SELECT xmin::text, chunked_with FROM support_documents WHERE merchant_id = $1 AND id = 'guide'`,
+        [admin.merchantId],
+      )
+    )[0];
+  const storedChunks = async (version = 1): Promise<string[]> =>
+    (
+      await t.db.dataSource.query<{ chunk_text: string }[]>(
+        `SELECT chunk_text FROM document_chunks
+          WHERE merchant_id = $1 AND document_id = 'guide' AND corpus_version = $2 ORDER BY chunk_index`,
+        [admin.merchantId, version],
+      )
+    ).map((r) => r.chunk_text);
+
+  it('answers an unchanged re-ingest from one read before chunking, writing nothing', async () => {
     expect((await t.gql(INGEST, { input: doc }, admin)).errors).toBeUndefined();
-    const before = await t.db.dataSource.query<{ xmin: string }[]>(
-      `SELECT xmin::text FROM support_documents WHERE merchant_id = $1 AND id = 'guide'`,
-      [admin.merchantId],
-    );
+    const before = await storedRow();
+    expect(before.chunked_with).toMatch(/^chunker-v\d+;/);
     const { result, sent } = await statements(() => t.gql(INGEST, { input: doc }, admin));
     expect(result.data).toEqual({ ingestDocument: { unchanged: true, chunkCount: 3 } });
-    const commits = sent.filter((s) => /^COMMIT/i.test(s));
-    expect(commits).toHaveLength(1);
+    expect(sent.filter((s) => /^COMMIT/i.test(s))).toHaveLength(1);
     expect(sent.filter((s) => /^\s*(INSERT|UPDATE|DELETE)/i.test(s))).toEqual([]);
-    // BEGIN, request tag, tenant settings, live versions, stored chunks, stored row, COMMIT (was two transactions,
-    // 16 statements).
-    expect(sent.length).toBeLessThanOrEqual(7);
-    const after = await t.db.dataSource.query<{ xmin: string }[]>(
-      `SELECT xmin::text FROM support_documents WHERE merchant_id = $1 AND id = 'guide'`,
+    // BEGIN with the tenant settings and request tag in one round trip, the one read, COMMIT (was 7 statements
+    // with a chunking of the text; two transactions and 16 before that).
+    expect(sent.filter((s) => !/^SELECT app_claim_binding/i.test(s)).length).toBe(3);
+    expect(sent.filter((s) => /^SELECT d\.merchant_id, d\.id/.test(s))).toHaveLength(1);
+    expect(await storedRow()).toEqual(before);
+  });
+
+  it('re-chunks an unchanged document whose chunks were cut with another chunker, and records the signature', async () => {
+    // As if stored by an older chunker: other chunks and another signature (the row itself unchanged).
+    await t.db.dataSource.query(
+      `UPDATE support_documents SET chunked_with = 'chunker-v0;older' WHERE merchant_id = $1 AND id = 'guide'`,
       [admin.merchantId],
     );
-    expect(after).toEqual(before);
+    await t.db.dataSource.query(
+      `DELETE FROM document_chunks WHERE merchant_id = $1 AND document_id = 'guide' AND chunk_index > 0`,
+      [admin.merchantId],
+    );
+    const res = await t.gql<{ ingestDocument: { unchanged: boolean; chunkCount: number } }>(
+      INGEST,
+      { input: doc },
+      admin,
+    );
+    expect(res.data?.ingestDocument).toEqual({ unchanged: false, chunkCount: 3 });
+    expect(await storedChunks()).toHaveLength(3);
+    const signed = await storedRow();
+    expect(signed.chunked_with).toMatch(/^chunker-v\d+;/);
+    expect(signed.chunked_with).not.toBe('chunker-v0;older');
+    // The next one is the fast path again.
+    const again = await statements(() => t.gql(INGEST, { input: doc }, admin));
+    expect(again.result.data).toEqual({ ingestDocument: { unchanged: true, chunkCount: 3 } });
+    expect(again.sent.filter((s) => /^\s*(INSERT|UPDATE|DELETE)/i.test(s))).toEqual([]);
+  });
+
+  it('records the signature of a document stored before it existed, without rewriting its row or chunks', async () => {
+    await t.db.dataSource.query(
+      `UPDATE support_documents SET chunked_with = NULL WHERE merchant_id = $1 AND id = 'guide'`,
+      [admin.merchantId],
+    );
+    const before = await storedRow();
+    const chunksBefore = await t.db.dataSource.query<{ id: string }[]>(
+      `SELECT id::text FROM document_chunks WHERE merchant_id = $1 AND document_id = 'guide' ORDER BY id`,
+      [admin.merchantId],
+    );
+    const res = await t.gql(INGEST, { input: doc }, admin);
+    expect(res.data).toEqual({ ingestDocument: { unchanged: true, chunkCount: 3 } });
+    const after = await storedRow();
+    expect(after.chunked_with).toMatch(/^chunker-v\d+;/);
+    expect(after.xmin).not.toBe(before.xmin); // the signature was written
+    expect(
+      await t.db.dataSource.query<{ id: string }[]>(
+        `SELECT id::text FROM document_chunks WHERE merchant_id = $1 AND document_id = 'guide' ORDER BY id`,
+        [admin.merchantId],
+      ),
+    ).toEqual(chunksBefore);
+  });
+
+  it('takes the full path while another corpus version is being built, so the re-ingest reaches it too', async () => {
+    const [active] = await t.db.dataSource.query<{ embedding_model: string; dimensions: number }[]>(
+      `SELECT embedding_model, dimensions FROM corpus_versions WHERE merchant_id = $1 AND state = 'active'`,
+      [admin.merchantId],
+    );
+    await t.db.dataSource.query(
+      `INSERT INTO corpus_versions (merchant_id, version, embedding_model, dimensions, state)
+       VALUES ($1, 2, $2, $3, 'building')`,
+      [admin.merchantId, active.embedding_model, active.dimensions],
+    );
+    try {
+      const res = await t.gql(INGEST, { input: doc }, admin);
+      expect(res.errors).toBeUndefined();
+      expect(await storedChunks(2)).toEqual(await storedChunks(1));
+      expect(await storedChunks(2)).toHaveLength(3);
+    } finally {
+      await t.db.dataSource.query(
+        `DELETE FROM document_chunks WHERE merchant_id = $1 AND corpus_version = 2`,
+        [admin.merchantId],
+      );
+      await t.db.dataSource.query(`DELETE FROM corpus_versions WHERE merchant_id = $1 AND version = 2`, [
+        admin.merchantId,
+      ]);
+    }
+  });
+
+  it('is not fooled by an ACL changed since: re-ingesting the old ACL writes it back to the chunks', async () => {
+    const UPDATE_ACL = `mutation($id: ID!, $acl: [String!]!) { updateDocumentAcl(id: $id, acl: $acl) { id } }`;
+    expect((await t.gql(UPDATE_ACL, { id: 'guide', acl: ['role:staff'] }, admin)).errors).toBeUndefined();
+    const res = await t.gql<{ ingestDocument: { unchanged: boolean } }>(INGEST, { input: doc }, admin);
+    expect(res.data?.ingestDocument.unchanged).toBe(false);
+    const acl = await t.db.dataSource.query<{ acl: string[] }[]>(
+      `SELECT DISTINCT acl FROM document_chunks WHERE merchant_id = $1 AND document_id = 'guide'`,
+      [admin.merchantId],
+    );
+    expect(acl).toEqual([{ acl: ['role:agent'] }]);
   });
 
   it('writes a changed ACL although text and chunks are unchanged', async () => {

@@ -240,6 +240,16 @@ describe('migrations', () => {
         ).length > 0;
       expect(await hasSearchTsv()).toBe(false);
       expect(await chunkIndexes()).not.toContain('document_chunks_acl_gin_idx');
+      const hasChunkedWith = async () =>
+        (
+          await db.dataSource.query<unknown[]>(
+            `SELECT 1 FROM pg_attribute WHERE attrelid = 'support_documents'::regclass AND attname = 'chunked_with' AND NOT attisdropped`,
+          )
+        ).length > 0;
+      expect(await hasChunkedWith()).toBe(true);
+      // Down one step: the chunker signature column is gone.
+      await db.dataSource.undoLastMigration({ transaction: 'each' });
+      expect(await hasChunkedWith()).toBe(false);
       // Down one step: the unweighted search_tsv and its index are back.
       await db.dataSource.undoLastMigration({ transaction: 'each' });
       expect(await hasSearchTsv()).toBe(true);

@@ -2,6 +2,7 @@ import { type EntityManager } from 'typeorm';
 import { type ContentAccess } from '../auth/permissions';
 import { type JsonObject } from '../common/graphql-scalars';
 import { SupportDocument } from './support-document.entity';
+import { type SqlClient } from '../db/session';
 import { writtenRows } from '../db/write-result';
 
 export interface DocumentWrite {
@@ -11,6 +12,8 @@ export interface DocumentWrite {
   contentHash: string;
   metadata: JsonObject;
   acl: string[];
+  /** The chunker signature its chunks are cut with (source-preparation.ts, chunkerSignature). */
+  chunkedWith: string;
 }
 
 export interface DocumentListFilter {
@@ -55,15 +58,25 @@ export class DocumentRepository {
     doc: DocumentWrite,
   ): Promise<{ row: SupportDocument; changed: boolean; created: boolean }> {
     const rows: (DocumentRow & { inserted: boolean })[] = await manager.query(
-      `INSERT INTO support_documents AS d (merchant_id, id, title, body, content_hash, metadata, acl)
-       VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::text[])
+      `INSERT INTO support_documents AS d (merchant_id, id, title, body, content_hash, metadata, acl, chunked_with)
+       VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::text[], $8)
        ON CONFLICT (merchant_id, id) DO UPDATE
          SET title = EXCLUDED.title, body = EXCLUDED.body, content_hash = EXCLUDED.content_hash,
-             metadata = EXCLUDED.metadata, acl = EXCLUDED.acl, updated_at = EXCLUDED.updated_at
+             metadata = EXCLUDED.metadata, acl = EXCLUDED.acl, updated_at = EXCLUDED.updated_at,
+             chunked_with = EXCLUDED.chunked_with
          WHERE (d.title, d.body, d.metadata, d.acl) IS DISTINCT FROM
                (EXCLUDED.title, EXCLUDED.body, EXCLUDED.metadata, EXCLUDED.acl)
        RETURNING ${COLUMNS}, (xmax = 0) AS inserted`,
-      [merchantId, doc.id, doc.title, doc.body, doc.contentHash, JSON.stringify(doc.metadata), doc.acl],
+      [
+        merchantId,
+        doc.id,
+        doc.title,
+        doc.body,
+        doc.contentHash,
+        JSON.stringify(doc.metadata),
+        doc.acl,
+        doc.chunkedWith,
+      ],
     );
     if (rows.length > 0) return { row: toEntity(rows[0]), changed: true, created: rows[0].inserted };
     const existing = await this.findForUpdate(manager, merchantId, doc.id);
@@ -72,7 +85,8 @@ export class DocumentRepository {
 
   /**
    * The stored rows of `docs` when EVERY one is stored exactly as given (title and text by content hash, metadata,
-   * ACL: what upsert's IS DISTINCT FROM compares), else null: a re-ingest of unchanged documents answers from this
+   * ACL: what upsert's IS DISTINCT FROM compares; and the chunker signature, which the write must record if it
+   * differs), else null: a re-ingest of unchanged documents answers from this
    * one read instead of a write transaction. One statement for the batch; the ACL travels as jsonb (unnest would
    * flatten a text[][]).
    */
@@ -82,11 +96,11 @@ export class DocumentRepository {
     docs: readonly DocumentWrite[],
   ): Promise<SupportDocument[] | null> {
     const rows: (DocumentRow & { i: number })[] = await manager.query(
-      `SELECT ${COLUMNS}, g.i FROM unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[])
-                 WITH ORDINALITY AS g (id, title, content_hash, metadata, acl, i)
+      `SELECT ${COLUMNS}, g.i FROM unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[])
+                 WITH ORDINALITY AS g (id, title, content_hash, metadata, acl, chunked_with, i)
          JOIN support_documents d ON d.merchant_id = $1 AND d.id = g.id
         WHERE d.title = g.title AND d.content_hash = g.content_hash AND d.metadata = g.metadata
-          AND d.acl = ARRAY(SELECT jsonb_array_elements_text(g.acl))
+          AND d.acl = ARRAY(SELECT jsonb_array_elements_text(g.acl)) AND d.chunked_with = g.chunked_with
         ORDER BY g.i`,
       [
         merchantId,
@@ -95,9 +109,68 @@ export class DocumentRepository {
         docs.map((d) => d.contentHash),
         docs.map((d) => JSON.stringify(d.metadata)),
         docs.map((d) => JSON.stringify(d.acl)),
+        docs.map((d) => d.chunkedWith),
       ],
     );
     return rows.length === docs.length ? rows.map(toEntity) : null;
+  }
+
+  /**
+   * Records the chunker signature of documents whose row the upsert left alone (same content) but whose chunks the
+   * same transaction brought up to date: rows written before `chunked_with` existed, or re-chunked after a chunking
+   * change. Rows already so are not touched.
+   */
+  async markChunkedWith(
+    manager: EntityManager,
+    merchantId: string,
+    ids: readonly string[],
+    signature: string,
+  ): Promise<void> {
+    if (ids.length === 0) return;
+    await manager.query(
+      `UPDATE support_documents SET chunked_with = $3
+        WHERE merchant_id = $1 AND id = ANY($2::text[]) AND chunked_with IS DISTINCT FROM $3`,
+      [merchantId, [...ids], signature],
+    );
+  }
+
+  /**
+   * The re-ingest fast path, before any chunking: the stored rows of `docs` with their chunk counts in the active
+   * corpus version, when EVERY one is stored exactly as given (title and text by content hash, metadata, ACL, and
+   * the chunker signature its chunks were cut with) and no other corpus version is being built (a write would go
+   * to that one too); else null. One statement, whatever the batch size.
+   */
+  async findUnchanged(
+    client: SqlClient,
+    merchantId: string,
+    docs: readonly DocumentWrite[],
+  ): Promise<{ row: SupportDocument; chunkCount: number }[] | null> {
+    const rows = (await client.query(
+      `SELECT ${COLUMNS.replace('d.body, ', '')},
+              (SELECT count(*)::int FROM document_chunks c
+                WHERE c.merchant_id = $1 AND c.document_id = d.id AND c.corpus_version = v.version) AS chunk_count
+         FROM corpus_versions v
+         CROSS JOIN unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[])
+                 WITH ORDINALITY AS g (id, title, content_hash, metadata, acl, chunked_with, i)
+         JOIN support_documents d ON d.merchant_id = $1 AND d.id = g.id
+        WHERE v.merchant_id = $1 AND v.state = 'active'
+          AND NOT EXISTS (SELECT 1 FROM corpus_versions b WHERE b.merchant_id = $1 AND b.state = 'building')
+          AND d.title = g.title AND d.content_hash = g.content_hash AND d.metadata = g.metadata
+          AND d.acl = ARRAY(SELECT jsonb_array_elements_text(g.acl)) AND d.chunked_with = g.chunked_with
+        ORDER BY g.i`,
+      [
+        merchantId,
+        docs.map((d) => d.id),
+        docs.map((d) => d.title),
+        docs.map((d) => d.contentHash),
+        docs.map((d) => JSON.stringify(d.metadata)),
+        docs.map((d) => JSON.stringify(d.acl)),
+        docs.map((d) => d.chunkedWith),
+      ],
+    )) as unknown as (Omit<DocumentRow, 'body'> & { chunk_count: number })[];
+    if (rows.length !== docs.length || rows.some((r) => r.chunk_count === 0)) return null;
+    // The body is not read back (it may be large and TOASTed): equal content hashes mean it is the given one.
+    return rows.map((r, i) => ({ row: toEntity({ ...r, body: docs[i].body }), chunkCount: r.chunk_count }));
   }
 
   /** What decides whether a document is stored exactly so, for many ids at once (the folder loader's skip). */
@@ -105,14 +178,25 @@ export class DocumentRepository {
     manager: EntityManager,
     merchantId: string,
     ids: readonly string[],
-  ): Promise<Map<string, { contentHash: string; acl: string[]; metadata: JsonObject }>> {
-    const rows: { id: string; content_hash: string; acl: string[]; metadata: JsonObject }[] =
-      await manager.query(
-        `SELECT id, content_hash, acl, metadata FROM support_documents WHERE merchant_id = $1 AND id = ANY($2::text[])`,
-        [merchantId, [...ids]],
-      );
+  ): Promise<
+    Map<string, { contentHash: string; acl: string[]; metadata: JsonObject; chunkedWith: string | null }>
+  > {
+    const rows: {
+      id: string;
+      content_hash: string;
+      acl: string[];
+      metadata: JsonObject;
+      chunked_with: string | null;
+    }[] = await manager.query(
+      `SELECT id, content_hash, acl, metadata, chunked_with FROM support_documents
+        WHERE merchant_id = $1 AND id = ANY($2::text[])`,
+      [merchantId, [...ids]],
+    );
     return new Map(
-      rows.map((r) => [r.id, { contentHash: r.content_hash, acl: r.acl, metadata: r.metadata }]),
+      rows.map((r) => [
+        r.id,
+        { contentHash: r.content_hash, acl: r.acl, metadata: r.metadata, chunkedWith: r.chunked_with },
+      ]),
     );
   }
 

@@ -12,7 +12,7 @@ import {
   MAX_BATCH_DOCUMENTS,
   MAX_BATCH_TICKETS,
 } from './ingestion.types';
-import { checkDocument, type PreparationRules, prepareDocument, prepareTicket } from './source-preparation';
+import { checkDocument, chunkDocument, type PreparationRules, prepareTicket } from './source-preparation';
 import { type SourceWriter } from './source-writer';
 
 export {
@@ -123,8 +123,9 @@ export class IngestionService {
   }
 
   /**
-   * Ids of the given rows that are stored exactly so (same title and text, ACL, metadata): the folder loader skips
-   * them without chunking or embedding, which makes a rerun after a crash continue cheaply. Admin tools only.
+   * Ids of the given rows that are stored exactly so (same title and text, ACL, metadata, chunked with the same
+   * chunker and settings): the folder loader skips them without chunking or embedding, which makes a rerun after a
+   * crash continue cheaply. Admin tools only.
    */
   async unchangedDocuments(merchantId: string, rows: readonly DocumentWrite[]): Promise<Set<string>> {
     if (rows.length === 0) return new Set();
@@ -142,6 +143,7 @@ export class IngestionService {
           return (
             s !== undefined &&
             s.contentHash === r.contentHash &&
+            s.chunkedWith === r.chunkedWith &&
             canonicalJson(s.acl) === canonicalJson(r.acl) &&
             canonicalJson(s.metadata) === canonicalJson(r.metadata)
           );
@@ -161,16 +163,22 @@ export class IngestionService {
         field: 'inputs',
       });
     }
-    const prepared = cmds.map((cmd, i) =>
-      prepareDocument(this.rules, cmd, cmds.length > 1 ? `inputs[${i}].` : ''),
-    );
+    const prefix = (i: number): string => (cmds.length > 1 ? `inputs[${i}].` : '');
+    const rows = cmds.map((cmd, i) => checkDocument(this.rules, cmd, prefix(i)));
     const seen = new Set<string>();
-    for (const p of prepared) {
-      if (seen.has(p.row.id))
-        throw badInput(`document id ${p.row.id} appears more than once in the batch`, { field: 'id' });
-      seen.add(p.row.id);
+    for (const row of rows) {
+      if (seen.has(row.id))
+        throw badInput(`document id ${row.id} appears more than once in the batch`, { field: 'id' });
+      seen.add(row.id);
     }
-    return this.writer.write(db, merchantId, prepared);
+    // Checked, not yet chunked: a re-ingest of documents stored exactly so is answered from one read.
+    const unchanged = await this.writer.findUnchangedDocuments(db, merchantId, rows);
+    if (unchanged) return unchanged;
+    return this.writer.write(
+      db,
+      merchantId,
+      rows.map((row, i) => chunkDocument(this.rules, row, prefix(i))),
+    );
   }
 }
 

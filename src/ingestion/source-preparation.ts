@@ -1,5 +1,11 @@
 import crypto from 'node:crypto';
-import { type ChunkingOptions, chunkMarkdown, chunkTicket, type TextChunk } from '../chunks/chunking/chunker';
+import {
+  CHUNKER_VERSION,
+  type ChunkingOptions,
+  chunkMarkdown,
+  chunkTicket,
+  type TextChunk,
+} from '../chunks/chunking/chunker';
 import { badInput } from '../common/errors/domain-error';
 import { sha256 } from '../common/hash';
 import {
@@ -28,6 +34,20 @@ export interface PreparationRules {
 }
 
 /**
+ * What a document's stored chunks were cut with: the chunker's version and the chunking settings. Stored with the
+ * chunks (`support_documents.chunked_with`); a document whose row and signature match what it would be written as
+ * now has exactly the chunks chunking would give it now, so a re-ingest need not chunk it to know it is unchanged.
+ */
+export function chunkerSignature(options: ChunkingOptions): string {
+  // Every setting, by name: a setting added to ChunkingOptions later changes the signature without a code change.
+  const settings = Object.entries(options)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([k, v]) => `${k}=${String(v)}`);
+  return `chunker-v${CHUNKER_VERSION};${settings.join(';')}`;
+}
+
+/**
  * Every check of a document except chunking, and the row it becomes (normalized ACL and metadata, content hash):
  * what the folder loader checks a whole folder with before writing, and compares with what is stored.
  */
@@ -44,7 +64,15 @@ export function checkDocument(
   const text = assertText(`${prefix}text`, cmd.text, rules.maxDocumentChars);
   const metadata = normalizeMetadata(`${prefix}metadata`, cmd.metadata);
   const acl = normalizeAcl(`${prefix}acl`, cmd.acl);
-  return { id, title, body: text, contentHash: sha256(title, text), metadata, acl };
+  return {
+    id,
+    title,
+    body: text,
+    contentHash: sha256(title, text),
+    metadata,
+    acl,
+    chunkedWith: chunkerSignature(rules.chunking),
+  };
 }
 
 /**
@@ -56,7 +84,15 @@ export function prepareDocument(
   cmd: IngestDocumentCommand,
   prefix = '',
 ): Extract<PreparedSource, { kind: 'document' }> {
-  const row = checkDocument(rules, cmd, prefix);
+  return chunkDocument(rules, checkDocument(rules, cmd, prefix), prefix);
+}
+
+/** Chunks a checked document (checkDocument's row): the second half of prepareDocument. */
+export function chunkDocument(
+  rules: PreparationRules,
+  row: DocumentWrite,
+  prefix = '',
+): Extract<PreparedSource, { kind: 'document' }> {
   const pieces = toPieces(chunkMarkdown(row.title, row.body, rules.chunking), (c) =>
     documentCitation(row.title, c),
   );

@@ -14,7 +14,7 @@ import {
   type LiveVersions,
 } from '../corpus/corpus-version.repository';
 import { isDistributed } from '../db/distributed';
-import { type Db } from '../db/session';
+import { type Db, managerClient, TenantSession } from '../db/session';
 import { type DocumentRepository, type DocumentWrite } from '../documents/document.repository';
 import { type SupportDocument } from '../documents/support-document.entity';
 import { type EmbedderRegistry } from '../embeddings/embedder.registry';
@@ -105,6 +105,35 @@ export class SourceWriter {
         );
       }
     }
+  }
+
+  /**
+   * The re-ingest fast path: outcomes for checked (not yet chunked) documents when every one is stored exactly as
+   * given, chunked with the current chunker, and nothing else is being built; else null (then chunk and write()).
+   * One read, on the request path a single round trip after BEGIN (TenantSession.read).
+   */
+  async findUnchangedDocuments(
+    db: Db,
+    merchantId: string,
+    rows: readonly DocumentWrite[],
+  ): Promise<IngestOutcome<SupportDocument>[] | null> {
+    const found =
+      db instanceof TenantSession
+        ? await db.read('SELECT 1', (client) => this.documents.findUnchanged(client, merchantId, rows))
+        : await db.transaction((m) => this.documents.findUnchanged(managerClient(m), merchantId, rows));
+    if (!found) return null;
+    const outcomes = found.map(({ row, chunkCount }) => ({
+      source: row,
+      chunkCount,
+      embeddedChunks: 0,
+      reusedChunks: chunkCount,
+      deletedChunks: 0,
+      unchanged: true,
+      created: false,
+      warnings: aclWarnings(row.acl),
+    }));
+    this.events.sourcesWritten('document', outcomes);
+    return outcomes;
   }
 
   /**
@@ -202,6 +231,16 @@ export class SourceWriter {
         p.kind === 'document'
           ? await this.documents.upsert(m, merchantId, p.row)
           : await this.tickets.upsert(m, merchantId, p.row),
+      );
+    }
+    // Rows the upsert left alone get the chunker signature of the chunks this transaction makes them match.
+    const kept = prepared.filter((p, i) => p.kind === 'document' && !rows[i].changed);
+    if (kept.length > 0) {
+      await this.documents.markChunkedWith(
+        m,
+        merchantId,
+        kept.map((p) => p.row.id),
+        (kept[0].row as DocumentWrite).chunkedWith,
       );
     }
     // A row the upsert created has no chunks yet (they reference it): nothing to list when every row is new.

@@ -1,4 +1,6 @@
+import crypto from 'node:crypto';
 import {
+  CHUNKER_VERSION,
   chunkMarkdown,
   chunkTicket,
   DEFAULT_CHUNKING,
@@ -460,5 +462,50 @@ describe('contextual header (contextHeader: true, as the gateway ingests)', () =
     expect(chunkTicket('Late', [{ author: 'customer', body: 'Where is it?' }], opts)[0].text).toBe(
       'Subject: Late\n\nCustomer: Where is it?',
     );
+  });
+});
+
+describe('CHUNKER_VERSION', () => {
+  // Stored documents remember the chunker signature their chunks were cut with (`chunked_with`), and a re-ingest
+  // whose signature matches is answered "unchanged" without chunking. If this pinned output changes, stored chunks
+  // are stale: bump CHUNKER_VERSION in chunker.ts, then update the digest here.
+  const doc = [
+    '# Returns guide',
+    '',
+    'Intro paragraph with a sentence. And another one!',
+    '',
+    '## Window',
+    '',
+    Array.from({ length: 60 }, (_, i) => `Sentence ${i} explains part ${i % 7} of the window.`).join(' '),
+    '',
+    '- first item',
+    '- second item',
+    '',
+    '### Exceptions',
+    '',
+    '```',
+    'code line 1',
+    'code line 2',
+    '```',
+    '',
+    '## Using C#',
+    '',
+    'Short.',
+  ].join('\n');
+
+  it('pins the output of a fixed document under the default and the gateway settings', () => {
+    const out = [
+      chunkMarkdown('Returns guide', doc),
+      chunkMarkdown('Returns guide', doc, { targetTokens: 80, overlapTokens: 16, contextHeader: true }),
+      chunkTicket('Late', [
+        { author: 'customer', body: 'Where is it? It was due Monday.' },
+        { author: 'agent', body: 'It ships today.' },
+      ]),
+    ];
+    const digest = crypto.createHash('sha256').update(JSON.stringify(out)).digest('hex');
+    expect({ digest, CHUNKER_VERSION }).toEqual({
+      digest: '60e1bce511d19cd4247676b005d41ad3e018bcc6fd88a7203106c9e240f447d4',
+      CHUNKER_VERSION: 1,
+    });
   });
 });
