@@ -61,6 +61,11 @@ export function toMarkdown(j: Json): string {
       1,
     ),
     row(`dedicated HNSW index build (m=32, ef_construction=128), s`, (r) => r.indexBuildSeconds, 1),
+    row(
+      `then \`npm run calibrate -- --merchant <syn>\` (the gateway below does not calibrate in the background), s`,
+      (r) => r.calibrateCommandSeconds,
+      1,
+    ),
     row(`\`ingestDocuments\` batches, index maintained: **chunks/s**`, (r) =>
       g(r.graphqlIndexMaintained, 'chunksPerSecond'),
     ),
