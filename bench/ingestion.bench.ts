@@ -314,31 +314,20 @@ async function measureSide(side: Side, folders: { name: string; dir: string; doc
 
   const merchant = `${side.name}-${folders[0].name}`;
   const token = signToken({ sub: 'bench-admin', merchantId: merchant, roles: ['admin'] }, SECRET, 3600);
+  const npmRunSeconds = async (script: string): Promise<number> => {
+    log(`[${side.name}] npm run ${script} -- --merchant ${merchant}`);
+    const args = ['run', '--silent', script, '--', '--merchant', merchant];
+    return (await runCommand(side.root, 'npm', args, cliEnv(side.url))).seconds;
+  };
   // What a user runs after a load that left the merchant's first index to it (a no-op when the load built it).
-  log(`[${side.name}] npm run vector-index -- --merchant ${merchant}`);
-  r.vectorIndexCommandSeconds = (
-    await runCommand(
-      side.root,
-      'npm',
-      ['run', '--silent', 'vector-index', '--', '--merchant', merchant],
-      cliEnv(side.url),
-    )
-  ).seconds;
+  r.vectorIndexCommandSeconds = await npmRunSeconds('vector-index');
   log(`[${side.name}] building the dedicated index of ${merchant}`);
   const tIdx = performance.now();
   await buildIndex(side.url, merchant);
   r.indexBuildSeconds = (performance.now() - tIdx) / 1000;
   // The last step after a load (docs/INGESTION.md): measure the merchant's retrieval settings. Timed on its own;
   // the gateway below does not calibrate in the background, or the first phase would pay for it.
-  log(`[${side.name}] npm run calibrate -- --merchant ${merchant}`);
-  r.calibrateCommandSeconds = (
-    await runCommand(
-      side.root,
-      'npm',
-      ['run', '--silent', 'calibrate', '--', '--merchant', merchant],
-      cliEnv(side.url),
-    )
-  ).seconds;
+  r.calibrateCommandSeconds = await npmRunSeconds('calibrate');
   const gw = await startGateway(side);
   try {
     // A fresh process pays its warm-up (JIT, the tokenizer's rank tables, the first claim) in its first requests:

@@ -50,6 +50,29 @@ function toEntity(r: DocumentRow): SupportDocument {
   });
 }
 
+/**
+ * The given documents as rows `g` (id, title, content_hash, metadata, acl, chunked_with, i) joined to the stored
+ * `d` that matches every one of them exactly ($2–$7 from givenParams; the ACL travels as jsonb, since unnest would
+ * flatten a text[][]). What findAllStoredAsGiven and findUnchanged share.
+ */
+const STORED_AS_GIVEN = `unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[])
+           WITH ORDINALITY AS g (id, title, content_hash, metadata, acl, chunked_with, i)
+         JOIN support_documents d ON d.merchant_id = $1 AND d.id = g.id
+          AND d.title = g.title AND d.content_hash = g.content_hash AND d.metadata = g.metadata
+          AND d.acl = ARRAY(SELECT jsonb_array_elements_text(g.acl)) AND d.chunked_with = g.chunked_with`;
+
+function givenParams(merchantId: string, docs: readonly DocumentWrite[]): unknown[] {
+  return [
+    merchantId,
+    docs.map((d) => d.id),
+    docs.map((d) => d.title),
+    docs.map((d) => d.contentHash),
+    docs.map((d) => JSON.stringify(d.metadata)),
+    docs.map((d) => JSON.stringify(d.acl)),
+    docs.map((d) => d.chunkedWith),
+  ];
+}
+
 export class DocumentRepository {
   /** Inserts or replaces; an identical document is left untouched (`changed: false`, updated_at kept). */
   async upsert(
@@ -86,9 +109,8 @@ export class DocumentRepository {
   /**
    * The stored rows of `docs` when EVERY one is stored exactly as given (title and text by content hash, metadata,
    * ACL: what upsert's IS DISTINCT FROM compares; and the chunker signature, which the write must record if it
-   * differs), else null: a re-ingest of unchanged documents answers from this
-   * one read instead of a write transaction. One statement for the batch; the ACL travels as jsonb (unnest would
-   * flatten a text[][]).
+   * differs), else null: the writer answers a re-ingest whose chunks it found as given from this read instead of
+   * a write transaction. One statement for the batch.
    */
   async findAllStoredAsGiven(
     manager: EntityManager,
@@ -96,21 +118,8 @@ export class DocumentRepository {
     docs: readonly DocumentWrite[],
   ): Promise<SupportDocument[] | null> {
     const rows: (DocumentRow & { i: number })[] = await manager.query(
-      `SELECT ${COLUMNS}, g.i FROM unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[])
-                 WITH ORDINALITY AS g (id, title, content_hash, metadata, acl, chunked_with, i)
-         JOIN support_documents d ON d.merchant_id = $1 AND d.id = g.id
-        WHERE d.title = g.title AND d.content_hash = g.content_hash AND d.metadata = g.metadata
-          AND d.acl = ARRAY(SELECT jsonb_array_elements_text(g.acl)) AND d.chunked_with = g.chunked_with
-        ORDER BY g.i`,
-      [
-        merchantId,
-        docs.map((d) => d.id),
-        docs.map((d) => d.title),
-        docs.map((d) => d.contentHash),
-        docs.map((d) => JSON.stringify(d.metadata)),
-        docs.map((d) => JSON.stringify(d.acl)),
-        docs.map((d) => d.chunkedWith),
-      ],
+      `SELECT ${COLUMNS}, g.i FROM ${STORED_AS_GIVEN} ORDER BY g.i`,
+      givenParams(merchantId, docs),
     );
     return rows.length === docs.length ? rows.map(toEntity) : null;
   }
@@ -149,24 +158,11 @@ export class DocumentRepository {
       `SELECT ${COLUMNS.replace('d.body, ', '')},
               (SELECT count(*)::int FROM document_chunks c
                 WHERE c.merchant_id = $1 AND c.document_id = d.id AND c.corpus_version = v.version) AS chunk_count
-         FROM corpus_versions v
-         CROSS JOIN unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[])
-                 WITH ORDINALITY AS g (id, title, content_hash, metadata, acl, chunked_with, i)
-         JOIN support_documents d ON d.merchant_id = $1 AND d.id = g.id
+         FROM corpus_versions v CROSS JOIN ${STORED_AS_GIVEN}
         WHERE v.merchant_id = $1 AND v.state = 'active'
           AND NOT EXISTS (SELECT 1 FROM corpus_versions b WHERE b.merchant_id = $1 AND b.state = 'building')
-          AND d.title = g.title AND d.content_hash = g.content_hash AND d.metadata = g.metadata
-          AND d.acl = ARRAY(SELECT jsonb_array_elements_text(g.acl)) AND d.chunked_with = g.chunked_with
         ORDER BY g.i`,
-      [
-        merchantId,
-        docs.map((d) => d.id),
-        docs.map((d) => d.title),
-        docs.map((d) => d.contentHash),
-        docs.map((d) => JSON.stringify(d.metadata)),
-        docs.map((d) => JSON.stringify(d.acl)),
-        docs.map((d) => d.chunkedWith),
-      ],
+      givenParams(merchantId, docs),
     )) as unknown as (Omit<DocumentRow, 'body'> & { chunk_count: number })[];
     if (rows.length !== docs.length || rows.some((r) => r.chunk_count === 0)) return null;
     // The body is not read back (it may be large and TOASTed): equal content hashes mean it is the given one.

@@ -14,7 +14,7 @@ import {
   type LiveVersions,
 } from '../corpus/corpus-version.repository';
 import { isDistributed } from '../db/distributed';
-import { type Db, managerClient, TenantSession } from '../db/session';
+import { type Db, managerClient } from '../db/session';
 import { type DocumentRepository, type DocumentWrite } from '../documents/document.repository';
 import { type SupportDocument } from '../documents/support-document.entity';
 import { type EmbedderRegistry } from '../embeddings/embedder.registry';
@@ -110,28 +110,18 @@ export class SourceWriter {
   /**
    * The re-ingest fast path: outcomes for checked (not yet chunked) documents when every one is stored exactly as
    * given, chunked with the current chunker, and nothing else is being built; else null (then chunk and write()).
-   * One read, on the request path a single round trip after BEGIN (TenantSession.read).
+   * One statement in a transaction of three round trips (BEGIN with the tenant settings, it, COMMIT).
    */
   async findUnchangedDocuments(
     db: Db,
     merchantId: string,
     rows: readonly DocumentWrite[],
   ): Promise<IngestOutcome<SupportDocument>[] | null> {
-    const found =
-      db instanceof TenantSession
-        ? await db.read('SELECT 1', (client) => this.documents.findUnchanged(client, merchantId, rows))
-        : await db.transaction((m) => this.documents.findUnchanged(managerClient(m), merchantId, rows));
+    const found = await db.transaction((m) =>
+      this.documents.findUnchanged(managerClient(m), merchantId, rows),
+    );
     if (!found) return null;
-    const outcomes = found.map(({ row, chunkCount }) => ({
-      source: row,
-      chunkCount,
-      embeddedChunks: 0,
-      reusedChunks: chunkCount,
-      deletedChunks: 0,
-      unchanged: true,
-      created: false,
-      warnings: aclWarnings(row.acl),
-    }));
+    const outcomes = found.map(({ row, chunkCount }) => unchangedOutcome(row, chunkCount));
     this.events.sourcesWritten('document', outcomes);
     return outcomes;
   }
@@ -177,7 +167,8 @@ export class SourceWriter {
       if (chunksAsGiven && kind === 'document') {
         const docs = prepared.map((p) => p.row as DocumentWrite);
         const rows = await this.documents.findAllStoredAsGiven(m, merchantId, docs);
-        if (rows) return { unchanged: rows.map((row, i) => unchangedOutcome(row, prepared[i])) };
+        if (rows)
+          return { unchanged: rows.map((row, i) => unchangedOutcome(row, prepared[i].pieces.length)) };
       }
       return { perVersion };
     });
@@ -309,16 +300,16 @@ export class SourceWriter {
   }
 }
 
-function unchangedOutcome(row: SupportDocument, p: PreparedSource): IngestOutcome<SupportDocument> {
+function unchangedOutcome(row: SupportDocument, chunkCount: number): IngestOutcome<SupportDocument> {
   return {
     source: row,
-    chunkCount: p.pieces.length,
+    chunkCount,
     embeddedChunks: 0,
-    reusedChunks: p.pieces.length,
+    reusedChunks: chunkCount,
     deletedChunks: 0,
     unchanged: true,
     created: false,
-    warnings: aclWarnings(p.acl),
+    warnings: aclWarnings(row.acl),
   };
 }
 

@@ -7,7 +7,9 @@ export function applicationNameFor(requestId: string): string {
 }
 
 /**
- * Tags every transaction opened while serving a request with the request id, as PostgreSQL's application_name.
+ * Tags every TypeORM transaction opened while serving a request with the request id, as PostgreSQL's
+ * application_name. A caller's own transactions (TenantSession, src/db/session.ts) do not start through TypeORM:
+ * they set the same name with `SET LOCAL` in the query that opens them, one round trip fewer.
  *
  * Why application_name: it is the one per-statement label PostgreSQL itself puts in its logs (`%a` in
  * log_line_prefix, and a field of its own in csvlog/jsonlog), in pg_stat_activity (who holds this lock?) and in
