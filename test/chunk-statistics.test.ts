@@ -1,3 +1,5 @@
+import { type EntityManager } from 'typeorm';
+import { ChunkRepository } from '../src/chunks/chunk.repository';
 import { analyzeChunks, chunkStatisticsDue, statisticsDue } from '../src/db/statistics';
 import { startTestGateway, type TestGateway } from './support/test-gateway';
 
@@ -36,4 +38,87 @@ describe('planner statistics of document_chunks after bulk writes (npm run load)
     );
     expect(Number(analyzed[0].reltuples)).toBeGreaterThan(0);
   });
+
+  it('write-path lookups of a merchant the statistics predate descend their key index, not the merchant', async () => {
+    const ds = t.db.dataSource;
+    const merchant = `stats-predate-${Date.now().toString(36)}`;
+    await t.services.merchants.provision({ id: merchant, name: 'Onboarded after ANALYZE' });
+    await analyzeChunks(ds); // the statistics know the seeded merchants, and this one as empty
+    const paragraphs = (i: number) =>
+      Array.from(
+        { length: 6 },
+        (_, k) => `## Part ${k}\n\nArticle ${i} part ${k}: returns, refunds and shipping ${i * 7 + k}.`,
+      );
+    await t.services.ingestion.writeDocuments(
+      merchant,
+      Array.from({ length: 60 }, (_, i) => ({
+        id: `doc-${i}`,
+        title: `Article ${i}`,
+        text: `# Article ${i}\n\n${paragraphs(i).join('\n\n')}`,
+        acl: ['role:agent'],
+      })),
+    );
+    const [stored] = await ds.query<{ n: string; hash: string; version: number; model: string }[]>(
+      `SELECT count(*) OVER () AS n, content_hash AS hash, corpus_version AS version, embedding_model AS model
+         FROM document_chunks WHERE merchant_id = $1 LIMIT 1`,
+      [merchant],
+    );
+    expect(Number(stored.n)).toBeGreaterThan(300);
+
+    // The statements the repository sends, captured as sent, then run again under EXPLAIN ANALYZE.
+    const sent: [string, unknown[]][] = [];
+    const repo = new ChunkRepository();
+    await ds.transaction(async (m: EntityManager) => {
+      const query = m.query.bind(m);
+      m.query = ((sql: string, params?: unknown[]) => {
+        sent.push([sql, params ?? []]);
+        return query(sql, params);
+      }) as EntityManager['query'];
+      const found = await repo.findVectorsByHash(
+        m,
+        merchant,
+        { version: stored.version, embeddingModel: stored.model },
+        [stored.hash, 'f'.repeat(64)],
+      );
+      expect([...found.keys()]).toEqual([stored.hash]);
+      const listed = await repo.listChunksOfSources(
+        m,
+        merchant,
+        'document',
+        ['doc-3', 'doc-4'],
+        [stored.version],
+      );
+      expect(listed.size).toBe(2);
+    });
+    expect(sent).toHaveLength(2);
+    for (const [sql, params] of sent) {
+      const [row] = await ds.query<{ 'QUERY PLAN': unknown }[]>(
+        `EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`,
+        params,
+      );
+      const plan = (
+        typeof row['QUERY PLAN'] === 'string' ? JSON.parse(row['QUERY PLAN']) : row['QUERY PLAN']
+      ) as {
+        Plan: PlanNode;
+      }[];
+      const scans = planNodes(plan[0].Plan).filter((n) => n['Relation Name'] === 'document_chunks');
+      expect(scans.length).toBeGreaterThan(0);
+      for (const scan of scans) {
+        // Each lookup reads only its key's rows: an index condition on the key, nothing of the merchant filtered out.
+        expect(scan['Index Cond'] ?? '').toMatch(/content_hash|document_id/);
+        expect(scan['Rows Removed by Filter'] ?? 0).toBe(0);
+      }
+    }
+  });
 });
+
+interface PlanNode {
+  'Relation Name'?: string;
+  'Index Cond'?: string;
+  'Rows Removed by Filter'?: number;
+  Plans?: PlanNode[];
+}
+
+function planNodes(node: PlanNode): PlanNode[] {
+  return [node, ...(node.Plans ?? []).flatMap(planNodes)];
+}

@@ -50,6 +50,21 @@ function sourceColumn(source: ChunkSource): ['document_id' | 'ticket_id', string
 }
 
 /**
+ * The merchant condition (`merchant_id = …`, parameter $1) of a write-path lookup by a selective key (content hash,
+ * source id). Planned with the merchant's value, a merchant the planner's statistics predate (onboarded since the
+ * last ANALYZE: autovacuum waits for 10% of the table to change, and a load takes seconds) is estimated at one row,
+ * every merchant-leading index of document_chunks looks equally cheap, and PostgreSQL picks the smallest, the
+ * (merchant_id, id) btree: each lookup then walks all of the merchant's rows. A second 12,000-chunk load ran 3×
+ * slower than the first, 75% of it in the embedding-cache probe (docs/INGESTION.md). As an InitPlan, `(SELECT
+ * $1::text)`, the value is unknown at planning, the merchant is estimated as an average one, and the key's own
+ * index wins whatever the statistics say (test/chunk-statistics.test.ts). Citus routes a statement to one shard
+ * only when the distribution column equals a constant, so there it stays `$1`.
+ */
+async function merchantOfKeyedLookup(manager: Pick<EntityManager, 'query' | 'connection'>): Promise<string> {
+  return (await isDistributed(manager)) ? 'merchant_id = $1' : 'merchant_id = (SELECT $1::text)';
+}
+
+/**
  * The write model of document_chunks: what ingestion, re-embedding and source edits write and read back to
  * decide what to write. Every method takes the merchant explicitly. Search lives in
  * src/retrieval/search.repository.ts, per-merchant vector indexes in src/vector-index/.
@@ -67,11 +82,11 @@ export class ChunkRepository {
     // probe per hash, equality on every column of (merchant_id, corpus_version, content_hash): `DISTINCT ON` with
     // `content_hash = ANY(...)` let the planner walk the merchant's whole index range in hash order instead, to skip
     // a sort. With statistics from before a load that is every chunk of the merchant: 40-300 ms per ticket
-    // into a 15,000-chunk merchant, measured (auto_explain).
+    // into a 15,000-chunk merchant, measured (auto_explain). The merchant as an InitPlan: merchantOfKeyedLookup.
     const rows: { content_hash: string; e: string | null }[] = await manager.query(
       `SELECT h.hash AS content_hash,
               (SELECT c.embedding::text FROM document_chunks c
-                WHERE c.merchant_id = $1 AND c.corpus_version = $2 AND c.content_hash = h.hash
+                WHERE c.${await merchantOfKeyedLookup(manager)} AND c.corpus_version = $2 AND c.content_hash = h.hash
                   AND c.embedding_model = $3
                 LIMIT 1) AS e
          FROM unnest($4::text[]) AS h(hash)`,
@@ -108,7 +123,8 @@ export class ChunkRepository {
       `SELECT id::text AS id, ${column} AS source_id, corpus_version, chunk_index, content_hash, citation,
               heading_path
          FROM document_chunks
-        WHERE merchant_id = $1 AND ${column} = ANY($2::text[]) AND corpus_version = ANY($3::int[])
+        WHERE ${await merchantOfKeyedLookup(manager)} AND ${column} = ANY($2::text[])
+          AND corpus_version = ANY($3::int[])
         ORDER BY corpus_version, ${column}, chunk_index`,
       [merchantId, [...sourceIds], [...versions]],
     );
@@ -146,7 +162,7 @@ export class ChunkRepository {
     const [column, sourceId] = sourceColumn(source);
     await manager.query(
       `UPDATE document_chunks SET metadata = $4::jsonb, acl = $5::text[], updated_at = now()
-        WHERE merchant_id = $1 AND ${column} = $2 AND corpus_version = $3
+        WHERE ${await merchantOfKeyedLookup(manager)} AND ${column} = $2 AND corpus_version = $3
           AND (metadata IS DISTINCT FROM $4::jsonb OR acl IS DISTINCT FROM $5::text[])`,
       [merchantId, sourceId, version, JSON.stringify(shared.metadata), shared.acl],
     );
@@ -308,7 +324,8 @@ export class ChunkRepository {
       acl: string[];
     }[] = await manager.query(
       `SELECT chunk_index, chunk_text, content_hash, heading_path, citation, metadata, acl FROM document_chunks
-        WHERE merchant_id = $1 AND ${column} = $2 AND corpus_version = $3 ORDER BY chunk_index`,
+        WHERE ${await merchantOfKeyedLookup(manager)} AND ${column} = $2 AND corpus_version = $3
+        ORDER BY chunk_index`,
       [merchantId, id, version],
     );
     if (rows.length === 0) return null;
@@ -333,7 +350,8 @@ export class ChunkRepository {
   ): Promise<void> {
     const [column, id] = sourceColumn(source);
     await manager.query(
-      `DELETE FROM document_chunks WHERE merchant_id = $1 AND ${column} = $2 AND corpus_version = $3`,
+      `DELETE FROM document_chunks
+        WHERE ${await merchantOfKeyedLookup(manager)} AND ${column} = $2 AND corpus_version = $3`,
       [merchantId, id, version],
     );
   }
@@ -400,7 +418,8 @@ export class ChunkRepository {
     if (sets.length === 0) return 0;
     return affectedCount(
       await manager.query(
-        `UPDATE document_chunks SET ${sets.join(', ')}, updated_at = now() WHERE merchant_id = $1 AND ${column} = $2`,
+        `UPDATE document_chunks SET ${sets.join(', ')}, updated_at = now()
+          WHERE ${await merchantOfKeyedLookup(manager)} AND ${column} = $2`,
         params,
       ),
     );
