@@ -1,4 +1,6 @@
 import pg from 'pg';
+import { type Embedder } from '../src/embeddings/embedder';
+import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
 import {
   createTestMerchant,
   startTestGateway,
@@ -186,7 +188,7 @@ describe('ingestion round trips', () => {
     expect(acl).toEqual([{ acl: ['role:agent', 'role:contractor'] }]);
   });
 
-  it('writes a new ticket in two transactions of ten statements in all', async () => {
+  it('writes a new ticket in one transaction of six statements', async () => {
     const ticket = (id: string) => ({
       input: {
         id,
@@ -203,12 +205,55 @@ describe('ingestion round trips', () => {
     const { result, sent } = await statements(() => t.gql(TICKET, ticket('t-rt'), admin));
     expect(result.errors).toBeUndefined();
     const steady = sent.filter((s) => !/^SELECT app_claim_binding/i.test(s));
-    // Read: BEGIN with the tenant settings and request tag in one query, live versions, stored chunks, cached
-    // vectors, COMMIT. Write: BEGIN with the settings, merchant lock with the versions, the ticket, its chunks,
-    // COMMIT. Was 16 before the lock and the versions were one statement and a new row's chunks were no longer
-    // listed, then 14 before BEGIN, the tag and the settings were one round trip.
-    expect(steady.filter((s) => /^COMMIT/i.test(s))).toHaveLength(2);
-    expect(steady.filter((s) => /^BEGIN; SET LOCAL/.test(s))).toHaveLength(2);
-    expect(steady.length).toBe(10);
+    // With an embedder in this process, one transaction: BEGIN with the tenant settings and request tag in one
+    // query, merchant lock with the live versions, the ticket, the cached vectors of its texts, its chunks, COMMIT.
+    // A new row has no chunks to list. Was 16, then 14 (the lock and the versions one statement), then 10 (BEGIN,
+    // tag and settings one round trip) in a read transaction and a write transaction.
+    expect(steady.filter((s) => /^COMMIT/i.test(s))).toHaveLength(1);
+    expect(steady.filter((s) => /^BEGIN; SET LOCAL/.test(s))).toHaveLength(1);
+    expect(steady.length).toBe(6);
+  });
+
+  it('plans before the write transaction when the embedder is a provider outside this process', async () => {
+    // The same vectors, from an embedder that does not say it runs in this process (a provider, as far as the
+    // writer knows): no locks may be held while it answers, so a read transaction plans and embeds first.
+    const local = new LocalHashEmbedder(t.config.embedding.dimensions);
+    const provider: Embedder = {
+      model: local.model,
+      dimensions: local.dimensions,
+      embed: (texts) => local.embed(texts),
+    };
+    const remote = await startTestGateway({
+      env: { RETRIEVAL_INDEX_AUTOBUILD: 'false' },
+      embedder: provider,
+    });
+    try {
+      const as = { merchantId: await createTestMerchant(remote), userId: 'ada', roles: ['admin'] };
+      const ticket = (id: string) => ({
+        input: {
+          id,
+          customerId: 'c1',
+          subject: 'Late',
+          status: 'OPEN',
+          acl: ['role:agent'],
+          messages: [{ author: 'CUSTOMER', body: `Parcel ${id} is late.` }],
+        },
+      });
+      expect((await remote.gql(TICKET, ticket('t-warm'), as)).errors).toBeUndefined();
+      const { result, sent } = await statements(() => remote.gql(TICKET, ticket('t-remote'), as));
+      expect(result.errors).toBeUndefined();
+      const steady = sent.filter((s) => !/^SELECT app_claim_binding/i.test(s));
+      // Read: BEGIN, live versions, stored chunks, cached vectors, COMMIT; then write: BEGIN, lock, ticket, chunks,
+      // COMMIT.
+      expect(steady.filter((s) => /^COMMIT/i.test(s))).toHaveLength(2);
+      expect(steady.length).toBe(10);
+      const [row] = await remote.db.dataSource.query<{ n: string }[]>(
+        `SELECT count(*) AS n FROM document_chunks WHERE merchant_id = $1 AND ticket_id = 't-remote'`,
+        [as.merchantId],
+      );
+      expect(Number(row.n)).toBe(1);
+    } finally {
+      await remote.close();
+    }
   });
 });

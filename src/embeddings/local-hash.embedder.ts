@@ -8,6 +8,8 @@ import { type Embedder } from './embedder';
  * know that "money back" means "refund": use the OpenAI-compatible provider for meaning.
  */
 export class LocalHashEmbedder implements Embedder {
+  readonly inProcess = true;
+
   constructor(
     readonly dimensions: number,
     readonly model = 'local-hash-v1',

@@ -30,6 +30,8 @@ export type WrittenRow<S extends PreparedSource> = S extends { kind: 'document' 
 class VersionsChanged extends Error {}
 /** Another writer changed the same sources' chunks between our read and our write: plan again. */
 class ChunksChanged extends Error {}
+/** A live version embeds with a provider outside this process: vectors are computed before the write transaction. */
+class EmbedsElsewhere extends Error {}
 
 const MAX_ATTEMPTS = 3;
 
@@ -80,6 +82,16 @@ export class SourceWriter {
   ): Promise<IngestOutcome<WrittenRow<S>>[]> {
     if (prepared.length === 0) return [];
     const kind = prepared[0].kind;
+    if (this.embedders.defaultEmbedder.inProcess) {
+      try {
+        const committed = await db.transaction((m) => this.commit(m, merchantId, kind, prepared, null));
+        for (const o of this.observers) o.noteWrite(merchantId);
+        this.events.sourcesWritten(kind, committed);
+        return committed as IngestOutcome<WrittenRow<S>>[];
+      } catch (err) {
+        if (!(err instanceof EmbedsElsewhere)) throw err; // a live version's model is a provider's: plan first
+      }
+    }
     for (let attempt = 1; ; attempt++) {
       const plans = await this.plan(db, merchantId, kind, prepared);
       if (!('versions' in plans)) {
@@ -149,21 +161,12 @@ export class SourceWriter {
         targets.map((v) => v.version),
       );
       let chunksAsGiven = true;
-      const perVersion = await Promise.all(
-        targets.map(async (v) => {
-          const needed = new Map<string, string>(); // hash → text
-          for (const p of prepared) {
-            const diff = diffChunks(stored.get(sourceKey(v.version, p.row.id)) ?? [], p.pieces);
-            for (const x of diff.insert) needed.set(x.hash, x.text);
-            if (diff.insert.length > 0 || diff.remove.length > 0) chunksAsGiven = false;
-          }
-          const known =
-            needed.size === 0
-              ? new Map<string, number[]>()
-              : await this.chunks.findVectorsByHash(m, merchantId, v, [...needed.keys()]);
-          return { version: v, needed, known };
-        }),
-      );
+      const perVersion = [];
+      for (const v of targets) {
+        const { needed, asGiven } = neededTexts(v, prepared, stored);
+        if (!asGiven) chunksAsGiven = false;
+        perVersion.push({ version: v, needed, known: await this.knownVectors(m, merchantId, v, needed) });
+      }
       if (chunksAsGiven && kind === 'document') {
         const docs = prepared.map((p) => p.row as DocumentWrite);
         const rows = await this.documents.findAllStoredAsGiven(m, merchantId, docs);
@@ -174,32 +177,59 @@ export class SourceWriter {
     });
     if (read.unchanged) return { unchanged: read.unchanged };
     const plans: VersionPlan[] = [];
-    for (const { version, needed, known } of read.perVersion) {
-      const hashes = [...needed.keys()];
-      const vectors = new Map<string, number[]>();
-      const computed = new Set<string>();
-      if (hashes.length > 0) {
-        const embedded = await this.embedders.embed(
-          this.embedders.get(version.embeddingModel, version.dimensions),
-          hashes.map((h) => needed.get(h)!),
-          known,
-        );
-        hashes.forEach((h, i) => {
-          vectors.set(h, embedded.vectors[i]);
-          if (embedded.computed[i]) computed.add(h);
-        });
-      }
-      plans.push({ version, vectors, computed });
-    }
+    for (const { version, needed, known } of read.perVersion)
+      plans.push(await this.embed(version, needed, known));
     return { versions: plans };
   }
 
+  /** Vectors the version already stores for the needed texts (the embedding cache in the database). */
+  private knownVectors(
+    m: EntityManager,
+    merchantId: string,
+    version: CorpusVersion,
+    needed: ReadonlyMap<string, string>,
+  ): Promise<Map<string, number[]>> {
+    return needed.size === 0
+      ? Promise.resolve(new Map<string, number[]>())
+      : this.chunks.findVectorsByHash(m, merchantId, version, [...needed.keys()]);
+  }
+
+  /** A vector for every needed text: the known ones, the rest computed by the version's embedder. */
+  private async embed(
+    version: CorpusVersion,
+    needed: ReadonlyMap<string, string>,
+    known: ReadonlyMap<string, number[]>,
+  ): Promise<VersionPlan> {
+    const hashes = [...needed.keys()];
+    const vectors = new Map<string, number[]>();
+    const computed = new Set<string>();
+    if (hashes.length > 0) {
+      const embedded = await this.embedders.embed(
+        this.embedders.get(version.embeddingModel, version.dimensions),
+        hashes.map((h) => needed.get(h)!),
+        known,
+      );
+      hashes.forEach((h, i) => {
+        vectors.set(h, embedded.vectors[i]);
+        if (embedded.computed[i]) computed.add(h);
+      });
+    }
+    return { version, vectors, computed };
+  }
+
+  /**
+   * The write transaction. Given `planned` (vectors computed before it, by a provider), it checks the versions are
+   * still the planned ones and that no needed vector went missing. Given null, it plans inside, under its locks:
+   * only when every live version's embedder runs in this process (no provider is waited for with locks held), else
+   * EmbedsElsewhere before anything is written. One transaction instead of a read and a write: a new ticket is 6
+   * round trips instead of 10.
+   */
   private async commit(
     m: EntityManager,
     merchantId: string,
     kind: ChunkSource['kind'],
     prepared: readonly PreparedSource[],
-    plans: readonly VersionPlan[],
+    planned: readonly VersionPlan[] | null,
   ): Promise<IngestOutcome<SupportDocument | Ticket>[]> {
     // The merchant row FOR SHARE: a model flip takes it FOR UPDATE, so no write straddles a flip. One statement
     // on a single node; on Citus the lock stays a router query of its own.
@@ -211,8 +241,15 @@ export class SourceWriter {
       now = await this.corpus.lockMerchantFindLive(m, merchantId);
       if (!now) throw notProvisioned(merchantId);
     }
+    if (!now.active) throw notProvisioned(merchantId);
     const targets = [now.active, ...(now.building ? [now.building] : [])];
-    if (targets.length !== plans.length || targets.some((v, i) => v?.version !== plans[i].version.version)) {
+    if (planned === null) {
+      if (!targets.every((v) => this.embedders.get(v.embeddingModel, v.dimensions).inProcess))
+        throw new EmbedsElsewhere();
+    } else if (
+      targets.length !== planned.length ||
+      targets.some((v, i) => v.version !== planned[i].version.version)
+    ) {
       throw new VersionsChanged();
     }
     // Upserting the rows locks them: from here on, no other writer changes these sources' chunks.
@@ -246,8 +283,17 @@ export class SourceWriter {
           merchantId,
           kind,
           prepared.map((p) => p.row.id),
-          plans.map((v) => v.version.version),
+          targets.map((v) => v.version),
         );
+    let plans = planned;
+    if (plans === null) {
+      const inside: VersionPlan[] = [];
+      for (const v of targets) {
+        const { needed } = neededTexts(v, prepared, stored);
+        inside.push(await this.embed(v, needed, await this.knownVectors(m, merchantId, v, needed)));
+      }
+      plans = inside;
+    }
     const remove: string[] = [];
     const groups: ChunkGroup[] = [];
     const outcomes: IngestOutcome<SupportDocument | Ticket>[] = [];
@@ -319,6 +365,22 @@ function unchangedOutcome(row: SupportDocument, chunkCount: number): IngestOutco
 
 function notProvisioned(merchantId: string): DomainError {
   return notFound(`Merchant ${merchantId} is not provisioned; ask an administrator to create it first`);
+}
+
+/** The texts (hash → text) one version needs vectors for, and whether its stored chunks are already as given. */
+function neededTexts(
+  version: CorpusVersion,
+  prepared: readonly PreparedSource[],
+  stored: ReadonlyMap<string, ExistingChunk[]>,
+): { needed: Map<string, string>; asGiven: boolean } {
+  const needed = new Map<string, string>();
+  let asGiven = true;
+  for (const p of prepared) {
+    const diff = diffChunks(stored.get(sourceKey(version.version, p.row.id)) ?? [], p.pieces);
+    for (const x of diff.insert) needed.set(x.hash, x.text);
+    if (diff.insert.length > 0 || diff.remove.length > 0) asGiven = false;
+  }
+  return { needed, asGiven };
 }
 
 /** Compares stored chunks with new pieces position by position; same hash, citation and heading path → kept. */
