@@ -4,7 +4,7 @@ import { type JsonObject } from '../common/graphql-scalars';
 import { SupportDocument } from './support-document.entity';
 import { isDistributed } from '../db/distributed';
 import { type SqlClient } from '../db/session';
-import { writtenRows } from '../db/write-result';
+import { type Upserted, upsertOutcomes, writtenRows } from '../db/write-result';
 
 export interface DocumentWrite {
   id: string;
@@ -92,7 +92,7 @@ export class DocumentRepository {
     manager: EntityManager,
     merchantId: string,
     docs: readonly DocumentWrite[],
-  ): Promise<{ row: SupportDocument; changed: boolean; created: boolean }[]> {
+  ): Promise<Upserted<SupportDocument>[]> {
     if (docs.length === 0) return [];
     if (await isDistributed(manager)) {
       const out = [];
@@ -121,25 +121,23 @@ export class DocumentRepository {
         docs.map((d) => d.chunkedWith),
       ],
     );
-    const byId = new Map<string, { row: SupportDocument; changed: boolean; created: boolean }>(
-      written.map((r) => [r.id, { row: toEntity(r), changed: true, created: r.inserted }]),
+    return upsertOutcomes(
+      docs.map((d) => d.id),
+      written,
+      (ids) =>
+        manager.query<DocumentRow[]>(
+          `SELECT ${COLUMNS} FROM support_documents d WHERE d.merchant_id = $1 AND d.id = ANY($2::text[])`,
+          [merchantId, ids],
+        ),
+      toEntity,
     );
-    const untouched = docs.filter((d) => !byId.has(d.id)).map((d) => d.id);
-    if (untouched.length > 0) {
-      const rows: DocumentRow[] = await manager.query(
-        `SELECT ${COLUMNS} FROM support_documents d WHERE d.merchant_id = $1 AND d.id = ANY($2::text[])`,
-        [merchantId, untouched],
-      );
-      for (const r of rows) byId.set(r.id, { row: toEntity(r), changed: false, created: false });
-    }
-    return docs.map((d) => byId.get(d.id)!);
   }
 
   private async upsertOne(
     manager: EntityManager,
     merchantId: string,
     doc: DocumentWrite,
-  ): Promise<{ row: SupportDocument; changed: boolean; created: boolean }> {
+  ): Promise<Upserted<SupportDocument>> {
     const rows: (DocumentRow & { inserted: boolean })[] = await manager.query(
       `INSERT INTO support_documents AS d (merchant_id, id, title, body, content_hash, metadata, acl, chunked_with)
        VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::text[], $8)

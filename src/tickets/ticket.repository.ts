@@ -4,7 +4,7 @@ import { type ContentAccess } from '../auth/permissions';
 import { Ticket, type StoredTicketMessage } from './ticket.entity';
 import { type TicketStatus } from './ticket-status';
 import { isDistributed } from '../db/distributed';
-import { writtenRows } from '../db/write-result';
+import { type Upserted, upsertOutcomes, writtenRows } from '../db/write-result';
 
 export interface TicketWrite {
   id: string;
@@ -74,7 +74,7 @@ export class TicketRepository {
     manager: EntityManager,
     merchantId: string,
     tickets: readonly TicketWrite[],
-  ): Promise<{ row: Ticket; changed: boolean; created: boolean }[]> {
+  ): Promise<Upserted<Ticket>[]> {
     if (tickets.length === 0) return [];
     if (await isDistributed(manager)) {
       const out = [];
@@ -104,25 +104,23 @@ export class TicketRepository {
         tickets.map((t) => JSON.stringify(t.acl)),
       ],
     );
-    const byId = new Map<string, { row: Ticket; changed: boolean; created: boolean }>(
-      written.map((r) => [r.id, { row: toEntity(r), changed: true, created: r.inserted }]),
+    return upsertOutcomes(
+      tickets.map((t) => t.id),
+      written,
+      (ids) =>
+        manager.query<TicketRow[]>(
+          `SELECT ${COLUMNS} FROM tickets t WHERE t.merchant_id = $1 AND t.id = ANY($2::text[])`,
+          [merchantId, ids],
+        ),
+      toEntity,
     );
-    const untouched = tickets.filter((t) => !byId.has(t.id)).map((t) => t.id);
-    if (untouched.length > 0) {
-      const rows: TicketRow[] = await manager.query(
-        `SELECT ${COLUMNS} FROM tickets t WHERE t.merchant_id = $1 AND t.id = ANY($2::text[])`,
-        [merchantId, untouched],
-      );
-      for (const r of rows) byId.set(r.id, { row: toEntity(r), changed: false, created: false });
-    }
-    return tickets.map((t) => byId.get(t.id)!);
   }
 
   private async upsertOne(
     manager: EntityManager,
     merchantId: string,
     t: TicketWrite,
-  ): Promise<{ row: Ticket; changed: boolean; created: boolean }> {
+  ): Promise<Upserted<Ticket>> {
     const rows: (TicketRow & { inserted: boolean })[] = await manager.query(
       `INSERT INTO tickets AS t (merchant_id, id, customer_id, subject, status, messages, content_hash, metadata, acl)
        VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb, $9::text[])
