@@ -247,14 +247,17 @@ async function withIndexRunner<T>(
   url: string,
   work: (runner: QueryRunner, repo: VectorIndexRepository) => Promise<T>,
 ): Promise<T> {
-  const db = await openDatabase(
-    loadConfig({ NODE_ENV: 'test', DATABASE_URL: url, DB_STATEMENT_TIMEOUT_MS: '0' }),
-    { poolSize: 1 },
-  );
+  const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: url, DB_STATEMENT_TIMEOUT_MS: '0' });
+  const db = await openDatabase(config, { poolSize: 1 });
   try {
     const runner = db.dataSource.createQueryRunner();
     await runner.connect();
     await runner.query(`SET statement_timeout = 0`);
+    // The memory the gateway's and `npm run vector-index`'s builds take: with PostgreSQL's default 64 MB the graph
+    // spills (docs/INGESTION.md, second-session runs).
+    await runner.query(`SELECT set_config('maintenance_work_mem', $1, false)`, [
+      `${config.retrieval.indexBuildMemoryMb}MB`,
+    ]);
     try {
       return await work(runner, new VectorIndexRepository());
     } finally {

@@ -101,12 +101,16 @@ export class IngestionService {
     return (await this.documentsWith(this.admin, merchantId, [cmd]))[0];
   }
 
-  /** All documents or none: one transaction for the whole batch. Admin tools only (runs as the owner). */
+  /**
+   * All documents or none: one transaction for the whole batch. Admin tools only (runs as the owner). Goes straight
+   * to chunking and writing, without the re-ingest fast path's read: its caller, the folder loader, has already
+   * skipped what unchangedDocuments found stored exactly so.
+   */
   async writeDocuments(
     merchantId: string,
     cmds: readonly IngestDocumentCommand[],
   ): Promise<IngestOutcome<SupportDocument>[]> {
-    return this.documentsWith(this.admin, merchantId, cmds);
+    return this.documentsWith(this.admin, merchantId, cmds, { fastPath: false });
   }
 
   /** For admin tools (seed) acting for a merchant without a caller: runs as the owner. */
@@ -156,6 +160,7 @@ export class IngestionService {
     db: Db,
     merchantId: string,
     cmds: readonly IngestDocumentCommand[],
+    { fastPath }: { fastPath: boolean } = { fastPath: true },
   ): Promise<IngestOutcome<SupportDocument>[]> {
     if (cmds.length === 0) return [];
     if (cmds.length > MAX_BATCH_DOCUMENTS) {
@@ -172,7 +177,7 @@ export class IngestionService {
       seen.add(row.id);
     }
     // Checked, not yet chunked: a re-ingest of documents stored exactly so is answered from one read.
-    const unchanged = await this.writer.findUnchangedDocuments(db, merchantId, rows);
+    const unchanged = fastPath ? await this.writer.findUnchangedDocuments(db, merchantId, rows) : null;
     if (unchanged) return unchanged;
     return this.writer.write(
       db,

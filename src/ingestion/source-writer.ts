@@ -85,9 +85,7 @@ export class SourceWriter {
     if (this.embedders.defaultEmbedder.inProcess) {
       try {
         const committed = await db.transaction((m) => this.commit(m, merchantId, kind, prepared, null));
-        for (const o of this.observers) o.noteWrite(merchantId);
-        this.events.sourcesWritten(kind, committed);
-        return committed as IngestOutcome<WrittenRow<S>>[];
+        return this.committed(merchantId, kind, committed) as IngestOutcome<WrittenRow<S>>[];
       } catch (err) {
         if (!(err instanceof EmbedsElsewhere)) throw err; // a live version's model is a provider's: plan first
       }
@@ -103,9 +101,7 @@ export class SourceWriter {
         const committed = await db.transaction((m) =>
           this.commit(m, merchantId, kind, prepared, plans.versions),
         );
-        for (const o of this.observers) o.noteWrite(merchantId);
-        this.events.sourcesWritten(kind, committed);
-        return committed as IngestOutcome<WrittenRow<S>>[];
+        return this.committed(merchantId, kind, committed) as IngestOutcome<WrittenRow<S>>[];
       } catch (err) {
         if (!(err instanceof VersionsChanged || err instanceof ChunksChanged)) throw err;
         if (attempt < MAX_ATTEMPTS) continue;
@@ -180,6 +176,17 @@ export class SourceWriter {
     for (const { version, needed, known } of read.perVersion)
       plans.push(await this.embed(version, needed, known));
     return { versions: plans };
+  }
+
+  /** After a commit: observers (index maintenance, calibration) hear of it when something changed; events always. */
+  private committed(
+    merchantId: string,
+    kind: ChunkSource['kind'],
+    outcomes: IngestOutcome<SupportDocument | Ticket>[],
+  ): IngestOutcome<SupportDocument | Ticket>[] {
+    if (outcomes.some((o) => !o.unchanged)) for (const o of this.observers) o.noteWrite(merchantId);
+    this.events.sourcesWritten(kind, outcomes);
+    return outcomes;
   }
 
   /** Vectors the version already stores for the needed texts (the embedding cache in the database). */
