@@ -57,6 +57,11 @@ export class TenantSession implements Db {
     this.access = { scope: this.scope, manageAll: manageContent };
   }
 
+  /** Whether the database is Citus (asked once per process, src/db/distributed.ts). */
+  distributed(): Promise<boolean> {
+    return isDistributed(this.dataSource.manager);
+  }
+
   /**
    * A transaction whose first round trip is ONE simple-protocol query: BEGIN (with the isolation level), the tenant
    * settings and the request tag, as in read(); TypeORM's own transaction sends START TRANSACTION, SET TRANSACTION,

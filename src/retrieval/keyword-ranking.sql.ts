@@ -22,6 +22,8 @@ export const BM25 = { k1: 1.2, b: 0.75, weightA: 3, weightB: 2, weightC: 1, weig
 export interface KeywordRankingInput {
   /** Bound parameter references. */
   merchant: string;
+  /** The merchant where the chunks are joined back by id (SQL: the bound value, or an InitPlan of it). */
+  joinMerchant: string;
   version: string;
   /** Terms joined with ' or ', for websearch_to_tsquery (matching). */
   anyTerms: string;
@@ -79,7 +81,7 @@ export function keywordRankingCtes(i: KeywordRankingInput): string[] {
         GROUP BY m.id)`,
     `keyword_top AS (
        SELECT c.id, ${i.distance} AS distance, s.score / (s.score + 1) AS rank
-         FROM kw_scored s JOIN document_chunks c ON c.merchant_id = ${i.merchant} AND c.id = s.id
+         FROM kw_scored s JOIN document_chunks c ON c.merchant_id = ${i.joinMerchant} AND c.id = s.id
         WHERE ${i.size}
         ORDER BY s.score DESC, c.id LIMIT ${i.k})`,
   ];

@@ -148,7 +148,13 @@ export class RetrievalService {
           k: pool,
           filter,
         };
-        const plan = this.strategy.plan(facts, params, mode !== 'keyword', keywordText);
+        const plan = this.strategy.plan(
+          facts,
+          params,
+          mode !== 'keyword',
+          keywordText,
+          await session.distributed(),
+        );
         const out = await this.strategy.run(client, scope, plan);
         const explained = q.explain ? await this.strategy.explain(client, scope, facts, plan) : null;
         return { vectorSide: out.vector, keywordSide: out.keyword, explained };

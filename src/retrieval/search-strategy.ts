@@ -102,8 +102,14 @@ export class SearchStrategy {
   }
 
   /** The search plan for these facts and this request. */
-  plan(facts: MerchantFacts, params: ChunkSearchParams, vector: boolean, keyword: string | null): SearchPlan {
-    return { params, keyword, vector: vector ? this.vectorPlan(facts, params.k) : null };
+  plan(
+    facts: MerchantFacts,
+    params: ChunkSearchParams,
+    vector: boolean,
+    keyword: string | null,
+    distributed: boolean,
+  ): SearchPlan {
+    return { params, keyword, distributed, vector: vector ? this.vectorPlan(facts, params.k) : null };
   }
 
   async run(client: SqlClient, scope: TenantScope, plan: SearchPlan): Promise<SearchOutcome> {

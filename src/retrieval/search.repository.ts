@@ -1,7 +1,7 @@
 import { type EntityManager } from 'typeorm';
 import { type TenantScope } from '../auth/identity';
 import { type JsonObject } from '../common/graphql-scalars';
-import { setLocal } from '../db/distributed';
+import { isDistributed, setLocal } from '../db/distributed';
 import { managerClient, type Row, type SqlClient } from '../db/session';
 import { vectorParam } from '../db/vector-binary';
 import { checkedChunkId, checkedDimensions } from '../vector-index/vector-index.repository';
@@ -76,6 +76,8 @@ export interface SearchPlan {
   };
   /** Query text for the full-text side, or null for none. */
   keyword: string | null;
+  /** Whether the database is Citus: how the statement names the merchant where it joins back by id (statementSql). */
+  distributed: boolean;
 }
 
 export type VectorStrategy = 'exact' | 'quantized' | 'hnsw' | 'hnsw+quantized_fallback';
@@ -214,8 +216,8 @@ export class SearchRepository {
   // The same statement builder as `run`, with the tuning sent first.
 
   /** Exact top-k: distances for every readable candidate, then a top-k sort. Recall 1.0 by construction. */
-  searchExact(manager: EntityManager, scope: TenantScope, p: ChunkSearchParams): Promise<ChunkHit[]> {
-    return this.one(manager, scope, this.single(p, 'none', {}));
+  async searchExact(manager: EntityManager, scope: TenantScope, p: ChunkSearchParams): Promise<ChunkHit[]> {
+    return this.one(manager, scope, await this.single(manager, p, 'none', {}));
   }
 
   /**
@@ -223,13 +225,13 @@ export class SearchRepository {
    * distance between its stored sign bits and the query's (an index-only scan of the covering merchant index: no
    * vector is read), the best `rerank` are fetched and ordered by exact cosine distance.
    */
-  searchQuantized(
+  async searchQuantized(
     manager: EntityManager,
     scope: TenantScope,
     p: ChunkSearchParams,
     rerank: number,
   ): Promise<ChunkHit[]> {
-    return this.one(manager, scope, this.single(p, 'quantized', { rerank }));
+    return this.one(manager, scope, await this.single(manager, p, 'quantized', { rerank }));
   }
 
   /**
@@ -246,7 +248,7 @@ export class SearchRepository {
     return this.one(
       manager,
       scope,
-      this.single(p, 'hnsw', { candidates: tuning.candidates, graphMaxId }),
+      await this.single(manager, p, 'hnsw', { candidates: tuning.candidates, graphMaxId }),
       tuning,
     );
   }
@@ -259,13 +261,18 @@ export class SearchRepository {
     text: string,
   ): Promise<KeywordHit[]> {
     await this.tune(manager, { efSearch: 40, maxScanTuples: 20_000 });
-    const out = await this.run(managerClient(manager), scope, { params: p, vector: null, keyword: text });
+    const out = await this.run(managerClient(manager), scope, {
+      params: p,
+      vector: null,
+      keyword: text,
+      distributed: await isDistributed(manager),
+    });
     return out.keyword ?? [];
   }
 
   async explainExact(manager: EntityManager, scope: TenantScope, p: ChunkSearchParams, analyze = true) {
     await this.tune(manager, { efSearch: 40, maxScanTuples: 20_000 });
-    return this.explain(managerClient(manager), scope, this.single(p, 'none', {}), analyze);
+    return this.explain(managerClient(manager), scope, await this.single(manager, p, 'none', {}), analyze);
   }
 
   async explainQuantized(
@@ -276,7 +283,12 @@ export class SearchRepository {
     analyze = true,
   ) {
     await this.tune(manager, { efSearch: 40, maxScanTuples: 20_000 });
-    return this.explain(managerClient(manager), scope, this.single(p, 'quantized', { rerank }), analyze);
+    return this.explain(
+      managerClient(manager),
+      scope,
+      await this.single(manager, p, 'quantized', { rerank }),
+      analyze,
+    );
   }
 
   async explainHnsw(
@@ -288,18 +300,20 @@ export class SearchRepository {
   ) {
     await this.tune(manager, tuning, p.k);
     const graphMaxId = await graphBound(manager, scope, p);
-    const plan = this.single(p, 'hnsw', { candidates: tuning.candidates, graphMaxId });
+    const plan = await this.single(manager, p, 'hnsw', { candidates: tuning.candidates, graphMaxId });
     return this.explain(managerClient(manager), scope, plan, analyze);
   }
 
-  private single(
+  private async single(
+    manager: EntityManager,
     p: ChunkSearchParams,
     approximate: ApproximatePath,
     o: { rerank?: number; candidates?: number; graphMaxId?: string | null },
-  ): SearchPlan & { only: true } {
+  ): Promise<SearchPlan & { only: true }> {
     return {
       params: p,
       keyword: null,
+      distributed: await isDistributed(manager),
       vector: {
         approximate,
         exactMaxReadable: approximate === 'none' ? Number.MAX_SAFE_INTEGER : -1,
@@ -370,8 +384,14 @@ function statementSql(scope: TenantScope, plan: SearchPlan): { sql: string; para
     return `$${params.length}`;
   };
   const f = filterSql(scope, p, params);
-  // Joins back to document_chunks repeat the merchant: on Citus a join by id alone is planned across every shard.
-  const merchant = bind(scope.merchantId);
+  // Joins back to document_chunks by id repeat the merchant: on Citus a join by id alone is planned across every
+  // shard, and there the merchant must be the bound value (a router query on its shard). On one node it is an
+  // InitPlan: compared with a value, a merchant the planner statistics predate (onboarded since the last ANALYZE;
+  // the embedded database never analyzes on its own) is estimated at one row, and the planner then rescans the
+  // merchant's whole range for every row it joins back instead of probing its id: a HYBRID retrieval in a
+  // 5,000-chunk merchant took 5.2 s instead of 61 ms (docs/RETRIEVAL.md, "Planner statistics").
+  const merchantValue = bind(scope.merchantId);
+  const merchant = plan.distributed ? merchantValue : `(SELECT ${merchantValue}::text)`;
   const distance = `(c.embedding::vector(${n})) <=> $1::vector(${n})`;
   const k = bind(p.k);
   const ctes: string[] = [];
@@ -458,7 +478,8 @@ function statementSql(scope: TenantScope, plan: SearchPlan): { sql: string; para
   if (plan.keyword !== null && terms.length > 0) {
     ctes.push(
       ...keywordRankingCtes({
-        merchant: bind(scope.merchantId),
+        merchant: merchantValue,
+        joinMerchant: merchant,
         version: bind(p.corpus.version),
         anyTerms: bind(terms.join(' or ')),
         allTerms: bind(terms.join(' ')),
