@@ -16,6 +16,7 @@ import { InlineEmbeddings1765340000000 } from './1765340000000-inline-embeddings
 import { DropAclGin1765360000000 } from './1765360000000-drop-acl-gin';
 import { DropSearchTsv1765360000001 } from './1765360000001-drop-search-tsv';
 import { ChunkedWith1765380000000 } from './1765380000000-chunked-with';
+import { ChunkStatisticsTargets1765400000000 } from './1765400000000-chunk-statistics-targets';
 
 /** Every migration, in order. Listed explicitly so the same list works from ts-jest, tsc output and the CLI. */
 export const migrations = [
@@ -37,4 +38,5 @@ export const migrations = [
   DropAclGin1765360000000,
   DropSearchTsv1765360000001,
   ChunkedWith1765380000000,
+  ChunkStatisticsTargets1765400000000,
 ];
