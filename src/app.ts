@@ -28,6 +28,7 @@ import { createFormatError } from './common/errors/format-error';
 import { type Config } from './config/config';
 import { type Database } from './db/database';
 import { AdminDb, SessionFactory } from './db/session';
+import { ChunkStatisticsKeeper } from './db/statistics';
 import { DocumentRepository } from './documents/document.repository';
 import { DocumentResolver } from './documents/document.resolver';
 import { type Embedder } from './embeddings/embedder';
@@ -88,6 +89,8 @@ export interface Services {
   reembed: ReembedService;
   indexes: MerchantIndexService;
   calibration: CalibrationService;
+  /** Planner statistics of document_chunks kept current after writes (the embedded database). */
+  statistics: ChunkStatisticsKeeper;
   embedders: EmbedderRegistry;
   agentContext: AgentContextService;
   apiKeys: ApiKeyService;
@@ -132,6 +135,10 @@ export function createServices(
     events,
   );
   const retrieval = new RetrievalService(embedders, strategy, config, events, calibration);
+  const statistics = new ChunkStatisticsKeeper(ds, {
+    enabled: config.database.autoAnalyze,
+    onAnalyzed: (ms) => log?.('analyzed document_chunks', { ms }),
+  });
   const ticketService = new TicketService(tickets, chunks, corpus, config);
   const orderService = new OrderService(admin, new OrderRepository(), corpus, config);
   return {
@@ -142,12 +149,21 @@ export function createServices(
     apiKeys: new ApiKeyService(ds, new ApiKeyRepository(), merchants, config, log),
     ingestion: new IngestionService(
       admin,
-      new SourceWriter(embedders, corpus, documents, tickets, chunks, [indexes, calibration], events),
+      new SourceWriter(
+        embedders,
+        corpus,
+        documents,
+        tickets,
+        chunks,
+        [indexes, calibration, statistics],
+        events,
+      ),
       documents,
       config,
     ),
     indexes,
     calibration,
+    statistics,
     retrieval,
     documents: new DocumentService(documents, chunks, corpus, config),
     synonyms: new SynonymService(new SynonymRepository(), corpus, config),
@@ -339,6 +355,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     await server.stop();
     await services.indexes.close(); // background index builds, before the owner closes the database
     await services.calibration.close();
+    await services.statistics.close();
     await rateLimiter.close();
     await apq.close();
     return { abandonedRequests: tracking.cutWhileDraining };

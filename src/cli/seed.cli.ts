@@ -24,11 +24,13 @@ async function main(): Promise<void> {
   }
   const config = loadCommandConfig();
   const db = await openCommandDatabase(() => openDatabase(config, { migrate: true }), 'seed');
+  const services = createServices(config, db, createEmbedder(config));
   try {
     const started = Date.now();
-    const summary = await seedDemoData(createServices(config, db, createEmbedder(config)), dir);
+    const summary = await seedDemoData(services, dir);
     console.log(`Seeded ${db.description}:`, summary, `in ${Date.now() - started} ms`);
   } finally {
+    await services.statistics.close(); // the statistics of what was written (embedded), before closing
     await db.close();
   }
 }

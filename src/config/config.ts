@@ -210,7 +210,10 @@ export function loadConfig(env: Env = process.env): Config {
       redisUrl: e.REDIS_URL,
       redisKeyPrefix: e.RATE_LIMIT_REDIS_PREFIX,
     },
-    database: { connectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS },
+    database: {
+      connectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS,
+      autoAnalyze: e.DB_AUTO_ANALYZE ?? (databaseUrl === undefined && envName !== 'test'),
+    },
     retrieval: {
       exactScanMaxRows: e.RETRIEVAL_EXACT_SCAN_MAX_ROWS,
       quantizedRerank: e.RETRIEVAL_QUANTIZED_RERANK,

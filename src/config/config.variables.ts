@@ -177,6 +177,11 @@ const VARIABLES = {
     integer(5000, 100, 600_000),
     'wait for a native pooled connection before SERVICE_UNAVAILABLE',
   ),
+  DB_AUTO_ANALYZE: v(
+    flag(),
+    'ANALYZE document_chunks after writes when due (autovacuum’s rule)',
+    'true when embedded, not in tests',
+  ),
   PGLITE_DATA_DIR: v(text('./.data'), 'embedded database directory, or memory://'),
   AUTH_JWT_SECRET: v(
     optionalText().refine((s) => s === undefined || s.length >= 32, {
