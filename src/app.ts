@@ -135,9 +135,11 @@ export function createServices(
     events,
   );
   const retrieval = new RetrievalService(embedders, strategy, config, events, calibration);
+  const autoAnalyze = config.database.autoAnalyze;
   const statistics = new ChunkStatisticsKeeper(ds, {
-    enabled: config.database.autoAnalyze,
+    enabled: autoAnalyze !== 'auto' ? autoAnalyze : db.kind === 'embedded' || 'unless-autovacuum',
     onAnalyzed: (ms) => log?.('analyzed document_chunks', { ms }),
+    onDisabled: (reason) => log?.(`planner statistics are not kept: ${reason}`),
   });
   const ticketService = new TicketService(tickets, chunks, corpus, config);
   const orderService = new OrderService(admin, new OrderRepository(), corpus, config);

@@ -1,4 +1,4 @@
-import { type EntityManager } from 'typeorm';
+import { type DataSource, type EntityManager } from 'typeorm';
 import { principalsFor } from '../src/auth/identity';
 import { ChunkRepository } from '../src/chunks/chunk.repository';
 import {
@@ -171,25 +171,7 @@ describe('planner statistics of document_chunks after bulk writes (npm run load)
   it('the keeper analyzes after writes when autovacuum’s rule says so: at once, after a burst, at close', async () => {
     const ds = t.db.dataSource;
     const merchant = predates!;
-    // Due for certain: more changed rows than 50 + 10% of the table (rewrites of this test's own merchant). The
-    // counters reach the catalog asynchronously on a native server: wait for them.
-    const makeDue = async (): Promise<void> => {
-      const [{ reltuples }] = await ds.query<{ reltuples: number }[]>(
-        `SELECT reltuples FROM pg_class WHERE oid = 'document_chunks'::regclass`,
-      );
-      const [{ n }] = await ds.query<{ n: string }[]>(
-        `SELECT count(*) AS n FROM document_chunks WHERE merchant_id = $1`,
-        [merchant],
-      );
-      const rounds = Math.ceil((51 + 0.1 * Math.max(Number(reltuples), 0)) / Number(n)) + 1;
-      for (let i = 0; i < rounds; i++) {
-        await ds.query(`UPDATE document_chunks SET metadata = metadata WHERE merchant_id = $1`, [merchant]);
-      }
-      for (let waited = 0; !(await chunkStatisticsDue(ds)); waited += 100) {
-        if (waited > 15_000) throw new Error('the statistics counters never showed the updates');
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    };
+    const makeDue = (): Promise<void> => makeChunksDue(ds, merchant);
     const analyzed: number[] = [];
     const keeper = new ChunkStatisticsKeeper(ds, {
       enabled: true,
@@ -204,7 +186,7 @@ describe('planner statistics of document_chunks after bulk writes (npm run load)
 
     await makeDue();
     const off = new ChunkStatisticsKeeper(ds, { enabled: false, onAnalyzed: (ms) => analyzed.push(ms) });
-    off.noteWrite(); // disabled (the default on a native server, which has autovacuum): nothing
+    off.noteWrite(); // disabled (DB_AUTO_ANALYZE=false): nothing
     await off.close();
     await new Promise((r) => setTimeout(r, 350));
     keeper.noteWrite(); // the window has passed: checked at once, due, analyzed
@@ -251,7 +233,85 @@ describe('planner statistics of document_chunks after bulk writes (npm run load)
     await slow.idle();
     expect(analyzed).toHaveLength(3);
   }, 120_000);
+
+  it('the keeper, unless autovacuum does it, decides by the server and only where the role may ANALYZE', async () => {
+    const ds = t.db.dataSource;
+    const merchant = predates!;
+    const analyzed: number[] = [];
+    const reasons: string[] = [];
+    const keeper = (enabled: boolean | 'unless-autovacuum', source = ds): ChunkStatisticsKeeper =>
+      new ChunkStatisticsKeeper(source, {
+        enabled,
+        onAnalyzed: (ms) => analyzed.push(ms),
+        onDisabled: (r) => reasons.push(r),
+      });
+    const [{ autovacuum }] = await ds.query<{ autovacuum: string }[]>(`SHOW autovacuum`);
+    try {
+      // Autovacuum off for the table: the keeper analyzes.
+      await ds.query(`ALTER TABLE document_chunks SET (autovacuum_enabled = false)`);
+      await makeChunksDue(ds, merchant);
+      const off = keeper('unless-autovacuum');
+      off.noteWrite();
+      await off.close();
+      expect(analyzed).toHaveLength(1);
+      expect(await chunkStatisticsDue(ds)).toBe(false);
+      // The table's own setting reset: the server's decides (this machine's native server runs without it).
+      await ds.query(`ALTER TABLE document_chunks RESET (autovacuum_enabled)`);
+      await makeChunksDue(ds, merchant);
+      const server = keeper('unless-autovacuum');
+      server.noteWrite();
+      await server.close();
+      expect(analyzed).toHaveLength(autovacuum === 'on' ? 1 : 2);
+      expect(reasons).toEqual([]);
+    } finally {
+      await ds.query(`ALTER TABLE document_chunks RESET (autovacuum_enabled)`);
+    }
+    // The request role (native tests: srg_gateway) may not ANALYZE a table it does not own; PostgreSQL would skip
+    // it with a warning every time. The keeper says so once and stays off. Embedded, one superuser connection.
+    const request = t.db.requestDataSource;
+    const [{ owner }] = await request.query<{ owner: boolean }[]>(
+      `SELECT coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false)
+              OR pg_has_role(current_user, relowner, 'USAGE') AS owner
+         FROM pg_class WHERE oid = 'document_chunks'::regclass`,
+    );
+    expect(owner).toBe(t.db.kind === 'embedded');
+    await makeChunksDue(ds, merchant);
+    const before = analyzed.length;
+    const asRequest = keeper(true, request);
+    asRequest.noteWrite();
+    await asRequest.close();
+    if (owner) {
+      expect(analyzed).toHaveLength(before + 1);
+    } else {
+      expect(analyzed).toHaveLength(before);
+      expect(reasons).toEqual([expect.stringContaining('may not ANALYZE document_chunks')]);
+      expect(await chunkStatisticsDue(ds)).toBe(true);
+      await analyzeChunks(ds);
+    }
+  }, 120_000);
 });
+
+/**
+ * Makes document_chunks due for certain: more changed rows than 50 + 10% of the table (rewrites of one merchant's
+ * chunks). The counters reach the catalog asynchronously on a native server: waits for them.
+ */
+async function makeChunksDue(ds: DataSource, merchant: string): Promise<void> {
+  const [{ reltuples }] = await ds.query<{ reltuples: number }[]>(
+    `SELECT reltuples FROM pg_class WHERE oid = 'document_chunks'::regclass`,
+  );
+  const [{ n }] = await ds.query<{ n: string }[]>(
+    `SELECT count(*) AS n FROM document_chunks WHERE merchant_id = $1`,
+    [merchant],
+  );
+  const rounds = Math.ceil((51 + 0.1 * Math.max(Number(reltuples), 0)) / Number(n)) + 1;
+  for (let i = 0; i < rounds; i++) {
+    await ds.query(`UPDATE document_chunks SET metadata = metadata WHERE merchant_id = $1`, [merchant]);
+  }
+  for (let waited = 0; !(await chunkStatisticsDue(ds)); waited += 100) {
+    if (waited > 15_000) throw new Error('the statistics counters never showed the updates');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 interface PlanNode {
   'Node Type'?: string;

@@ -212,7 +212,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     database: {
       connectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS,
-      autoAnalyze: e.DB_AUTO_ANALYZE ?? (databaseUrl === undefined && envName !== 'test'),
+      autoAnalyze: e.DB_AUTO_ANALYZE ?? (envName === 'test' ? false : 'auto'),
     },
     retrieval: {
       exactScanMaxRows: e.RETRIEVAL_EXACT_SCAN_MAX_ROWS,

@@ -103,8 +103,11 @@ export interface Config {
   database: {
     /** How long a request waits for a pooled connection (including opening one) before SERVICE_UNAVAILABLE. */
     connectTimeoutMs: number;
-    /** ANALYZE document_chunks after the gateway's writes when due: the embedded database has no autovacuum. */
-    autoAnalyze: boolean;
+    /**
+     * ANALYZE document_chunks after the gateway's writes when due. 'auto': where nothing else will (the embedded
+     * database, or a server whose autovacuum is off for the table), decided at the first write.
+     */
+    autoAnalyze: boolean | 'auto';
   };
   retrieval: {
     /** Searched exactly (no ANN index) when the merchant, or the caller's readable candidates, are at most this many; see docs/RETRIEVAL.md. */

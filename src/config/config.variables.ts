@@ -180,7 +180,7 @@ const VARIABLES = {
   DB_AUTO_ANALYZE: v(
     flag(),
     'ANALYZE document_chunks after writes when due (autovacuum’s rule)',
-    'true when embedded, not in tests',
+    'when no autovacuum will (embedded, or autovacuum off), not in tests',
   ),
   PGLITE_DATA_DIR: v(text('./.data'), 'embedded database directory, or memory://'),
   AUTH_JWT_SECRET: v(

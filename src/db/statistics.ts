@@ -36,26 +36,38 @@ export async function analyzeChunks(dataSource: DataSource): Promise<number> {
 }
 
 /**
- * Keeps the planner statistics of document_chunks current after the gateway's own writes, for the embedded
- * database, which has no autovacuum: on a committed write that changed something, at most once per `recheckMs`
- * (and once more when the window ends, so a burst's last write counts), checks autovacuum's rule and ANALYZEs
- * when due. Until then a merchant written since the last ANALYZE is planned as one row (the plans that broke
- * under that estimate are fixed in their SQL, docs/RETRIEVAL.md "Planner statistics"; every other estimate stays
- * off). On one connection the ANALYZE holds requests back while it runs (~0.6 s per 16,000 chunks).
+ * Keeps the planner statistics of document_chunks current after the gateway's own writes where nothing else does:
+ * the embedded database has no autovacuum, and a native server may run with it off (this machine's does). On a
+ * committed write that changed something, at most once per `recheckMs` (and once more when the window ends, so a
+ * burst's last write counts), it checks autovacuum's rule and ANALYZEs when due. Until then a merchant written
+ * since the last ANALYZE is planned as one row, and a table never analyzed from defaults: its embedding-cache
+ * probe then filtered a merchant's whole index range for each hash (3,502 rows for one ticket's one chunk, 11 ms).
+ * On one connection the ANALYZE holds requests back while it runs (~0.6 s per 16,000 chunks).
+ *
+ * `enabled: 'unless-autovacuum'` decides at the first write: on when the server's autovacuum is off for the table.
+ * Either way only when the connection may ANALYZE it (its owner or a superuser: the migration URL's role, not the
+ * request role), else one log line says why the statistics are left alone.
  */
 export class ChunkStatisticsKeeper {
   private pending: Promise<unknown> = Promise.resolve();
   private lastChecked = Number.NEGATIVE_INFINITY;
   private trailing: NodeJS.Timeout | undefined;
   private closed = false;
+  private active: Promise<boolean> | undefined;
 
   constructor(
     private readonly dataSource: DataSource,
-    private readonly options: { enabled: boolean; recheckMs?: number; onAnalyzed?: (ms: number) => void },
+    private readonly options: {
+      enabled: boolean | 'unless-autovacuum';
+      recheckMs?: number;
+      onAnalyzed?: (ms: number) => void;
+      /** Why statistics are not kept although they should be (the role may not ANALYZE). */
+      onDisabled?: (reason: string) => void;
+    },
   ) {}
 
   noteWrite(): void {
-    if (!this.options.enabled || this.closed) return;
+    if (this.options.enabled === false || this.closed) return;
     const wait = this.lastChecked + (this.options.recheckMs ?? 30_000) - Date.now();
     if (wait <= 0) return this.check();
     this.trailing ??= setTimeout(() => {
@@ -84,6 +96,7 @@ export class ChunkStatisticsKeeper {
     this.lastChecked = Date.now();
     this.pending = this.pending
       .then(async () => {
+        if (!(await (this.active ??= this.decide()))) return;
         if (await chunkStatisticsDue(this.dataSource))
           this.options.onAnalyzed?.(await analyzeChunks(this.dataSource));
       })
@@ -91,5 +104,24 @@ export class ChunkStatisticsKeeper {
         // Stale statistics cost time, not answers: a log line, and the next write tries again.
         console.error('ANALYZE of document_chunks failed:', err);
       });
+  }
+
+  private async decide(): Promise<boolean> {
+    const [row] = await this.dataSource.query<{ may_analyze: boolean; autovacuum: boolean }[]>(
+      `SELECT coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false)
+                OR pg_has_role(current_user, c.relowner, 'USAGE') AS may_analyze,
+              current_setting('autovacuum')::boolean
+                AND coalesce((SELECT option_value::boolean FROM pg_options_to_table(c.reloptions)
+                               WHERE option_name = 'autovacuum_enabled'), true) AS autovacuum
+         FROM pg_class c WHERE c.oid = 'document_chunks'::regclass`,
+    );
+    const wanted = this.options.enabled === true || !row.autovacuum;
+    if (wanted && !row.may_analyze) {
+      this.options.onDisabled?.(
+        'the database role may not ANALYZE document_chunks (only its owner or a superuser): planner statistics ' +
+          'go stale after writes; set MIGRATION_DATABASE_URL (the owner) or turn autovacuum on',
+      );
+    }
+    return wanted && row.may_analyze;
   }
 }
