@@ -14,6 +14,7 @@ import {
 } from './ingestion.types';
 import { checkDocument, chunkDocument, type PreparationRules, prepareTicket } from './source-preparation';
 import { type SourceWriter } from './source-writer';
+import { TicketGroupCommit } from './ticket-group-commit';
 
 export {
   type IngestDocumentCommand,
@@ -31,13 +32,17 @@ export {
  * for admin tools (seed, the folder loader) acting for a merchant without a caller, on the owner's connection.
  */
 export class IngestionService {
+  private readonly ticketGroups: TicketGroupCommit;
+
   constructor(
     /** The owner's connection, for admin tools (seed, loader) that write for a merchant without a caller. */
     private readonly admin: Db,
     private readonly writer: SourceWriter,
     private readonly documents: DocumentRepository,
     private readonly config: Config,
-  ) {}
+  ) {
+    this.ticketGroups = new TicketGroupCommit(writer);
+  }
 
   private get rules(): PreparationRules {
     return { maxDocumentChars: this.config.limits.maxDocumentChars, chunking: this.config.chunking };
@@ -60,9 +65,10 @@ export class IngestionService {
     return this.documentsWith(session, session.scope.merchantId, cmds);
   }
 
+  /** One ticket; concurrent ones of the same merchant share a transaction (ticket-group-commit.ts). */
   async ingestTicket(session: TenantSession, cmd: IngestTicketCommand): Promise<IngestOutcome<Ticket>> {
     assertMayManageContent(session.identity, this.config);
-    return (await this.writer.write(session, session.scope.merchantId, [prepareTicket(this.rules, cmd)]))[0];
+    return this.ticketGroups.write(session, prepareTicket(this.rules, cmd));
   }
 
   /**
