@@ -1,4 +1,5 @@
 import { type MigrationInterface, type QueryRunner } from 'typeorm';
+import { alterChunkColumns } from './chunk-column-ddl';
 
 /**
  * No planner statistics for the wide columns of document_chunks that no plan filters on: the vectors, the bit
@@ -31,26 +32,5 @@ export class ChunkStatisticsTargets1765400000000 implements MigrationInterface {
 
 async function setTargets(q: QueryRunner, target: 0 | -1): Promise<void> {
   const alter = `ALTER TABLE %s ${COLUMNS.map((c) => `ALTER COLUMN ${c} SET STATISTICS ${target}`).join(', ')}`;
-  const citus =
-    ((await q.query(`SELECT 1 FROM pg_extension WHERE extname = 'citus'`)) as unknown[]).length > 0;
-  const distributed =
-    citus &&
-    (
-      (await q.query(
-        `SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'document_chunks'::regclass`,
-      )) as unknown[]
-    ).length > 0;
-  if (!distributed) {
-    await q.query(alter.replace('%s', 'document_chunks'));
-    return;
-  }
-  await q.query(`SET LOCAL citus.enable_ddl_propagation = off`);
-  await q.query(alter.replace('%s', 'document_chunks'));
-  await q.query(`SET LOCAL citus.enable_ddl_propagation = on`);
-  const failed = (await q.query(
-    `SELECT shardid, result FROM run_command_on_shards('document_chunks', $1) WHERE NOT success`,
-    [alter],
-  )) as { shardid: string; result: string }[];
-  if (failed.length > 0)
-    throw new Error(`SET STATISTICS failed on shard ${failed[0].shardid}: ${failed[0].result}`);
+  await alterChunkColumns(q, alter, 'SET STATISTICS');
 }
