@@ -247,6 +247,22 @@ describe('migrations', () => {
           )
         ).length > 0;
       expect(await hasChunkedWith()).toBe(true);
+      // Down one step: the wide chunk columns are analyzed again (statistics target back to the default).
+      const statisticsTargets = async () =>
+        (
+          await db.dataSource.query<{ attname: string; target: number | null }[]>(
+            `SELECT attname, attstattarget AS target FROM pg_attribute
+              WHERE attrelid = 'document_chunks'::regclass AND attname IN ('chunk_text', 'embedding', 'embedding_bq')
+              ORDER BY attname`,
+          )
+        ).map((r) => `${r.attname}=${r.target === null || r.target < 0 ? 'default' : r.target}`);
+      expect(await statisticsTargets()).toEqual(['chunk_text=0', 'embedding=0', 'embedding_bq=0']);
+      await db.dataSource.undoLastMigration({ transaction: 'each' });
+      expect(await statisticsTargets()).toEqual([
+        'chunk_text=default',
+        'embedding=default',
+        'embedding_bq=default',
+      ]);
       // Down one step: the chunker signature column is gone.
       await db.dataSource.undoLastMigration({ transaction: 'each' });
       expect(await hasChunkedWith()).toBe(false);
@@ -378,6 +394,7 @@ describe('migrations', () => {
       expect(await tables()).toEqual(
         [...all, 'retrieval_calibrations', 'tenant_claim_keys', ...statistics, 'search_synonyms'].sort(),
       );
+      expect(await statisticsTargets()).toEqual(['chunk_text=0', 'embedding=0', 'embedding_bq=0']);
     } finally {
       await db.close();
       if (url && dbName) {
