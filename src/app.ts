@@ -139,6 +139,8 @@ export function createServices(
   const statistics = new ChunkStatisticsKeeper(ds, {
     enabled: autoAnalyze !== 'auto' ? autoAnalyze : db.kind === 'embedded' || 'unless-autovacuum',
     onAnalyzed: (ms) => log?.('analyzed document_chunks', { ms }),
+    onSkipped: () =>
+      log?.('ANALYZE of document_chunks skipped: the table is locked (an index build?); retried later'),
     onDisabled: (reason) => log?.(`planner statistics are not kept: ${reason}`),
   });
   const ticketService = new TicketService(tickets, chunks, corpus, config);

@@ -1,3 +1,4 @@
+import { Client } from 'pg';
 import { type DataSource, type EntityManager } from 'typeorm';
 import { principalsFor } from '../src/auth/identity';
 import { ChunkRepository } from '../src/chunks/chunk.repository';
@@ -8,6 +9,7 @@ import {
   statisticsDue,
 } from '../src/db/statistics';
 import { startTestGateway, type TestGateway } from './support/test-gateway';
+import { nativeTestUrl } from './support/test-env';
 
 describe('planner statistics of document_chunks after bulk writes (npm run load)', () => {
   let t: TestGateway;
@@ -289,6 +291,83 @@ describe('planner statistics of document_chunks after bulk writes (npm run load)
       await analyzeChunks(ds);
     }
   }, 120_000);
+
+  // Two more sessions: the index build and an old transaction it waits for. The embedded database has one.
+  const withSessions = nativeTestUrl() ? it : it.skip;
+  withSessions(
+    'never queues behind an index build’s lock (a deadlock): skips, stays due, the keeper retries',
+    async () => {
+      const ds = t.db.dataSource;
+      const url = nativeTestUrl()!;
+      const old = new Client({ connectionString: url });
+      const builder = new Client({ connectionString: url });
+      await old.connect();
+      await builder.connect();
+      const index = 'chunk_statistics_test_cic_idx';
+      try {
+        await makeChunksDue(ds, predates!);
+        // A transaction older than the build: CREATE INDEX CONCURRENTLY takes the table's ShareUpdateExclusiveLock
+        // (ANALYZE's) and, before it finishes, waits for this snapshot to go away, holding the lock.
+        await old.query(`BEGIN ISOLATION LEVEL REPEATABLE READ`);
+        await old.query(`SELECT 1 FROM merchants LIMIT 1`);
+        const [{ pid }] = (await builder.query<{ pid: number }>(`SELECT pg_backend_pid() AS pid`)).rows;
+        const build = builder.query(
+          `CREATE INDEX CONCURRENTLY ${index} ON document_chunks (merchant_id) WHERE merchant_id = 'none'`,
+        );
+        for (let waited = 0; ; waited += 50) {
+          const rows = await ds.query<unknown[]>(
+            `SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock' AND wait_event = 'virtualxid'`,
+            [pid],
+          );
+          if (rows.length > 0) break;
+          if (waited > 15_000) throw new Error('the index build never waited for the old transaction');
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        // A plain ANALYZE would queue behind the build's lock and the build would then wait for it: PostgreSQL
+        // kills one of them. Skipped at once instead, and the table stays due.
+        const outcome = await Promise.race([
+          analyzeChunks(ds),
+          new Promise((r) => setTimeout(() => r('still waiting after 10 s'), 10_000)),
+        ]);
+        expect(outcome).toBeNull();
+        expect(await chunkStatisticsDue(ds)).toBe(true);
+
+        const analyzed: number[] = [];
+        let skipped = 0;
+        const keeper = new ChunkStatisticsKeeper(ds, {
+          enabled: true,
+          recheckMs: 200,
+          onAnalyzed: (ms) => analyzed.push(ms),
+          onSkipped: () => skipped++,
+        });
+        keeper.noteWrite();
+        await keeper.idle();
+        expect({ skipped, analyzed: analyzed.length }).toEqual({ skipped: 1, analyzed: 0 });
+
+        // The build ends once the old transaction does, unharmed; the keeper's retry then analyzes.
+        await old.query(`COMMIT`);
+        await build;
+        const [valid] = await ds.query<{ valid: boolean }[]>(
+          `SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = $1::regclass`,
+          [index],
+        );
+        expect(valid.valid).toBe(true);
+        for (let waited = 0; analyzed.length === 0 && waited < 10_000; waited += 100) {
+          await new Promise((r) => setTimeout(r, 100));
+          await keeper.idle();
+        }
+        expect(analyzed).toHaveLength(1);
+        expect(await chunkStatisticsDue(ds)).toBe(false);
+        await keeper.close();
+      } finally {
+        await old.query(`ROLLBACK`).catch(() => undefined);
+        await builder.query(`DROP INDEX IF EXISTS ${index}`).catch(() => undefined);
+        await old.end();
+        await builder.end();
+      }
+    },
+    120_000,
+  );
 });
 
 /**

@@ -304,14 +304,15 @@ async function main(): Promise<void> {
     // statistics taken after 80 chunks of one merchant made the next 12,000-chunk load of another 2.5-3.5x slower
     // (planned as one row, its embedding-cache probes walked its growing index range), where a table never
     // analyzed is estimated from its size.
-    const analyzed =
-      s.chunks >= ANALYZE_MIN_CHUNKS && (await chunkStatisticsDue(db.dataSource))
-        ? await analyzeChunks(db.dataSource)
-        : null;
-    if (analyzed !== null)
+    if (s.chunks >= ANALYZE_MIN_CHUNKS && (await chunkStatisticsDue(db.dataSource))) {
+      const analyzed = await analyzeChunks(db.dataSource);
       console.log(
-        `Planner statistics of document_chunks refreshed (ANALYZE) in ${formatSeconds(analyzed / 1000)}.`,
+        analyzed === null
+          ? 'Planner statistics of document_chunks not refreshed: the table is locked (an index build?). ' +
+              'Run ANALYZE document_chunks when it is done, or leave it to autovacuum or the gateway.'
+          : `Planner statistics of document_chunks refreshed (ANALYZE) in ${formatSeconds(analyzed / 1000)}.`,
       );
+    }
     printBoilerplate(s.boilerplate.blocks, {
       documents: s.boilerplate.documents,
       blocks: s.boilerplate.removedBlocks,

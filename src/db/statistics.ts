@@ -27,12 +27,29 @@ export async function chunkStatisticsDue(dataSource: DataSource): Promise<boolea
  * ANALYZE of document_chunks. Of the whole table, not a column list: only an ANALYZE of every column resets the
  * count of rows changed since (`n_mod_since_analyze`), without which the table would stay due for our rule and for
  * autovacuum's. The wide columns no plan filters on (vectors, bit vectors, text) have statistics target 0
- * (migration 1765400000000): ANALYZE skips them, which halves its time. Returns the milliseconds taken.
+ * (migration 1765400000000): ANALYZE skips them, which halves its time.
+ *
+ * SKIP_LOCKED: never waits for the table's lock. A `CREATE INDEX CONCURRENTLY` (a dedicated vector index being
+ * built by the gateway, `npm run vector-index` or a load) holds that lock for its whole build and, in its last
+ * phases, waits for every transaction older than its snapshot; an ANALYZE queued behind the lock is one of them,
+ * and PostgreSQL broke the cycle by killing the index build ("deadlock detected", seen in the ingestion
+ * benchmark). A skipped ANALYZE leaves the table due: the caller tries again later.
+ *
+ * Returns the milliseconds taken, or null when it was skipped (the table locked, or the role not its owner: the
+ * table's manual ANALYZE count did not move).
  */
-export async function analyzeChunks(dataSource: DataSource): Promise<number> {
+export async function analyzeChunks(dataSource: DataSource): Promise<number | null> {
+  const count = async (): Promise<number> => {
+    const rows = await dataSource.query<{ n: string | null }[]>(
+      `SELECT analyze_count AS n FROM pg_stat_user_tables WHERE relid = 'document_chunks'::regclass`,
+    );
+    return Number(rows[0]?.n ?? 0);
+  };
+  const before = await count();
   const t0 = Date.now();
-  await dataSource.query(`ANALYZE document_chunks`);
-  return Date.now() - t0;
+  await dataSource.query(`ANALYZE (SKIP_LOCKED) document_chunks`);
+  const ms = Date.now() - t0;
+  return (await count()) > before ? ms : null;
 }
 
 /**
@@ -61,6 +78,8 @@ export class ChunkStatisticsKeeper {
       enabled: boolean | 'unless-autovacuum';
       recheckMs?: number;
       onAnalyzed?: (ms: number) => void;
+      /** The table was locked (an index build): not analyzed, retried after `recheckMs`. */
+      onSkipped?: () => void;
       /** Why statistics are not kept although they should be (the role may not ANALYZE). */
       onDisabled?: (reason: string) => void;
     },
@@ -97,13 +116,25 @@ export class ChunkStatisticsKeeper {
     this.pending = this.pending
       .then(async () => {
         if (!(await (this.active ??= this.decide()))) return;
-        if (await chunkStatisticsDue(this.dataSource))
-          this.options.onAnalyzed?.(await analyzeChunks(this.dataSource));
+        if (!(await chunkStatisticsDue(this.dataSource))) return;
+        const ms = await analyzeChunks(this.dataSource);
+        if (ms !== null) return this.options.onAnalyzed?.(ms);
+        // Skipped (an index build holds the table): still due, so try again when the window ends.
+        this.options.onSkipped?.();
+        this.retryLater();
       })
       .catch((err: unknown) => {
         // Stale statistics cost time, not answers: a log line, and the next write tries again.
         console.error('ANALYZE of document_chunks failed:', err);
       });
+  }
+
+  private retryLater(): void {
+    if (this.closed || this.trailing !== undefined) return;
+    this.trailing = setTimeout(() => {
+      this.trailing = undefined;
+      this.noteWrite();
+    }, this.options.recheckMs ?? 30_000).unref();
   }
 
   private async decide(): Promise<boolean> {
