@@ -11,7 +11,8 @@ import {
   RECALL_TARGET,
 } from '../src/retrieval/calibration.service';
 import { CalibrationRepository } from '../src/retrieval/calibration.repository';
-import { SearchRepository, type ChunkHit } from '../src/retrieval/search.repository';
+import { SearchRepository } from '../src/retrieval/search.repository';
+import { type ChunkHit } from '../src/retrieval/search.types';
 import { VectorIndexRepository } from '../src/vector-index/vector-index.repository';
 import { log, machine, writeResults } from './bench-utils';
 import { VectorGenerator } from './vector-generator';

@@ -16,7 +16,8 @@ import { integerOption, parseCommandLine, usageError } from '../src/cli/command-
 import { VectorGenerator } from './vector-generator';
 import { principalsFor, type TenantScope } from '../src/auth/identity';
 import { ChunkRepository, type NewChunkRow } from '../src/chunks/chunk.repository';
-import { SearchRepository, type ChunkHit, type ChunkSearchParams } from '../src/retrieval/search.repository';
+import { SearchRepository } from '../src/retrieval/search.repository';
+import { type ChunkHit, type ChunkSearchParams } from '../src/retrieval/search.types';
 import { VectorIndexRepository } from '../src/vector-index/vector-index.repository';
 import { sha256 } from '../src/common/hash';
 import { loadConfig } from '../src/config/config';

@@ -15,7 +15,8 @@ import { integerOption, parseCommandLine, usageError } from '../src/cli/command-
 import { VectorGenerator } from './vector-generator';
 import { principalsFor, type TenantScope } from '../src/auth/identity';
 import { ChunkRepository, type NewChunkRow } from '../src/chunks/chunk.repository';
-import { SearchRepository, type ChunkSearchParams } from '../src/retrieval/search.repository';
+import { SearchRepository } from '../src/retrieval/search.repository';
+import { type ChunkSearchParams } from '../src/retrieval/search.types';
 import { sha256 } from '../src/common/hash';
 import { loadConfig } from '../src/config/config';
 import { openDatabase } from '../src/db/database';

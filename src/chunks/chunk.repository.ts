@@ -67,7 +67,7 @@ async function merchantOfKeyedLookup(manager: Pick<EntityManager, 'query' | 'con
 /**
  * The write model of document_chunks: what ingestion, re-embedding and source edits write and read back to
  * decide what to write. Every method takes the merchant explicitly. Search lives in
- * src/retrieval/search.repository.ts, per-merchant vector indexes in src/vector-index/.
+ * src/retrieval/ (the statement in search-statement.sql.ts), per-merchant vector indexes in src/vector-index/.
  */
 export class ChunkRepository {
   /** The embedding cache in the database: vectors this version already holds for these texts. */

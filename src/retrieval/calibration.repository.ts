@@ -1,6 +1,6 @@
 import { fromSql } from 'pgvector';
 import { type EntityManager } from 'typeorm';
-import { type ApproximatePath } from './search.repository';
+import { type ApproximatePath } from './search.types';
 import { type CalibrationChoice, calibrationOf } from './search-strategy';
 
 export interface CalibrationRow {

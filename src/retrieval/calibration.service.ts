@@ -9,7 +9,8 @@ import { NO_SERVICE_EVENTS, type ServiceEvents } from '../ops/service-events';
 import { withMerchantLock } from '../vector-index/index-lock';
 import { type VectorIndexRepository } from '../vector-index/vector-index.repository';
 import { type CalibrationRepository, type CalibrationRow } from './calibration.repository';
-import { type ApproximatePath, type ChunkHit, type SearchRepository } from './search.repository';
+import { type SearchRepository } from './search.repository';
+import { type ApproximatePath, type ChunkHit } from './search.types';
 import { type CalibrationChoice } from './search-strategy';
 
 /** The recall every approximate setting must reach on both readers, or the merchant is answered exactly. */

@@ -8,7 +8,7 @@ import { NO_SERVICE_EVENTS, type ServiceEvents } from '../ops/service-events';
 import { TicketStatus } from '../tickets/ticket-status';
 import { DEFAULT_VECTOR_WEIGHT, fuse } from './fusion';
 import { type MerchantFacts, type SearchStrategy } from './search-strategy';
-import { type ChunkHit, type ChunkSearchFilter, type ChunkSearchParams } from './search.repository';
+import { type ChunkHit, type ChunkSearchFilter, type ChunkSearchParams } from './search.types';
 
 /** Told when a retrieval finds the merchant's active version uncalibrated (CalibrationService schedules one). */
 export interface CalibrationTrigger {

@@ -1,6 +1,6 @@
 import { type TenantScope } from '../auth/identity';
 import { checkedDimensions } from '../vector-index/vector-index.repository';
-import { type ChunkSearchParams } from './search.repository';
+import { type ChunkSearchParams } from './search.types';
 
 /**
  * The WHERE clause shared by every path of a search; every value is a bound parameter appended to `params`, no

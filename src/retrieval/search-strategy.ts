@@ -2,13 +2,13 @@ import pg from 'pg';
 import { type TenantScope } from '../auth/identity';
 import { type Config } from '../config/config';
 import { type Row, type SqlClient } from '../db/session';
+import { type SearchRepository } from './search.repository';
 import {
   type ApproximatePath,
   type ChunkSearchParams,
   type SearchOutcome,
   type SearchPlan,
-  type SearchRepository,
-} from './search.repository';
+} from './search.types';
 
 /** What a retrieval needs to know about the merchant, read in the round trip of its BEGIN. */
 export interface MerchantFacts {

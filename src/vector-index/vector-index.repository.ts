@@ -50,7 +50,7 @@ export type BuildOutcome = 'exists' | 'created' | 'too-large' | 'rebuilt';
  *
  * Frozen graph + exact tail: an index covers the merchant's chunks up to a bound id fixed at build time (a literal
  * in its predicate), so writes of newer chunks skip the HNSW insertion; retrieval scans those exactly
- * (src/retrieval/search.repository.ts). `rebuildMerchantHnswIndex` replaces the graph once the tail outgrows its
+ * (src/retrieval/search-statement.sql.ts). `rebuildMerchantHnswIndex` replaces the graph once the tail outgrows its
  * bound. Correctness never depends on which index exists: every search reads `id <= bound` from the graph and
  * `id > bound` exactly, with one bound read from the registry; an index with a larger bound still serves a
  * search holding an older one (its predicate is implied), so the registry moves to a new bound only after the new
