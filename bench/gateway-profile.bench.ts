@@ -8,19 +8,29 @@ import { fromSql } from 'pgvector';
 import { signToken } from '../src/auth/jwt';
 import { integerOption, parseCommandLine, usageError } from '../src/cli/command-line';
 import { projectRoot } from '../src/common/project-root';
+import { createServices } from '../src/app';
+import { loadConfig } from '../src/config/config';
+import { openDatabase } from '../src/db/database';
+import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
 import { log, machine, writeResults } from './bench-utils';
+import { syntheticDocuments, ticketInput } from './ingestion-corpus';
 import { graphql, runConcurrent, startGatewayProcess } from './load-harness';
 
-const HELP = `Usage: npm run bench:gateway-profile -- --url postgres://postgres@127.0.0.1:5432/srg_bench [--requests 2000]
-                                     [--concurrency 8] [--top 40] [--keep DIR]
+const TICKET_MERCHANT = 'profile-tickets';
 
-Where the gateway's CPU goes on the retrieval hot path: starts the real gateway (dist/src/main.js, production
-settings, one process) with V8's sampling profiler (--cpu-prof), sends VECTOR retrievals with precomputed
-1536-float embeddings (stored vectors of the merchants loaded by \`npm run bench\`, staff role, k = 10) at a
-fixed concurrency, and sums the profile by function (self and inclusive time) and by package, in milliseconds of
-CPU per request. It reads the database and writes nothing into it.
-Results: docs/benchmarks/gateway-profile.{json,md}; --keep DIR also keeps the .cpuprofile (open it in Chrome
-DevTools or speedscope).`;
+const HELP = `Usage: npm run bench:gateway-profile -- --url postgres://postgres@127.0.0.1:5432/srg_bench [--requests 2000]
+                                     [--concurrency 8] [--workload retrieval|tickets] [--top 40] [--keep DIR]
+
+Where the gateway's CPU goes on a hot path: starts the real gateway (dist/src/main.js, production settings, one
+process) with V8's sampling profiler (--cpu-prof), sends requests at a fixed concurrency, and sums the profile by
+function (self and inclusive time) and by package, in milliseconds of CPU per request.
+  --workload retrieval (default): VECTOR retrievals with precomputed 1536-float embeddings (stored vectors of the
+    merchants loaded by \`npm run bench\`, staff role, k = 10). Reads the database and writes nothing into it.
+  --workload tickets: \`ingestTicket\` of new one-chunk tickets (three messages, the ingestion benchmark's
+    synthetic text, local embedder) into a merchant of its own, ${TICKET_MERCHANT}, which it creates in the given
+    database if needed and writes into: point --url at a benchmark database.
+Results: docs/benchmarks/gateway-profile.{json,md} (retrieval) or gateway-profile-tickets.{json,md}; --keep DIR
+also keeps the .cpuprofile (open it in Chrome DevTools or speedscope).`;
 
 const NOTE =
   "How to read it: V8's profiler samples the main thread on a wall clock, so on a loaded machine the socket " +
@@ -28,6 +38,8 @@ const NOTE =
   'collect the time the process waited to be scheduled again after waking PostgreSQL or the client — /proc ' +
   "puts the kernel's share of the gateway's CPU at the *system* figure above. The JavaScript rows are comparable " +
   "between runs; garbage collection on V8's helper threads counts in /proc's user time but not here.";
+
+const INGEST_TICKET = `mutation T($input: IngestTicketInput!) { ingestTicket(input: $input) { chunkCount } }`;
 
 const RETRIEVE = `query Bench($input: RetrieveChunksInput!) {
   retrieveChunks(input: $input) { strategy chunks { id similarity } }
@@ -102,21 +114,13 @@ export function summarize(profile: CpuProfile, root: string) {
   return { totalUs: total, idleUs: idle, self, packages, inclusive };
 }
 
-async function main(): Promise<void> {
-  const { values } = parseCommandLine(HELP, {
-    options: {
-      url: { type: 'string' },
-      requests: { type: 'string' },
-      concurrency: { type: 'string' },
-      top: { type: 'string' },
-      keep: { type: 'string' },
-    },
-  });
-  if (!values.url) usageError(HELP, '--url is required');
-  const url = values.url;
-  const requests = integerOption(HELP, 'requests', values.requests, 2000);
-  const concurrency = integerOption(HELP, 'concurrency', values.concurrency, 8);
-  const top = integerOption(HELP, 'top', values.top, 40);
+interface RequestBody {
+  token: string;
+  body: string;
+}
+
+/** VECTOR retrievals with stored vectors of the merchants `npm run bench` loaded, as their staff. */
+async function retrievalBodies(url: string, secret: string): Promise<RequestBody[]> {
   const reader = new pg.Client({ connectionString: url });
   await reader.connect();
   const rows = await reader.query<{ merchant_id: string; e: string }>(
@@ -128,14 +132,64 @@ async function main(): Promise<void> {
   await reader.end();
   if (rows.rows.length === 0)
     throw new Error('no benchmark merchants in this database: run npm run bench first');
-  const secret = crypto.randomBytes(32).toString('hex');
-  const bodies = rows.rows.map((r) => ({
+  return rows.rows.map((r) => ({
     token: signToken({ sub: 'bench-staff', merchantId: r.merchant_id, roles: ['staff'] }, secret, 3600),
     body: JSON.stringify({
       query: RETRIEVE,
       variables: { input: { query: '', k: 10, mode: 'VECTOR', embedding: fromSql(r.e) as number[] } },
     }),
   }));
+}
+
+/** `count` new tickets (ids unique to this run) for TICKET_MERCHANT, created here if the database lacks it. */
+async function ticketBodies(url: string, secret: string, count: number): Promise<RequestBody[]> {
+  const config = loadConfig({ NODE_ENV: 'production', DATABASE_URL: url, AUTH_JWT_SECRET: secret });
+  const db = await openDatabase(config, { migrate: true, poolSize: 1 });
+  try {
+    await createServices(config, db, new LocalHashEmbedder(1536)).merchants.provision({
+      id: TICKET_MERCHANT,
+      name: 'Gateway profile tickets',
+    });
+  } finally {
+    await db.close();
+  }
+  const token = signToken(
+    { sub: 'bench-admin', merchantId: TICKET_MERCHANT, roles: ['admin'] },
+    secret,
+    3600,
+  );
+  const run = Date.now().toString(36);
+  return syntheticDocuments(count, 5, `profile-${run}`).map((t, i) => ({
+    token,
+    body: JSON.stringify({ query: INGEST_TICKET, variables: { input: ticketInput(t, i) } }),
+  }));
+}
+
+async function main(): Promise<void> {
+  const { values } = parseCommandLine(HELP, {
+    options: {
+      url: { type: 'string' },
+      requests: { type: 'string' },
+      concurrency: { type: 'string' },
+      top: { type: 'string' },
+      keep: { type: 'string' },
+      workload: { type: 'string' },
+    },
+  });
+  const workload = values.workload ?? 'retrieval';
+  if (workload !== 'retrieval' && workload !== 'tickets')
+    usageError(HELP, `--workload must be retrieval or tickets, not ${workload}`);
+  if (!values.url) usageError(HELP, '--url is required');
+  const url = values.url;
+  const requests = integerOption(HELP, 'requests', values.requests, 2000);
+  const concurrency = integerOption(HELP, 'concurrency', values.concurrency, 8);
+  const top = integerOption(HELP, 'top', values.top, 40);
+  const secret = crypto.randomBytes(32).toString('hex');
+  const warmUps = 200;
+  const bodies =
+    workload === 'retrieval'
+      ? await retrievalBodies(url, secret)
+      : await ticketBodies(url, secret, requests + warmUps);
   const gatewayUrl = new URL(url);
   gatewayUrl.username = 'srg_gateway';
   const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'srg-gateway-profile-'));
@@ -159,11 +213,16 @@ async function main(): Promise<void> {
   let load;
   let cpuMs;
   try {
-    const call = (i: number) =>
-      graphql(gateway.url, bodies[i % bodies.length].token, bodies[i % bodies.length].body);
-    await runConcurrent(bodies.length * 2, concurrency, call); // warm-up: connections, plans, V8's JIT
+    // Tickets: every request a new ticket (the warm-up's come first); retrievals cycle through their bodies.
+    const call = (offset: number) => (i: number) =>
+      graphql(
+        gateway.url,
+        bodies[(offset + i) % bodies.length].token,
+        bodies[(offset + i) % bodies.length].body,
+      );
+    await runConcurrent(warmUps, concurrency, call(0)); // warm-up: connections, plans, V8's JIT
     const cpu0 = gateway.cpuSplitMs();
-    load = await runConcurrent(requests, concurrency, call);
+    load = await runConcurrent(requests, concurrency, call(warmUps));
     const cpu1 = gateway.cpuSplitMs();
     cpuMs = {
       user: (cpu1.user - cpu0.user) / requests,
@@ -185,7 +244,7 @@ async function main(): Promise<void> {
   fs.rmSync(profileDir, { recursive: true, force: true });
   // The profile spans the whole process (start-up and warm-up too): per request = over all requests sent.
   const s = summarize(profile, projectRoot());
-  const sent = requests + bodies.length * 2;
+  const sent = requests + warmUps;
   const perRequest = (us: number) => us / 1000 / sent;
   const rowsOf = (m: Map<string, number>, n: number): ProfileRow[] =>
     [...m.entries()]
@@ -216,11 +275,11 @@ async function main(): Promise<void> {
     ...rs.map((r) => `| ${f(r.ms)} | \`${r.name.replace(/\|/g, '\\|')}\` |`),
   ];
   const md = [
-    '# Gateway CPU profile on the retrieval hot path',
+    `# Gateway CPU profile on the ${workload === 'retrieval' ? 'retrieval' : 'ticket ingestion'} hot path`,
     '',
     `\`npm run bench:gateway-profile\` — ${result.date.slice(0, 16).replace('T', ' ')} UTC, ${machine()}; load average ` +
       `${loadStart.map((l) => l.toFixed(1)).join(' / ')} → ${result.loadEnd.map((l) => l.toFixed(1)).join(' / ')} (shared machine). ` +
-      `${requests} VECTOR retrievals (precomputed 1536-float embedding, k = 10) at concurrency ${concurrency}: ` +
+      `${requests} ${workload === 'retrieval' ? 'VECTOR retrievals (precomputed 1536-float embedding, k = 10)' : `\`ingestTicket\` requests (a new one-chunk ticket each, into ${TICKET_MERCHANT})`} at concurrency ${concurrency}: ` +
       `**${load.throughput.toFixed(0)} req/s**, p50 ${load.p50.toFixed(2)} ms, gateway CPU **${(cpuMs.user + cpuMs.system).toFixed(2)} ms per request** ` +
       `(${cpuMs.user.toFixed(2)} user + ${cpuMs.system.toFixed(2)} system, from /proc, measured part only); the sampled profile (start-up and warm-up included) ${f(result.profiledMsPerRequest)} ms per request.`,
     '',
@@ -241,7 +300,11 @@ async function main(): Promise<void> {
     ...table(result.self),
     '',
   ].join('\n');
-  writeResults('gateway-profile', result, md);
+  writeResults(
+    workload === 'retrieval' ? 'gateway-profile' : 'gateway-profile-tickets',
+    { workload, ...result },
+    md,
+  );
 }
 
 main().catch((err: unknown) => {

@@ -82,3 +82,17 @@ export function writeFolder(dir: string, docs: readonly BenchDocument[]): void {
     );
   });
 }
+
+/** An `IngestTicketInput` made of a document: its first three paragraphs as alternating customer/agent messages. */
+export const ticketInput = (t: BenchDocument, i: number) => ({
+  id: t.id,
+  customerId: `c${i % 97}`,
+  subject: t.title,
+  status: 'OPEN',
+  acl: ['role:agent'],
+  messages: t.text
+    .split('\n\n')
+    .filter((p) => !p.startsWith('#'))
+    .slice(0, 3)
+    .map((body, k) => ({ author: k % 2 ? 'AGENT' : 'CUSTOMER', body })),
+});

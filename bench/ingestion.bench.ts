@@ -7,7 +7,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { allowRecreating, DATABASE_USAGE, log, machine, recreateDatabase, writeResults } from './bench-utils';
-import { type BenchDocument, manualDocuments, syntheticDocuments, writeFolder } from './ingestion-corpus';
+import {
+  type BenchDocument,
+  manualDocuments,
+  syntheticDocuments,
+  ticketInput,
+  writeFolder,
+} from './ingestion-corpus';
 import { requestRoleUrl, runCommand } from './ingestion-processes';
 import { toMarkdown } from './ingestion-report';
 import { signToken } from '../src/auth/jwt';
@@ -165,19 +171,6 @@ const INGEST_TICKETS = `mutation T($inputs: [IngestTicketInput!]!) { ingestTicke
 const asInput = (d: BenchDocument) => ({ id: d.id, title: d.title, text: d.text, acl: ['role:agent'] });
 
 /** A help-desk ticket made of a synthetic article: its title as subject, up to three paragraphs as messages. */
-const ticketInput = (t: BenchDocument, i: number) => ({
-  id: t.id,
-  customerId: `c${i % 97}`,
-  subject: t.title,
-  status: 'OPEN',
-  acl: ['role:agent'],
-  messages: t.text
-    .split('\n\n')
-    .filter((p) => !p.startsWith('#'))
-    .slice(0, 3)
-    .map((body, k) => ({ author: k % 2 ? 'AGENT' : 'CUSTOMER', body })),
-});
-
 async function batches(
   url: string,
   token: string,
