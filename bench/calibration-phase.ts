@@ -1,4 +1,4 @@
-import { type Services } from '../src/app';
+import { type Services } from '../src/services';
 import { CalibrationRepository } from '../src/retrieval/calibration.repository';
 import { type Database } from '../src/db/database';
 

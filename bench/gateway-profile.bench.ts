@@ -8,7 +8,7 @@ import { fromSql } from 'pgvector';
 import { signToken } from '../src/auth/jwt';
 import { integerOption, parseCommandLine, usageError } from '../src/cli/command-line';
 import { projectRoot } from '../src/common/project-root';
-import { createServices } from '../src/app';
+import { createServices } from '../src/services';
 import { loadConfig } from '../src/config/config';
 import { openDatabase } from '../src/db/database';
 import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';

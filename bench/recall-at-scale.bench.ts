@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { type EntityManager } from 'typeorm';
-import { createServices } from '../src/app';
+import { createServices } from '../src/services';
 import {
   allowRecreating,
   DATABASE_USAGE,

@@ -10,7 +10,7 @@ import { sha256 } from '../src/common/hash';
 import { loadConfig } from '../src/config/config';
 import { openDatabase } from '../src/db/database';
 import { enterTenant, TenantClaimSigner } from '../src/db/session';
-import { createServices } from '../src/app';
+import { createServices } from '../src/services';
 import { DocumentRepository } from '../src/documents/document.repository';
 import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
 import {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { PGVectorStore } from '@langchain/community/vectorstores/pgvector';
 import pg from 'pg';
-import { createServices } from '../src/app';
+import { createServices } from '../src/services';
 import { principalsFor } from '../src/auth/identity';
 import { signToken } from '../src/auth/jwt';
 import { progressPrinter } from '../src/cli/progress';

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { principalsFor } from '../src/auth/identity';
-import { createServices } from '../src/app';
+import { createServices } from '../src/services';
 import { integerOption, parseCommandLine } from '../src/cli/command-line';
 import { loadConfig } from '../src/config/config';
 import { openDatabase } from '../src/db/database';

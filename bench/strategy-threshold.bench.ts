@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { createServices } from '../src/app';
+import { createServices } from '../src/services';
 import {
   allowRecreating,
   DATABASE_USAGE,

@@ -3,7 +3,7 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fromSql } from 'pgvector';
 import { principalsFor, scopeOf } from '../src/auth/identity';
-import { createServices } from '../src/app';
+import { createServices } from '../src/services';
 import { integerOption, parseCommandLine } from '../src/cli/command-line';
 import { loadConfig } from '../src/config/config';
 import { openDatabase } from '../src/db/database';

@@ -7,7 +7,7 @@ import { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { createServices } from '../src/app';
+import { createServices } from '../src/services';
 import { signToken } from '../src/auth/jwt';
 import { loadConfig } from '../src/config/config';
 import { openDatabase } from '../src/db/database';

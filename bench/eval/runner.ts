@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { type Services } from '../../src/app';
+import { type Services } from '../../src/services';
 import { listDocumentFiles, loadFolder, readDocumentFile } from '../../src/ingestion/folder-loader';
 import { type LabelledQuestion, type LabelledSet, normTitle, type Split } from './labelled-set';
 import { distinctDocuments, firstRelevantRank, type RankingMetrics, summarize } from './metrics';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { type Services } from '../../src/app';
+import { type Services } from '../../src/services';
 import { principalsFor, type TenantScope } from '../../src/auth/identity';
 import { loadFolder } from '../../src/ingestion/folder-loader';
 import { log } from '../bench-utils';

@@ -1,5 +1,5 @@
 import { Embeddings } from '@langchain/core/embeddings';
-import { type Services } from '../../src/app';
+import { type Services } from '../../src/services';
 import { type Database } from '../../src/db/database';
 import { log } from '../bench-utils';
 import { runCalibration } from '../calibration-phase';

@@ -1,9 +1,4 @@
-import 'reflect-metadata';
-import { createServices } from '../app';
-import { openDatabase } from '../db/database';
-import { createEmbedder } from '../embeddings/embedder.factory';
 import { loadCommandConfig, parseCommandLine, runCommand, usageError } from './command-line';
-import { openCommandDatabase } from './embedded-lock';
 
 const HELP = `Usage:
   npm run apikey -- create --merchant m01 --name "Acme helpdesk" --principals role:agent[,u7] --scopes retrieve[,ingest] [--expires 90d]
@@ -52,9 +47,9 @@ async function main(): Promise<void> {
   const expiresIn = values.expires === undefined ? undefined : parseDuration(values.expires);
   const merchant = values.merchant;
   const config = loadCommandConfig();
-  const db = await openCommandDatabase(() => openDatabase(config, { migrate: true, poolSize: 1 }), 'apikey');
+  const { openCommandServices } = await import('./command-services');
+  const { db, services } = await openCommandServices(config, 'apikey', { poolSize: 1 });
   try {
-    const services = createServices(config, db, createEmbedder(config));
     if (command === 'create') {
       const { apiKey, key } = await services.apiKeys.create(
         merchant,

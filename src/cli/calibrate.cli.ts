@@ -1,9 +1,4 @@
-import 'reflect-metadata';
-import { createServices } from '../app';
 import { loadConfig } from '../config/config';
-import { openDatabase } from '../db/database';
-import { createEmbedder } from '../embeddings/embedder.factory';
-import { CalibrationRepository } from '../retrieval/calibration.repository';
 import { parseCommandLine, usageError } from './command-line';
 
 const HELP = `Usage: npm run calibrate -- (--merchant m01 | --all | --stale) [--json]
@@ -33,9 +28,12 @@ async function main(): Promise<void> {
     usageError(HELP, 'give exactly one of --merchant, --all or --stale');
   }
   const config = loadConfig();
-  const db = await openDatabase(config, { migrate: true });
+  const [{ openCommandServices }, { CalibrationRepository }] = await Promise.all([
+    import('./command-services'),
+    import('../retrieval/calibration.repository'),
+  ]);
+  const { db, services } = await openCommandServices(config, 'calibrate');
   try {
-    const services = createServices(config, db, createEmbedder(config));
     const merchants = values.merchant
       ? [values.merchant]
       : await new CalibrationRepository().merchantsWithActiveVersion(db.dataSource.manager);

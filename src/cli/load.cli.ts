@@ -1,39 +1,14 @@
-import 'reflect-metadata';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ChunkRepository } from '../chunks/chunk.repository';
-import { CorpusVersionRepository } from '../corpus/corpus-version.repository';
-import { type Config } from '../config/config';
-import { type Database, openDatabase } from '../db/database';
 import { analyzeChunks, chunkStatisticsDue } from '../db/statistics';
-import { AdminDb } from '../db/session';
-import { DocumentRepository } from '../documents/document.repository';
-import { type Embedder } from '../embeddings/embedder';
-import { EmbedderRegistry } from '../embeddings/embedder.registry';
-import { createEmbedder } from '../embeddings/embedder.factory';
 import {
   BOILERPLATE_DEFAULTS,
   type BoilerplateBlock,
   BoilerplateDetector,
   type BoilerplateOptions,
 } from '../ingestion/boilerplate';
-import {
-  DEFAULT_BATCH_SIZE,
-  listDocumentFiles,
-  loadFolder,
-  type LoaderTargets,
-  readDocumentFile,
-} from '../ingestion/folder-loader';
-import { IngestionService, MAX_BATCH_DOCUMENTS } from '../ingestion/ingestion.service';
-import { SourceWriter } from '../ingestion/source-writer';
-import { MerchantRepository } from '../merchants/merchant.repository';
-import { MerchantService } from '../merchants/merchant.service';
-import { NO_SERVICE_EVENTS } from '../ops/service-events';
-import { TicketRepository } from '../tickets/ticket.repository';
-import { MerchantIndexService } from '../vector-index/merchant-index.service';
-import { VectorIndexRepository } from '../vector-index/vector-index.repository';
+import { DEFAULT_BATCH_SIZE, MAX_BATCH_DOCUMENTS } from '../ingestion/ingestion.types';
 import { integerOption, loadCommandConfig, parseCommandLine, runCommand, usageError } from './command-line';
-import { openCommandDatabase } from './embedded-lock';
 import { formatSeconds, progressPrinter } from './progress';
 
 /** Files from which the default index policy (--index auto) defers the dedicated index. */
@@ -117,6 +92,7 @@ async function loadThroughGateway(
   boilerplateOptions: false | BoilerplateOptions,
 ): Promise<void> {
   const started = Date.now();
+  const { listDocumentFiles, readDocumentFile } = await import('../ingestion/folder-loader');
   const files = listDocumentFiles(folder);
   const read = files.map((f) => readDocumentFile(f)); // all checked before the first request
   const detector = boilerplateOptions === false ? null : new BoilerplateDetector(boilerplateOptions);
@@ -202,32 +178,6 @@ function boilerplateOption(values: {
   return { minShare, minFiles };
 }
 
-/**
- * Only what loading needs, without app.ts (the gateway's composition root pulls in Apollo, Express and every
- * resolver: ~1 s of module loading per run). No write observers: background index builds and calibrations would be
- * cut short when the command exits; the index policy below builds the index in the foreground instead.
- */
-function loaderTargets(config: Config, db: Database, embedder: Embedder): LoaderTargets {
-  const admin = new AdminDb(db.dataSource);
-  const corpus = new CorpusVersionRepository();
-  const documents = new DocumentRepository();
-  const embedders = new EmbedderRegistry(config, embedder, config.embedding.cacheEntries, NO_SERVICE_EVENTS);
-  const writer = new SourceWriter(
-    embedders,
-    corpus,
-    documents,
-    new TicketRepository(),
-    new ChunkRepository(),
-    [],
-    NO_SERVICE_EVENTS,
-  );
-  return {
-    ingestion: new IngestionService(admin, writer, documents, config),
-    merchants: new MerchantService(admin, new MerchantRepository(), corpus, embedder),
-    indexes: new MerchantIndexService(db.dataSource, new VectorIndexRepository(), config),
-  };
-}
-
 /** Chunks a load must have written before it refreshes the planner's statistics (see main). */
 const ANALYZE_MIN_CHUNKS = 1000;
 
@@ -270,10 +220,13 @@ async function main(): Promise<void> {
   if (!values.merchant) usageError(HELP, '--merchant is required (or --gateway with --token)');
   const merchant = values.merchant;
   const config = loadCommandConfig();
-  const db = await openCommandDatabase(() => openDatabase(config, { migrate: true }), 'load');
+  const [{ openLoadTargets }, { loadFolder }] = await Promise.all([
+    import('./load-targets'),
+    import('../ingestion/folder-loader'),
+  ]);
+  const { db, targets } = await openLoadTargets(config);
   try {
-    const services = loaderTargets(config, db, createEmbedder(config));
-    const s = await loadFolder(services, merchant, folder, {
+    const s = await loadFolder(targets, merchant, folder, {
       // The embedded database has no dedicated indexes (exact and quantized scans only).
       deferIndex:
         db.kind !== 'native' || indexPolicy === 'keep'

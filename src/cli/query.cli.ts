@@ -1,11 +1,6 @@
-import 'reflect-metadata';
-import { createServices } from '../app';
 import { principalsFor } from '../auth/identity';
-import { openDatabase } from '../db/database';
-import { createEmbedder } from '../embeddings/embedder.factory';
 import { type RetrievalMode } from '../retrieval/retrieval.service';
 import { integerOption, loadCommandConfig, parseCommandLine, runCommand, usageError } from './command-line';
-import { openCommandDatabase } from './embedded-lock';
 
 const HELP = `Usage: npm run query -- --merchant m01 --user u1 [--roles agent] [--k 3] [--mode hybrid|vector|keyword] "where is my refund"
 
@@ -33,9 +28,9 @@ async function main(): Promise<void> {
   }
   const k = integerOption(HELP, 'k', values.k, 3);
   const config = loadCommandConfig();
-  const db = await openCommandDatabase(() => openDatabase(config, { migrate: true }), 'query');
+  const { openCommandServices } = await import('./command-services');
+  const { db, services } = await openCommandServices(config, 'query');
   try {
-    const services = createServices(config, db, createEmbedder(config));
     const roles = values.roles
       .split(',')
       .map((r) => r.trim())

@@ -1,11 +1,6 @@
-import 'reflect-metadata';
-import { createServices } from '../app';
 import { embeddingDimensionsProblem, endpointNeedsKey } from '../config/config';
-import { openDatabase } from '../db/database';
-import { createEmbedder } from '../embeddings/embedder.factory';
 import { progressPrinter } from './progress';
 import { loadCommandConfig, parseCommandLine, runCommand, usageError } from './command-line';
-import { openCommandDatabase } from './embedded-lock';
 
 const HELP = `Usage: npm run reembed -- --merchant <id> --model <name> --dimensions <n> [--restart]
 
@@ -40,9 +35,9 @@ async function main(): Promise<void> {
   ) {
     usageError(HELP, `${values.model} is served by ${config.embedding.baseUrl}, which needs OPENAI_API_KEY`);
   }
-  const db = await openCommandDatabase(() => openDatabase(config, { migrate: true }), 'reembed');
+  const { openCommandServices } = await import('./command-services');
+  const { db, services } = await openCommandServices(config, 'reembed');
   try {
-    const services = createServices(config, db, createEmbedder(config));
     const copy = progressPrinter('re-embedding');
     const cleanup = progressPrinter('removing old version');
     const report = await services.reembed.run(values.merchant, {

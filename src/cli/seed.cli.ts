@@ -1,12 +1,7 @@
-import 'reflect-metadata';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createServices } from '../app';
-import { openDatabase } from '../db/database';
-import { createEmbedder } from '../embeddings/embedder.factory';
 import { DEFAULT_SEED_DIR, seedDemoData } from '../seed/seed.service';
 import { loadCommandConfig, parseCommandLine, runCommand, usageError } from './command-line';
-import { openCommandDatabase } from './embedded-lock';
 
 const HELP = `Usage: npm run seed [-- <seed folder>]
 
@@ -23,8 +18,8 @@ async function main(): Promise<void> {
     usageError(HELP, `${dir} is not a folder`);
   }
   const config = loadCommandConfig();
-  const db = await openCommandDatabase(() => openDatabase(config, { migrate: true }), 'seed');
-  const services = createServices(config, db, createEmbedder(config));
+  const { openCommandServices } = await import('./command-services');
+  const { db, services } = await openCommandServices(config, 'seed');
   try {
     const started = Date.now();
     const summary = await seedDemoData(services, dir);

@@ -1,10 +1,5 @@
-import 'reflect-metadata';
-import { createServices } from '../app';
 import { configDefault } from '../config/config';
-import { openDatabase } from '../db/database';
-import { createEmbedder } from '../embeddings/embedder.factory';
 import { loadCommandConfig, parseCommandLine, runCommand, usageError } from './command-line';
-import { openCommandDatabase } from './embedded-lock';
 
 const HELP = `Usage: npm run vector-index -- [--merchant m01] [--drop]
 
@@ -27,9 +22,9 @@ async function main(): Promise<void> {
   });
   if (values.drop && !values.merchant) usageError(HELP, '--drop needs --merchant');
   const config = loadCommandConfig();
-  const db = await openCommandDatabase(() => openDatabase(config, { migrate: true }), 'vector-index');
+  const { openCommandServices } = await import('./command-services');
+  const { db, services } = await openCommandServices(config, 'vector-index');
   try {
-    const services = createServices(config, db, createEmbedder(config));
     if (values.drop) {
       const dropped = await services.indexes.drop(values.merchant!);
       console.log(dropped.length > 0 ? `dropped ${dropped.join(', ')}` : 'no dedicated index to drop');

@@ -13,6 +13,7 @@ import {
 } from './boilerplate';
 import { htmlToMarkdown } from './html-source';
 import { type IngestDocumentCommand, type IngestionService } from './ingestion.service';
+import { DEFAULT_BATCH_SIZE } from './ingestion.types';
 
 export interface LoadSummary {
   files: number;
@@ -71,12 +72,6 @@ export interface LoadOptions {
   /** Called after each document is written or skipped, in completion order. */
   onProgress?: (done: number, total: number, file: string) => void;
 }
-
-/**
- * Documents per transaction by default: the term-statistics trigger costs per distinct lexeme of a statement, and
- * lexemes repeat across a batch (synthetic articles: 29 per chunk at 80 chunks, 8 at 400).
- */
-export const DEFAULT_BATCH_SIZE = 100;
 
 const DOCUMENT_FILE = /\.(md|markdown|txt|html?)$/i;
 const HTML_FILE = /\.html?$/i;

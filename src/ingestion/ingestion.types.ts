@@ -40,6 +40,13 @@ export interface IngestOutcome<T> {
 export const MAX_TITLE_CHARS = 500;
 export const MAX_TICKET_MESSAGES = 1000;
 export const MAX_BATCH_DOCUMENTS = 100;
+
+/**
+ * Documents per transaction of the folder loader by default: the term-statistics trigger costs per distinct lexeme
+ * of a statement, and lexemes repeat across a batch (synthetic articles: 29 per chunk at 80 chunks, 8 at 400).
+ */
+export const DEFAULT_BATCH_SIZE = 100;
+
 /** Tickets per ingestTickets call: one transaction, like a document batch. */
 export const MAX_BATCH_TICKETS = 100;
 

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createServices } from '../../src/app';
+import { createServices } from '../../src/services';
 import { type Config, loadConfig } from '../../src/config/config';
 import { type Database, openDatabase } from '../../src/db/database';
 import { createEmbedder } from '../../src/embeddings/embedder.factory';

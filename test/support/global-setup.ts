@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
-import { createServices } from '../../src/app';
+import { createServices } from '../../src/services';
 import { loadConfig } from '../../src/config/config';
 import { openDatabase } from '../../src/db/database';
 import { createEmbedder } from '../../src/embeddings/embedder.factory';
