@@ -175,6 +175,32 @@ describe('every command', () => {
     if (native) expect(await sentinelRows()).toEqual(['untouched']);
   }, 300_000);
 
+  it('answers --help from the CLIs without loading the database layer or the gateway', async () => {
+    // Start-up of a CLI is module loading: TypeORM with the entities (and their GraphQL types), or app.ts with
+    // Apollo and Express, cost 0.5-1 s before the first line. A preload reports what was loaded at exit.
+    const probeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'srg-cli-modules-'));
+    try {
+      const preload = path.join(probeDir, 'report-modules.js');
+      fs.writeFileSync(
+        preload,
+        `process.on('exit', () => process.stderr.write(JSON.stringify(Object.keys(require.cache))));`,
+      );
+      const heavy = /node_modules\/(typeorm|@apollo\/server|express|type-graphql|js-tiktoken)\//;
+      for (const { file } of commands.filter((c) => c.file.startsWith('src/cli/'))) {
+        const script = path.join(build.root, file.replace(/\.ts$/, '.js'));
+        const { stderr } = await run(process.execPath, ['-r', preload, script, '--help'], {
+          env: { PATH: process.env.PATH, NODE_ENV: 'development', DATABASE_URL: sentinelUrl },
+          cwd: workDir,
+        });
+        const loaded = JSON.parse(stderr) as string[];
+        expect({ file, heavy: loaded.filter((m) => heavy.test(m)).slice(0, 3) }).toEqual({ file, heavy: [] });
+      }
+    } finally {
+      fs.rmSync(probeDir, { recursive: true, force: true });
+    }
+    expect(fs.readdirSync(workDir)).toEqual([]);
+  }, 120_000);
+
   it('refuses an unknown option with one line and the usage, not a stack trace', async () => {
     // bench/soak.bench.ts parses its own options (it belongs to the soak work); every other command is strict.
     const strict = commands.filter((c) => c.file !== 'bench/soak.bench.ts');

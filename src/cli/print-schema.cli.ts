@@ -1,8 +1,6 @@
-import 'reflect-metadata';
 import fs from 'node:fs';
 import path from 'node:path';
 import { projectRoot } from '../common/project-root';
-import { buildGatewaySchema, printGatewaySchema } from '../graphql/schema';
 import { parseCommandLine, runCommand } from './command-line';
 
 /** Regenerates schema.graphql from the code-first schema; test/schema.test.ts fails when it is stale. */
@@ -14,6 +12,8 @@ Writes schema.graphql from the code-first schema (type-graphql). Reads no config
 Run it after changing a resolver, input or object type, and commit the result: a test fails when it is stale.`,
     { options: {} },
   );
+  await import('reflect-metadata');
+  const { buildGatewaySchema, printGatewaySchema } = await import('../graphql/schema');
   const schema = await buildGatewaySchema(new Map());
   const file = path.join(projectRoot(), 'schema.graphql');
   fs.writeFileSync(file, printGatewaySchema(schema));
