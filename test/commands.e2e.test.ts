@@ -347,6 +347,48 @@ describe("the README's load example", () => {
     expect(again.stdout).toMatch(/0 created, 0 updated, 4 skipped/);
   }, 180_000);
 
+  it('checks every file before it writes anything (the check pass runs in a worker thread)', async () => {
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'srg-load-check-'));
+    const env = {
+      ...embedded,
+      PGLITE_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'srg-load-check-db-')),
+    };
+    const args = ['--merchant', 'mcheck', folder];
+    try {
+      fs.mkdirSync(path.join(folder, 'faq'));
+      for (let i = 0; i < 30; i++) {
+        fs.writeFileSync(
+          path.join(folder, 'faq', `q${i}.md`),
+          `---\nacl: [role:agent]\n---\n# Question ${i}\n\nAnswer number ${i} about refunds.\n`,
+        );
+      }
+      fs.writeFileSync(
+        path.join(folder, 'faq', 'q7-copy.md'),
+        '---\nid: q7\nacl: [role:agent]\n---\n# Again\n\nx\n',
+      );
+      const duplicate = await runCommand('src/cli/load.cli.ts', args, env, ROOT);
+      expect(duplicate.code).toBe(1);
+      expect(duplicate.stderr).toMatch(
+        /^error: document id q7 is used by both .*q7(-copy)?\.md and .*q7(-copy)?\.md\n$/,
+      );
+      fs.writeFileSync(path.join(folder, 'faq', 'q7-copy.md'), '---\ntitel: Again\n---\n# Again\n\nx\n');
+      const typo = await runCommand('src/cli/load.cli.ts', args, env, ROOT);
+      expect(typo.code).toBe(1);
+      // The worker's DomainError arrives whole: named by its file and line, with the did-you-mean.
+      expect(typo.stderr).toMatch(
+        /^error: \S*faq\/q7-copy\.md:2: unknown key "titel" \(did you mean title\?\)/,
+      );
+      fs.rmSync(path.join(folder, 'faq', 'q7-copy.md'));
+      const ok = await runCommand('src/cli/load.cli.ts', args, env, ROOT);
+      expect({ code: ok.code, stderr: ok.stderr }).toEqual({ code: 0, stderr: '' });
+      // Nothing of the refused runs was written: every file is new now, the merchant included.
+      expect(ok.stdout).toMatch(/Loaded 30 files into mcheck .*: 30 created, 0 updated, 0 skipped/);
+    } finally {
+      fs.rmSync(folder, { recursive: true, force: true });
+      fs.rmSync(env.PGLITE_DATA_DIR, { recursive: true, force: true });
+    }
+  }, 180_000);
+
   it('says how to load online when a running gateway holds the embedded database', async () => {
     fs.writeFileSync(path.join(dataDir, '.gateway.lock'), String(process.pid)); // this (live) process "holds" it
     try {

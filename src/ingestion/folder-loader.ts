@@ -71,6 +71,18 @@ export interface LoadOptions {
   boilerplate?: false | BoilerplateOptions;
   /** Called after each document is written or skipped, in completion order. */
   onProgress?: (done: number, total: number, file: string) => void;
+  /**
+   * The check pass of this folder, already under way with these boilerplate options (the load command runs it in
+   * a worker thread while it loads its modules and opens the database: src/cli/folder-check.worker.ts). By
+   * default loadFolder runs it itself.
+   */
+  checked?: Promise<FolderCheck>;
+}
+
+/** What the check pass found: how many documents, and the boilerplate the write pass strips. */
+export interface FolderCheck {
+  total: number;
+  boilerplate: Boilerplate;
 }
 
 const DOCUMENT_FILE = /\.(md|markdown|txt|html?)$/i;
@@ -154,10 +166,39 @@ function inFile(dir: string, file: string, err: unknown): unknown {
 }
 
 /**
+ * The check pass: every file is read and checked (front matter, ids, text, ACL, metadata, an id used by two files)
+ * before anything is written, the merchant included; only the ids are kept (to find duplicates), and the
+ * boilerplate detector counts repeated blocks. Throws the first bad file's error, named by its path.
+ */
+export async function checkFolder(
+  dir: string,
+  check: (command: IngestDocumentCommand) => DocumentWrite,
+  boilerplateOptions?: false | BoilerplateOptions,
+): Promise<FolderCheck> {
+  assertFolder(dir);
+  const owners = new Map<string, string>(); // id → file: the only state kept per file
+  const detector = boilerplateOptions === false ? null : new BoilerplateDetector(boilerplateOptions);
+  for await (const file of walkDocumentFiles(dir)) {
+    let row: DocumentWrite;
+    try {
+      const command = readDocumentFile(file);
+      row = check(command);
+      detector?.add(command.text);
+    } catch (err) {
+      throw inFile(dir, file, err);
+    }
+    const prev = owners.get(row.id);
+    if (prev) throw badInput(`document id ${row.id} is used by both ${prev} and ${file}`);
+    owners.set(row.id, file);
+  }
+  return { total: owners.size, boilerplate: detector?.finish() ?? Boilerplate.none() };
+}
+
+/**
  * Ingests a folder for one merchant, creating the merchant if needed. Two streamed passes over the files:
  *
- * 1. check: every file is read and checked (front matter, ids, text, ACL, metadata, an id used by two files)
- *    before anything is written, the merchant included; only the ids are kept (to find duplicates);
+ * 1. check (checkFolder, or `opts.checked`): every file is read and checked before anything is written, the
+ *    merchant included;
  * 2. write: batches of `batchSize` documents, each batch one transaction (all of it or none of it),
  *    `concurrency` batches in flight. Documents stored exactly so are skipped before chunking and embedding.
  *
@@ -175,24 +216,8 @@ export async function loadFolder(
   const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
   const concurrency = Math.max(1, opts.concurrency ?? 2);
 
-  const owners = new Map<string, string>(); // id → file: the only state kept per file
-  const detector = opts.boilerplate === false ? null : new BoilerplateDetector(opts.boilerplate);
-  for await (const file of walkDocumentFiles(dir)) {
-    let row: DocumentWrite;
-    try {
-      const command = readDocumentFile(file);
-      row = services.ingestion.checkDocument(command);
-      detector?.add(command.text);
-    } catch (err) {
-      throw inFile(dir, file, err);
-    }
-    const prev = owners.get(row.id);
-    if (prev) throw badInput(`document id ${row.id} is used by both ${prev} and ${file}`);
-    owners.set(row.id, file);
-  }
-  const total = owners.size;
-  owners.clear();
-  const boilerplate = detector?.finish() ?? Boilerplate.none();
+  const { total, boilerplate } = await (opts.checked ??
+    checkFolder(dir, (c) => services.ingestion.checkDocument(c), opts.boilerplate));
 
   if (!(await services.merchants.exists(merchantId))) {
     await services.merchants.provision({ id: merchantId, name: opts.merchantName ?? merchantId });

@@ -12,7 +12,13 @@ import {
   MAX_BATCH_DOCUMENTS,
   MAX_BATCH_TICKETS,
 } from './ingestion.types';
-import { checkDocument, chunkDocument, type PreparationRules, prepareTicket } from './source-preparation';
+import {
+  checkDocument,
+  chunkDocument,
+  type PreparationRules,
+  preparationRules,
+  prepareTicket,
+} from './source-preparation';
 import { type SourceWriter } from './source-writer';
 import { TicketGroupCommit } from './ticket-group-commit';
 
@@ -45,7 +51,7 @@ export class IngestionService {
   }
 
   private get rules(): PreparationRules {
-    return { maxDocumentChars: this.config.limits.maxDocumentChars, chunking: this.config.chunking };
+    return preparationRules(this.config);
   }
 
   async ingestDocument(

@@ -7,6 +7,7 @@ import {
   type TextChunk,
 } from '../chunks/chunking/chunker';
 import { badInput } from '../common/errors/domain-error';
+import { type Config } from '../config/config';
 import { sha256 } from '../common/hash';
 import {
   assertDate,
@@ -31,6 +32,11 @@ import {
 export interface PreparationRules {
   maxDocumentChars: number;
   chunking: ChunkingOptions;
+}
+
+/** The rules of a configuration: plain data, so a worker thread can check files by them too. */
+export function preparationRules(config: Pick<Config, 'limits' | 'chunking'>): PreparationRules {
+  return { maxDocumentChars: config.limits.maxDocumentChars, chunking: config.chunking };
 }
 
 /**
