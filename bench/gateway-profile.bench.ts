@@ -17,9 +17,13 @@ import { syntheticDocuments, ticketInput } from './ingestion-corpus';
 import { graphql, runConcurrent, startGatewayProcess } from './load-harness';
 
 const TICKET_MERCHANT = 'profile-tickets';
+const DOCUMENT_MERCHANT = 'profile-documents';
+/** Documents per `ingestDocuments` request of the documents workload (as bench:ingestion sends them). */
+const DOCUMENT_BATCH = 50;
 
 const HELP = `Usage: npm run bench:gateway-profile -- --url postgres://postgres@127.0.0.1:5432/srg_bench [--requests 2000]
-                                     [--concurrency 8] [--workload retrieval|tickets] [--top 40] [--keep DIR]
+                                     [--concurrency 8] [--workload retrieval|tickets|documents] [--top 40]
+                                     [--keep DIR]
 
 Where the gateway's CPU goes on a hot path: starts the real gateway (dist/src/main.js, production settings, one
 process) with V8's sampling profiler (--cpu-prof), sends requests at a fixed concurrency, and sums the profile by
@@ -29,7 +33,9 @@ function (self and inclusive time) and by package, in milliseconds of CPU per re
   --workload tickets: \`ingestTicket\` of new one-chunk tickets (three messages, the ingestion benchmark's
     synthetic text, local embedder) into a merchant of its own, ${TICKET_MERCHANT}, which it creates in the given
     database if needed and writes into: point --url at a benchmark database.
-Results: docs/benchmarks/gateway-profile.{json,md} (retrieval) or gateway-profile-tickets.{json,md}; --keep DIR
+  --workload documents: \`ingestDocuments\` of ${DOCUMENT_BATCH} new synthetic articles (about 4 chunks each) per
+    request into ${DOCUMENT_MERCHANT}, created and written in the same way.
+Results: docs/benchmarks/gateway-profile.{json,md} (retrieval), else gateway-profile-<workload>.{json,md}; --keep DIR
 also keeps the .cpuprofile (open it in Chrome DevTools or speedscope).`;
 
 const NOTE =
@@ -38,6 +44,8 @@ const NOTE =
   'collect the time the process waited to be scheduled again after waking PostgreSQL or the client — /proc ' +
   "puts the kernel's share of the gateway's CPU at the *system* figure above. The JavaScript rows are comparable " +
   "between runs; garbage collection on V8's helper threads counts in /proc's user time but not here.";
+
+const INGEST_DOCUMENTS = `mutation D($inputs: [IngestDocumentInput!]!) { ingestDocuments(inputs: $inputs) { results { chunkCount } } }`;
 
 const INGEST_TICKET = `mutation T($input: IngestTicketInput!) { ingestTicket(input: $input) { chunkCount } }`;
 
@@ -141,27 +149,45 @@ async function retrievalBodies(url: string, secret: string): Promise<RequestBody
   }));
 }
 
-/** `count` new tickets (ids unique to this run) for TICKET_MERCHANT, created here if the database lacks it. */
-async function ticketBodies(url: string, secret: string, count: number): Promise<RequestBody[]> {
+/** An admin's token for a merchant of the benchmark's own, created in the database if it lacks it. */
+async function provisioned(url: string, secret: string, merchantId: string): Promise<string> {
   const config = loadConfig({ NODE_ENV: 'production', DATABASE_URL: url, AUTH_JWT_SECRET: secret });
   const db = await openDatabase(config, { migrate: true, poolSize: 1 });
   try {
     await createServices(config, db, new LocalHashEmbedder(1536)).merchants.provision({
-      id: TICKET_MERCHANT,
-      name: 'Gateway profile tickets',
+      id: merchantId,
+      name: `Gateway profile ${merchantId}`,
     });
   } finally {
     await db.close();
   }
-  const token = signToken(
-    { sub: 'bench-admin', merchantId: TICKET_MERCHANT, roles: ['admin'] },
-    secret,
-    3600,
-  );
+  return signToken({ sub: 'bench-admin', merchantId, roles: ['admin'] }, secret, 3600);
+}
+
+/** `count` new tickets (ids unique to this run) for TICKET_MERCHANT. */
+async function ticketBodies(url: string, secret: string, count: number): Promise<RequestBody[]> {
+  const token = await provisioned(url, secret, TICKET_MERCHANT);
   const run = Date.now().toString(36);
   return syntheticDocuments(count, 5, `profile-${run}`).map((t, i) => ({
     token,
     body: JSON.stringify({ query: INGEST_TICKET, variables: { input: ticketInput(t, i) } }),
+  }));
+}
+
+/** `count` requests of DOCUMENT_BATCH new articles each (ids unique to this run) for DOCUMENT_MERCHANT. */
+async function documentBodies(url: string, secret: string, count: number): Promise<RequestBody[]> {
+  const token = await provisioned(url, secret, DOCUMENT_MERCHANT);
+  const docs = syntheticDocuments(count * DOCUMENT_BATCH, 11, `profile-${Date.now().toString(36)}`);
+  return Array.from({ length: count }, (_, i) => ({
+    token,
+    body: JSON.stringify({
+      query: INGEST_DOCUMENTS,
+      variables: {
+        inputs: docs
+          .slice(i * DOCUMENT_BATCH, (i + 1) * DOCUMENT_BATCH)
+          .map((d) => ({ id: d.id, title: d.title, text: d.text, acl: ['role:agent'] })),
+      },
+    }),
   }));
 }
 
@@ -177,19 +203,21 @@ async function main(): Promise<void> {
     },
   });
   const workload = values.workload ?? 'retrieval';
-  if (workload !== 'retrieval' && workload !== 'tickets')
-    usageError(HELP, `--workload must be retrieval or tickets, not ${workload}`);
+  if (workload !== 'retrieval' && workload !== 'tickets' && workload !== 'documents')
+    usageError(HELP, `--workload must be retrieval, tickets or documents, not ${workload}`);
   if (!values.url) usageError(HELP, '--url is required');
   const url = values.url;
   const requests = integerOption(HELP, 'requests', values.requests, 2000);
   const concurrency = integerOption(HELP, 'concurrency', values.concurrency, 8);
   const top = integerOption(HELP, 'top', values.top, 40);
   const secret = crypto.randomBytes(32).toString('hex');
-  const warmUps = 200;
+  const warmUps = workload === 'documents' ? 5 : 200;
   const bodies =
     workload === 'retrieval'
       ? await retrievalBodies(url, secret)
-      : await ticketBodies(url, secret, requests + warmUps);
+      : workload === 'tickets'
+        ? await ticketBodies(url, secret, requests + warmUps)
+        : await documentBodies(url, secret, requests + warmUps);
   const gatewayUrl = new URL(url);
   gatewayUrl.username = 'srg_gateway';
   const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'srg-gateway-profile-'));
@@ -275,11 +303,17 @@ async function main(): Promise<void> {
     ...rs.map((r) => `| ${f(r.ms)} | \`${r.name.replace(/\|/g, '\\|')}\` |`),
   ];
   const md = [
-    `# Gateway CPU profile on the ${workload === 'retrieval' ? 'retrieval' : 'ticket ingestion'} hot path`,
+    `# Gateway CPU profile on the ${{ retrieval: 'retrieval', tickets: 'ticket ingestion', documents: 'document batch ingestion' }[workload]} hot path`,
     '',
     `\`npm run bench:gateway-profile\` — ${result.date.slice(0, 16).replace('T', ' ')} UTC, ${machine()}; load average ` +
       `${loadStart.map((l) => l.toFixed(1)).join(' / ')} → ${result.loadEnd.map((l) => l.toFixed(1)).join(' / ')} (shared machine). ` +
-      `${requests} ${workload === 'retrieval' ? 'VECTOR retrievals (precomputed 1536-float embedding, k = 10)' : `\`ingestTicket\` requests (a new one-chunk ticket each, into ${TICKET_MERCHANT})`} at concurrency ${concurrency}: ` +
+      `${requests} ${
+        {
+          retrieval: 'VECTOR retrievals (precomputed 1536-float embedding, k = 10)',
+          tickets: `\`ingestTicket\` requests (a new one-chunk ticket each, into ${TICKET_MERCHANT})`,
+          documents: `\`ingestDocuments\` requests (${DOCUMENT_BATCH} new articles each, into ${DOCUMENT_MERCHANT})`,
+        }[workload]
+      } at concurrency ${concurrency}: ` +
       `**${load.throughput.toFixed(0)} req/s**, p50 ${load.p50.toFixed(2)} ms, gateway CPU **${(cpuMs.user + cpuMs.system).toFixed(2)} ms per request** ` +
       `(${cpuMs.user.toFixed(2)} user + ${cpuMs.system.toFixed(2)} system, from /proc, measured part only); the sampled profile (start-up and warm-up included) ${f(result.profiledMsPerRequest)} ms per request.`,
     '',
@@ -301,7 +335,7 @@ async function main(): Promise<void> {
     '',
   ].join('\n');
   writeResults(
-    workload === 'retrieval' ? 'gateway-profile' : 'gateway-profile-tickets',
+    workload === 'retrieval' ? 'gateway-profile' : `gateway-profile-${workload}`,
     { workload, ...result },
     md,
   );

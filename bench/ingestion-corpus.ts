@@ -83,7 +83,7 @@ export function writeFolder(dir: string, docs: readonly BenchDocument[]): void {
   });
 }
 
-/** An `IngestTicketInput` made of a document: its first three paragraphs as alternating customer/agent messages. */
+/** A help-desk ticket made of a synthetic article: its title as subject, up to three paragraphs as messages. */
 export const ticketInput = (t: BenchDocument, i: number) => ({
   id: t.id,
   customerId: `c${i % 97}`,

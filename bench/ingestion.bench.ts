@@ -170,7 +170,7 @@ const INGEST_TICKETS = `mutation T($inputs: [IngestTicketInput!]!) { ingestTicke
 
 const asInput = (d: BenchDocument) => ({ id: d.id, title: d.title, text: d.text, acl: ['role:agent'] });
 
-/** A help-desk ticket made of a synthetic article: its title as subject, up to three paragraphs as messages. */
+/** `ingestDocuments` of BATCH documents per request, one request at a time. */
 async function batches(
   url: string,
   token: string,
