@@ -17,6 +17,7 @@ import { DropAclGin1765360000000 } from './1765360000000-drop-acl-gin';
 import { DropSearchTsv1765360000001 } from './1765360000001-drop-search-tsv';
 import { ChunkedWith1765380000000 } from './1765380000000-chunked-with';
 import { ChunkStatisticsTargets1765400000000 } from './1765400000000-chunk-statistics-targets';
+import { CalibrationMeasuredIndex1765420000000 } from './1765420000000-calibration-measured-index';
 
 /** Every migration, in order. Listed explicitly so the same list works from ts-jest, tsc output and the CLI. */
 export const migrations = [
@@ -39,4 +40,5 @@ export const migrations = [
   DropSearchTsv1765360000001,
   ChunkedWith1765380000000,
   ChunkStatisticsTargets1765400000000,
+  CalibrationMeasuredIndex1765420000000,
 ];

@@ -2,6 +2,9 @@ import { principalsFor, scopeOf } from '../src/auth/identity';
 import { ChunkRepository, type NewChunkRow } from '../src/chunks/chunk.repository';
 import { sha256 } from '../src/common/hash';
 import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
+import { NO_SERVICE_EVENTS } from '../src/ops/service-events';
+import { RetrievalService } from '../src/retrieval/retrieval.service';
+import { SearchStrategy } from '../src/retrieval/search-strategy';
 import { SearchRepository } from '../src/retrieval/search.repository';
 import { VectorGenerator } from '../bench/vector-generator';
 import {
@@ -225,6 +228,95 @@ describe('calibrated retrieval reaches recall@10 >= 0.99 on any distribution', (
     },
     300_000,
   );
+
+  it('names the graph it measured: a rebuilt index makes it stale until re-measured', async () => {
+    const merchant = await createTestMerchant(t, 'calidx');
+    await load(merchant, await DISTRIBUTIONS[1].corpus(400, 4242));
+    const built = async () => {
+      const [report] = await t.services.indexes.maintain({ merchantId: merchant });
+      expect(report?.outcome).toBe('created');
+      return report.indexName;
+    };
+    const firstIndex = await built();
+    expect((await t.services.calibration.calibrate(merchant)).measuredIndex).toBe(firstIndex);
+    expect(await t.services.calibration.isStale(merchant)).toBe(false);
+
+    const admin = { merchantId: merchant, userId: 'cal-admin', roles: ['admin', 'agent'] };
+    const read = async () =>
+      (
+        await t.gql<{ retrievalCalibration: { measuredIndex: string | null; staleReason: string | null } }>(
+          `{ retrievalCalibration { measuredIndex staleReason } }`,
+          {},
+          admin,
+        )
+      ).data!.retrievalCalibration;
+    const [query] = await DISTRIBUTIONS[1].queries(1, 99);
+    const settings = async () => {
+      const r = await t.gql<{ retrieveChunks: { chunks: unknown[]; debug: { plan: string[] } } }>(
+        `query Q($e: [Float!]!) { retrieveChunks(input: { query: "", embedding: $e, mode: VECTOR, k: ${K}, explain: true }) { chunks { id } debug { plan } } }`,
+        { e: query },
+        admin,
+      );
+      expect(r.data!.retrieveChunks.chunks).toHaveLength(K);
+      const line = r.data!.retrieveChunks.debug.plan[0];
+      expect(line.startsWith('settings: ')).toBe(true);
+      return JSON.parse(line.slice('settings: '.length)) as { source: string; indexName: string | null };
+    };
+    // A retrieval that finds its calibration measured on another graph asks for a re-measure.
+    const noted: string[] = [];
+    const retrieval = new RetrievalService(
+      t.services.embedders,
+      new SearchStrategy(new SearchRepository(), t.config),
+      t.config,
+      NO_SERVICE_EVENTS,
+      { noteNeedsCalibration: (m) => noted.push(m) },
+    );
+    const retrieveDirect = () =>
+      retrieval.retrieve(t.services.sessions.open(agent(merchant)), {
+        query: '',
+        embedding: query,
+        k: K,
+        mode: 'vector',
+      });
+
+    expect(await read()).toEqual({ measuredIndex: firstIndex, staleReason: null });
+    expect(await settings()).toEqual(
+      expect.objectContaining({ source: 'calibration', indexName: firstIndex }),
+    );
+    expect((await retrieveDirect()).settings).toBe('calibration');
+    expect(noted).toEqual([]);
+
+    // Dropped: the calibration measured a graph that is gone.
+    await t.services.indexes.drop(merchant);
+    expect(await t.services.calibration.isStale(merchant)).toBe(true);
+    expect((await read()).staleReason).toBe('index-changed');
+    // Re-created over the same rows: a new graph under a new name (the sequence), stale as well.
+    const secondIndex = await built();
+    expect(secondIndex).not.toBe(firstIndex);
+    expect(await t.services.calibration.isStale(merchant)).toBe(true);
+    expect(await read()).toEqual({ measuredIndex: firstIndex, staleReason: 'index-changed' });
+    expect(await settings()).toEqual(
+      expect.objectContaining({ source: 'stale-calibration', indexName: secondIndex }),
+    );
+    expect((await retrieveDirect()).settings).toBe('stale-calibration');
+    expect(noted).toEqual([merchant]);
+    const metrics = await (await fetch(t.url.replace(/\/graphql$/, '/metrics'))).text();
+    expect(metrics).toMatch(/^srg_retrieval_settings_total\{source="stale-calibration"\} [1-9]/m);
+
+    // Re-measured: current again, on the new graph.
+    expect((await t.services.calibration.calibrate(merchant)).measuredIndex).toBe(secondIndex);
+    expect(await t.services.calibration.isStale(merchant)).toBe(false);
+    expect(await read()).toEqual({ measuredIndex: secondIndex, staleReason: null });
+    expect((await settings()).source).toBe('calibration');
+
+    // A row written before index names were recorded (had an index, no name) never counts as current.
+    await t.db.dataSource.query(
+      `UPDATE retrieval_calibrations SET measured_index = NULL WHERE merchant_id = $1`,
+      [merchant],
+    );
+    expect(await t.services.calibration.isStale(merchant)).toBe(true);
+    expect((await read()).staleReason).toBe('index-changed');
+  }, 300_000);
 
   it('is read and run by administrators over GraphQL, and shown by explain', async () => {
     const fields = `corpusVersion path exactMaxReadable quantizedRerank hnswEfSearch hnswCandidates recallFull

@@ -257,6 +257,17 @@ describe('migrations', () => {
           )
         ).map((r) => `${r.attname}=${r.target === null || r.target < 0 ? 'default' : r.target}`);
       expect(await statisticsTargets()).toEqual(['chunk_text=0', 'embedding=0', 'embedding_bq=0']);
+      // Down one step: calibrations no longer name the index they measured.
+      const hasMeasuredIndex = async () =>
+        (
+          await db.dataSource.query<unknown[]>(
+            `SELECT 1 FROM pg_attribute WHERE attrelid = 'retrieval_calibrations'::regclass AND attname = 'measured_index' AND NOT attisdropped`,
+          )
+        ).length > 0;
+      expect(await hasMeasuredIndex()).toBe(true);
+      await db.dataSource.undoLastMigration({ transaction: 'each' });
+      expect(await hasMeasuredIndex()).toBe(false);
+      expect(await statisticsTargets()).toEqual(['chunk_text=0', 'embedding=0', 'embedding_bq=0']);
       await db.dataSource.undoLastMigration({ transaction: 'each' });
       expect(await statisticsTargets()).toEqual([
         'chunk_text=default',

@@ -12,7 +12,7 @@ database of DATABASE_URL (or the embedded one); writes only the retrieval_calibr
 
   --merchant ID   this merchant
   --all           every merchant with an active corpus version
-  --stale         every merchant whose calibration is missing or out of date (grown, index built or dropped)
+  --stale         every merchant whose calibration is missing or out of date (grown; index built, rebuilt or dropped)
   --json          one JSON report per merchant instead of a summary line`;
 
 async function main(): Promise<void> {

@@ -50,6 +50,7 @@ export class GatewayMetrics implements ServiceEvents {
   private readonly cacheHits: Counter<'model'>;
   private readonly calibrations: Counter<'path'>;
   private readonly calibrationRecall: Gauge<'reader'>;
+  private readonly retrievalSettings: Counter<'source'>;
 
   constructor(options: { dataSource: DataSource; maxOperations: number; processMetrics?: boolean }) {
     const registers = [this.registry];
@@ -128,6 +129,12 @@ export class GatewayMetrics implements ServiceEvents {
       labelNames: ['reader'],
       registers,
     });
+    this.retrievalSettings = new Counter({
+      name: 'srg_retrieval_settings_total',
+      help: "Retrievals with a vector side by where its approximate settings came from: the merchant's calibration, a stale one (measured on another graph than the merchant's index now; a re-measure is due), or the defaults (uncalibrated)",
+      labelNames: ['source'],
+      registers,
+    });
     const dataSource = options.dataSource;
     new Gauge({
       name: 'srg_db_pool_connections',
@@ -168,8 +175,9 @@ export class GatewayMetrics implements ServiceEvents {
     if (recallNarrow !== null) this.calibrationRecall.set({ reader: 'narrow' }, recallNarrow);
   }
 
-  retrieved(mode: string, strategy: string): void {
+  retrieved(mode: string, strategy: string, settings: string | null): void {
     this.retrievals.inc({ mode, strategy });
+    if (settings !== null) this.retrievalSettings.inc({ source: settings });
   }
 
   sourcesWritten(

@@ -3,8 +3,11 @@
  * that do not care get NO_SERVICE_EVENTS. Kept to counts, names and durations: nothing a caller sent.
  */
 export interface ServiceEvents {
-  /** One retrieval answered; `strategy` is RetrieveResult.strategy (a small fixed set of values). */
-  retrieved(mode: string, strategy: string): void;
+  /**
+   * One retrieval answered; `strategy` is RetrieveResult.strategy (a small fixed set of values), `settings` where
+   * its vector side's approximate settings came from (null: no vector side).
+   */
+  retrieved(mode: string, strategy: string, settings: string | null): void;
   /** Sources written in one committed ingestion transaction. */
   sourcesWritten(
     kind: 'document' | 'ticket',

@@ -15,7 +15,8 @@ export interface CalibrationRow {
   recallNarrow: number | null;
   narrowShare: number | null;
   sampleSize: number;
-  hadIndex: boolean;
+  /** The dedicated index measured (null: none): a rebuilt graph has another name (measuredOnCurrentIndex). */
+  measuredIndex: string | null;
   merchantRows: number;
   tookMs: number;
 }
@@ -26,7 +27,7 @@ export class CalibrationRepository {
     manager: Pick<EntityManager, 'query'>,
     merchantId: string,
     version: number,
-  ): Promise<(CalibrationChoice & { hadIndex: boolean; narrowShare: number | null }) | null> {
+  ): Promise<(CalibrationChoice & { narrowShare: number | null }) | null> {
     const rows: Record<string, unknown>[] = await manager.query(
       `SELECT * FROM retrieval_calibrations WHERE merchant_id = $1 AND corpus_version = $2`,
       [merchantId, version],
@@ -34,7 +35,6 @@ export class CalibrationRepository {
     if (rows.length === 0) return null;
     return {
       ...calibrationOf(rows[0]),
-      hadIndex: Boolean(rows[0].had_index),
       narrowShare: rows[0].narrow_share === null ? null : Number(rows[0].narrow_share),
     };
   }
@@ -43,15 +43,15 @@ export class CalibrationRepository {
     await manager.query(
       `INSERT INTO retrieval_calibrations (merchant_id, corpus_version, path, exact_max_readable, quantized_rerank,
          hnsw_ef_search, hnsw_candidates, recall_full, recall_narrow, narrow_share, sample_size, had_index,
-         merchant_rows, took_ms, measured_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now())
+         measured_index, merchant_rows, took_ms, measured_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text IS NOT NULL, $12::text, $13, $14, now())
        ON CONFLICT (merchant_id, corpus_version) DO UPDATE SET
          path = EXCLUDED.path, exact_max_readable = EXCLUDED.exact_max_readable,
          quantized_rerank = EXCLUDED.quantized_rerank, hnsw_ef_search = EXCLUDED.hnsw_ef_search,
          hnsw_candidates = EXCLUDED.hnsw_candidates, recall_full = EXCLUDED.recall_full,
          recall_narrow = EXCLUDED.recall_narrow, narrow_share = EXCLUDED.narrow_share,
          sample_size = EXCLUDED.sample_size, had_index = EXCLUDED.had_index,
-         merchant_rows = EXCLUDED.merchant_rows, took_ms = EXCLUDED.took_ms, measured_at = EXCLUDED.measured_at`,
+         measured_index = EXCLUDED.measured_index, merchant_rows = EXCLUDED.merchant_rows, took_ms = EXCLUDED.took_ms, measured_at = EXCLUDED.measured_at`,
       [
         r.merchantId,
         r.corpusVersion,
@@ -64,7 +64,7 @@ export class CalibrationRepository {
         r.recallNarrow,
         r.narrowShare,
         r.sampleSize,
-        r.hadIndex,
+        r.measuredIndex,
         r.merchantRows,
         Math.round(r.tookMs),
       ],

@@ -30,7 +30,7 @@ export class CalibrationResolver {
   })
   async calibrateRetrieval(@Ctx() ctx: GatewayContext): Promise<RetrievalCalibration> {
     const report = await this.calibration.calibrate(this.admin(ctx).scope.merchantId);
-    return { ...report, tookMs: Math.round(report.tookMs), measuredAt: new Date() };
+    return { ...report, tookMs: Math.round(report.tookMs), measuredAt: new Date(), staleReason: null };
   }
 
   private admin(ctx: GatewayContext): TenantSession {

@@ -11,7 +11,7 @@ import { type VectorIndexRepository } from '../vector-index/vector-index.reposit
 import { type CalibrationRepository, type CalibrationRow } from './calibration.repository';
 import { type SearchRepository } from './search.repository';
 import { type ApproximatePath, type ChunkHit } from './search.types';
-import { type CalibrationChoice } from './search-strategy';
+import { type CalibrationChoice, measuredOnCurrentIndex } from './search-strategy';
 
 /** The recall every approximate setting must reach on both readers, or the merchant is answered exactly. */
 export const RECALL_TARGET = 0.99;
@@ -42,6 +42,12 @@ export interface CalibrationReport extends CalibrationRow {
   }[];
 }
 
+/**
+ * Why a stored calibration is out of date: the merchant's dedicated index was built, rebuilt or dropped since (the
+ * graph measured is not the one searched), or the merchant grew by RETRIEVAL_CALIBRATION_GROWTH_PERCENT.
+ */
+export type StaleReason = 'index-changed' | 'grown';
+
 interface Reader {
   scope: TenantScope;
   share: number;
@@ -58,8 +64,9 @@ interface Reader {
  *
  * Runs as the owner (no caller), one calibration per merchant at a time across processes (advisory lock).
  * Re-measured: on demand (CLI, admin GraphQL), and in the background when enabled — after writes once the
- * merchant grew by RETRIEVAL_CALIBRATION_GROWTH_PERCENT or gained/lost its dedicated index, and when a
- * retrieval finds its active version uncalibrated (a new merchant, a flipped corpus version).
+ * merchant grew by RETRIEVAL_CALIBRATION_GROWTH_PERCENT or its dedicated index was built, rebuilt or dropped, and
+ * when a retrieval finds its active version uncalibrated (a new merchant, a flipped corpus version) or calibrated
+ * on another graph than its index now.
  */
 export class CalibrationService {
   private readonly lastChecked = new Map<string, number>();
@@ -90,13 +97,21 @@ export class CalibrationService {
     }
   }
 
-  /** The stored calibration of the merchant's active version, read as the caller (row-level security). */
-  async currentFor(session: TenantSession): Promise<(CalibrationChoice & { corpusVersion: number }) | null> {
+  /**
+   * The stored calibration of the merchant's active version, read as the caller (row-level security), with why it
+   * is out of date (null: it is not).
+   */
+  async currentFor(
+    session: TenantSession,
+  ): Promise<(CalibrationChoice & { corpusVersion: number; staleReason: StaleReason | null }) | null> {
     return session.transaction(async (m) => {
-      const { active } = await this.corpus.findLive(m, session.scope.merchantId);
+      const merchantId = session.scope.merchantId;
+      const { active } = await this.corpus.findLive(m, merchantId);
       if (!active) return null;
-      const found = await this.calibrations.find(m, session.scope.merchantId, active.version);
-      return found && { ...found, corpusVersion: active.version };
+      const found = await this.calibrations.find(m, merchantId, active.version);
+      if (found === null) return null;
+      const staleReason = await this.staleReason(m, merchantId, active, found);
+      return { ...found, corpusVersion: active.version, staleReason };
     });
   }
 
@@ -105,8 +120,11 @@ export class CalibrationService {
     this.schedule(merchantId);
   }
 
-  /** A retrieval found no calibration for the merchant's active version (background, when enabled). */
-  noteUncalibrated(merchantId: string): void {
+  /**
+   * A retrieval found no calibration for the merchant's active version, or one measured on another graph than the
+   * merchant's index now (background, when enabled).
+   */
+  noteNeedsCalibration(merchantId: string): void {
     this.schedule(merchantId);
   }
 
@@ -116,12 +134,21 @@ export class CalibrationService {
     const { active } = await this.corpus.findLive(m, merchantId);
     if (!active) return false;
     const stored = await this.calibrations.find(m, merchantId, active.version);
-    if (stored === null) return true;
+    return stored === null || (await this.staleReason(m, merchantId, active, stored)) !== null;
+  }
+
+  private async staleReason(
+    m: EntityManager,
+    merchantId: string,
+    active: { version: number; dimensions: number },
+    stored: CalibrationChoice,
+  ): Promise<StaleReason | null> {
+    const index = await this.indexes.findMerchantHnswIndex(m, merchantId, active.dimensions);
+    if (!measuredOnCurrentIndex(stored, index)) return 'index-changed';
     const rows = await this.calibrations.countRows(m, merchantId, active.version);
-    const hasIndex = (await this.indexes.findMerchantHnswIndex(m, merchantId, active.dimensions)) !== null;
     const grown =
       rows >= stored.merchantRows * (1 + this.config.retrieval.calibrationGrowthPercent / 100) && rows > 0;
-    return grown || hasIndex !== stored.hadIndex;
+    return grown ? 'grown' : null;
   }
 
   idle(): Promise<unknown> {
@@ -160,7 +187,7 @@ export class CalibrationService {
       merchantId,
       corpusVersion: active.version,
       merchantRows,
-      hadIndex: index !== null,
+      measuredIndex: index,
       quantizedRerank: null,
       hnswEfSearch: null,
       hnswCandidates: null,

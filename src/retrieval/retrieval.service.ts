@@ -7,12 +7,20 @@ import { type EmbedderRegistry } from '../embeddings/embedder.registry';
 import { NO_SERVICE_EVENTS, type ServiceEvents } from '../ops/service-events';
 import { TicketStatus } from '../tickets/ticket-status';
 import { DEFAULT_VECTOR_WEIGHT, fuse } from './fusion';
-import { type MerchantFacts, type SearchStrategy } from './search-strategy';
+import {
+  type MerchantFacts,
+  type SearchStrategy,
+  type SettingsSource,
+  settingsSource,
+} from './search-strategy';
 import { type ChunkHit, type ChunkSearchFilter, type ChunkSearchParams } from './search.types';
 
-/** Told when a retrieval finds the merchant's active version uncalibrated (CalibrationService schedules one). */
+/**
+ * Told when a retrieval finds the merchant's active version uncalibrated, or calibrated on another graph than its
+ * dedicated index now (CalibrationService schedules a measurement).
+ */
 export interface CalibrationTrigger {
-  noteUncalibrated(merchantId: string): void;
+  noteNeedsCalibration(merchantId: string): void;
 }
 
 export const MAX_K = 50;
@@ -59,6 +67,8 @@ export interface RetrieveResult {
   tookMs: number;
   timings: { embedMs: number; searchMs: number };
   plan: string[] | null;
+  /** Where the vector side's approximate settings came from; null without a vector side. */
+  settings: SettingsSource | null;
 }
 
 /**
@@ -79,12 +89,12 @@ export class RetrievalService {
     private readonly strategy: SearchStrategy,
     private readonly config: Config,
     private readonly events: ServiceEvents = NO_SERVICE_EVENTS,
-    private readonly calibration: CalibrationTrigger = { noteUncalibrated: () => undefined },
+    private readonly calibration: CalibrationTrigger = { noteNeedsCalibration: () => undefined },
   ) {}
 
   async retrieve(session: TenantSession, q: RetrieveQuery): Promise<RetrieveResult> {
     const result = await this.search(session, q);
-    this.events.retrieved(q.mode ?? 'hybrid', result.strategy);
+    this.events.retrieved(q.mode ?? 'hybrid', result.strategy, result.settings);
     return result;
   }
 
@@ -112,6 +122,7 @@ export class RetrievalService {
       tookMs: performance.now() - started,
       timings: { embedMs: 0, searchMs: 0 },
       plan: null,
+      settings: null,
     });
     if (scope.principals.length === 0) return empty(mode);
 
@@ -134,11 +145,13 @@ export class RetrievalService {
       const embedMs = performance.now() - embedStarted;
       const searchStarted = performance.now();
       const prelude = this.strategy.prelude(pool, scope.merchantId);
+      let settings: SettingsSource | null = null;
       const outcome = await session.read(prelude, async (client, rows) => {
         const facts = this.strategy.facts(rows);
         if (facts === null) return 'no-corpus' as const;
         this.activeModels.set(scope.merchantId, facts);
-        if (facts.calibration === null) this.calibration.noteUncalibrated(scope.merchantId);
+        settings = settingsSource(facts);
+        if (settings !== 'calibration') this.calibration.noteNeedsCalibration(scope.merchantId);
         if (given !== null) validateEmbedding(given, facts);
         else if (known?.embeddingModel !== facts.embeddingModel || known.dimensions !== facts.dimensions)
           return 'stale' as const;
@@ -190,7 +203,14 @@ export class RetrievalService {
       }
       const minScore = q.minScore ?? null;
       const chunks = (minScore === null ? ranked : ranked.filter((c) => c.score >= minScore)).slice(0, q.k);
-      return { chunks, strategy, tookMs: performance.now() - started, timings: { embedMs, searchMs }, plan };
+      return {
+        chunks,
+        strategy,
+        tookMs: performance.now() - started,
+        timings: { embedMs, searchMs },
+        plan,
+        settings: mode === 'keyword' ? null : settings,
+      };
     }
   }
 

@@ -37,11 +37,35 @@ export interface CalibrationChoice {
   merchantRows: number;
   tookMs: number;
   measuredAt: Date;
+  /** Whether the merchant had a dedicated index when measured, and its name (null: none, or not recorded). */
+  hadIndex: boolean;
+  measuredIndex: string | null;
+}
+
+/**
+ * Whether a calibration was measured on the graph the merchant has now. Index names come from a sequence, so a
+ * rebuilt or replaced graph has a new name; a row from before names were recorded (had an index, no name) was
+ * measured on a graph nobody can name and never counts as current while an index exists.
+ */
+export function measuredOnCurrentIndex(c: CalibrationChoice, indexName: string | null): boolean {
+  return c.hadIndex ? c.measuredIndex !== null && c.measuredIndex === indexName : indexName === null;
+}
+
+/**
+ * Where a retrieval's approximate settings came from: the merchant's calibration, one measured on another graph
+ * than the merchant's current index (still used, and re-measured: see measuredOnCurrentIndex), or the defaults.
+ */
+export type SettingsSource = 'calibration' | 'stale-calibration' | 'defaults';
+
+export function settingsSource(facts: MerchantFacts): SettingsSource {
+  if (facts.calibration === null) return 'defaults';
+  return measuredOnCurrentIndex(facts.calibration, facts.indexName) ? 'calibration' : 'stale-calibration';
 }
 
 export interface StrategyExplain {
-  /** Where the settings came from: the merchant's calibration, or the configured defaults. */
-  source: 'calibration' | 'defaults';
+  source: SettingsSource;
+  /** The merchant's dedicated index now (the calibration names the one it measured). */
+  indexName: string | null;
   plan: SearchPlan['vector'];
   calibration: CalibrationChoice | null;
 }
@@ -82,6 +106,7 @@ export class SearchStrategy {
        ${index('x.index_name')} AS index_name, ${index('x.max_chunk_id::text')} AS index_max_chunk_id,
        cal.path, cal.exact_max_readable, cal.quantized_rerank, cal.hnsw_ef_search, cal.hnsw_candidates,
        cal.recall_full, cal.recall_narrow, cal.sample_size, cal.merchant_rows, cal.took_ms, cal.measured_at,
+       cal.had_index, cal.measured_index,
        ${this.search.tuningSql({ efSearch: ef, maxScanTuples: r.hnswMaxScanTuples })}
   FROM corpus_versions v
   LEFT JOIN retrieval_calibrations cal ON cal.merchant_id = ${merchant} AND cal.corpus_version = v.version
@@ -127,7 +152,8 @@ export class SearchStrategy {
     return {
       lines,
       choice: {
-        source: facts.calibration ? 'calibration' : 'defaults',
+        source: settingsSource(facts),
+        indexName: facts.indexName,
         plan: plan.vector,
         calibration: facts.calibration,
       },
@@ -182,5 +208,7 @@ export function calibrationOf(r: Row): CalibrationChoice {
     merchantRows: Number(r.merchant_rows),
     tookMs: Number(r.took_ms),
     measuredAt: new Date(r.measured_at as string),
+    hadIndex: r.had_index === true,
+    measuredIndex: (r.measured_index as string | null | undefined) ?? null,
   };
 }

@@ -45,4 +45,18 @@ export class RetrievalCalibration {
 
   @Field(() => Date)
   measuredAt: Date;
+
+  @Field(() => String, {
+    nullable: true,
+    description:
+      "The merchant's dedicated HNSW index the measurement ran on; null when it had none. A rebuilt index has a new name.",
+  })
+  measuredIndex: string | null;
+
+  @Field(() => String, {
+    nullable: true,
+    description:
+      "Why these settings are out of date, or null: 'index-changed' (the dedicated index was built, rebuilt or dropped since: the graph measured is not the one searched) or 'grown' (the merchant grew by RETRIEVAL_CALIBRATION_GROWTH_PERCENT). Retrieval keeps using them until re-measured: in the background when RETRIEVAL_CALIBRATION_AUTO is on, or by calibrateRetrieval / npm run calibrate -- --stale.",
+  })
+  staleReason: string | null;
 }
