@@ -69,6 +69,9 @@ export function toMarkdown(j: Json): string {
     row(`\`ingestDocuments\` batches, index maintained: **chunks/s**`, (r) =>
       g(r.graphqlIndexMaintained, 'chunksPerSecond'),
     ),
+    row(`\`ingestDocuments\` batches, index maintained, 2 requests in flight: **chunks/s**`, (r) =>
+      g(r.graphqlTwoInFlight, 'chunksPerSecond'),
+    ),
     row(`\`ingestDocuments\` batches, index deferred: chunks/s`, (r) =>
       g(r.graphqlIndexDeferred, 'chunksPerSecond'),
     ),
