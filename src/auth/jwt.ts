@@ -3,20 +3,9 @@ import jwt from 'jsonwebtoken';
 import { DomainError, unauthenticated } from '../common/errors/domain-error';
 import { ErrorCode } from '../common/errors/error-code';
 import { type Config } from '../config/config';
+import { isValidMerchantId, isValidRoleName, isValidUserId } from './id-rules';
 import { type Identity, principalsFor } from './identity';
 import { JwksSource, JwksUnavailableError, readPemPublicKey, type VerificationKey } from './jwks';
-
-const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$/;
-
-/**
- * The identity rules every verified token must meet, shared with `npm run token` so that it never signs what the
- * gateway refuses. A user id must not look like a role principal, or `sub: "role:agent"` would read what agents
- * read, nor like an API key's user id.
- */
-export const isValidUserId = (sub: string): boolean =>
-  ID_PATTERN.test(sub) && !sub.startsWith('role:') && !sub.startsWith('apikey:');
-export const isValidMerchantId = (id: string): boolean => ID_PATTERN.test(id);
-export const isValidRoleName = (role: string): boolean => ID_PATTERN.test(role);
 
 export interface TokenVerifierOptions {
   /** HS256 secret; HS256 tokens are refused without one. */

@@ -1,5 +1,6 @@
 import { resolveJwtSecret } from '../auth/dev-secret';
-import { isValidMerchantId, isValidRoleName, isValidUserId, signToken } from '../auth/jwt';
+import { isValidMerchantId, isValidRoleName, isValidUserId } from '../auth/id-rules';
+import { signToken } from '../auth/jwt';
 import { loadCommandConfig, parseCommandLine, runCommand, usageError, USAGE_ERROR } from './command-line';
 
 const HELP = `Usage: npm run token -- --merchant m01 --user u1 [--roles agent,admin] [--expires 12h]

@@ -1,6 +1,6 @@
 import matter from 'gray-matter';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair } from 'yaml';
-import { isValidUserId } from '../auth/jwt';
+import { isValidUserId } from '../auth/id-rules';
 import { PRINCIPAL_PATTERN } from '../common/validation';
 import { distance } from 'fastest-levenshtein';
 

@@ -2,7 +2,7 @@ import { Field, ID, ObjectType } from 'type-graphql';
 import { Entity, PrimaryColumn, Column } from 'typeorm';
 import { JSONScalar, type JsonObject } from '../common/graphql-scalars';
 import { Timestamped } from '../common/timestamps';
-import { TicketAuthor, TicketStatus } from './ticket-status';
+import { TicketAuthor, TicketStatus } from './dtos/ticket-enums.graphql';
 
 @ObjectType()
 export class TicketMessage {

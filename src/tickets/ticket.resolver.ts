@@ -4,7 +4,7 @@ import { type GatewayContext, requireSession } from '../graphql/context';
 import { TicketConnection, TicketFilter } from './dtos/ticket.types';
 import { Ticket } from './ticket.entity';
 import { TicketService } from './ticket.service';
-import { TicketStatus } from './ticket-status';
+import { TicketStatus } from './dtos/ticket-enums.graphql';
 
 @Resolver()
 export class TicketResolver {

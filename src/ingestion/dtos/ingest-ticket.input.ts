@@ -1,6 +1,6 @@
 import { Field, ID, InputType } from 'type-graphql';
 import { JSONScalar } from '../../common/graphql-scalars';
-import { TicketAuthor, TicketStatus } from '../../tickets/ticket-status';
+import { TicketAuthor, TicketStatus } from '../../tickets/dtos/ticket-enums.graphql';
 
 @InputType()
 export class TicketMessageInput {

@@ -1,6 +1,6 @@
 import { Field, Float, ID, InputType, Int, registerEnumType } from 'type-graphql';
 import { JSONScalar } from '../../common/graphql-scalars';
-import { TicketStatus } from '../../tickets/ticket-status';
+import { TicketStatus } from '../../tickets/dtos/ticket-enums.graphql';
 import { ChunkSourceType } from './chunk-source-type';
 
 export enum RetrievalMode {

@@ -1,7 +1,7 @@
 import { Field, ID, InputType, ObjectType } from 'type-graphql';
 import { PageInfo } from '../../common/pagination/cursor';
 import { Ticket } from '../ticket.entity';
-import { TicketStatus } from '../ticket-status';
+import { TicketStatus } from './ticket-enums.graphql';
 
 @InputType()
 export class TicketFilter {
