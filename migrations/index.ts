@@ -18,6 +18,7 @@ import { DropSearchTsv1765360000001 } from './1765360000001-drop-search-tsv';
 import { ChunkedWith1765380000000 } from './1765380000000-chunked-with';
 import { ChunkStatisticsTargets1765400000000 } from './1765400000000-chunk-statistics-targets';
 import { CalibrationMeasuredIndex1765420000000 } from './1765420000000-calibration-measured-index';
+import { SearchTermsPlpgsql1765440000000 } from './1765440000000-search-terms-plpgsql';
 
 /** Every migration, in order. Listed explicitly so the same list works from ts-jest, tsc output and the CLI. */
 export const migrations = [
@@ -41,4 +42,5 @@ export const migrations = [
   ChunkedWith1765380000000,
   ChunkStatisticsTargets1765400000000,
   CalibrationMeasuredIndex1765420000000,
+  SearchTermsPlpgsql1765440000000,
 ];

@@ -257,6 +257,17 @@ describe('migrations', () => {
           )
         ).map((r) => `${r.attname}=${r.target === null || r.target < 0 ? 'default' : r.target}`);
       expect(await statisticsTargets()).toEqual(['chunk_text=0', 'embedding=0', 'embedding_bq=0']);
+      // Down one step: search_terms_of is SQL again (same expression).
+      const searchTermsLanguage = async () =>
+        (
+          await db.dataSource.query<{ lang: string }[]>(
+            `SELECT l.lanname AS lang FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+              WHERE p.proname = 'search_terms_of'`,
+          )
+        ).map((r) => r.lang);
+      expect(await searchTermsLanguage()).toEqual(['plpgsql']);
+      await db.dataSource.undoLastMigration({ transaction: 'each' });
+      expect(await searchTermsLanguage()).toEqual(['sql']);
       // Down one step: calibrations no longer name the index they measured.
       const hasMeasuredIndex = async () =>
         (
@@ -406,6 +417,7 @@ describe('migrations', () => {
         [...all, 'retrieval_calibrations', 'tenant_claim_keys', ...statistics, 'search_synonyms'].sort(),
       );
       expect(await statisticsTargets()).toEqual(['chunk_text=0', 'embedding=0', 'embedding_bq=0']);
+      expect(await searchTermsLanguage()).toEqual(['plpgsql']);
     } finally {
       await db.close();
       if (url && dbName) {
