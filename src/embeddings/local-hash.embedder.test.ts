@@ -104,6 +104,17 @@ describe('LocalHashEmbedder', () => {
     expect(embedder.embedOne('caf\u00e9')).toEqual(embedder.embedOne('cafe\u0301'));
   });
 
+  it('embeds the same bits after its caches are emptied (they hold interned trigram ids)', () => {
+    const text = 'Where is my refund for order #1234? Refunds take five business days.';
+    const before = embedder.embedOne(text);
+    // 100,001 new words fill the word and term caches past their bound; the next call empties them.
+    const flood = Array.from({ length: 100_001 }, (_, i) => `flood${i.toString(36)}q`).join(' ');
+    embedder.embedOne(flood);
+    const after = embedder.embedOne(text);
+    expect(after.every((x, i) => Object.is(x, before[i]))).toBe(true);
+    expect(embedder.embedOne(flood).every((x, i) => Number.isFinite(x) && i < 1536)).toBe(true);
+  });
+
   it('distinguishes different words', () => {
     expect(embedder.embedOne('refund')).not.toEqual(embedder.embedOne('password'));
   });

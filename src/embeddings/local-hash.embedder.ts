@@ -22,6 +22,7 @@ export class LocalHashEmbedder implements Embedder {
   embedOne(text: string): number[] {
     const dims = this.dimensions;
     const vec = new Float64Array(dims);
+    boundCaches();
     // Each feature's hash, then `vec[slot] += sign * weight` in the original order (unigrams, bigrams, trigrams,
     // each in first-occurrence order): floating-point addition is not associative, and stored corpora hold the
     // exact bits (local-hash.embedder.pinned.test.ts). What is cached per term is only its hashes.
@@ -35,15 +36,19 @@ export class LocalHashEmbedder implements Embedder {
     for (const [term, n] of tf) add(term.unigram, 1 + Math.log(n));
     for (let i = 0; i + 1 < content.length; i++)
       add(fnvContinue(content[i].bigramPrefix, content[i + 1].term), 0.5);
-    const grams = new Map<string, { h: number; n: number }>();
+    // Trigram counts by interned id, in first-occurrence order (a Map keyed by the trigram strings did the same
+    // at ~3x the cost: it was most of embedOne).
+    const counts = gramCounts(gramHashes.length);
+    const order: number[] = [];
     for (const t of content) {
-      for (let j = 0; j < t.grams.length; j++) {
-        const seen = grams.get(t.grams[j]);
-        if (seen) seen.n++;
-        else grams.set(t.grams[j], { h: t.gramHashes[j], n: 1 });
+      for (const id of t.gramIds) {
+        if (counts[id]++ === 0) order.push(id);
       }
     }
-    for (const g of grams.values()) add(g.h, 0.25 * (1 + Math.log(g.n)));
+    for (const id of order) {
+      add(gramHashes[id], 0.25 * (1 + Math.log(counts[id])));
+      counts[id] = 0;
+    }
     let norm = 0;
     for (let i = 0; i < dims; i++) norm += vec[i] * vec[i];
     if (norm === 0) {
@@ -64,8 +69,8 @@ interface TermFeatures {
   term: string;
   unigram: number;
   bigramPrefix: number;
-  grams: string[];
-  gramHashes: number[];
+  /** Its trigrams as ids into gramHashes (one id per distinct trigram string). */
+  gramIds: number[];
 }
 
 /**
@@ -75,6 +80,11 @@ interface TermFeatures {
 const MAX_CACHED_WORDS = 100_000;
 const wordCache = new Map<string, { stop: boolean; features: TermFeatures }>();
 const termCache = new Map<string, TermFeatures>();
+/** Interned trigrams: id by string, hash by id. Emptied with the caches above, whose features hold the ids. */
+const gramIds = new Map<string, number>();
+const gramHashes: number[] = [];
+/** Per-id counts for one embedOne call, all zero between calls (embedOne resets what it counted). */
+let counts = new Int32Array(1024);
 const FNV_OFFSET = 0x811c9dc5;
 const UNIGRAM = fnvContinue(FNV_OFFSET, 'w:');
 const BIGRAM = fnvContinue(FNV_OFFSET, 'b:');
@@ -83,18 +93,43 @@ const TRIGRAM = fnvContinue(FNV_OFFSET, 'c:');
 function termFeatures(term: string): TermFeatures {
   let f = termCache.get(term);
   if (f === undefined) {
-    if (termCache.size >= MAX_CACHED_WORDS) termCache.clear();
-    const grams = trigrams(term);
     f = {
       term,
       unigram: fnvContinue(UNIGRAM, term) >>> 0,
       bigramPrefix: fnvContinue(fnvContinue(BIGRAM, term), ' '),
-      grams,
-      gramHashes: grams.map((g) => fnvContinue(TRIGRAM, g) >>> 0),
+      gramIds: trigrams(term).map(gramId),
     };
     termCache.set(term, f);
   }
   return f;
+}
+
+function gramId(gram: string): number {
+  let id = gramIds.get(gram);
+  if (id === undefined) {
+    id = gramHashes.length;
+    gramIds.set(gram, id);
+    gramHashes.push(fnvContinue(TRIGRAM, gram) >>> 0);
+  }
+  return id;
+}
+
+/** The zeroed counts array, grown to hold every interned id. */
+function gramCounts(ids: number): Int32Array {
+  if (counts.length < ids) counts = new Int32Array(Math.max(ids, counts.length * 2));
+  return counts;
+}
+
+/**
+ * Empties the caches once either is full: all together, since cached features hold trigram ids, and only between
+ * two texts (embedOne calls it first), never while a text's features are in hand. A text adds at most its own words.
+ */
+function boundCaches(): void {
+  if (wordCache.size < MAX_CACHED_WORDS && termCache.size < MAX_CACHED_WORDS) return;
+  wordCache.clear();
+  termCache.clear();
+  gramIds.clear();
+  gramHashes.length = 0;
 }
 
 /** The stemmed content words (stopwords dropped, unless nothing else is left), as cached features. */
@@ -104,7 +139,6 @@ function contentTerms(text: string): TermFeatures[] {
   for (const w of words) {
     let known = wordCache.get(w);
     if (known === undefined) {
-      if (wordCache.size >= MAX_CACHED_WORDS) wordCache.clear();
       known = { stop: STOPWORDS.has(w), features: termFeatures(stem(w)) };
       wordCache.set(w, known);
     }
