@@ -84,6 +84,9 @@ export function toMarkdown(j: Json): string {
     row(`load average then`, (r) => g(r.graphqlIndexDeferred, 'loadAverage')),
     row(`\`ingestTicket\` bursts: **chunks/s**`, (r) => g(r.tickets, 'chunksPerSecond')),
     row(`\`ingestTickets\` batches: **chunks/s**`, (r) => g(r.tickets, 'batchChunksPerSecond')),
+    row(`\`ingestTickets\` batches, 2 requests in flight: **chunks/s**`, (r) =>
+      g(r.tickets, 'batchTwoInFlightChunksPerSecond'),
+    ),
     row(`\`ingestTicket\` one at a time: p50 ms per request`, (r) => g(r.tickets, 'singleRequestP50Ms'), 1),
     row(`load average then`, (r) => g(r.tickets, 'loadAverage')),
     row(`re-ingest unchanged 21-section document over GraphQL, ms`, (r) => g(r.reingest, 'unchangedMs'), 1),

@@ -35,7 +35,8 @@ Ingestion throughput on native PostgreSQL, as users run it (docs/INGESTION.md, "
      index's exact tail, not in the graph), one request in flight and then two, and with the index dropped first
      and rebuilt after (one in flight), with the recall@10
      of the rebuilt index against an exact scan. The gateway neither builds indexes nor calibrates in the background;
-  3. \`ingestTicket\` bursts over GraphQL, --burst requests in flight;
+  3. \`ingestTicket\` bursts over GraphQL, --burst requests in flight; \`ingestTickets\` of --ticket-batch tickets per
+     request, one request in flight and then two;
   4. re-ingesting an unchanged document and a 20-section one with one changed paragraph, over GraphQL.
 --baseline DIR runs 1-4 with another built checkout too (e.g. \`git worktree add /tmp/base main && cd /tmp/base &&
 npm ci && npm run build\`), side by side in the same run: ratios, not absolute numbers, are what a shared machine
@@ -172,34 +173,53 @@ const INGEST_TICKETS = `mutation T($inputs: [IngestTicketInput!]!) { ingestTicke
 const asInput = (d: BenchDocument) => ({ id: d.id, title: d.title, text: d.text, acl: ['role:agent'] });
 
 /**
- * `ingestDocuments` of BATCH documents per request, `inFlight` requests at a time (each client sends its next batch
- * when its last one is answered): with one, the gateway's work (chunking, embedding) and the database's (the
- * transaction) take turns; with two, one request's database work overlaps the next one's gateway work.
+ * Sends requests for items [0, total) in slices of `step`, `inFlight` at a time (each client sends its next slice
+ * when its last one is answered); `send` returns the chunks a slice wrote. With one in flight the gateway's work
+ * (chunking, embedding) and the database's (the transaction) take turns; with two, one request's database work
+ * overlaps the next one's gateway work.
  */
-async function batches(
-  url: string,
-  token: string,
-  docs: BenchDocument[],
-  inFlight = 1,
+async function inFlightSlices(
+  total: number,
+  step: number,
+  inFlight: number,
+  send: (from: number, to: number) => Promise<number>,
 ): Promise<{ chunks: number; s: number }> {
   const t0 = performance.now();
   let chunks = 0;
   let next = 0;
   const client = async (): Promise<void> => {
-    for (let i = next; i < docs.length; i = next) {
-      next += BATCH;
-      const r = await graphql<{ ingestDocuments: { results: { chunkCount: number }[] } }>(
-        url,
-        token,
-        INGEST_MANY,
-        { inputs: docs.slice(i, i + BATCH).map(asInput) },
-      );
-      chunks += r.ingestDocuments.results.reduce((n, x) => n + x.chunkCount, 0);
+    for (let i = next; i < total; i = next) {
+      next += step;
+      chunks += await send(i, Math.min(i + step, total));
     }
   };
   await Promise.all(Array.from({ length: inFlight }, client));
   return { chunks, s: (performance.now() - t0) / 1000 };
 }
+
+/** `ingestDocuments` of BATCH documents per request, `inFlight` requests at a time. */
+const batches = (url: string, token: string, docs: BenchDocument[], inFlight = 1) =>
+  inFlightSlices(docs.length, BATCH, inFlight, async (from, to) => {
+    const r = await graphql<{ ingestDocuments: { results: { chunkCount: number }[] } }>(
+      url,
+      token,
+      INGEST_MANY,
+      { inputs: docs.slice(from, to).map(asInput) },
+    );
+    return r.ingestDocuments.results.reduce((n, x) => n + x.chunkCount, 0);
+  });
+
+/** `ingestTickets` of TICKET_BATCH tickets per request, `inFlight` requests at a time. */
+const ticketBatches = (url: string, token: string, tickets: BenchDocument[], inFlight: number) =>
+  inFlightSlices(tickets.length, TICKET_BATCH, inFlight, async (from, to) => {
+    const r = await graphql<{ ingestTickets: { results: { chunkCount: number }[] } }>(
+      url,
+      token,
+      INGEST_TICKETS,
+      { inputs: tickets.slice(from, to).map((t, j) => ticketInput(t, from + j)) },
+    );
+    return r.ingestTickets.results.reduce((n, x) => n + x.chunkCount, 0);
+  });
 
 /** recall@10 of the merchant's HNSW index against an exact scan, queries = stored chunk vectors (held out by offset). */
 async function indexRecall(url: string, merchant: string, queries: number): Promise<number> {
@@ -377,20 +397,12 @@ async function measureSide(side: Side, folders: { name: string; dir: string; doc
     // The same kind of tickets in ingestTickets batches (one transaction per batch); a baseline without the
     // mutation reports none.
     const batched = syntheticDocuments(TICKETS, 7, `${side.name}-tb`);
-    let batchChunks = 0;
-    let batchSeconds: number | null = null;
+    const batched2 = syntheticDocuments(TICKETS, 8, `${side.name}-tb2`);
+    let oneInFlight: { chunks: number; s: number } | null = null;
+    let twoInFlight: { chunks: number; s: number } | null = null;
     try {
-      const tB = performance.now();
-      for (let i = 0; i < batched.length; i += TICKET_BATCH) {
-        const r = await graphql<{ ingestTickets: { results: { chunkCount: number }[] } }>(
-          gw.url,
-          token,
-          INGEST_TICKETS,
-          { inputs: batched.slice(i, i + TICKET_BATCH).map((t, j) => ticketInput(t, i + j)) },
-        );
-        batchChunks += r.ingestTickets.results.reduce((n, x) => n + x.chunkCount, 0);
-      }
-      batchSeconds = (performance.now() - tB) / 1000;
+      oneInFlight = await ticketBatches(gw.url, token, batched, 1);
+      twoInFlight = await ticketBatches(gw.url, token, batched2, 2);
     } catch (err) {
       if (!/ingestTickets/.test(String(err))) throw err;
     }
@@ -416,7 +428,8 @@ async function measureSide(side: Side, folders: { name: string; dir: string; doc
       chunks: ticketChunks,
       s: ts,
       chunksPerSecond: ticketChunks / ts,
-      batchChunksPerSecond: batchSeconds === null ? null : batchChunks / batchSeconds,
+      batchChunksPerSecond: oneInFlight && oneInFlight.chunks / oneInFlight.s,
+      batchTwoInFlightChunksPerSecond: twoInFlight && twoInFlight.chunks / twoInFlight.s,
       singleRequestP50Ms: single[Math.floor(single.length / 2)],
       loadAverage: loadavg(),
     };
