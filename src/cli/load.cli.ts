@@ -220,24 +220,13 @@ async function main(): Promise<void> {
   if (!values.merchant) usageError(HELP, '--merchant is required (or --gateway with --token)');
   const merchant = values.merchant;
   const config = loadCommandConfig();
-  // The check pass (every file read and checked before anything is written) runs on the other core meanwhile:
-  // it and what follows here (modules, the database, the tokenizer) take about a second each.
-  const [{ checkFolderInWorker }, { preparationRules }] = await Promise.all([
-    import('./folder-check.worker'),
-    import('../ingestion/source-preparation'),
-  ]);
-  const checked = checkFolderInWorker(folder, preparationRules(config), boilerplate);
-  checked.catch(() => undefined); // loadFolder awaits it; until then a bad file is not an unhandled rejection
-  const [{ openLoadTargets }, { loadFolder }, { countTokens }] = await Promise.all([
+  const [{ openLoadTargets }, { loadFolder }] = await Promise.all([
     import('./load-targets'),
     import('../ingestion/folder-loader'),
-    import('../chunks/chunking/token-counter'),
   ]);
   const { db, targets } = await openLoadTargets(config);
-  countTokens('loads the tokenizer (0.3 s) while the check pass still runs');
   try {
     const s = await loadFolder(targets, merchant, folder, {
-      checked,
       // The embedded database has no dedicated indexes (exact and quantized scans only).
       deferIndex:
         db.kind !== 'native' || indexPolicy === 'keep'

@@ -158,8 +158,7 @@ export class Boilerplate {
   /** Documents whose text was changed, blocks removed, and documents kept whole (nothing else would remain). */
   readonly stats = { documents: 0, blocks: 0, keptWhole: 0 };
 
-  /** Found blocks by key: plain data, so a check pass in a worker thread can hand it over (structured clone). */
-  constructor(readonly found: ReadonlyMap<string, BoilerplateBlock & { heading: boolean }>) {}
+  constructor(private readonly found: ReadonlyMap<string, BoilerplateBlock & { heading: boolean }>) {}
 
   static none(): Boilerplate {
     return new Boilerplate(new Map());

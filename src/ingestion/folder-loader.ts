@@ -71,12 +71,6 @@ export interface LoadOptions {
   boilerplate?: false | BoilerplateOptions;
   /** Called after each document is written or skipped, in completion order. */
   onProgress?: (done: number, total: number, file: string) => void;
-  /**
-   * The check pass of this folder, already under way with these boilerplate options (the load command runs it in
-   * a worker thread while it loads its modules and opens the database: src/cli/folder-check.worker.ts). By
-   * default loadFolder runs it itself.
-   */
-  checked?: Promise<FolderCheck>;
 }
 
 /** What the check pass found: how many documents, and the boilerplate the write pass strips. */
@@ -197,8 +191,7 @@ export async function checkFolder(
 /**
  * Ingests a folder for one merchant, creating the merchant if needed. Two streamed passes over the files:
  *
- * 1. check (checkFolder, or `opts.checked`): every file is read and checked before anything is written, the
- *    merchant included;
+ * 1. check (checkFolder): every file is read and checked before anything is written, the merchant included;
  * 2. write: batches of `batchSize` documents, each batch one transaction (all of it or none of it),
  *    `concurrency` batches in flight. Documents stored exactly so are skipped before chunking and embedding.
  *
@@ -216,8 +209,11 @@ export async function loadFolder(
   const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
   const concurrency = Math.max(1, opts.concurrency ?? 2);
 
-  const { total, boilerplate } = await (opts.checked ??
-    checkFolder(dir, (c) => services.ingestion.checkDocument(c), opts.boilerplate));
+  const { total, boilerplate } = await checkFolder(
+    dir,
+    (c) => services.ingestion.checkDocument(c),
+    opts.boilerplate,
+  );
 
   if (!(await services.merchants.exists(merchantId))) {
     await services.merchants.provision({ id: merchantId, name: opts.merchantName ?? merchantId });

@@ -34,7 +34,7 @@ export interface PreparationRules {
   chunking: ChunkingOptions;
 }
 
-/** The rules of a configuration: plain data, so a worker thread can check files by them too. */
+/** The rules of a configuration, as plain data. */
 export function preparationRules(config: Pick<Config, 'limits' | 'chunking'>): PreparationRules {
   return { maxDocumentChars: config.limits.maxDocumentChars, chunking: config.chunking };
 }
