@@ -347,7 +347,7 @@ describe("the README's load example", () => {
     expect(again.stdout).toMatch(/0 created, 0 updated, 4 skipped/);
   }, 180_000);
 
-  it('checks every file before it writes anything (the check pass runs in a worker thread)', async () => {
+  it('checks every file before it writes anything', async () => {
     const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'srg-load-check-'));
     const env = {
       ...embedded,
@@ -374,7 +374,7 @@ describe("the README's load example", () => {
       fs.writeFileSync(path.join(folder, 'faq', 'q7-copy.md'), '---\ntitel: Again\n---\n# Again\n\nx\n');
       const typo = await runCommand('src/cli/load.cli.ts', args, env, ROOT);
       expect(typo.code).toBe(1);
-      // The worker's DomainError arrives whole: named by its file and line, with the did-you-mean.
+      // The error names the file and line, with the did-you-mean.
       expect(typo.stderr).toMatch(
         /^error: \S*faq\/q7-copy\.md:2: unknown key "titel" \(did you mean title\?\)/,
       );
