@@ -190,7 +190,8 @@ async function inFlightSlices(
   const client = async (): Promise<void> => {
     for (let i = next; i < total; i = next) {
       next += step;
-      chunks += await send(i, Math.min(i + step, total));
+      const written = await send(i, Math.min(i + step, total));
+      chunks += written; // after the await: `chunks += await …` would add to a stale total
     }
   };
   await Promise.all(Array.from({ length: inFlight }, client));
