@@ -140,22 +140,27 @@ describe('calibrated retrieval reaches recall@10 >= 0.99 on any distribution', (
   });
 
   /** 10 chunks per document; contractors read every fourth document (25%). */
-  async function load(merchant: string, data: { texts: string[]; vectors: number[][] }): Promise<void> {
+  async function load(
+    merchant: string,
+    data: { texts: string[]; vectors: number[][] },
+    firstDocument = 0,
+  ): Promise<void> {
     const repo = new ChunkRepository();
-    for (let d = 0; d * 10 < data.texts.length; d++) {
+    for (let i = 0; i * 10 < data.texts.length; i++) {
+      const d = firstDocument + i;
       const acl = d % 4 === 0 ? ['role:agent', 'role:contractor'] : ['role:agent'];
       await t.db.dataSource.transaction(async (m) => {
         await m.query(
           `INSERT INTO support_documents (merchant_id, id, title, body, content_hash, acl) VALUES ($1, $2, $2, '', '', $3)`,
           [merchant, `d${d}`, acl],
         );
-        const rows: NewChunkRow[] = data.texts.slice(d * 10, d * 10 + 10).map((text, i) => ({
-          chunkIndex: i,
+        const rows: NewChunkRow[] = data.texts.slice(i * 10, i * 10 + 10).map((text, j) => ({
+          chunkIndex: j,
           text,
           contentHash: sha256(text),
           headingPath: [],
           citation: `d${d}`,
-          embedding: data.vectors[d * 10 + i],
+          embedding: data.vectors[i * 10 + j],
         }));
         await repo.insertChunks(m, merchant, { kind: 'document', documentId: `d${d}` }, 1, rows, {
           embeddingModel: t.config.embedding.model,
@@ -242,12 +247,12 @@ describe('calibrated retrieval reaches recall@10 >= 0.99 on any distribution', (
     expect(await t.services.calibration.isStale(merchant)).toBe(false);
 
     const admin = { merchantId: merchant, userId: 'cal-admin', roles: ['admin', 'agent'] };
-    const read = async () =>
+    const read = async (as: typeof admin = admin) =>
       (
         await t.gql<{ retrievalCalibration: { measuredIndex: string | null; staleReason: string | null } }>(
           `{ retrievalCalibration { measuredIndex staleReason } }`,
           {},
-          admin,
+          as,
         )
       ).data!.retrievalCalibration;
     const [query] = await DISTRIBUTIONS[1].queries(1, 99);
@@ -289,12 +294,12 @@ describe('calibrated retrieval reaches recall@10 >= 0.99 on any distribution', (
     // Dropped: the calibration measured a graph that is gone.
     await t.services.indexes.drop(merchant);
     expect(await t.services.calibration.isStale(merchant)).toBe(true);
-    expect((await read()).staleReason).toBe('index-changed');
+    expect((await read()).staleReason).toBe('INDEX_CHANGED');
     // Re-created over the same rows: a new graph under a new name (the sequence), stale as well.
     const secondIndex = await built();
     expect(secondIndex).not.toBe(firstIndex);
     expect(await t.services.calibration.isStale(merchant)).toBe(true);
-    expect(await read()).toEqual({ measuredIndex: firstIndex, staleReason: 'index-changed' });
+    expect(await read()).toEqual({ measuredIndex: firstIndex, staleReason: 'INDEX_CHANGED' });
     expect(await settings()).toEqual(
       expect.objectContaining({ source: 'stale-calibration', indexName: secondIndex }),
     );
@@ -309,13 +314,19 @@ describe('calibrated retrieval reaches recall@10 >= 0.99 on any distribution', (
     expect(await read()).toEqual({ measuredIndex: secondIndex, staleReason: null });
     expect((await settings()).source).toBe('calibration');
 
+    // Growth counts every chunk of the merchant, not what the reading administrator's ACL shows: 400 -> 500.
+    await load(merchant, await DISTRIBUTIONS[1].corpus(100, 4343), 40);
+    const adminOnly = { merchantId: merchant, userId: 'cal-admin2', roles: ['admin'] }; // reads no chunk here
+    expect(await t.services.calibration.isStale(merchant)).toBe(true);
+    expect(await read(adminOnly)).toEqual({ measuredIndex: secondIndex, staleReason: 'GROWN' });
+
     // A row written before index names were recorded (had an index, no name) never counts as current.
     await t.db.dataSource.query(
       `UPDATE retrieval_calibrations SET measured_index = NULL WHERE merchant_id = $1`,
       [merchant],
     );
     expect(await t.services.calibration.isStale(merchant)).toBe(true);
-    expect((await read()).staleReason).toBe('index-changed');
+    expect((await read()).staleReason).toBe('INDEX_CHANGED');
   }, 300_000);
 
   it('is read and run by administrators over GraphQL, and shown by explain', async () => {

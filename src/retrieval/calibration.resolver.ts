@@ -4,7 +4,7 @@ import { forbidden } from '../common/errors/domain-error';
 import { type Config } from '../config/config';
 import { type TenantSession } from '../db/session';
 import { type GatewayContext, requireSession } from '../graphql/context';
-import { type CalibrationService } from './calibration.service';
+import { type CalibrationService, StaleReason } from './calibration.service';
 import { RetrievalCalibration } from './dtos/retrieval-calibration.type';
 
 /** The merchant's retrieval calibration, for its administrators (never for partners' API keys). */
@@ -29,8 +29,16 @@ export class CalibrationResolver {
       "Measures the caller's merchant's retrieval now (recall of each approximate setting against exact answers) and stores the choice. Administrators only; may take up to RETRIEVAL_CALIBRATION_BUDGET_MS.",
   })
   async calibrateRetrieval(@Ctx() ctx: GatewayContext): Promise<RetrievalCalibration> {
-    const report = await this.calibration.calibrate(this.admin(ctx).scope.merchantId);
-    return { ...report, tookMs: Math.round(report.tookMs), measuredAt: new Date(), staleReason: null };
+    const merchantId = this.admin(ctx).scope.merchantId;
+    const report = await this.calibration.calibrate(merchantId);
+    // Out of date already when the index was rebuilt (or the version flipped) while it measured.
+    const reason = await this.calibration.staleReasonOf(merchantId);
+    return {
+      ...report,
+      tookMs: Math.round(report.tookMs),
+      measuredAt: new Date(),
+      staleReason: reason === 'missing' ? StaleReason.VERSION_CHANGED : reason,
+    };
   }
 
   private admin(ctx: GatewayContext): TenantSession {

@@ -42,11 +42,15 @@ export interface CalibrationReport extends CalibrationRow {
   }[];
 }
 
-/**
- * Why a stored calibration is out of date: the merchant's dedicated index was built, rebuilt or dropped since (the
- * graph measured is not the one searched), or the merchant grew by RETRIEVAL_CALIBRATION_GROWTH_PERCENT.
- */
-export type StaleReason = 'index-changed' | 'grown';
+/** Why a stored calibration is out of date (GraphQL: CalibrationStaleReason). */
+export enum StaleReason {
+  /** The merchant's dedicated index was built, rebuilt or dropped since: the graph measured is not the one searched. */
+  INDEX_CHANGED = 'index-changed',
+  /** The merchant grew by RETRIEVAL_CALIBRATION_GROWTH_PERCENT since. */
+  GROWN = 'grown',
+  /** The active corpus version flipped while the calibration was being read: the row shown is the old version's. */
+  VERSION_CHANGED = 'version-changed',
+}
 
 interface Reader {
   scope: TenantScope;
@@ -99,20 +103,21 @@ export class CalibrationService {
 
   /**
    * The stored calibration of the merchant's active version, read as the caller (row-level security), with why it
-   * is out of date (null: it is not).
+   * is out of date (null: it is not). The staleness is the owner's view: a caller's count of the merchant's chunks
+   * is only what its ACL reads, and growth is about all of them.
    */
   async currentFor(
     session: TenantSession,
   ): Promise<(CalibrationChoice & { corpusVersion: number; staleReason: StaleReason | null }) | null> {
-    return session.transaction(async (m) => {
-      const merchantId = session.scope.merchantId;
+    const merchantId = session.scope.merchantId;
+    const found = await session.transaction(async (m) => {
       const { active } = await this.corpus.findLive(m, merchantId);
-      if (!active) return null;
-      const found = await this.calibrations.find(m, merchantId, active.version);
-      if (found === null) return null;
-      const staleReason = await this.staleReason(m, merchantId, active, found);
-      return { ...found, corpusVersion: active.version, staleReason };
+      const stored = active ? await this.calibrations.find(m, merchantId, active.version) : null;
+      return stored && { ...stored, corpusVersion: active!.version };
     });
+    if (found === null) return null;
+    const reason = await this.staleReasonOf(merchantId);
+    return { ...found, staleReason: reason === 'missing' ? StaleReason.VERSION_CHANGED : reason };
   }
 
   /** After a committed write (background, when enabled): re-measures a merchant that outgrew its calibration. */
@@ -130,11 +135,19 @@ export class CalibrationService {
 
   /** Whether the stored calibration of the active version is missing or out of date. */
   async isStale(merchantId: string): Promise<boolean> {
+    return (await this.staleReasonOf(merchantId)) !== null;
+  }
+
+  /**
+   * Why the active version's calibration is out of date, as the owner sees the merchant: 'missing' (none stored),
+   * a StaleReason, or null (current; also when the merchant has no active version).
+   */
+  async staleReasonOf(merchantId: string): Promise<StaleReason | 'missing' | null> {
     const m = this.dataSource.manager;
     const { active } = await this.corpus.findLive(m, merchantId);
-    if (!active) return false;
+    if (!active) return null;
     const stored = await this.calibrations.find(m, merchantId, active.version);
-    return stored === null || (await this.staleReason(m, merchantId, active, stored)) !== null;
+    return stored === null ? 'missing' : this.staleReason(m, merchantId, active, stored);
   }
 
   private async staleReason(
@@ -144,11 +157,11 @@ export class CalibrationService {
     stored: CalibrationChoice,
   ): Promise<StaleReason | null> {
     const index = await this.indexes.findMerchantHnswIndex(m, merchantId, active.dimensions);
-    if (!measuredOnCurrentIndex(stored, index)) return 'index-changed';
+    if (!measuredOnCurrentIndex(stored, index)) return StaleReason.INDEX_CHANGED;
     const rows = await this.calibrations.countRows(m, merchantId, active.version);
     const grown =
       rows >= stored.merchantRows * (1 + this.config.retrieval.calibrationGrowthPercent / 100) && rows > 0;
-    return grown ? 'grown' : null;
+    return grown ? StaleReason.GROWN : null;
   }
 
   idle(): Promise<unknown> {

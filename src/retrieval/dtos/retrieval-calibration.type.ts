@@ -1,4 +1,21 @@
-import { Field, Float, Int, ObjectType } from 'type-graphql';
+import { Field, Float, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { StaleReason } from '../calibration.service';
+
+registerEnumType(StaleReason, {
+  name: 'CalibrationStaleReason',
+  description: 'Why a retrieval calibration is out of date.',
+  valuesConfig: {
+    INDEX_CHANGED: {
+      description:
+        "The merchant's dedicated index was built, rebuilt or dropped since: the graph measured is not the one searched.",
+    },
+    GROWN: { description: 'The merchant grew by RETRIEVAL_CALIBRATION_GROWTH_PERCENT since.' },
+    VERSION_CHANGED: {
+      description:
+        'The active corpus version flipped while this was read: these are the old version’s settings.',
+    },
+  },
+});
 
 @ObjectType({
   description:
@@ -53,10 +70,10 @@ export class RetrievalCalibration {
   })
   measuredIndex: string | null;
 
-  @Field(() => String, {
+  @Field(() => StaleReason, {
     nullable: true,
     description:
-      "Why these settings are out of date, or null: 'index-changed' (the dedicated index was built, rebuilt or dropped since: the graph measured is not the one searched) or 'grown' (the merchant grew by RETRIEVAL_CALIBRATION_GROWTH_PERCENT). Retrieval keeps using them until re-measured: in the background when RETRIEVAL_CALIBRATION_AUTO is on, or by calibrateRetrieval / npm run calibrate -- --stale.",
+      'Why these settings are out of date, or null. Retrieval keeps using them until re-measured: in the background when RETRIEVAL_CALIBRATION_AUTO is on, or by calibrateRetrieval / npm run calibrate -- --stale.',
   })
-  staleReason: string | null;
+  staleReason: StaleReason | null;
 }
