@@ -84,7 +84,7 @@ const termCache = new Map<string, TermFeatures>();
 const gramIds = new Map<string, number>();
 const gramHashes: number[] = [];
 /** Per-id counts for one embedOne call, all zero between calls (embedOne resets what it counted). */
-let counts = new Int32Array(1024);
+let scratchCounts = new Int32Array(1024);
 const FNV_OFFSET = 0x811c9dc5;
 const UNIGRAM = fnvContinue(FNV_OFFSET, 'w:');
 const BIGRAM = fnvContinue(FNV_OFFSET, 'b:');
@@ -116,8 +116,8 @@ function gramId(gram: string): number {
 
 /** The zeroed counts array, grown to hold every interned id. */
 function gramCounts(ids: number): Int32Array {
-  if (counts.length < ids) counts = new Int32Array(Math.max(ids, counts.length * 2));
-  return counts;
+  if (scratchCounts.length < ids) scratchCounts = new Int32Array(Math.max(ids, scratchCounts.length * 2));
+  return scratchCounts;
 }
 
 /**
