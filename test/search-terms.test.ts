@@ -69,7 +69,9 @@ describe('search_terms_of (PL/pgSQL) computes what the SQL version computed', ()
                 search_terms_of_sql_reference(i.title, i.headings, i.body) AS same,
                 search_terms_of(i.title, i.headings, i.body)::text AS now,
                 search_terms_of_sql_reference(i.title, i.headings, i.body)::text AS before
-           FROM jsonb_to_recordset($1::jsonb) AS i (title text, headings text[], body text)`,
+           FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e (input, n),
+                jsonb_to_record(e.input) AS i (title text, headings text[], body text)
+          ORDER BY e.n`,
         [JSON.stringify(INPUTS.map(([title, headings, body]) => ({ title, headings, body })))],
       )) as { same: boolean; now: string | null; before: string | null }[];
       expect(compared).toHaveLength(INPUTS.length);

@@ -74,7 +74,7 @@ export interface LoadOptions {
 }
 
 /** What the check pass found: how many documents, and the boilerplate the write pass strips. */
-export interface FolderCheck {
+interface FolderCheck {
   total: number;
   boilerplate: Boilerplate;
 }
@@ -164,7 +164,7 @@ function inFile(dir: string, file: string, err: unknown): unknown {
  * before anything is written, the merchant included; only the ids are kept (to find duplicates), and the
  * boilerplate detector counts repeated blocks. Throws the first bad file's error, named by its path.
  */
-export async function checkFolder(
+async function checkFolder(
   dir: string,
   check: (command: IngestDocumentCommand) => DocumentWrite,
   boilerplateOptions?: false | BoilerplateOptions,

@@ -1,6 +1,6 @@
 /**
- * A ticket's status and a message's author. Plain enums: the loader's check pass (a worker thread) and the write
- * path need the values, not type-graphql; the GraphQL schema registers them in dtos/ticket-enums.graphql.ts.
+ * A ticket's status and a message's author. Plain enums: source preparation and the write path need the values,
+ * not type-graphql; the GraphQL schema registers them in dtos/ticket-enums.graphql.ts.
  */
 export enum TicketStatus {
   OPEN = 'open',
