@@ -13,7 +13,7 @@ import { loadConfig } from '../src/config/config';
 import { openDatabase } from '../src/db/database';
 import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
 import { log, machine, writeResults } from './bench-utils';
-import { syntheticDocuments, ticketInput } from './ingestion-corpus';
+import { documentInput, syntheticDocuments, ticketInput } from './ingestion-corpus';
 import { graphql, runConcurrent, startGatewayProcess } from './load-harness';
 
 const TICKET_MERCHANT = 'profile-tickets';
@@ -183,9 +183,7 @@ async function documentBodies(url: string, secret: string, count: number): Promi
     body: JSON.stringify({
       query: INGEST_DOCUMENTS,
       variables: {
-        inputs: docs
-          .slice(i * DOCUMENT_BATCH, (i + 1) * DOCUMENT_BATCH)
-          .map((d) => ({ id: d.id, title: d.title, text: d.text, acl: ['role:agent'] })),
+        inputs: docs.slice(i * DOCUMENT_BATCH, (i + 1) * DOCUMENT_BATCH).map(documentInput),
       },
     }),
   }));

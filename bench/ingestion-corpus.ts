@@ -83,6 +83,14 @@ export function writeFolder(dir: string, docs: readonly BenchDocument[]): void {
   });
 }
 
+/** A synthetic article as an `IngestDocumentInput`, readable by agents. */
+export const documentInput = (d: BenchDocument) => ({
+  id: d.id,
+  title: d.title,
+  text: d.text,
+  acl: ['role:agent'],
+});
+
 /** A help-desk ticket made of a synthetic article: its title as subject, up to three paragraphs as messages. */
 export const ticketInput = (t: BenchDocument, i: number) => ({
   id: t.id,

@@ -11,6 +11,7 @@ import {
   type BenchDocument,
   manualDocuments,
   syntheticDocuments,
+  documentInput,
   ticketInput,
   writeFolder,
 } from './ingestion-corpus';
@@ -170,8 +171,6 @@ const INGEST_TICKET = `mutation T($input: IngestTicketInput!) { ingestTicket(inp
 
 const INGEST_TICKETS = `mutation T($inputs: [IngestTicketInput!]!) { ingestTickets(inputs: $inputs) { results { chunkCount } } }`;
 
-const asInput = (d: BenchDocument) => ({ id: d.id, title: d.title, text: d.text, acl: ['role:agent'] });
-
 /**
  * Sends requests for items [0, total) in slices of `step`, `inFlight` at a time (each client sends its next slice
  * when its last one is answered); `send` returns the chunks a slice wrote. With one in flight the gateway's work
@@ -205,7 +204,7 @@ const batches = (url: string, token: string, docs: BenchDocument[], inFlight = 1
       url,
       token,
       INGEST_MANY,
-      { inputs: docs.slice(from, to).map(asInput) },
+      { inputs: docs.slice(from, to).map(documentInput) },
     );
     return r.ingestDocuments.results.reduce((n, x) => n + x.chunkCount, 0);
   });
@@ -440,7 +439,7 @@ async function measureSide(side: Side, folders: { name: string; dir: string; doc
       ...d,
       text: Array.from({ length: 5 }, () => d.text).join('\n\n') + `\n\n## Tail ${i}\n\nEnd.`,
     }));
-    for (const d of long) await graphql(gw.url, token, INGEST_ONE, { input: asInput(d) });
+    for (const d of long) await graphql(gw.url, token, INGEST_ONE, { input: documentInput(d) });
     const time = async (f: () => Promise<unknown>): Promise<number> => {
       const t0 = performance.now();
       await f();
@@ -449,9 +448,9 @@ async function measureSide(side: Side, folders: { name: string; dir: string; doc
     let unchangedMs = 0;
     let oneMs = 0;
     for (const d of long) {
-      unchangedMs += await time(() => graphql(gw.url, token, INGEST_ONE, { input: asInput(d) }));
+      unchangedMs += await time(() => graphql(gw.url, token, INGEST_ONE, { input: documentInput(d) }));
       const changed = { ...d, text: d.text.replace('\n\n## ', ' A changed sentence.\n\n## ') };
-      oneMs += await time(() => graphql(gw.url, token, INGEST_ONE, { input: asInput(changed) }));
+      oneMs += await time(() => graphql(gw.url, token, INGEST_ONE, { input: documentInput(changed) }));
     }
     r.reingest = {
       unchangedMs: unchangedMs / long.length,
