@@ -63,7 +63,7 @@ export class VectorIndexRepository {
    * CONCURRENTLY so the merchant (and everyone else) keeps writing meanwhile. `runner` must be a dedicated
    * connection outside any transaction. The index name comes from a sequence and the merchant id is quoted by
    * format(%L): nothing client-chosen becomes an identifier. A leftover of an interrupted build (invalid) is
-   * dropped and rebuilt with a fresh bound. pgvector indexes `vector` up to 2,000 dimensions; larger models are
+   * dropped and rebuilt with a fresh bound and a new name. pgvector indexes `vector` up to 2,000 dimensions; larger models are
    * searched by the quantized scan.
    */
   async ensureMerchantHnswIndex(
@@ -74,6 +74,7 @@ export class VectorIndexRepository {
   ): Promise<{ outcome: 'exists' | 'created' | 'too-large'; indexName: string | null }> {
     const n = checkedDimensions(dimensions);
     if (n > 2000) return { outcome: 'too-large', indexName: null };
+    const before = await this.registered(runner, merchantId, n);
     const registered: { index_name: string }[] = await runner.query(
       `INSERT INTO merchant_vector_indexes (merchant_id, dimensions, index_name)
        VALUES ($1, $2::int, 'document_chunks_hnsw_' || nextval('merchant_vector_indexes_seq') || '_' || $2::int)
@@ -81,16 +82,20 @@ export class VectorIndexRepository {
        RETURNING index_name`,
       [merchantId, n],
     );
-    const name = registered[0].index_name;
-    const found = await indexState(runner, name);
-    if (found === 'valid') return { outcome: 'exists', indexName: name };
-    if (found === 'invalid') await runner.query(dropSql(name));
-    // Not valid, so no search uses it (vector_index_ready): its bound may still change.
+    const registeredName = registered[0].index_name;
+    const found = await indexState(runner, registeredName);
+    if (found === 'valid') return { outcome: 'exists', indexName: registeredName };
+    if (found === 'invalid') await runner.query(dropSql(registeredName));
+    // Not valid, so no search uses it (vector_index_ready): its name and bound may still change. A graph built
+    // again after an interrupted build, or after its index was dropped outside the registry, gets a new name as
+    // well: a name identifies one graph, and a calibration records the name of the graph it measured
+    // (src/retrieval/search-strategy.ts, measuredOnCurrentIndex). A row inserted just now keeps its fresh name.
+    const name = before === null ? registeredName : await newIndexName(runner, n);
     const bound = await currentBound(runner, merchantId);
     await runner.query(
-      `UPDATE merchant_vector_indexes SET max_chunk_id = $3::bigint, covered_rows = $4
+      `UPDATE merchant_vector_indexes SET index_name = $3, max_chunk_id = $4::bigint, covered_rows = $5
         WHERE merchant_id = $1 AND dimensions = $2`,
-      [merchantId, n, bound.maxId, bound.rows],
+      [merchantId, n, name, bound.maxId, bound.rows],
     );
     await runner.query(await createSql(runner, name, merchantId, n, bound.maxId, build));
     return { outcome: 'created', indexName: name };
@@ -115,10 +120,7 @@ export class VectorIndexRepository {
       return this.ensureMerchantHnswIndex(runner, merchantId, n, build);
     const bound = await currentBound(runner, merchantId);
     if (reg.maxChunkId === bound.maxId) return { outcome: 'exists', indexName: reg.indexName };
-    const [{ name }]: { name: string }[] = await runner.query(
-      `SELECT 'document_chunks_hnsw_' || nextval('merchant_vector_indexes_seq') || '_' || $1::int AS name`,
-      [n],
-    );
+    const name = await newIndexName(runner, n);
     await runner.query(
       `UPDATE merchant_vector_indexes SET next_index_name = $3, next_max_chunk_id = $4::bigint
         WHERE merchant_id = $1 AND dimensions = $2`,
@@ -289,6 +291,15 @@ export class VectorIndexRepository {
       );
     }
   }
+}
+
+/** A name no index has had: the registry's sequence (a separate SELECT: Citus refuses nextval in an UPDATE). */
+async function newIndexName(runner: Pick<EntityManager, 'query'>, dimensions: number): Promise<string> {
+  const [{ name }]: { name: string }[] = await runner.query(
+    `SELECT 'document_chunks_hnsw_' || nextval('merchant_vector_indexes_seq') || '_' || $1::int AS name`,
+    [dimensions],
+  );
+  return name;
 }
 
 /** The rows a tail may hold before the graph is rebuilt. */
