@@ -55,3 +55,76 @@ export function requestRoleUrl(ownerUrl: string): string {
   u.password = process.env.SRG_GATEWAY_PASSWORD ?? '';
   return u.toString();
 }
+
+/** utime + stime of one process from /proc/<pid>/stat, in ms (clock ticks of 10 ms), NaN once it is gone. */
+function processCpuMs(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU so far of every PostgreSQL server process on this machine (backends, WAL writer...), in ms, by pid. */
+function postgresCpuMs(): Map<number, number> {
+  const byPid = new Map<number, number>();
+  for (const p of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() !== 'postgres') continue;
+    } catch {
+      continue;
+    }
+    const ms = processCpuMs(Number(p));
+    if (Number.isFinite(ms)) byPid.set(Number(p), ms);
+  }
+  return byPid;
+}
+
+/** CPU used since `before` by the server processes alive now (one that exited meanwhile is not counted). */
+function postgresCpuSince(before: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, ms] of postgresCpuMs()) total += ms - (before.get(pid) ?? 0);
+  return total;
+}
+
+/** Busy and idle time of the whole machine so far, from the first line of /proc/stat (clock ticks). */
+function machineTicks(): { busy: number; idle: number } {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return { busy: f[0] + f[1] + f[2] + f[5] + f[6], idle: f[3] + f[4] };
+}
+
+/**
+ * Where a phase's CPU went, per item (request or ticket): the gateway process, the PostgreSQL server (all its
+ * processes: a local server is assumed; with a remote one it reads 0), and this benchmark's own client, which
+ * shares the machine's cores with them. `busy` is the share of the machine's CPU time that was used at all (the
+ * rest idle: the phase waited on something else than CPU).
+ */
+export interface CpuSplit {
+  gatewayMs: number;
+  postgresMs: number;
+  clientMs: number;
+  busy: number;
+}
+
+export function cpuMeter(gatewayPid: number): { stop(items: number): CpuSplit } {
+  const gateway = processCpuMs(gatewayPid);
+  const postgres = postgresCpuMs();
+  const client = process.cpuUsage();
+  const ticks = machineTicks();
+  return {
+    stop(items: number): CpuSplit {
+      const used = process.cpuUsage(client);
+      const t = machineTicks();
+      const busy = t.busy - ticks.busy;
+      return {
+        gatewayMs: (processCpuMs(gatewayPid) - gateway) / items,
+        postgresMs: postgresCpuSince(postgres) / items,
+        clientMs: (used.user + used.system) / 1000 / items,
+        busy: busy / Math.max(1, busy + t.idle - ticks.idle),
+      };
+    },
+  };
+}

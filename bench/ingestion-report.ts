@@ -25,6 +25,19 @@ export function toMarkdown(j: Json): string {
         : '';
     return `| ${label} | ${vals.map((v) => f(v, d)).join(' | ')}${ratio} |`;
   };
+  // CPU per item of a ticket phase: the gateway, PostgreSQL and the benchmark's client share the machine's cores.
+  const cpuRows = (phase: string, key: string, item: string): string[] => {
+    const at = (r: Record<string, unknown>, k: string): unknown => {
+      const split = g(r.tickets, key);
+      return split ? g(split, k) : undefined;
+    };
+    return [
+      row(`${phase}: gateway CPU per ${item}, ms`, (r) => at(r, 'gatewayMs'), 2),
+      row(`${phase}: PostgreSQL CPU per ${item} (all server processes), ms`, (r) => at(r, 'postgresMs'), 2),
+      row(`${phase}: the benchmark client's CPU per ${item}, ms`, (r) => at(r, 'clientMs'), 2),
+      row(`${phase}: share of the machine's CPU in use`, (r) => at(r, 'busy'), 2),
+    ];
+  };
   const loads = (j.results[0].load as { folder: string }[]).map((l) => l.folder);
   return [
     `# Ingestion benchmark`,
@@ -88,6 +101,16 @@ export function toMarkdown(j: Json): string {
       g(r.tickets, 'batchTwoInFlightChunksPerSecond'),
     ),
     row(`\`ingestTicket\` one at a time: p50 ms per request`, (r) => g(r.tickets, 'singleRequestP50Ms'), 1),
+    ...cpuRows('`ingestTicket` bursts', 'burstCpu', 'ticket'),
+    row(`… tickets/s if every core were busy (cores × 1,000 / the three above)`, (r) => {
+      const c = g(r.tickets, 'burstCpu') as Record<string, number> | undefined;
+      return c && (Number(g(r.tickets, 'cores')) * 1000) / (c.gatewayMs + c.postgresMs + c.clientMs);
+    }),
+    ...cpuRows('`ingestTickets` batches, one in flight', 'batchCpu', 'ticket'),
+    row(`\`{ __typename }\` in bursts (the floor of any request): requests/s`, (r) =>
+      g(g(r.tickets, 'emptyRequests'), 'perSecond'),
+    ),
+    ...cpuRows('`{ __typename }` in bursts', 'emptyRequests', 'request'),
     row(`load average then`, (r) => g(r.tickets, 'loadAverage')),
     row(`re-ingest unchanged 21-section document over GraphQL, ms`, (r) => g(r.reingest, 'unchangedMs'), 1),
     row(`re-ingest it with one paragraph changed, ms`, (r) => g(r.reingest, 'oneParagraphMs'), 1),

@@ -15,8 +15,9 @@ import {
   ticketInput,
   writeFolder,
 } from './ingestion-corpus';
-import { requestRoleUrl, runCommand } from './ingestion-processes';
+import { type CpuSplit, cpuMeter, requestRoleUrl, runCommand } from './ingestion-processes';
 import { toMarkdown } from './ingestion-report';
+import { graphql as post } from './load-harness';
 import { signToken } from '../src/auth/jwt';
 import { integerOption, parseCommandLine } from '../src/cli/command-line';
 import { projectRoot } from '../src/common/project-root';
@@ -37,7 +38,9 @@ Ingestion throughput on native PostgreSQL, as users run it (docs/INGESTION.md, "
      and rebuilt after (one in flight), with the recall@10
      of the rebuilt index against an exact scan. The gateway neither builds indexes nor calibrates in the background;
   3. \`ingestTicket\` bursts over GraphQL, --burst requests in flight; \`ingestTickets\` of --ticket-batch tickets per
-     request, one request in flight and then two;
+     request, one request in flight and then two; the CPU per ticket of the gateway, of PostgreSQL (all server
+     processes of a local server) and of the benchmark's own client, and \`{ __typename }\` in the same bursts: the
+     floor of any request;
   4. re-ingesting an unchanged document and a 20-section one with one changed paragraph, over GraphQL.
 --baseline DIR runs 1-4 with another built checkout too (e.g. \`git worktree add /tmp/base main && cd /tmp/base &&
 npm ci && npm run build\`), side by side in the same run: ratios, not absolute numbers, are what a shared machine
@@ -154,20 +157,19 @@ async function startGateway(side: Side): Promise<{ url: string; child: ChildProc
   throw new Error(`the ${side.name} gateway did not become ready`);
 }
 
-async function graphql<T>(url: string, token: string, query: string, variables: unknown): Promise<T> {
-  const r = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await r.json()) as { data?: T; errors?: { message: string }[] };
-  if (!body.data || body.errors) throw new Error(`GraphQL: ${JSON.stringify(body.errors ?? body)}`);
-  return body.data;
-}
+/**
+ * One GraphQL request through node:http with a keep-alive agent (load-harness.ts). Not fetch: undici spent ~1.7 ms
+ * of CPU per small request here (0.85 for an empty query), taken from the two cores the gateway and PostgreSQL
+ * share; node:http ~0.4.
+ */
+const graphql = <T>(url: string, token: string, query: string, variables: unknown): Promise<T> =>
+  post<T>(new URL(url), token, JSON.stringify({ query, variables }));
 
 const INGEST_MANY = `mutation M($inputs: [IngestDocumentInput!]!) { ingestDocuments(inputs: $inputs) { results { chunkCount } } }`;
 const INGEST_ONE = `mutation M($input: IngestDocumentInput!) { ingestDocument(input: $input) { chunkCount embeddedChunks unchanged } }`;
 const INGEST_TICKET = `mutation T($input: IngestTicketInput!) { ingestTicket(input: $input) { chunkCount } }`;
+
+const TYPENAME = `query Floor { __typename }`;
 
 const INGEST_TICKETS = `mutation T($inputs: [IngestTicketInput!]!) { ingestTickets(inputs: $inputs) { results { chunkCount } } }`;
 
@@ -382,6 +384,7 @@ async function measureSide(side: Side, folders: { name: string; dir: string; doc
     log(`[${side.name}] ingestTicket bursts of ${BURST}`);
     const tickets = syntheticDocuments(TICKETS, 5, `${side.name}-t`);
     let ticketChunks = 0;
+    const burstMeter = cpuMeter(gw.child.pid!);
     const tT = performance.now();
     for (let i = 0; i < tickets.length; i += BURST) {
       const rs = await Promise.all(
@@ -394,14 +397,18 @@ async function measureSide(side: Side, folders: { name: string; dir: string; doc
       ticketChunks += rs.reduce((n, x) => n + x.ingestTicket.chunkCount, 0);
     }
     const ts = (performance.now() - tT) / 1000;
+    const burstCpu = burstMeter.stop(TICKETS);
     // The same kind of tickets in ingestTickets batches (one transaction per batch); a baseline without the
     // mutation reports none.
     const batched = syntheticDocuments(TICKETS, 7, `${side.name}-tb`);
     const batched2 = syntheticDocuments(TICKETS, 8, `${side.name}-tb2`);
     let oneInFlight: { chunks: number; s: number } | null = null;
     let twoInFlight: { chunks: number; s: number } | null = null;
+    let batchCpu: CpuSplit | null = null;
     try {
+      const batchMeter = cpuMeter(gw.child.pid!);
       oneInFlight = await ticketBatches(gw.url, token, batched, 1);
+      batchCpu = batchMeter.stop(TICKETS);
       twoInFlight = await ticketBatches(gw.url, token, batched2, 2);
     } catch (err) {
       if (!/ingestTickets/.test(String(err))) throw err;
@@ -423,6 +430,17 @@ async function measureSide(side: Side, folders: { name: string; dir: string; doc
       single.push(performance.now() - t0);
     }
     single.sort((a, b) => a - b);
+    // The floor of any request: an empty query through the same HTTP, JWT and GraphQL layers, in bursts too.
+    const floorMeter = cpuMeter(gw.child.pid!);
+    const tF = performance.now();
+    for (let i = 0; i < TICKETS; i += BURST)
+      await Promise.all(
+        Array.from({ length: Math.min(BURST, TICKETS - i) }, () => graphql(gw.url, token, TYPENAME, {})),
+      );
+    const emptyRequests = {
+      perSecond: TICKETS / ((performance.now() - tF) / 1000),
+      ...floorMeter.stop(TICKETS),
+    };
     r.tickets = {
       tickets: TICKETS,
       chunks: ticketChunks,
@@ -431,6 +449,10 @@ async function measureSide(side: Side, folders: { name: string; dir: string; doc
       batchChunksPerSecond: oneInFlight && oneInFlight.chunks / oneInFlight.s,
       batchTwoInFlightChunksPerSecond: twoInFlight && twoInFlight.chunks / twoInFlight.s,
       singleRequestP50Ms: single[Math.floor(single.length / 2)],
+      burstCpu,
+      batchCpu,
+      emptyRequests,
+      cores: os.cpus().length,
       loadAverage: loadavg(),
     };
 
