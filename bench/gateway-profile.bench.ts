@@ -22,7 +22,7 @@ const DOCUMENT_MERCHANT = 'profile-documents';
 const DOCUMENT_BATCH = 50;
 
 const HELP = `Usage: npm run bench:gateway-profile -- --url postgres://postgres@127.0.0.1:5432/srg_bench [--requests 2000]
-                                     [--concurrency 8] [--workload retrieval|tickets|documents] [--top 40]
+                                     [--concurrency 8] [--workload retrieval|tickets|documents|empty] [--top 40]
                                      [--keep DIR]
 
 Where the gateway's CPU goes on a hot path: starts the real gateway (dist/src/main.js, production settings, one
@@ -35,6 +35,8 @@ function (self and inclusive time) and by package, in milliseconds of CPU per re
     database if needed and writes into: point --url at a benchmark database.
   --workload documents: \`ingestDocuments\` of ${DOCUMENT_BATCH} new synthetic articles (about 4 chunks each) per
     request into ${DOCUMENT_MERCHANT}, created and written in the same way.
+  --workload empty: \`{ __typename }\` as an administrator of ${TICKET_MERCHANT}: the same HTTP, JWT and GraphQL
+    layers without a resolver or a statement, the floor under every other workload.
 Results: docs/benchmarks/gateway-profile.{json,md} (retrieval), else gateway-profile-<workload>.{json,md}; --keep DIR
 also keeps the .cpuprofile (open it in Chrome DevTools or speedscope).`;
 
@@ -46,6 +48,8 @@ const NOTE =
   "between runs; garbage collection on V8's helper threads counts in /proc's user time but not here.";
 
 const INGEST_DOCUMENTS = `mutation D($inputs: [IngestDocumentInput!]!) { ingestDocuments(inputs: $inputs) { results { chunkCount } } }`;
+
+const EMPTY = `query Floor { __typename }`;
 
 const INGEST_TICKET = `mutation T($input: IngestTicketInput!) { ingestTicket(input: $input) { chunkCount } }`;
 
@@ -201,8 +205,8 @@ async function main(): Promise<void> {
     },
   });
   const workload = values.workload ?? 'retrieval';
-  if (workload !== 'retrieval' && workload !== 'tickets' && workload !== 'documents')
-    usageError(HELP, `--workload must be retrieval, tickets or documents, not ${workload}`);
+  if (!['retrieval', 'tickets', 'documents', 'empty'].includes(workload))
+    usageError(HELP, `--workload must be retrieval, tickets, documents or empty, not ${workload}`);
   if (!values.url) usageError(HELP, '--url is required');
   const url = values.url;
   const requests = integerOption(HELP, 'requests', values.requests, 2000);
@@ -215,7 +219,14 @@ async function main(): Promise<void> {
       ? await retrievalBodies(url, secret)
       : workload === 'tickets'
         ? await ticketBodies(url, secret, requests + warmUps)
-        : await documentBodies(url, secret, requests + warmUps);
+        : workload === 'empty'
+          ? [
+              {
+                token: await provisioned(url, secret, TICKET_MERCHANT),
+                body: JSON.stringify({ query: EMPTY }),
+              },
+            ]
+          : await documentBodies(url, secret, requests + warmUps);
   const gatewayUrl = new URL(url);
   gatewayUrl.username = 'srg_gateway';
   const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'srg-gateway-profile-'));
@@ -301,7 +312,7 @@ async function main(): Promise<void> {
     ...rs.map((r) => `| ${f(r.ms)} | \`${r.name.replace(/\|/g, '\\|')}\` |`),
   ];
   const md = [
-    `# Gateway CPU profile on the ${{ retrieval: 'retrieval', tickets: 'ticket ingestion', documents: 'document batch ingestion' }[workload]} hot path`,
+    `# Gateway CPU profile on the ${{ retrieval: 'retrieval', tickets: 'ticket ingestion', documents: 'document batch ingestion', empty: 'empty request' }[workload]} hot path`,
     '',
     `\`npm run bench:gateway-profile\` — ${result.date.slice(0, 16).replace('T', ' ')} UTC, ${machine()}; load average ` +
       `${loadStart.map((l) => l.toFixed(1)).join(' / ')} → ${result.loadEnd.map((l) => l.toFixed(1)).join(' / ')} (shared machine). ` +
@@ -310,6 +321,7 @@ async function main(): Promise<void> {
           retrieval: 'VECTOR retrievals (precomputed 1536-float embedding, k = 10)',
           tickets: `\`ingestTicket\` requests (a new one-chunk ticket each, into ${TICKET_MERCHANT})`,
           documents: `\`ingestDocuments\` requests (${DOCUMENT_BATCH} new articles each, into ${DOCUMENT_MERCHANT})`,
+          empty: `\`{ __typename }\` requests (an administrator's token)`,
         }[workload]
       } at concurrency ${concurrency}: ` +
       `**${load.throughput.toFixed(0)} req/s**, p50 ${load.p50.toFixed(2)} ms, gateway CPU **${(cpuMs.user + cpuMs.system).toFixed(2)} ms per request** ` +
