@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { procCpuMs } from './load-harness';
 
 /** Runs a command as a user would, returning wall seconds, peak RSS of the process tree's node (KiB) and output. */
 export function runCommand(
@@ -56,17 +57,6 @@ export function requestRoleUrl(ownerUrl: string): string {
   return u.toString();
 }
 
-/** utime + stime of one process from /proc/<pid>/stat, in ms (clock ticks of 10 ms), NaN once it is gone. */
-function processCpuMs(pid: number): number {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return NaN;
-  }
-}
-
 /** CPU so far of every PostgreSQL server process on this machine (backends, WAL writer...), in ms, by pid. */
 function postgresCpuMs(): Map<number, number> {
   const byPid = new Map<number, number>();
@@ -77,7 +67,7 @@ function postgresCpuMs(): Map<number, number> {
     } catch {
       continue;
     }
-    const ms = processCpuMs(Number(p));
+    const ms = procCpuMs(Number(p));
     if (Number.isFinite(ms)) byPid.set(Number(p), ms);
   }
   return byPid;
@@ -110,7 +100,7 @@ export interface CpuSplit {
 }
 
 export function cpuMeter(gatewayPid: number): { stop(items: number): CpuSplit } {
-  const gateway = processCpuMs(gatewayPid);
+  const gateway = procCpuMs(gatewayPid);
   const postgres = postgresCpuMs();
   const client = process.cpuUsage();
   const ticks = machineTicks();
@@ -120,7 +110,7 @@ export function cpuMeter(gatewayPid: number): { stop(items: number): CpuSplit } 
       const t = machineTicks();
       const busy = t.busy - ticks.busy;
       return {
-        gatewayMs: (processCpuMs(gatewayPid) - gateway) / items,
+        gatewayMs: (procCpuMs(gatewayPid) - gateway) / items,
         postgresMs: postgresCpuSince(postgres) / items,
         clientMs: (used.user + used.system) / 1000 / items,
         busy: busy / Math.max(1, busy + t.idle - ticks.idle),

@@ -167,8 +167,8 @@ export interface GatewayProcess {
   stop(): Promise<void>;
 }
 
-/** utime + stime from /proc/<pid>/stat (fields 14 and 15, in clock ticks of 10 ms on Linux). */
-function procCpuMs(pid: number): number {
+/** utime + stime from /proc/<pid>/stat (fields 14 and 15, in clock ticks of 10 ms on Linux); NaN once it is gone. */
+export function procCpuMs(pid: number): number {
   const { user, system } = procCpuSplitMs(pid);
   return user + system;
 }
