@@ -1,3 +1,5 @@
+import { fromSql } from 'pgvector';
+import { vectorFromBinary, vectorParam } from '../src/db/vector-binary';
 import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
 import { float4OfText, vectorArrayParameter, vectorTypeOid } from '../src/chunks/vector-parameter';
 import { startTestGateway, type TestGateway } from './support/test-gateway';
@@ -64,6 +66,26 @@ describe('binary vector parameters store what the text form stored, bit for bit'
       expect(rows).toHaveLength(vectors.length);
       for (const r of rows)
         expect({ same: r.same, binary: r.binary }).toEqual({ same: true, binary: r.binary });
+    });
+
+    it('reads stored vectors back in binary (vector_send) as the float4s their text gives', async () => {
+      const embedder = new LocalHashEmbedder(1536);
+      const vectors = [
+        ...tricky.map((x) => [x, -x, x / 3, 1, -0]),
+        ...['refund policy', 'Returns › Damaged items\nSend a photo.'].map((s) => embedder.embedOne(s)),
+      ];
+      const rows = await t.db.dataSource.query<{ b: Uint8Array; t: string }[]>(
+        `SELECT vector_send(v) AS b, v::text AS t FROM unnest($1::text[]) AS u (s), LATERAL (SELECT s::vector AS v) x`,
+        [vectors.map((v) => `[${v.join(',')}]`)],
+      );
+      expect(rows).toHaveLength(vectors.length);
+      for (const r of rows) {
+        const read = vectorFromBinary(r.b);
+        // The float4s themselves; the text gave their shortest decimals, which round to the same float4s.
+        expect(read).toEqual((fromSql(r.t) as number[]).map(Math.fround));
+        expect(vectorParam(read).equals(Buffer.from(r.b))).toBe(true); // written back bit for bit, -0 too
+      }
+      expect(() => vectorFromBinary(new Uint8Array([0, 2, 0, 0, 0, 0]))).toThrow(/not a binary vector/);
     });
   });
 });

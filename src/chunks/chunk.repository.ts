@@ -1,8 +1,9 @@
-import { fromSql, toSql } from 'pgvector';
+import { toSql } from 'pgvector';
 import { type EntityManager } from 'typeorm';
 import { isDistributed } from '../db/distributed';
 import { type JsonObject } from '../common/graphql-scalars';
 import { affectedCount } from '../db/write-result';
+import { vectorFromBinary } from '../db/vector-binary';
 import { vectorArrayParameter, vectorTypeOid } from './vector-parameter';
 
 export type ChunkSource = { kind: 'document'; documentId: string } | { kind: 'ticket'; ticketId: string };
@@ -83,9 +84,10 @@ export class ChunkRepository {
     // `content_hash = ANY(...)` let the planner walk the merchant's whole index range in hash order instead, to skip
     // a sort. With statistics from before a load that is every chunk of the merchant: 40-300 ms per ticket
     // into a 15,000-chunk merchant, measured (auto_explain). The merchant as an InitPlan: merchantOfKeyedLookup.
-    const rows: { content_hash: string; e: string | null }[] = await manager.query(
+    // The vector in binary (vector_send): ~8x cheaper to read than its text (vector-binary.ts).
+    const rows: { content_hash: string; e: Uint8Array | null }[] = await manager.query(
       `SELECT h.hash AS content_hash,
-              (SELECT c.embedding::text FROM document_chunks c
+              (SELECT vector_send(c.embedding) FROM document_chunks c
                 WHERE c.${await merchantOfKeyedLookup(manager)} AND c.corpus_version = $2 AND c.content_hash = h.hash
                   AND c.embedding_model = $3
                 LIMIT 1) AS e
@@ -93,7 +95,7 @@ export class ChunkRepository {
       [merchantId, version.version, version.embeddingModel, [...new Set(hashes)]],
     );
     return new Map(
-      rows.flatMap((r) => (r.e === null ? [] : [[r.content_hash, fromSql(r.e) as number[]] as const])),
+      rows.flatMap((r) => (r.e === null ? [] : [[r.content_hash, vectorFromBinary(r.e)] as const])),
     );
   }
 
