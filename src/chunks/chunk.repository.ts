@@ -84,7 +84,7 @@ export class ChunkRepository {
     // `content_hash = ANY(...)` let the planner walk the merchant's whole index range in hash order instead, to skip
     // a sort. With statistics from before a load that is every chunk of the merchant: 40-300 ms per ticket
     // into a 15,000-chunk merchant, measured (auto_explain). The merchant as an InitPlan: merchantOfKeyedLookup.
-    // The vector in binary (vector_send): ~8x cheaper to read than its text (vector-binary.ts).
+    // The vector in binary (vector_send), not as 20-30 KB of decimal text to print and parse (vector-binary.ts).
     const rows: { content_hash: string; e: Uint8Array | null }[] = await manager.query(
       `SELECT h.hash AS content_hash,
               (SELECT vector_send(c.embedding) FROM document_chunks c

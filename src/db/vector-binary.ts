@@ -15,10 +15,10 @@ export function vectorParam(values: readonly number[]): Buffer {
 
 /**
  * A stored vector read in pgvector's binary form (`vector_send(embedding)`, the format vectorParam writes), as
- * numbers. Reading `embedding::text` instead made the server print and the gateway parse ~30 KB of decimals per
- * 1,536-d vector: ~0.4 ms of gateway CPU each against ~0.05 here (the embedding cache of a re-ingest reads one per
- * unchanged chunk). Each value is the float4 itself as a double; the text gave its shortest decimal instead,
- * which rounds to the same float4 when the vector is written again.
+ * numbers. Reading `embedding::text` instead made the server print and the gateway parse 20-30 KB of decimals per
+ * 1,536-d vector (~0.4 ms to parse full-precision floats, ~0.05 to decode these bytes; the embedding cache of a
+ * re-ingest reads one per unchanged chunk: docs/INGESTION.md, run F). Each value is the float4 itself as a double;
+ * the text gave its shortest decimal instead, which rounds to the same float4 when the vector is written again.
  */
 export function vectorFromBinary(bytes: Uint8Array): number[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
