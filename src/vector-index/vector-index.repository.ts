@@ -63,8 +63,8 @@ export class VectorIndexRepository {
    * CONCURRENTLY so the merchant (and everyone else) keeps writing meanwhile. `runner` must be a dedicated
    * connection outside any transaction. The index name comes from a sequence and the merchant id is quoted by
    * format(%L): nothing client-chosen becomes an identifier. A leftover of an interrupted build (invalid) is
-   * dropped and rebuilt with a fresh bound and a new name. pgvector indexes `vector` up to 2,000 dimensions; larger models are
-   * searched by the quantized scan.
+   * dropped and rebuilt with a fresh bound and a new name. pgvector indexes `vector` up to 2,000 dimensions; larger
+   * models are searched by the quantized scan.
    */
   async ensureMerchantHnswIndex(
     runner: Pick<EntityManager, 'query'>,
