@@ -397,9 +397,13 @@ async function main(): Promise<void> {
 
   // ---------------------------------------------------------------- versions, teardown, results
   const versions = (
-    await admin.query<{ v: string; pgv: string; chunks: string }>(
+    await admin.query<{ v: string; pgv: string; chunks: string; sb: string; rel: string; hnsw: string }>(
       `SELECT version() AS v, (SELECT extversion FROM pg_extension WHERE extname = 'vector') AS pgv,
-              (SELECT count(*) FROM document_chunks)::text AS chunks`,
+              (SELECT count(*) FROM document_chunks)::text AS chunks, current_setting('shared_buffers') AS sb,
+              pg_size_pretty(pg_table_size('document_chunks')) AS rel,
+              pg_size_pretty((SELECT coalesce(sum(pg_relation_size(i.indexrelid)), 0)
+                                FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_am a ON a.oid = x.relam
+                               WHERE i.indrelid = 'document_chunks'::regclass AND a.amname = 'hnsw')) AS hnsw`,
     )
   ).rows[0];
   let commit = 'unknown';
@@ -443,6 +447,10 @@ async function main(): Promise<void> {
       node: process.version,
       postgres: versions.v.split(' on ')[0],
       pgvector: versions.pgv,
+      // What the searches read against what the server keeps in memory (the rest comes from the OS page cache).
+      sharedBuffers: versions.sb,
+      chunkTableSize: versions.rel,
+      hnswIndexSize: versions.hnsw,
     },
     data: {
       ...params,

@@ -21,6 +21,9 @@ export type Result = {
     pgvector: string;
     loadAverageAtEnd: number[];
     memoryGiB: number;
+    sharedBuffers?: string;
+    chunkTableSize?: string;
+    hnswIndexSize?: string;
   };
   data: CorpusParams & {
     merchants: number;
@@ -158,7 +161,10 @@ export function markdown(r: Result, preset: Preset): string {
       `(load average at the end ${r.machine.loadAverageAtEnd.map((x) => x.toFixed(1)).join(' / ')}: the machine is shared), ` +
       `Node ${r.machine.node}, ${r.machine.postgres}, pgvector ${r.machine.pgvector}. Seed ${r.seed}; ${r.totalSeconds.toFixed(0)} s in all; ` +
       `${Object.keys(r.retrievalSettings).length ? `retrieval settings ${JSON.stringify(r.retrievalSettings)}` : 'default retrieval settings'}; ` +
-      'the benchmark database has `maintenance_work_mem = 2GB`. ' +
+      'the benchmark database has `maintenance_work_mem = 2GB`' +
+      (r.machine.sharedBuffers === undefined
+        ? '. '
+        : `; the server has \`shared_buffers = ${r.machine.sharedBuffers}\` against ${r.machine.chunkTableSize} of document_chunks (with TOAST) and ${r.machine.hnswIndexSize} of HNSW indexes at the end. `) +
       `Reproduce: \`npm run bench -- --preset ${r.preset} --seed ${r.seed}\`.`,
     '',
     `**Data**: ${r.data.totalChunks} synthetic chunks (1536-d clustered vectors) in ${r.data.merchants} merchants — ` +
