@@ -23,13 +23,14 @@ const DOCUMENT_BATCH = 50;
 
 const HELP = `Usage: npm run bench:gateway-profile -- --url postgres://postgres@127.0.0.1:5432/srg_bench [--requests 2000]
                                      [--concurrency 8] [--workload retrieval|tickets|documents|empty] [--top 40]
-                                     [--keep DIR]
+                                     [--keep DIR] [--merchant ID]
 
 Where the gateway's CPU goes on a hot path: starts the real gateway (dist/src/main.js, production settings, one
 process) with V8's sampling profiler (--cpu-prof), sends requests at a fixed concurrency, and sums the profile by
 function (self and inclusive time) and by package, in milliseconds of CPU per request.
   --workload retrieval (default): VECTOR retrievals with precomputed 1536-float embeddings (stored vectors of the
     merchants loaded by \`npm run bench\`, staff role, k = 10). Reads the database and writes nothing into it.
+    --merchant ID takes them from that merchant alone (e.g. bm0000-xl, the large preset's 60,000-chunk one).
   --workload tickets: \`ingestTicket\` of new one-chunk tickets (three messages, the ingestion benchmark's
     synthetic text, local embedder) into a merchant of its own, ${TICKET_MERCHANT}, which it creates in the given
     database if needed and writes into: point --url at a benchmark database.
@@ -37,7 +38,8 @@ function (self and inclusive time) and by package, in milliseconds of CPU per re
     request into ${DOCUMENT_MERCHANT}, created and written in the same way.
   --workload empty: \`{ __typename }\` as an administrator of ${TICKET_MERCHANT}: the same HTTP, JWT and GraphQL
     layers without a resolver or a statement, the floor under every other workload.
-Results: docs/benchmarks/gateway-profile.{json,md} (retrieval), else gateway-profile-<workload>.{json,md}; --keep DIR
+Results: docs/benchmarks/gateway-profile.{json,md} (retrieval; gateway-profile-<merchant>-c<concurrency>.* with --merchant), else
+gateway-profile-<workload>.{json,md}; --keep DIR
 also keeps the .cpuprofile (open it in Chrome DevTools or speedscope).`;
 
 const NOTE =
@@ -132,18 +134,24 @@ interface RequestBody {
 }
 
 /** VECTOR retrievals with stored vectors of the merchants `npm run bench` loaded, as their staff. */
-async function retrievalBodies(url: string, secret: string): Promise<RequestBody[]> {
+async function retrievalBodies(url: string, secret: string, merchant: string | null): Promise<RequestBody[]> {
   const reader = new pg.Client({ connectionString: url });
   await reader.connect();
   const rows = await reader.query<{ merchant_id: string; e: string }>(
     `SELECT merchant_id, embedding::text AS e FROM document_chunks
-      WHERE merchant_id LIKE 'bm%' AND corpus_version = (SELECT version FROM corpus_versions v
+      WHERE merchant_id LIKE 'bm%' AND ($1::text IS NULL OR merchant_id = $1)
+        AND corpus_version = (SELECT version FROM corpus_versions v
             WHERE v.merchant_id = document_chunks.merchant_id AND state = 'active')
       ORDER BY md5(id::text) LIMIT 100`,
+    [merchant],
   );
   await reader.end();
   if (rows.rows.length === 0)
-    throw new Error('no benchmark merchants in this database: run npm run bench first');
+    throw new Error(
+      merchant === null
+        ? 'no benchmark merchants in this database: run npm run bench first'
+        : `no chunks of merchant ${merchant} in this database`,
+    );
   return rows.rows.map((r) => ({
     token: signToken({ sub: 'bench-staff', merchantId: r.merchant_id, roles: ['staff'] }, secret, 3600),
     body: JSON.stringify({
@@ -202,12 +210,18 @@ async function main(): Promise<void> {
       top: { type: 'string' },
       keep: { type: 'string' },
       workload: { type: 'string' },
+      merchant: { type: 'string' },
     },
   });
   const workload = values.workload ?? 'retrieval';
   if (!['retrieval', 'tickets', 'documents', 'empty'].includes(workload))
     usageError(HELP, `--workload must be retrieval, tickets, documents or empty, not ${workload}`);
   if (!values.url) usageError(HELP, '--url is required');
+  const merchant = values.merchant ?? null;
+  if (merchant !== null && workload !== 'retrieval')
+    usageError(HELP, '--merchant applies to --workload retrieval only');
+  if (merchant !== null && !/^[A-Za-z0-9_-]{1,64}$/.test(merchant))
+    usageError(HELP, '--merchant must be a merchant id (letters, digits, - and _)');
   const url = values.url;
   const requests = integerOption(HELP, 'requests', values.requests, 2000);
   const concurrency = integerOption(HELP, 'concurrency', values.concurrency, 8);
@@ -216,7 +230,7 @@ async function main(): Promise<void> {
   const warmUps = workload === 'documents' ? 5 : 200;
   const bodies =
     workload === 'retrieval'
-      ? await retrievalBodies(url, secret)
+      ? await retrievalBodies(url, secret, merchant)
       : workload === 'tickets'
         ? await ticketBodies(url, secret, requests + warmUps)
         : workload === 'empty'
@@ -318,7 +332,7 @@ async function main(): Promise<void> {
       `${loadStart.map((l) => l.toFixed(1)).join(' / ')} → ${result.loadEnd.map((l) => l.toFixed(1)).join(' / ')} (shared machine). ` +
       `${requests} ${
         {
-          retrieval: 'VECTOR retrievals (precomputed 1536-float embedding, k = 10)',
+          retrieval: `VECTOR retrievals (precomputed 1536-float embedding, k = 10${merchant === null ? '' : `, merchant ${merchant}`})`,
           tickets: `\`ingestTicket\` requests (a new one-chunk ticket each, into ${TICKET_MERCHANT})`,
           documents: `\`ingestDocuments\` requests (${DOCUMENT_BATCH} new articles each, into ${DOCUMENT_MERCHANT})`,
           empty: `\`{ __typename }\` requests (an administrator's token)`,
@@ -345,8 +359,12 @@ async function main(): Promise<void> {
     '',
   ].join('\n');
   writeResults(
-    workload === 'retrieval' ? 'gateway-profile' : `gateway-profile-${workload}`,
-    { workload, ...result },
+    workload !== 'retrieval'
+      ? `gateway-profile-${workload}`
+      : merchant === null
+        ? 'gateway-profile'
+        : `gateway-profile-${merchant}-c${concurrency}`,
+    { workload, merchant, ...result },
     md,
   );
 }
