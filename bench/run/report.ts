@@ -210,13 +210,14 @@ export function markdown(r: Result, preset: Preset): string {
     '',
     'Raw = the exact statements the product sent for each query (recorded from the service, replayed on a pooled `pg` connection, ' +
       "pool of 10 like the gateway's). Gateway = the real server (`dist/src/main.js`, NODE_ENV=production) in its own process, " +
-      'a keep-alive HTTP client with a fixed number of requests in flight. Both on this 2-core machine with the client, the ' +
+      "a keep-alive HTTP client with a fixed number of requests in flight: five passes over the cell's queries at concurrency 1, " +
+      '20 requests per request in flight above it, after one untimed pass on each side. Both on this 2-core machine with the client, the ' +
       'gateway and PostgreSQL competing for the CPUs. Milliseconds; throughput in requests/s; ratio = gateway / raw throughput; ' +
       'CPU = milliseconds of CPU per request used by the gateway process, and by the benchmark client process on each side ' +
       '(the client drives HTTP on one side and the SQL replay on the other).',
     '',
-    '| class / reader | concurrency | gateway p50 / p95 / p99 | raw p50 / p95 / p99 | gateway req/s | raw req/s | ratio | gateway CPU | client CPU gateway / raw |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| class / reader | concurrency | requests per side | gateway p50 / p95 / p99 | raw p50 / p95 / p99 | gateway req/s | raw req/s | ratio | gateway CPU | client CPU gateway / raw |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   );
   const cells = [...new Set(r.latency.map((l) => l.cell))];
   for (const cell of cells)
@@ -225,7 +226,7 @@ export function markdown(r: Result, preset: Preset): string {
       const w = r.latency.find((l) => l.cell === cell && l.concurrency === c && l.side === 'raw');
       if (!g || !w) continue;
       lines.push(
-        `| ${cell} | ${c} | ${fmt(g.p50)} / ${fmt(g.p95)} / ${fmt(g.p99)} | ${fmt(w.p50)} / ${fmt(w.p95)} / ${fmt(w.p99)} | ` +
+        `| ${cell} | ${c} | ${g.requests} | ${fmt(g.p50)} / ${fmt(g.p95)} / ${fmt(g.p99)} | ${fmt(w.p50)} / ${fmt(w.p95)} / ${fmt(w.p99)} | ` +
           `${fmt(g.throughput, 0)} | ${fmt(w.throughput, 0)} | **${fmt(g.throughput / w.throughput, 2)}** | ` +
           `${fmt(g.gatewayCpuMsPerRequest ?? NaN)} | ${fmt(g.clientCpuMsPerRequest)} / ${fmt(w.clientCpuMsPerRequest)} |`,
       );
