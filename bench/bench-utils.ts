@@ -1,3 +1,4 @@
+import { execSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +18,25 @@ export function percentile(samples: readonly number[], p: number): number {
 }
 
 export const log = (msg: string): void => console.log(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
+
+/**
+ * The commit a run measures, read when the run starts (a commit made while it runs must not relabel it), with
+ * `+dirty` when code the run executes differs from that commit: a report stamped with a commit whose code it did
+ * not run cannot be reproduced.
+ */
+export function commitStamp(root: string = projectRoot()): string {
+  try {
+    const head = execSync('git rev-parse --short HEAD', { cwd: root }).toString().trim();
+    const dirty = execSync('git status --porcelain -- src bench migrations scripts package.json', {
+      cwd: root,
+    })
+      .toString()
+      .trim();
+    return dirty === '' ? head : `${head}+dirty`;
+  } catch {
+    return 'unknown'; // not a git checkout
+  }
+}
 
 export function machine(): string {
   return `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;

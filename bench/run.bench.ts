@@ -1,5 +1,4 @@
 import 'reflect-metadata';
-import { execSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,7 +14,14 @@ import { projectRoot } from '../src/common/project-root';
 import { loadConfig } from '../src/config/config';
 import { openDatabase } from '../src/db/database';
 import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
-import { allowRecreating, DATABASE_USAGE, log, recreateDatabase, writeResults } from './bench-utils';
+import {
+  allowRecreating,
+  commitStamp,
+  DATABASE_USAGE,
+  log,
+  recreateDatabase,
+  writeResults,
+} from './bench-utils';
 import { parseCommandLine, usageError } from '../src/cli/command-line';
 import { bulkLoad, createIndexes, dropIndexes, secondaryIndexes, vectorToBinary } from './bulk-loader';
 import {
@@ -96,6 +102,7 @@ async function main(): Promise<void> {
     throw new Error('--chunks must be an integer of at least 1000');
   const started = performance.now();
   const root = projectRoot();
+  const commit = commitStamp(root);
   const phases: Record<string, number> = {};
   const phase = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     log(`▶ ${name}`);
@@ -406,12 +413,6 @@ async function main(): Promise<void> {
                                WHERE i.indrelid = 'document_chunks'::regclass AND a.amname = 'hnsw')) AS hnsw`,
     )
   ).rows[0];
-  let commit = 'unknown';
-  try {
-    commit = execSync('git rev-parse --short HEAD', { cwd: root }).toString().trim();
-  } catch {
-    // not a git checkout
-  }
   await gateway.stop();
   await shared.store.end(); // releases its client and ends lcPool
   await rawPool.end();

@@ -1,5 +1,4 @@
 import 'reflect-metadata';
-import { execSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -8,12 +7,11 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { createGateway } from '../../src/app';
 import { signToken } from '../../src/auth/jwt';
-import { projectRoot } from '../../src/common/project-root';
 import { loadConfig } from '../../src/config/config';
 import { openDatabase } from '../../src/db/database';
 import { createEmbedder } from '../../src/embeddings/embedder.factory';
 import { createLogger } from '../../src/ops/logger';
-import { log, machine, writeResults } from '../bench-utils';
+import { commitStamp, log, machine, writeResults } from '../bench-utils';
 import { convertDstc10, convertSamsung, type ConvertReport, EVAL_ROLE } from './converters';
 import { readLabelledSet } from './labelled-set';
 import { evaluate, loadSet, type Mode, type ModeResult, MODES, type RankedChunk } from './runner';
@@ -253,18 +251,9 @@ function runInfo(
   loadBefore: number[],
   retrieval: unknown,
 ) {
-  let commit = 'unknown';
-  try {
-    const root = projectRoot();
-    commit = execSync('git rev-parse --short HEAD', { cwd: root }).toString().trim();
-    if (execSync('git status --porcelain -- src bench migrations', { cwd: root }).toString().trim() !== '')
-      commit += '+dirty';
-  } catch {
-    // not a git checkout
-  }
   return {
     date: new Date().toISOString(),
-    commit,
+    commit: commitStamp(),
     backend,
     embeddingModel: model,
     k,
