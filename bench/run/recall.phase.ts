@@ -31,6 +31,32 @@ export interface RecallRow {
   langchain: { recall: number; exactRowCount: number; hnswPlans: number; p50: number; p95: number };
 }
 
+/**
+ * The tutorial's query as the planner runs it on a big table: HNSW scan (default ef_search 40, no iterative scan),
+ * merchant and ACL applied after the index scan. Plan forced so small merchants get it too.
+ */
+export async function tutorialSearch(rawPool: pg.Pool, q: BenchQuery): Promise<string[]> {
+  const client = await rawPool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query(
+      `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true),
+              set_config('enable_sort', 'off', true)`,
+    );
+    const ids = (
+      await client.query<{ id: string }>(
+        `SELECT chunk_id::text AS id FROM ${SHARED_TABLE} WHERE merchant_id = $1 AND acl && $2::text[]
+          ORDER BY embedding <=> $3::vector(1536) LIMIT ${K}`,
+        [q.merchantId, q.principals, vectorToBinary(q.embedding)],
+      )
+    ).rows.map((x) => x.id);
+    await client.query('COMMIT');
+    return ids;
+  } finally {
+    client.release();
+  }
+}
+
 export async function measureRecall({
   cells,
   byCell,
@@ -71,27 +97,7 @@ export async function measureRecall({
       ours.strategies[r.retrieveChunks.strategy] = (ours.strategies[r.retrieveChunks.strategy] ?? 0) + 1;
 
       t0 = performance.now();
-      const client = await rawPool.connect();
-      let naive: string[];
-      try {
-        // The tutorial's query as the planner runs it on a big table: HNSW scan (default ef_search 40, no
-        // iterative scan), merchant and ACL applied after the index scan. Plan forced so small merchants get it too.
-        await client.query('BEGIN');
-        await client.query(
-          `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true),
-                  set_config('enable_sort', 'off', true)`,
-        );
-        naive = (
-          await client.query<{ id: string }>(
-            `SELECT chunk_id::text AS id FROM ${SHARED_TABLE} WHERE merchant_id = $1 AND acl && $2::text[]
-              ORDER BY embedding <=> $3::vector(1536) LIMIT ${K}`,
-            [q.merchantId, q.principals, vectorToBinary(q.embedding)],
-          )
-        ).rows.map((x) => x.id);
-        await client.query('COMMIT');
-      } finally {
-        client.release();
-      }
+      const naive = await tutorialSearch(rawPool, q);
       tut.ms.push(performance.now() - t0);
       tut.recall.push(recallAtK(q.truth, naive, K));
       if (naive.length === want) tut.exact++;
