@@ -128,10 +128,8 @@ export function summary(r: Result): string {
     `| gateway p95 at concurrency 1, worst class/reader (raw SQL p95 of the same queries) | ${fmt(worstP95.p95)} ms (${worstP95.cell}; raw SQL ${fmt(rawP95 ?? NaN)} ms) |`,
     ...(p50.length
       ? [
-          `| gateway p50 at concurrency 1 within 2× the tutorial's + 3 ms | ${p50.length - p50Misses.length} of ${p50.length} cells` +
-            (p50Misses.length
-              ? ` (not: ${p50Misses.map((x) => `${x.cell} ${fmt(x.ours)} vs ${fmt(x.bound)} ms`).join(', ')})`
-              : '') +
+          `| gateway p50 at concurrency 1 within 2× the tutorial's + 3 ms (same passes) | ${p50.length - p50Misses.length} of ${p50.length} cells` +
+            (p50Misses.length ? `; furthest: ${worstP50(p50Misses)}` : '') +
             ' |',
         ]
       : []),
@@ -167,6 +165,11 @@ function p50Target(r: Result) {
         },
       ];
     });
+}
+
+function worstP50(misses: ReturnType<typeof p50Target>): string {
+  const w = misses.reduce((a, x) => (x.ours / x.bound > a.ours / a.bound ? x : a), misses[0]);
+  return `${w.cell} ${fmt(w.ours)} vs ${fmt(w.bound)} ms (raw SQL ${fmt(w.raw)} ms)`;
 }
 
 /** Replaces the text between `<!-- bench:<preset> -->` and `<!-- /bench:<preset> -->` in docs/BENCHMARKS.md. */
