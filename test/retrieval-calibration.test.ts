@@ -3,9 +3,13 @@ import { ChunkRepository, type NewChunkRow } from '../src/chunks/chunk.repositor
 import { sha256 } from '../src/common/hash';
 import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
 import { NO_SERVICE_EVENTS } from '../src/ops/service-events';
+import { CorpusVersionRepository } from '../src/corpus/corpus-version.repository';
+import { CalibrationRepository } from '../src/retrieval/calibration.repository';
+import { CalibrationService } from '../src/retrieval/calibration.service';
 import { RetrievalService } from '../src/retrieval/retrieval.service';
 import { SearchStrategy } from '../src/retrieval/search-strategy';
 import { SearchRepository } from '../src/retrieval/search.repository';
+import { VectorIndexRepository } from '../src/vector-index/vector-index.repository';
 import { VectorGenerator } from '../bench/vector-generator';
 import {
   ADA_ADMIN,
@@ -340,6 +344,58 @@ describe('calibrated retrieval reaches recall@10 >= 0.99 on any distribution', (
     expect(await t.services.calibration.isStale(merchant)).toBe(true);
     expect((await read()).staleReason).toBe('INDEX_CHANGED');
   }, 300_000);
+
+  it('charges the trials, not the exact answers, to its time budget, and stops a trial the budget runs out in', async () => {
+    const merchant = await createTestMerchant(t, 'calbudget');
+    await load(merchant, await DISTRIBUTIONS[1].corpus(400, 4545));
+    expect((await t.services.indexes.maintain({ merchantId: merchant }))[0]?.outcome).toBe('created');
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    /** The real searches, each delayed: a busy server, as the calibration sees it. */
+    class Delayed extends SearchRepository {
+      constructor(private readonly delayMs: { exact?: number; approximate?: number }) {
+        super();
+      }
+      override async searchExact(...a: Parameters<SearchRepository['searchExact']>) {
+        await sleep(this.delayMs.exact ?? 0);
+        return super.searchExact(...a);
+      }
+      override async searchHnsw(...a: Parameters<SearchRepository['searchHnsw']>) {
+        await sleep(this.delayMs.approximate ?? 0);
+        return super.searchHnsw(...a);
+      }
+      override async searchQuantized(...a: Parameters<SearchRepository['searchQuantized']>) {
+        await sleep(this.delayMs.approximate ?? 0);
+        return super.searchQuantized(...a);
+      }
+    }
+    const calibrate = (delayMs: { exact?: number; approximate?: number }, budgetMs: number) =>
+      new CalibrationService(
+        t.db.dataSource,
+        new CorpusVersionRepository(),
+        new CalibrationRepository(),
+        new Delayed(delayMs),
+        new VectorIndexRepository(),
+        { ...t.config, retrieval: { ...t.config.retrieval, calibrationBudgetMs: budgetMs } },
+      ).calibrate(merchant);
+
+    // 80 exact answers (40 queries, two readers) of at least 50 ms: 4 s and more, beyond a budget of 2.5 s. They
+    // used to be charged to it, and no setting was ever tried ('none', every reader answered exactly).
+    const slowAnswers = await calibrate({ exact: 50 }, 2_500);
+    expect(slowAnswers.tookMs).toBeGreaterThan(4_000);
+    expect(slowAnswers.reason).toBe('measured');
+    expect(slowAnswers.trials[0]).toMatchObject({ path: 'hnsw', setting: 'ef_search=40,candidates=40' });
+    expect(slowAnswers.path).not.toBe('none');
+
+    // Every setting slower than the whole budget (80 queries of at least 100 ms: 8 s, against 1 s): the first is
+    // stopped at the query that finds the budget spent, is not reported as measured, and nothing else is started.
+    const slowTrials = await calibrate({ approximate: 100 }, 1_000);
+    expect(slowTrials).toMatchObject({ path: 'none', reason: 'budget', trials: [] });
+    const stored = await t.db.dataSource.query<{ path: string }[]>(
+      `SELECT path FROM retrieval_calibrations WHERE merchant_id = $1`,
+      [merchant],
+    );
+    expect(stored).toEqual([{ path: 'none' }]);
+  }, 120_000);
 
   it('is read and run by administrators over GraphQL, and shown by explain', async () => {
     const fields = `corpusVersion path exactMaxReadable quantizedRerank hnswEfSearch hnswCandidates recallFull

@@ -273,7 +273,7 @@ const VARIABLES = {
   ),
   RETRIEVAL_CALIBRATION_BUDGET_MS: v(
     integer(60_000, 100, 3_600_000),
-    'calibration time before answering exactly',
+    'time for the settings’ trials, after the exact answers',
   ),
   RETRIEVAL_CALIBRATION_GROWTH_PERCENT: v(integer(20, 1, 10_000), 're-calibrate after this much growth'),
   RETRIEVAL_CALIBRATION_AUTO: v(flag(), 'calibrate in the background', 'true when native, not in tests'),

@@ -26,7 +26,7 @@ export class CalibrationResolver {
 
   @Mutation(() => RetrievalCalibration, {
     description:
-      "Measures the caller's merchant's retrieval now (recall of each approximate setting against exact answers) and stores the choice. Administrators only; may take up to RETRIEVAL_CALIBRATION_BUDGET_MS.",
+      "Measures the caller's merchant's retrieval now (recall of each approximate setting against exact answers) and stores the choice. Administrators only; takes the exact answers' time (the sample's exact scans) plus at most RETRIEVAL_CALIBRATION_BUDGET_MS of trials.",
   })
   async calibrateRetrieval(@Ctx() ctx: GatewayContext): Promise<RetrievalCalibration> {
     const merchantId = this.admin(ctx).scope.merchantId;
