@@ -190,6 +190,7 @@ export async function updateSummary(preset: string, text: string): Promise<void>
 
 export function markdown(r: Result, preset: Preset): string {
   const lines: string[] = [];
+  const p50Rows = p50Target(r);
   const cls = r.data.classes;
   lines.push(
     `# Benchmark, preset \`${r.preset}\``,
@@ -280,7 +281,7 @@ export function markdown(r: Result, preset: Preset): string {
       )
       .join('; ')}.`,
     '',
-    ...(p50Target(r).length
+    ...(p50Rows.length
       ? [
           "## p50 against the tutorial's single statement (target: ours <= 2× the tutorial's + 3 ms)",
           '',
@@ -290,7 +291,7 @@ export function markdown(r: Result, preset: Preset): string {
           '',
           '| class / reader | requests per side | ours p50 | raw SQL p50 | tutorial p50 | bound 2× tutorial + 3 | met |',
           '|---|---:|---:|---:|---:|---:|---|',
-          ...p50Target(r).map(
+          ...p50Rows.map(
             (x) =>
               `| ${x.cell} | ${x.requests} | ${fmt(x.ours)} | ${fmt(x.raw)} | ${fmt(x.tutorial)} | ${fmt(x.bound)} | ${x.met ? 'yes' : '**no**'} |`,
           ),
