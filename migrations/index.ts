@@ -19,6 +19,7 @@ import { ChunkedWith1765380000000 } from './1765380000000-chunked-with';
 import { ChunkStatisticsTargets1765400000000 } from './1765400000000-chunk-statistics-targets';
 import { CalibrationMeasuredIndex1765420000000 } from './1765420000000-calibration-measured-index';
 import { SearchTermsPlpgsql1765440000000 } from './1765440000000-search-terms-plpgsql';
+import { VectorIndexReadyPlpgsql1765460000000 } from './1765460000000-vector-index-ready-plpgsql';
 
 /** Every migration, in order. Listed explicitly so the same list works from ts-jest, tsc output and the CLI. */
 export const migrations = [
@@ -43,4 +44,5 @@ export const migrations = [
   ChunkStatisticsTargets1765400000000,
   CalibrationMeasuredIndex1765420000000,
   SearchTermsPlpgsql1765440000000,
+  VectorIndexReadyPlpgsql1765460000000,
 ];
