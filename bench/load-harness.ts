@@ -54,6 +54,8 @@ export async function runConcurrent(
 export interface Recorded {
   text: string;
   values: unknown[];
+  /** The prepared statement's name when the product sent it as one (the search statement on one node). */
+  name?: string;
 }
 
 /**
@@ -71,6 +73,8 @@ export async function recordSql<T>(
   proto.query = function (this: object, ...args: unknown[]) {
     if (typeof args[0] === 'string' && include(this))
       statements.push({ text: args[0], values: Array.isArray(args[1]) ? [...(args[1] as unknown[])] : [] });
+    else if (isNamedQuery(args[0]) && include(this))
+      statements.push({ text: args[0].text, values: [...(args[0].values ?? [])], name: args[0].name });
     return original.apply(this, args);
   };
   try {
@@ -78,6 +82,10 @@ export async function recordSql<T>(
   } finally {
     proto.query = original;
   }
+}
+
+function isNamedQuery(q: unknown): q is { name: string; text: string; values?: unknown[] } {
+  return typeof q === 'object' && q !== null && typeof (q as { name?: unknown }).name === 'string';
 }
 
 /**
@@ -97,7 +105,13 @@ export async function replay(
   try {
     for (const s of statements) {
       const text = claims ? await claims.resign(client, s.text) : s.text;
-      const result = (await client.query(text, s.values)) as pg.QueryResult | pg.QueryResult[];
+      // A prepared statement is replayed as one (same name, so parsed and planned once per connection, as the
+      // product's); its text carries no claim.
+      const result = (
+        s.name !== undefined
+          ? await client.query({ name: s.name, text: s.text, values: s.values })
+          : await client.query(text, s.values)
+      ) as pg.QueryResult | pg.QueryResult[];
       for (const r of Array.isArray(result) ? result : [result]) most = Math.max(most, r.rowCount ?? 0);
     }
   } catch (err) {

@@ -3,6 +3,7 @@ import { principalsFor } from '../src/auth/identity';
 import { RetrievalService, type RetrieveQuery } from '../src/retrieval/retrieval.service';
 import { SearchStrategy } from '../src/retrieval/search-strategy';
 import { SearchRepository } from '../src/retrieval/search.repository';
+import { pgSqlClient, preparedStatementName } from '../src/db/session';
 import { createTestMerchant, startTestGateway, type TestGateway } from './support/test-gateway';
 
 /**
@@ -58,6 +59,8 @@ describe('one round trip per retrieval', () => {
         RETRIEVAL_EXACT_SCAN_MAX_ROWS: '40',
         RETRIEVAL_DEDICATED_INDEX_MIN_ROWS: '100',
         RETRIEVAL_INDEX_AUTOBUILD: 'false',
+        // One request connection: the prepared statements below are looked up on the connection that ran them.
+        DB_POOL_SIZE: '1',
       },
     });
     big = await createTestMerchant(t, 'rtbig');
@@ -145,6 +148,62 @@ describe('one round trip per retrieval', () => {
       expect(sent).toHaveLength(3);
     } finally {
       await t.db.dataSource.query(`DELETE FROM retrieval_calibrations WHERE merchant_id = $1`, [big]);
+    }
+  });
+
+  it('prepares the search statement once per connection and plans it once (a generic plan using the dedicated index)', async () => {
+    const identity = reader(big);
+    const queries = ['refund card', 'parcel tracking', 'password login reset', 'courier money'];
+    const answers = [];
+    const texts = new Set<string>();
+    for (const query of queries) {
+      const { result, sent } = await statements(() => retrieve(identity, { mode: 'vector', query }));
+      answers.push(result);
+      sent.filter((text) => text.startsWith('WITH ')).forEach((text) => texts.add(text));
+    }
+    expect(answers.map((a) => a.strategy)).toEqual(queries.map(() => 'hnsw'));
+    // One text whatever the query; the merchant is written into it (its index's predicate): this merchant's alone.
+    expect(texts.size).toBe(1);
+    const [text] = texts;
+    expect(text).toContain(`c.merchant_id = '${big}'`);
+    const prepared = await t.services.sessions
+      .open(identity)
+      .read('SELECT 1', (client) =>
+        client.query<{ generic_plans: string; custom_plans: string }>(
+          `SELECT generic_plans::text, custom_plans::text FROM pg_prepared_statements WHERE name = $1`,
+          [preparedStatementName(text)],
+        ),
+      );
+    expect(prepared).toHaveLength(1);
+    expect(Number(prepared[0].generic_plans)).toBeGreaterThanOrEqual(queries.length);
+    expect(Number(prepared[0].custom_plans)).toBe(0);
+    // The plan explain shows is that prepared statement's, and it scans the merchant's own graph.
+    const explained = await retrieve(identity, { mode: 'vector', query: 'refund card', explain: true });
+    expect(explained.plan!.join('\n')).toMatch(
+      /Index Scan using document_chunks_hnsw_\d+_\d+ on document_chunks/,
+    );
+    expect(explained.chunks.map((c) => c.id)).toEqual(answers[0].chunks.map((c) => c.id));
+  });
+
+  it('keeps at most its bound of prepared statements on a connection, the least recently used deallocated first', async () => {
+    const pool = (t.db.dataSource.driver as unknown as { master: pg.Pool }).master;
+    const connection = await pool.connect();
+    try {
+      const client = pgSqlClient(connection, 3);
+      const texts = [0, 1, 2, 3, 4].map((i) => `SELECT $1::int + ${i} AS n`);
+      for (const [i, text] of texts.entries())
+        expect(await client.query(text, [10], { prepared: true })).toEqual([{ n: 10 + i }]);
+      // The first was deallocated: asked again, it is prepared again (and the then oldest goes).
+      expect(await client.query(texts[0], [1], { prepared: true })).toEqual([{ n: 1 }]);
+      const held = await connection.query<{ name: string }>(
+        `SELECT name FROM pg_prepared_statements WHERE name = ANY($1::text[])`,
+        [texts.map(preparedStatementName)],
+      );
+      expect(held.rows.map((r) => r.name).sort()).toEqual(
+        [texts[3], texts[4], texts[0]].map(preparedStatementName).sort(),
+      );
+    } finally {
+      connection.release();
     }
   });
 

@@ -144,7 +144,8 @@ export class RetrievalService {
             : null;
       const embedMs = performance.now() - embedStarted;
       const searchStarted = performance.now();
-      const prelude = this.strategy.prelude(pool, scope.merchantId);
+      const distributed = await session.distributed();
+      const prelude = this.strategy.prelude(pool, scope.merchantId, distributed);
       let settings: SettingsSource | null = null;
       const outcome = await session.read(prelude, async (client, rows) => {
         const facts = this.strategy.facts(rows);
@@ -161,13 +162,7 @@ export class RetrievalService {
           k: pool,
           filter,
         };
-        const plan = this.strategy.plan(
-          facts,
-          params,
-          mode !== 'keyword',
-          keywordText,
-          await session.distributed(),
-        );
+        const plan = this.strategy.plan(facts, params, mode !== 'keyword', keywordText, distributed);
         const out = await this.strategy.run(client, scope, plan);
         const explained = q.explain ? await this.strategy.explain(client, scope, facts, plan) : null;
         return { vectorSide: out.vector, keywordSide: out.keyword, explained };

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { type TenantScope } from '../auth/identity';
 import { type JsonObject } from '../common/graphql-scalars';
 import { type Row } from '../db/session';
@@ -122,8 +123,15 @@ export function statementSql(scope: TenantScope, plan: SearchPlan): { sql: strin
       // exactly, found through (merchant_id, id). The two are disjoint; their merged top k is exact over the tail.
       const bound = v.graphMaxId === null ? null : checkedChunkId(v.graphMaxId);
       const graphCut = bound === null ? '' : ` AND c.id <= ${bound}`;
+      // The merchant written as a constant too: a generic plan (prepared, search.repository.ts) knows only that
+      // `merchant_id = $n`, which proves no index predicate; `= 'm01'` proves the merchant's own. The value is the
+      // verified caller's merchant, quoted as a literal (as in the prelude); on Citus the bound value is enough.
+      const indexMerchant = plan.distributed
+        ? ''
+        : ` AND c.merchant_id = ${pg.escapeLiteral(scope.merchantId)}`;
       ctes.push(`hnsw_graph AS MATERIALIZED (
-         SELECT c.id, ${distance} AS distance FROM document_chunks c WHERE ${f.base} AND ${f.size}${graphCut}${approxGate}
+         SELECT c.id, ${distance} AS distance FROM document_chunks c
+          WHERE ${f.base}${indexMerchant} AND ${f.size}${graphCut}${approxGate}
           ORDER BY ${distance} LIMIT ${bind(Math.max(p.k, v.hnswCandidates))})`);
       if (bound !== null) {
         // ORDER BY id (sorts are disabled): only an index led by (merchant_id, id) serves it without a sort, so

@@ -95,21 +95,22 @@ export class SearchStrategy {
    * set_config tuning takes effect in the worker's transaction, which the search statement then uses
    * (docs/SCALE-OUT.md). The index check is a function for the same reason (migration 1765200000001).
    */
-  prelude(k: number, merchantId: string): string {
+  prelude(k: number, merchantId: string, distributed: boolean): string {
     const r = this.config.retrieval;
     const merchant = pg.escapeLiteral(merchantId);
     const ef = `greatest(coalesce(cal.hnsw_ef_search, ${int(r.hnswEfSearch)}), ${int(k)}, coalesce(cal.hnsw_candidates, ${int(r.hnswCandidates)}))`;
-    // Name and bound: the one registry row (primary key merchant, size) read twice in one statement, one snapshot.
-    const index = (column: string) => `(SELECT ${column} FROM merchant_vector_indexes x
-         WHERE x.merchant_id = ${merchant} AND x.dimensions = v.dimensions AND vector_index_ready(x.index_name))`;
+    // Name and bound: the one registry row (primary key merchant, size), its index's readiness asked once.
     return `SELECT v.version, v.embedding_model, v.dimensions,
-       ${index('x.index_name')} AS index_name, ${index('x.max_chunk_id::text')} AS index_max_chunk_id,
+       x.index_name, x.max_chunk_id::text AS index_max_chunk_id,
        cal.path, cal.exact_max_readable, cal.quantized_rerank, cal.hnsw_ef_search, cal.hnsw_candidates,
        cal.recall_full, cal.recall_narrow, cal.sample_size, cal.merchant_rows, cal.took_ms, cal.measured_at,
        cal.had_index, cal.measured_index,
-       ${this.search.tuningSql({ efSearch: ef, maxScanTuples: r.hnswMaxScanTuples })}
+       ${this.search.tuningSql({ efSearch: ef, maxScanTuples: r.hnswMaxScanTuples, genericPlans: !distributed })}
   FROM corpus_versions v
   LEFT JOIN retrieval_calibrations cal ON cal.merchant_id = ${merchant} AND cal.corpus_version = v.version
+  LEFT JOIN LATERAL (SELECT x.index_name, x.max_chunk_id FROM merchant_vector_indexes x
+         WHERE x.merchant_id = ${merchant} AND x.dimensions = v.dimensions AND vector_index_ready(x.index_name)) x
+    ON true
  WHERE v.merchant_id = ${merchant} AND v.state = 'active'`;
   }
 
@@ -148,7 +149,7 @@ export class SearchStrategy {
     facts: MerchantFacts,
     plan: SearchPlan,
   ): Promise<{ lines: string[]; choice: StrategyExplain }> {
-    const lines = await this.search.explain(client, scope, plan);
+    const lines = await this.search.explain(client, scope, plan, true, !plan.distributed);
     return {
       lines,
       choice: {

@@ -1,7 +1,9 @@
+import pg from 'pg';
 import { type EntityManager } from 'typeorm';
 import { type TenantScope } from '../auth/identity';
 import { isDistributed, setLocal } from '../db/distributed';
-import { managerClient, type SqlClient } from '../db/session';
+import { managerClient, preparedStatementName, type SqlClient, textArrayLiteral } from '../db/session';
+import { vectorFromBinary } from '../db/vector-binary';
 import { checkedDimensions } from '../vector-index/vector-index.repository';
 import { queryTerms } from './query-terms';
 import { filterSql } from './search-filter.sql';
@@ -29,7 +31,10 @@ export class SearchRepository {
     if (plan.vector === null && (plan.keyword === null || queryTerms(plan.keyword).length === 0))
       return { vector: null, keyword: plan.keyword === null ? null : [] };
     const { sql, params } = statementSql(scope, plan);
-    const rows = await client.query<HitRow>(sql, params);
+    // One node: a named statement, parsed once per connection, and planned once where the transaction asks for
+    // generic plans (the gateway's prelude does: tuningSql). Planning the whole statement, every path's CTEs, cost
+    // 2.5-3.5 ms a retrieval, as much as running it in a mid-size merchant. Citus plans its router queries itself.
+    const rows = await client.query<HitRow>(sql, params, { prepared: !plan.distributed });
     const vectorRows = rows.filter((r) => r.side === 'v');
     return {
       vector: plan.vector
@@ -42,13 +47,27 @@ export class SearchRepository {
     };
   }
 
-  /** The plan of exactly the statement `run` sends; `analyze` runs it with EXPLAIN (ANALYZE, BUFFERS). */
-  async explain(client: SqlClient, scope: TenantScope, plan: SearchPlan, analyze = true): Promise<string[]> {
+  /**
+   * The plan of exactly the statement `run` sends; `analyze` runs it with EXPLAIN (ANALYZE, BUFFERS). `prepared`:
+   * `run` has just executed it as a named statement on this connection; its plan is then the prepared statement's
+   * (EXPLAIN EXECUTE: the generic plan the gateway runs, not a plan made for these values).
+   */
+  async explain(
+    client: SqlClient,
+    scope: TenantScope,
+    plan: SearchPlan,
+    analyze = true,
+    prepared = false,
+  ): Promise<string[]> {
     const { sql, params } = statementSql(scope, plan);
+    // EXECUTE's arguments inside EXPLAIN take no bind parameters: the values go as literals (an admin's request).
+    const target = prepared
+      ? `EXECUTE ${preparedStatementName(sql)}(${params.map(literalOf).join(', ')})`
+      : sql;
     const explain = async (options: string) =>
-      (await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${options} ${sql}`, params)).map(
-        (r) => r['QUERY PLAN'],
-      );
+      (
+        await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${options} ${target}`, prepared ? [] : params)
+      ).map((r) => r['QUERY PLAN']);
     if (!analyze) return explain('(COSTS OFF)');
     // Citus refuses EXPLAIN ANALYZE of the gated statement (the readable count feeding both paths) in a transaction
     // that has executed locally, as every request transaction has (the claim check reads the reference table's
@@ -80,14 +99,20 @@ export class SearchRepository {
    *  - jit off: enable_sort works by adding a huge cost, which pushes the plan past jit_above_cost; PostgreSQL then
    *    spent ~110 ms JIT-compiling a 2 ms index scan (measured, bench/strategy-threshold).
    *  - hnsw.iterative_scan relaxed_order: filtered-out candidates make the scan continue instead of coming back short.
+   *  - plan_cache_mode force_generic_plan (`genericPlans`, one node): the search statement, prepared per connection
+   *    (`run`), is planned once instead of at every execution. The plan's shape does not depend on the values:
+   *    every choice between paths is made inside the statement, the dedicated index is matched by the constants
+   *    of its predicate written into the text, and the settings above leave no other plan without a sort.
    * `efSearch` may be SQL computed in the same SELECT (the prelude reads it from the merchant's calibration).
    */
-  tuningSql(t: { efSearch: number | string; maxScanTuples: number }): string {
+  tuningSql(t: { efSearch: number | string; maxScanTuples: number; genericPlans?: boolean }): string {
     const ef = typeof t.efSearch === 'number' ? String(checkedInt(t.efSearch)) : t.efSearch;
     return `set_config('enable_seqscan', 'off', true), set_config('enable_sort', 'off', true),
             set_config('jit', 'off', true), set_config('hnsw.iterative_scan', 'relaxed_order', true),
             set_config('hnsw.max_scan_tuples', '${checkedInt(t.maxScanTuples)}', true),
-            set_config('hnsw.ef_search', (${ef})::text, true)`;
+            set_config('hnsw.ef_search', (${ef})::text, true)${
+              t.genericPlans === true ? `, set_config('plan_cache_mode', 'force_generic_plan', true)` : ''
+            }`;
   }
 
   /**
@@ -236,7 +261,8 @@ export class SearchRepository {
 
   private async tune(manager: EntityManager, t: HnswTuning, k = 0): Promise<void> {
     const efSearch = Math.max(t.efSearch, k, t.candidates ?? 0);
-    // SET LOCAL on Citus (propagated to the workers, where the scan runs), set_config on one node.
+    // SET LOCAL on Citus (propagated to the workers, where the scan runs), set_config on one node. Generic plans
+    // as the gateway runs them (tuningSql), so that calibration times the plans requests get.
     await setLocal(manager, {
       enable_seqscan: 'off',
       enable_sort: 'off',
@@ -244,6 +270,7 @@ export class SearchRepository {
       'hnsw.iterative_scan': 'relaxed_order',
       'hnsw.max_scan_tuples': String(checkedInt(t.maxScanTuples)),
       'hnsw.ef_search': String(checkedInt(efSearch)),
+      ...((await isDistributed(manager)) ? {} : { plan_cache_mode: 'force_generic_plan' }),
     });
   }
 }
@@ -263,6 +290,17 @@ async function graphBound(
     [scope.merchantId, checkedDimensions(p.corpus.dimensions)],
   );
   return rows[0]?.max_chunk_id ?? null;
+}
+
+/** A bound value of the search statement as an SQL literal, typed by the prepared statement it is passed to. */
+function literalOf(v: unknown): string {
+  if (v === null || v === undefined) return 'NULL';
+  if (Buffer.isBuffer(v)) return pg.escapeLiteral(JSON.stringify(vectorFromBinary(v)));
+  if (Array.isArray(v)) return pg.escapeLiteral(textArrayLiteral(v.map(String)));
+  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  if (typeof v === 'boolean') return String(v);
+  if (typeof v === 'string') return pg.escapeLiteral(v);
+  throw new Error(`no literal for a ${typeof v} parameter`);
 }
 
 function checkedInt(n: number): number {

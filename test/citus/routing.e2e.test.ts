@@ -163,7 +163,7 @@ describe('Citus: a merchant’s requests are single-shard router queries', () =>
     // because the whole statement runs there (a router query), in the worker transaction the search then uses.
     const strategy = new SearchStrategy(new SearchRepository(), t.config);
     const session = t.services.sessions.open(who(big, 'a1', ['agent']));
-    const seen = await session.read(strategy.prelude(7, big), async (client, facts) => {
+    const seen = await session.read(strategy.prelude(7, big, true), async (client, facts) => {
       const [worker] = await client.query<{ ef: string; seqscan: string; iterative: string }>(
         `SELECT current_setting('hnsw.ef_search') AS ef, current_setting('enable_seqscan') AS seqscan,
                 current_setting('hnsw.iterative_scan') AS iterative
