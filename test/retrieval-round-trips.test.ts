@@ -185,6 +185,27 @@ describe('one round trip per retrieval', () => {
     expect(explained.chunks.map((c) => c.id)).toEqual(answers[0].chunks.map((c) => c.id));
   });
 
+  it('in the generic plan the query is quantized once, not for every row of the shortlist', async () => {
+    const identity = reader(big);
+    await t.db.dataSource.query(
+      `INSERT INTO retrieval_calibrations (merchant_id, corpus_version, path, exact_max_readable, quantized_rerank,
+         hnsw_ef_search, hnsw_candidates, sample_size, merchant_rows, took_ms)
+       VALUES ($1, 1, 'quantized', 0, 100, NULL, NULL, 0, 150, 0)`,
+      [big],
+    );
+    try {
+      await retrieve(identity, { mode: 'vector' });
+      const explained = await retrieve(identity, { mode: 'vector', explain: true });
+      expect(explained.strategy).toBe('quantized');
+      const plan = explained.plan!.join('\n');
+      // A parameter is no constant: binary_quantize($1) in the sort key ran once per candidate (~3 µs each).
+      expect(plan).toMatch(/Sort Key: \(+c_\d+\.embedding_bq\)::"bit" <~> \$\d+\)/);
+      expect(plan).not.toMatch(/Sort Key:.*binary_quantize/);
+    } finally {
+      await t.db.dataSource.query(`DELETE FROM retrieval_calibrations WHERE merchant_id = $1`, [big]);
+    }
+  });
+
   it('keeps at most its bound of prepared statements on a connection, the least recently used deallocated first', async () => {
     const pool = (t.db.dataSource.driver as unknown as { master: pg.Pool }).master;
     const connection = await pool.connect();
