@@ -206,6 +206,30 @@ describe('one round trip per retrieval', () => {
     }
   });
 
+  it('calibration times the exact path in the gated form (ids first, a probe per id), with the same answers', async () => {
+    const [embedding] = await t.services.embedders.defaultEmbedder.embed(['refund card money']);
+    const repo = new SearchRepository();
+    const scope = { merchantId: big, principals: principalsFor('rt', ['agent']) };
+    const p = { embedding, corpus: { version: 1, dimensions: embedding.length }, k: 10, filter: {} };
+    const sent: string[] = [];
+    const run = (idsFirst: boolean) =>
+      t.db.dataSource.transaction(async (m) => {
+        const query = m.query.bind(m);
+        m.query = ((sql: string, params?: unknown[]) => {
+          sent.push(sql);
+          return query(sql, params);
+        }) as typeof m.query;
+        return (await repo.searchExact(m, scope, p, { idsFirst })).map((h) => h.id);
+      });
+    const direct = await run(false);
+    const idsFirst = await run(true);
+    expect(direct).toHaveLength(10);
+    expect(idsFirst).toEqual(direct);
+    const [directSql, idsFirstSql] = sent.filter((sql) => sql.startsWith('WITH '));
+    expect(directSql).not.toContain('readable_ids');
+    expect(idsFirstSql).toMatch(/readable_ids AS MATERIALIZED[\s\S]*CROSS JOIN LATERAL/);
+  });
+
   it('keeps at most its bound of prepared statements on a connection, the least recently used deallocated first', async () => {
     const pool = (t.db.dataSource.driver as unknown as { master: pg.Pool }).master;
     const connection = await pool.connect();

@@ -62,16 +62,18 @@ export function statementSql(scope: TenantScope, plan: SearchPlan): { sql: strin
     // readable or not: one page per row with vectors in line, 1.4x slower for a reader of 1,000 of 3,800 chunks.
     // Not gated (a merchant answered exactly), the direct scan: the extra probe per readable row cost a reader of
     // everything in a 600-chunk merchant 1.6x (docs/RETRIEVAL.md, "Vector strategies").
-    if (gated) {
+    const idsFirst = gated || (only && v.approximate === 'none' && v.idsFirst === true);
+    if (idsFirst) {
+      const cap = gated ? ` LIMIT ${bind(v.exactMaxReadable + 1)}` : '';
       ctes.push(`readable_ids AS MATERIALIZED (
-         SELECT c.id FROM document_chunks c WHERE ${f.base} LIMIT ${bind(v.exactMaxReadable + 1)})`);
-      ctes.push(`readable AS (SELECT count(*) AS n FROM readable_ids)`);
+         SELECT c.id FROM document_chunks c WHERE ${f.base}${cap})`);
     }
+    if (gated) ctes.push(`readable AS (SELECT count(*) AS n FROM readable_ids)`);
     if (v.approximate === 'none' || gated) {
       // MATERIALIZED and without ORDER BY: the HNSW index cannot be chosen, and only ids and distances are kept
       // until the top k is known.
       ctes.push(
-        gated && !plan.distributed
+        idsFirst && !plan.distributed
           ? // One probe per readable id (see quantized_top below): joined, the planner could hash every row of the
             // merchant (3,800 with their vectors, spilled to disk, for a reader of 1,000 of them, without RLS).
             `exact_all AS MATERIALIZED (
@@ -79,7 +81,7 @@ export function statementSql(scope: TenantScope, plan: SearchPlan): { sql: strin
            SELECT ${distance} AS distance FROM document_chunks c
             WHERE c.merchant_id = ${merchant} AND c.id = r.id AND ${f.size} LIMIT 1) x
           WHERE true${exactGate})`
-          : gated
+          : idsFirst
             ? `exact_all AS MATERIALIZED (
          SELECT c.id, ${distance} AS distance FROM readable_ids r
            JOIN document_chunks c ON c.merchant_id = ${merchant} AND c.id = r.id

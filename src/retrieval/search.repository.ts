@@ -139,9 +139,18 @@ export class SearchRepository {
   // One path at a time through a TypeORM transaction: benchmarks, tests and calibration, which compare the paths.
   // The same statement builder as `run`, with the tuning sent first.
 
-  /** Exact top-k: distances for every readable candidate, then a top-k sort. Recall 1.0 by construction. */
-  async searchExact(manager: EntityManager, scope: TenantScope, p: ChunkSearchParams): Promise<ChunkHit[]> {
-    return this.one(manager, scope, await this.single(manager, p, 'none', {}));
+  /**
+   * Exact top-k: distances for every readable candidate, then a top-k sort. Recall 1.0 by construction. `idsFirst`:
+   * in the form the gated exact path of a merchant with an approximate path runs (readable ids, then one probe
+   * per id), which costs more per row for a broad reader than the direct scan: what calibration must time.
+   */
+  async searchExact(
+    manager: EntityManager,
+    scope: TenantScope,
+    p: ChunkSearchParams,
+    o: { idsFirst?: boolean } = {},
+  ): Promise<ChunkHit[]> {
+    return this.one(manager, scope, await this.single(manager, p, 'none', o));
   }
 
   /**
@@ -232,7 +241,7 @@ export class SearchRepository {
     manager: EntityManager,
     p: ChunkSearchParams,
     approximate: ApproximatePath,
-    o: { rerank?: number; candidates?: number; graphMaxId?: string | null },
+    o: { rerank?: number; candidates?: number; graphMaxId?: string | null; idsFirst?: boolean },
   ): Promise<SearchPlan & { only: true }> {
     return {
       params: p,
@@ -244,6 +253,7 @@ export class SearchRepository {
         rerank: o.rerank ?? p.k,
         hnswCandidates: o.candidates ?? p.k,
         graphMaxId: o.graphMaxId ?? null,
+        idsFirst: o.idsFirst,
       },
       only: true,
     };

@@ -70,6 +70,11 @@ export interface SearchPlan {
      * index (the retrieval's first statement), never from a request.
      */
     graphMaxId: string | null;
+    /**
+     * A single exact path (`only`) that reads the readable ids first and then probes each one's row, as the gated
+     * exact path of a merchant with an approximate path does: what calibration times (search.repository.ts).
+     */
+    idsFirst?: boolean;
   };
   /** Query text for the full-text side, or null for none. */
   keyword: string | null;
