@@ -257,14 +257,20 @@ describe('migrations', () => {
           )
         ).map((r) => `${r.attname}=${r.target === null || r.target < 0 ? 'default' : r.target}`);
       expect(await statisticsTargets()).toEqual(['chunk_text=0', 'embedding=0', 'embedding_bq=0']);
-      // Down one step: search_terms_of is SQL again (same expression).
-      const searchTermsLanguage = async () =>
+      const languageOf = async (fn: string) =>
         (
           await db.dataSource.query<{ lang: string }[]>(
             `SELECT l.lanname AS lang FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
-              WHERE p.proname = 'search_terms_of'`,
+              WHERE p.proname = $1`,
+            [fn],
           )
         ).map((r) => r.lang);
+      // Down one step: vector_index_ready is SQL again (same query, same answers).
+      expect(await languageOf('vector_index_ready')).toEqual(['plpgsql']);
+      await db.dataSource.undoLastMigration({ transaction: 'each' });
+      expect(await languageOf('vector_index_ready')).toEqual(['sql']);
+      // Down one step: search_terms_of is SQL again (same expression).
+      const searchTermsLanguage = () => languageOf('search_terms_of');
       expect(await searchTermsLanguage()).toEqual(['plpgsql']);
       await db.dataSource.undoLastMigration({ transaction: 'each' });
       expect(await searchTermsLanguage()).toEqual(['sql']);
