@@ -280,12 +280,16 @@ describe('retrieval strategies return min(k, readable) rows that match the exact
         )
     ).join('\n');
     // The covering index makes it index-only once autovacuum has marked the pages all-visible; on freshly
-    // written rows the planner may pick another merchant-leading index. Either way: only the merchant's rows.
+    // written rows the planner may pick another merchant-leading index, or a bitmap scan of one. Either way: only
+    // the merchant's rows. The Citus run of CI at 0593e94 met a plan this did not read (not kept; it passed in
+    // three runs here): the plan is printed when no scan matches.
     expect(plan).not.toMatch(/Seq Scan on document_chunks/);
     expect(plan).toMatch(/Index Cond: \(\(?merchant_id = /);
     const scanned =
-      /Scan using \w+ on document_chunks(?:_\d+)? c_1 \(actual (?:time=\S+ )?rows=([\d.]+)/.exec(plan);
-    expect(scanned).not.toBeNull();
+      /(?:Scan using \w+|Bitmap Heap Scan) on document_chunks(?:_\d+)? c_1 \(actual (?:time=\S+ )?rows=([\d.]+)/.exec(
+        plan,
+      );
+    expect({ scanned: scanned !== null, plan }).toEqual({ scanned: true, plan });
     expect(Number(scanned![1])).toBeLessThanOrEqual(400);
   });
 
