@@ -1,4 +1,10 @@
-import { exactCostModel, recallLowerBound } from './calibration.service';
+import {
+  approximateCostModel,
+  breakEvenReadable,
+  exactCostModel,
+  recallLowerBound,
+  settingReached,
+} from './calibration.service';
 
 describe('recallLowerBound', () => {
   it('trusts a sample of 50 queries (500 answers) with at most one miss', () => {
@@ -34,5 +40,62 @@ describe('exactCostModel', () => {
       fixedMs: 0,
       perRowMs: 9 / 3600,
     });
+  });
+});
+
+describe('approximateCostModel and breakEvenReadable', () => {
+  // The large benchmark's 60,000-chunk merchant (2026-12-07, ef_search 200 and 40 candidates): HNSW 9.3 ms a query
+  // for a reader of everything, 42.4 ms for a reader of 2% (1,170 chunks); the exact scan 20.5 ms for that reader.
+  const exact = { fixedMs: 15.6, perRowMs: 0.0042 };
+  it('charges a narrow reader the extra graph it walks, as the inverse of its share', () => {
+    const m = approximateCostModel({ share: 1, ms: 9.3 }, { share: 0.0195, ms: 42.4 });
+    expect(m.fixedMs + m.perInverseShareMs).toBeCloseTo(9.3, 9);
+    expect(m.fixedMs + m.perInverseShareMs / 0.0195).toBeCloseTo(42.4, 9);
+  });
+  it('puts the threshold where the exact scan and the approximate path cost the same for that reader', () => {
+    const approx = approximateCostModel({ share: 1, ms: 9.3 }, { share: 0.0195, ms: 42.4 });
+    const n = breakEvenReadable(exact, approx, 60_000, 1000);
+    // About 2,350 readable chunks, ~25 ms either way: the 2% reader (1,170) is answered exactly, at half the cost.
+    expect(n).toBeGreaterThan(2300);
+    expect(n).toBeLessThan(2400);
+    const exactMs = exact.fixedMs + exact.perRowMs * n;
+    expect(exactMs).toBeCloseTo(approx.fixedMs + (approx.perInverseShareMs * 60_000) / n, 1);
+    // Charged the full reader's 9.3 ms whoever reads, as before, the exact scan never wins: the default threshold.
+    expect(breakEvenReadable(exact, { fixedMs: 9.3, perInverseShareMs: 0 }, 60_000, 1000)).toBe(1000);
+  });
+  it("keeps the full reader's cost for everyone when the narrow reader cost no more, or is missing", () => {
+    // The quantized scan: every readable row's bits are read whoever reads, a narrow reader is not dearer.
+    expect(approximateCostModel({ share: 1, ms: 18 }, { share: 0.3, ms: 15 })).toEqual({
+      fixedMs: 18,
+      perInverseShareMs: 0,
+    });
+    expect(approximateCostModel({ share: 1, ms: 18 }, null)).toEqual({ fixedMs: 18, perInverseShareMs: 0 });
+    // The line of exactCostModel's test (2.08 ms + 5/2600 ms a row) meets 6 ms at 2,040 rows, as before.
+    const line = exactCostModel({ rows: 3600, ms: 9 }, { rows: 1000, ms: 4 });
+    expect(breakEvenReadable(line, { fixedMs: 6, perInverseShareMs: 0 }, 3600, 1000)).toBe(2040);
+  });
+  it('stays within the configured threshold and the merchant', () => {
+    expect(breakEvenReadable(exact, { fixedMs: 400, perInverseShareMs: 0 }, 60_000, 1000)).toBe(60_000);
+    expect(
+      breakEvenReadable({ fixedMs: 0, perRowMs: 0 }, { fixedMs: 1, perInverseShareMs: 0 }, 5000, 1000),
+    ).toBe(5000);
+  });
+});
+
+describe('settingReached', () => {
+  const full = { found: 500, expected: 500 };
+  it('needs the full reader proven, and the narrow reader proven where it takes the path', () => {
+    expect(settingReached(full, null)).toBe(true);
+    expect(settingReached({ found: 498, expected: 500 }, null)).toBe(false);
+    expect(settingReached(full, { found: 499, expected: 500, answeredExactly: false })).toBe(true);
+    expect(settingReached(full, { found: 498, expected: 500, answeredExactly: false })).toBe(false);
+  });
+  it('takes the point estimate of a narrow reader the threshold answers exactly', () => {
+    expect(settingReached(full, { found: 498, expected: 500, answeredExactly: true })).toBe(true);
+    expect(settingReached(full, { found: 495, expected: 500, answeredExactly: true })).toBe(true);
+    expect(settingReached(full, { found: 494, expected: 500, answeredExactly: true })).toBe(false);
+    expect(
+      settingReached({ found: 498, expected: 500 }, { found: 500, expected: 500, answeredExactly: true }),
+    ).toBe(false);
   });
 });
