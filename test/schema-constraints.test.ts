@@ -265,7 +265,7 @@ describe('migrations', () => {
             [fn],
           )
         ).map((r) => r.lang);
-      // Down one step: vector_index_ready is SQL again (same query, same answers).
+      // Down one step: vector_index_ready is SQL again (the same query).
       expect(await languageOf('vector_index_ready')).toEqual(['plpgsql']);
       await db.dataSource.undoLastMigration({ transaction: 'each' });
       expect(await languageOf('vector_index_ready')).toEqual(['sql']);

@@ -69,7 +69,7 @@ interface Reader {
  * everything and for the narrowest reader big enough to take an approximate path. It tries the quantized scan's
  * re-rank size and, when the merchant has a dedicated HNSW index, its ef_search / candidate count, cheapest first,
  * picks the faster path that reaches the target, and sets the exact/approximate threshold where the exact scan
- * (measured per readable row) would cost as much as that path. No setting within the time budget: path 'none',
+ * would cost as much as that path for a reader of that size (breakEvenReadable). No setting within the time budget: path 'none',
  * the merchant is answered exactly. The result is stored (retrieval_calibrations) and read by every retrieval.
  *
  * Runs as the owner (no caller), one calibration per merchant at a time across processes (advisory lock).
