@@ -4,12 +4,8 @@ import { principalsFor, type TenantScope } from '../src/auth/identity';
 import { integerOption, parseCommandLine } from '../src/cli/command-line';
 import { loadConfig } from '../src/config/config';
 import { openDatabase } from '../src/db/database';
-import {
-  HNSW_SETTINGS,
-  QUANTIZED_RERANKS,
-  recallLowerBound,
-  RECALL_TARGET,
-} from '../src/retrieval/calibration.service';
+import { recallLowerBound, RECALL_TARGET } from '../src/retrieval/calibration-model';
+import { HNSW_SETTINGS, QUANTIZED_RERANKS } from '../src/retrieval/calibration.service';
 import { CalibrationRepository } from '../src/retrieval/calibration.repository';
 import { SearchRepository } from '../src/retrieval/search.repository';
 import { type ChunkHit } from '../src/retrieval/search.types';

@@ -8,13 +8,18 @@ import { type TenantSession } from '../db/session';
 import { NO_SERVICE_EVENTS, type ServiceEvents } from '../ops/service-events';
 import { withMerchantLock } from '../vector-index/index-lock';
 import { type VectorIndexRepository } from '../vector-index/vector-index.repository';
+import {
+  approximateCostModel,
+  breakEvenReadable,
+  exactCostModel,
+  median,
+  settingReached,
+} from './calibration-model';
 import { type CalibrationRepository, type CalibrationRow } from './calibration.repository';
 import { type SearchRepository } from './search.repository';
 import { type ApproximatePath, type ChunkHit } from './search.types';
 import { type CalibrationChoice, measuredOnCurrentIndex } from './search-strategy';
 
-/** The recall every approximate setting must reach on both readers, or the merchant is answered exactly. */
-export const RECALL_TARGET = 0.99;
 const K = 10;
 /** Settings tried per path, cheapest first; the first that reaches the target on both readers is that path's. */
 export const QUANTIZED_RERANKS = [100, 200, 400, 800, 1600, 3200, 6400];
@@ -434,108 +439,10 @@ export class CalibrationService {
   }
 }
 
-/**
- * Whether a setting reaches the target: the full reader's recall proven (recallLowerBound), and the narrow reader's
- * proven too where it takes this path. Where the threshold answers it exactly (its approximate scan costs more than
- * the exact one: an HNSW scan for a reader of 2% of the large benchmark's 60,000-chunk merchant took 34–42 ms, its
- * exact scan 20), its point estimate must still reach the target: it brackets the readers between it and the full
- * reader with the full reader's proof. Required to prove it there, that merchant was stored 'none' (every reader
- * exact, up to 60,000 rows) in two of five calibrations on 2026-12-06: its narrow reader (2% of the chunks) measured
- * 0.984–0.998 at every setting from ef_search 40 to 1,000, and the bound allows one miss in 500.
- */
-export function settingReached(
-  full: { found: number; expected: number },
-  narrow: { found: number; expected: number; answeredExactly: boolean } | null,
-): boolean {
-  const proven = (c: { found: number; expected: number }) =>
-    recallLowerBound(c.found, c.expected) >= RECALL_TARGET;
-  if (!proven(full)) return false;
-  if (narrow === null || proven(narrow)) return true;
-  return narrow.answeredExactly && narrow.found >= RECALL_TARGET * narrow.expected;
-}
-
-/**
- * The recall a setting can be trusted to reach: the one-sided 95% Wilson lower bound of found / expected. The sample
- * is the merchant's own vectors, and queries from elsewhere sit less close to the corpus: a setting measured at
- * 0.996 on 50 own vectors (2 misses in 500) answered held-out queries at 0.975 (docs/benchmarks/bench-small.md,
- * xl/staff). With the bound, 50 queries pass with at most one miss in 500, and fewer than 27 never pass.
- */
-export function recallLowerBound(found: number, expected: number): number {
-  if (expected === 0) return 1;
-  const z = 1.645;
-  const n = expected;
-  const p = found / n;
-  const z2 = z * z;
-  return (p + z2 / (2 * n) - z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / (1 + z2 / n);
-}
-
 /** The top k ids without the query's own chunk (a sampled vector is its own nearest neighbour). */
 function topIds(hits: readonly ChunkHit[], self: string): string[] {
   return hits
     .filter((h) => h.id !== self)
     .slice(0, K)
     .map((h) => h.id);
-}
-
-/**
- * The exact scan's cost as a fixed part (the transaction, the readable ids of the merchant's index range, the
- * sort) plus a part per readable row (its heap page and its distance), fitted through the two readers measured.
- * One reader alone would charge the fixed part to its rows: a per-row cost that is too high for a broad reader and
- * too low for a narrow one. Without a narrow reader, or when noise makes the line meaningless (a narrow reader
- * that cost more), the cost is taken as proportional to the rows.
- */
-export function exactCostModel(
-  full: { rows: number; ms: number },
-  narrow: { rows: number; ms: number } | null,
-): { fixedMs: number; perRowMs: number } {
-  const proportional = { fixedMs: 0, perRowMs: full.rows > 0 ? full.ms / full.rows : 0 };
-  if (narrow === null || narrow.rows >= full.rows) return proportional;
-  const perRowMs = (full.ms - narrow.ms) / (full.rows - narrow.rows);
-  const fixedMs = full.ms - perRowMs * full.rows;
-  return perRowMs > 0 && fixedMs >= 0 ? { fixedMs, perRowMs } : proportional;
-}
-
-/**
- * The approximate path's cost for a reader of a given share of the merchant, as a fixed part plus a part that grows
- * as the share shrinks, fitted through the full reader and the narrow one. A filtered HNSW scan walks the graph until
- * enough readable rows came up, about candidates / share rows: on the large benchmark's 60,000-chunk merchant
- * (ef_search 200, 40 candidates) a reader of everything took 9 ms a query, one of 30% 10 ms, one of 2% 42 ms. Without
- * a narrow reader, or where the narrow reader cost no more (the quantized scan reads every readable row's bits
- * whoever reads), the full reader's cost for everyone.
- */
-export function approximateCostModel(
-  full: { share: number; ms: number },
-  narrow: { share: number; ms: number } | null,
-): { fixedMs: number; perInverseShareMs: number } {
-  if (narrow === null || narrow.ms <= full.ms || narrow.share <= 0 || narrow.share >= full.share)
-    return { fixedMs: full.ms, perInverseShareMs: 0 };
-  const perInverseShareMs = (narrow.ms - full.ms) / (1 / narrow.share - 1 / full.share);
-  return { fixedMs: full.ms - perInverseShareMs / full.share, perInverseShareMs };
-}
-
-/**
- * The readable count up to which the exact scan costs no more than the approximate path: where the exact line
- * (fixed + perRow · n) meets the approximate curve (fixed + perInverseShare · rows / n), within [minimum, rows].
- */
-export function breakEvenReadable(
-  exact: { fixedMs: number; perRowMs: number },
-  approximate: { fixedMs: number; perInverseShareMs: number },
-  rows: number,
-  minimum: number,
-): number {
-  const clamp = (n: number) => Math.min(Math.max(Math.floor(n), minimum), rows);
-  if (exact.perRowMs <= 0) return rows;
-  // perRow · n² + (exactFixed − approximateFixed) · n − perInverseShare · rows = 0, its positive root.
-  const a = exact.perRowMs;
-  const b = exact.fixedMs - approximate.fixedMs;
-  const c = -approximate.perInverseShareMs * rows;
-  if (c === 0) return clamp(-b / a);
-  return clamp((-b + Math.sqrt(b * b - 4 * a * c)) / (2 * a));
-}
-
-function median(values: readonly number[]): number {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }

@@ -4,7 +4,7 @@ import {
   exactCostModel,
   recallLowerBound,
   settingReached,
-} from './calibration.service';
+} from './calibration-model';
 
 describe('recallLowerBound', () => {
   it('trusts a sample of 50 queries (500 answers) with at most one miss', () => {
