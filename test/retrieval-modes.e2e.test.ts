@@ -87,6 +87,39 @@ describe('retrieval modes, filters and inputs on the demo data', () => {
     );
   });
 
+  it('accepts the embedding as base64 float32 (OpenAI\'s encoding_format "base64"): the same answer as the list', async () => {
+    const [vector] = await new LocalHashEmbedder(1536).embed(['refund window 30 days']);
+    const base64 = (values: ArrayLike<number>) =>
+      Buffer.from(new Float32Array(values).buffer).toString('base64');
+    const byList = await retrieve({ query: '', embedding: vector, mode: 'VECTOR', k: 5 });
+    const byBase64 = await retrieve({ query: '', embeddingBase64: base64(vector), mode: 'VECTOR', k: 5 });
+    expect(byBase64.errors).toBeUndefined();
+    const view = (res: { data?: Data | null }) =>
+      res.data!.retrieveChunks.chunks.map((c) => [c.id, c.similarity]);
+    expect(view(byList)).toHaveLength(5);
+    // pgvector stores float32 and the list is rounded to it: both forms are the same query, bit for bit.
+    expect(view(byBase64)).toEqual(view(byList));
+    // HYBRID: the text drives the keyword side, the vector the other.
+    const hybrid = await retrieve({ query: 'refund window', embeddingBase64: base64(vector), k: 5 });
+    expect(hybrid.data!.retrieveChunks.strategy).toBe('hybrid:exact+keyword');
+
+    const refused = async (input: Record<string, unknown>, message: RegExp) => {
+      const res = await retrieve({ query: '', mode: 'VECTOR', ...input });
+      expect(errorCode(res)).toBe('BAD_USER_INPUT');
+      expect(res.errors![0].extensions!.field).toBe('embeddingBase64');
+      expect(res.errors![0].message).toMatch(message);
+    };
+    await refused({ embedding: vector, embeddingBase64: base64(vector) }, /not both/);
+    await refused({ embeddingBase64: base64(vector.slice(1)) }, /1535 dimensions/);
+    await refused({ embeddingBase64: base64(vector).replace('A', '*') }, /standard base64/);
+    await refused({ embeddingBase64: base64(vector).slice(0, -4) + '====' }, /standard base64/);
+    await refused({ embeddingBase64: 'AAAA' }, /3 bytes/);
+    await refused({ embeddingBase64: base64(new Array(1536).fill(0)) }, /zero vector/);
+    await refused({ embeddingBase64: base64([NaN, ...vector.slice(1)]) }, /finite/);
+    await refused({ embeddingBase64: base64([Infinity, ...vector.slice(1)]) }, /finite/);
+    await refused({ embeddingBase64: 'A'.repeat(100_000) }, /at most 16000/);
+  });
+
   it('drops results below minScore', async () => {
     const all = await retrieve({ query: 'password reset', mode: 'VECTOR', k: 20 });
     const high = await retrieve({ query: 'password reset', mode: 'VECTOR', k: 20, minScore: 0.2 });

@@ -5,7 +5,7 @@
  * numbers into a string per request (pgvector's toSql): measured in docs/benchmarks/gateway-profile.md.
  * Values round to float4 exactly as the text path does (nearest); the caller has checked they are finite.
  */
-export function vectorParam(values: readonly number[]): Buffer {
+export function vectorParam(values: ArrayLike<number>): Buffer {
   const buf = Buffer.allocUnsafe(4 + 4 * values.length);
   buf.writeInt16BE(values.length, 0);
   buf.writeInt16BE(0, 2);

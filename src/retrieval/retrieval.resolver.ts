@@ -40,6 +40,7 @@ export class RetrievalResolver {
       k: input.k ?? DEFAULT_K,
       mode: input.mode ?? null,
       embedding: input.embedding ?? null,
+      embeddingBase64: input.embeddingBase64 ?? null,
       hybridWeight: input.hybridWeight ?? null,
       minScore: input.minScore ?? null,
       explain: input.explain ?? false,

@@ -7,6 +7,7 @@ import { type EmbedderRegistry } from '../embeddings/embedder.registry';
 import { NO_SERVICE_EVENTS, type ServiceEvents } from '../ops/service-events';
 import { TicketStatus } from '../tickets/ticket-status';
 import { DEFAULT_VECTOR_WEIGHT, fuse } from './fusion';
+import { givenEmbedding } from './query-vector';
 import {
   type MerchantFacts,
   type SearchStrategy,
@@ -46,7 +47,9 @@ export interface RetrieveQuery {
   k: number;
   mode?: RetrievalMode | null;
   /** A precomputed query vector from the active model; the query text may then be empty. */
-  embedding?: number[] | null;
+  embedding?: readonly number[] | null;
+  /** The same, as base64 of little-endian float32 values (src/retrieval/query-vector.ts); never with `embedding`. */
+  embeddingBase64?: string | null;
   /** Weight of the vector side in HYBRID fusion, 0..1. */
   hybridWeight?: number | null;
   minScore?: number | null;
@@ -104,7 +107,9 @@ export class RetrievalService {
     const mode: RetrievalMode = q.mode ?? 'hybrid';
     if (!Number.isInteger(q.k) || q.k < 1 || q.k > MAX_K)
       throw badInput(`k must be between 1 and ${MAX_K}`, { field: 'k' });
-    const given = q.embedding ?? null;
+    const given = givenEmbedding(q.embedding, q.embeddingBase64);
+    const givenField =
+      q.embeddingBase64 !== null && q.embeddingBase64 !== undefined ? 'embeddingBase64' : 'embedding';
     const text =
       given !== null && q.query.trim() === '' && mode !== 'keyword'
         ? ''
@@ -153,7 +158,7 @@ export class RetrievalService {
         this.activeModels.set(scope.merchantId, facts);
         settings = settingsSource(facts);
         if (settings !== 'calibration') this.calibration.noteNeedsCalibration(scope.merchantId);
-        if (given !== null) validateEmbedding(given, facts);
+        if (given !== null) validateEmbedding(given, facts, givenField);
         else if (known?.embeddingModel !== facts.embeddingModel || known.dimensions !== facts.dimensions)
           return 'stale' as const;
         const params: ChunkSearchParams = {
@@ -209,34 +214,33 @@ export class RetrievalService {
     }
   }
 
-  private async embedQuery(model: string, dimensions: number, text: string): Promise<number[]> {
+  private async embedQuery(model: string, dimensions: number, text: string): Promise<ArrayLike<number>> {
     const { vectors } = await this.embedders.embed(this.embedders.get(model, dimensions), [text]);
     return vectors[0];
   }
 }
 
-function validateEmbedding(vector: number[], active: MerchantFacts): number[] {
+function validateEmbedding(vector: ArrayLike<number>, active: MerchantFacts, field: string): void {
   if (vector.length !== active.dimensions) {
     throw badInput(
-      `embedding has ${vector.length} dimensions; the active model (${active.embeddingModel}) uses ${active.dimensions}`,
-      { field: 'embedding' },
+      `${field} has ${vector.length} dimensions; the active model (${active.embeddingModel}) uses ${active.dimensions}`,
+      { field },
     );
   }
   // pgvector stores float32: a value can be finite here and infinite there (1e39), or underflow to 0 (1e-50),
   // and huge values overflow the distance computation. Embeddings are small; anything beyond 1e6 is a mistake.
   let norm = 0;
-  for (const x of vector) {
-    const f = Math.fround(x);
+  for (let i = 0; i < vector.length; i++) {
+    const f = Math.fround(vector[i]);
     if (!Number.isFinite(f) || Math.abs(f) > 1e6) {
-      throw badInput('embedding values must be finite and between -1e6 and 1e6', { field: 'embedding' });
+      throw badInput(`${field} values must be finite and between -1e6 and 1e6`, { field });
     }
     norm += f * f;
   }
   if (!(norm > 1e-30))
-    throw badInput('embedding is (numerically) the zero vector; cosine distance is undefined for it', {
-      field: 'embedding',
+    throw badInput(`${field} is (numerically) the zero vector; cosine distance is undefined for it`, {
+      field,
     });
-  return vector;
 }
 
 function normalizeFilter(f: RetrieveFilter | null | undefined): ChunkSearchFilter {

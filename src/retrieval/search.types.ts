@@ -29,7 +29,7 @@ export interface VersionRef {
 }
 
 export interface ChunkSearchParams {
-  embedding: number[];
+  embedding: ArrayLike<number>;
   corpus: VersionRef;
   k: number;
   filter: ChunkSearchFilter;

@@ -1,0 +1,44 @@
+import { badInput } from '../common/errors/domain-error';
+
+/** pgvector's limit on a vector's dimensions; a longer encoded vector is refused before it is decoded. */
+const MAX_DIMENSIONS = 16_000;
+const MAX_BASE64_CHARS = Math.ceil((MAX_DIMENSIONS * 4) / 3 / 4) * 4;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/**
+ * A query vector sent as base64 of its little-endian float32 values, the form OpenAI's embeddings API returns with
+ * `encoding_format: "base64"`. A 1,536-d vector is 8 KB here against ~30 KB of JSON numbers, and it is decoded in
+ * one copy: the JSON list costs the gateway its body parse and graphql-js's coercion of every item
+ * (docs/benchmarks/gateway-profile-*.md). Node's decoder skips characters it does not know, so the text is checked
+ * against the alphabet first: a corrupted vector is refused, never read as another one.
+ */
+export function decodeEmbeddingBase64(text: string): Float32Array {
+  const field = 'embeddingBase64';
+  if (text.length > MAX_BASE64_CHARS)
+    throw badInput(`embeddingBase64 holds at most ${MAX_DIMENSIONS} float32 values`, { field });
+  if (text.length % 4 !== 0 || !BASE64.test(text))
+    throw badInput('embeddingBase64 must be standard base64 (A-Z a-z 0-9 + /, padded with =)', { field });
+  const bytes = Buffer.from(text, 'base64');
+  if (bytes.length % 4 !== 0)
+    throw badInput(`embeddingBase64 decodes to ${bytes.length} bytes, not a whole number of float32 values`, {
+      field,
+    });
+  const values = new Float32Array(bytes.length / 4);
+  // Copied, not viewed: Buffer.from may return a slice of a shared pool at an offset that is not 4-aligned.
+  for (let i = 0; i < values.length; i++) values[i] = bytes.readFloatLE(4 * i);
+  return values;
+}
+
+/** The query vector given with a retrieval: the JSON list, the base64 form, or neither; never both. */
+export function givenEmbedding(
+  list: readonly number[] | null | undefined,
+  base64: string | null | undefined,
+): ArrayLike<number> | null {
+  const hasList = list !== null && list !== undefined;
+  const hasBase64 = base64 !== null && base64 !== undefined;
+  if (hasList && hasBase64)
+    throw badInput('give the query vector once: embedding or embeddingBase64, not both', {
+      field: 'embeddingBase64',
+    });
+  return hasBase64 ? decodeEmbeddingBase64(base64) : hasList ? list : null;
+}
