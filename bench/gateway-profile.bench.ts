@@ -23,7 +23,7 @@ const DOCUMENT_BATCH = 50;
 
 const HELP = `Usage: npm run bench:gateway-profile -- --url postgres://postgres@127.0.0.1:5432/srg_bench [--requests 2000]
                                      [--concurrency 8] [--workload retrieval|tickets|documents|empty] [--top 40]
-                                     [--keep DIR] [--merchant ID]
+                                     [--keep DIR] [--merchant ID] [--embedding list|base64]
 
 Where the gateway's CPU goes on a hot path: starts the real gateway (dist/src/main.js, production settings, one
 process) with V8's sampling profiler (--cpu-prof), sends requests at a fixed concurrency, and sums the profile by
@@ -31,6 +31,8 @@ function (self and inclusive time) and by package, in milliseconds of CPU per re
   --workload retrieval (default): VECTOR retrievals with precomputed 1536-float embeddings (stored vectors of the
     merchants loaded by \`npm run bench\`, staff role, k = 10). Reads the database and writes nothing into it.
     --merchant ID takes them from that merchant alone (e.g. bm0000-xl, the large preset's 60,000-chunk one).
+    --embedding base64 sends each vector as \`embeddingBase64\` (little-endian float32, base64) instead of the
+    JSON list \`embedding\` (the default): the same queries, the other encoding.
   --workload tickets: \`ingestTicket\` of new one-chunk tickets (three messages, the ingestion benchmark's
     synthetic text, local embedder) into a merchant of its own, ${TICKET_MERCHANT}, which it creates in the given
     database if needed and writes into: point --url at a benchmark database.
@@ -38,8 +40,8 @@ function (self and inclusive time) and by package, in milliseconds of CPU per re
     request into ${DOCUMENT_MERCHANT}, created and written in the same way.
   --workload empty: \`{ __typename }\` as an administrator of ${TICKET_MERCHANT}: the same HTTP, JWT and GraphQL
     layers without a resolver or a statement, the floor under every other workload.
-Results: docs/benchmarks/gateway-profile.{json,md} (retrieval; gateway-profile-<merchant>-c<concurrency>.* with --merchant), else
-gateway-profile-<workload>.{json,md}; --keep DIR
+Results: docs/benchmarks/gateway-profile.{json,md} (retrieval; gateway-profile-<merchant>-c<concurrency>.* with --merchant;
+a -base64 suffix with --embedding base64), else gateway-profile-<workload>.{json,md}; --keep DIR
 also keeps the .cpuprofile (open it in Chrome DevTools or speedscope).`;
 
 const NOTE =
@@ -134,7 +136,12 @@ interface RequestBody {
 }
 
 /** VECTOR retrievals with stored vectors of the merchants `npm run bench` loaded, as their staff. */
-async function retrievalBodies(url: string, secret: string, merchant: string | null): Promise<RequestBody[]> {
+async function retrievalBodies(
+  url: string,
+  secret: string,
+  merchant: string | null,
+  encoding: 'list' | 'base64',
+): Promise<RequestBody[]> {
   const reader = new pg.Client({ connectionString: url });
   await reader.connect();
   const rows = await reader.query<{ merchant_id: string; e: string }>(
@@ -152,13 +159,20 @@ async function retrievalBodies(url: string, secret: string, merchant: string | n
         ? 'no benchmark merchants in this database: run npm run bench first'
         : `no chunks of merchant ${merchant} in this database`,
     );
-  return rows.rows.map((r) => ({
-    token: signToken({ sub: 'bench-staff', merchantId: r.merchant_id, roles: ['staff'] }, secret, 3600),
-    body: JSON.stringify({
-      query: RETRIEVE,
-      variables: { input: { query: '', k: 10, mode: 'VECTOR', embedding: fromSql(r.e) as number[] } },
-    }),
-  }));
+  return rows.rows.map((r) => {
+    const vector = fromSql(r.e) as number[];
+    const given =
+      encoding === 'list'
+        ? { embedding: vector }
+        : { embeddingBase64: Buffer.from(new Float32Array(vector).buffer).toString('base64') };
+    return {
+      token: signToken({ sub: 'bench-staff', merchantId: r.merchant_id, roles: ['staff'] }, secret, 3600),
+      body: JSON.stringify({
+        query: RETRIEVE,
+        variables: { input: { query: '', k: 10, mode: 'VECTOR', ...given } },
+      }),
+    };
+  });
 }
 
 /** An admin's token for a merchant of the benchmark's own, created in the database if it lacks it. */
@@ -211,6 +225,7 @@ async function main(): Promise<void> {
       keep: { type: 'string' },
       workload: { type: 'string' },
       merchant: { type: 'string' },
+      embedding: { type: 'string' },
     },
   });
   const workload = values.workload ?? 'retrieval';
@@ -222,6 +237,10 @@ async function main(): Promise<void> {
     usageError(HELP, '--merchant applies to --workload retrieval only');
   if (merchant !== null && !/^[A-Za-z0-9_-]{1,64}$/.test(merchant))
     usageError(HELP, '--merchant must be a merchant id (letters, digits, - and _)');
+  const encoding = values.embedding ?? 'list';
+  if (encoding !== 'list' && encoding !== 'base64') usageError(HELP, '--embedding must be list or base64');
+  if (values.embedding !== undefined && workload !== 'retrieval')
+    usageError(HELP, '--embedding applies to --workload retrieval only');
   const url = values.url;
   const requests = integerOption(HELP, 'requests', values.requests, 2000);
   const concurrency = integerOption(HELP, 'concurrency', values.concurrency, 8);
@@ -230,7 +249,7 @@ async function main(): Promise<void> {
   const warmUps = workload === 'documents' ? 5 : 200;
   const bodies =
     workload === 'retrieval'
-      ? await retrievalBodies(url, secret, merchant)
+      ? await retrievalBodies(url, secret, merchant, encoding)
       : workload === 'tickets'
         ? await ticketBodies(url, secret, requests + warmUps)
         : workload === 'empty'
@@ -332,7 +351,7 @@ async function main(): Promise<void> {
       `${loadStart.map((l) => l.toFixed(1)).join(' / ')} → ${result.loadEnd.map((l) => l.toFixed(1)).join(' / ')} (shared machine). ` +
       `${requests} ${
         {
-          retrieval: `VECTOR retrievals (precomputed 1536-float embedding, k = 10${merchant === null ? '' : `, merchant ${merchant}`})`,
+          retrieval: `VECTOR retrievals (precomputed 1536-float embedding${encoding === 'base64' ? ' as `embeddingBase64`' : ' as a JSON list'}, k = 10${merchant === null ? '' : `, merchant ${merchant}`})`,
           tickets: `\`ingestTicket\` requests (a new one-chunk ticket each, into ${TICKET_MERCHANT})`,
           documents: `\`ingestDocuments\` requests (${DOCUMENT_BATCH} new articles each, into ${DOCUMENT_MERCHANT})`,
           empty: `\`{ __typename }\` requests (an administrator's token)`,
@@ -361,10 +380,9 @@ async function main(): Promise<void> {
   writeResults(
     workload !== 'retrieval'
       ? `gateway-profile-${workload}`
-      : merchant === null
-        ? 'gateway-profile'
-        : `gateway-profile-${merchant}-c${concurrency}`,
-    { workload, merchant, ...result },
+      : (merchant === null ? 'gateway-profile' : `gateway-profile-${merchant}-c${concurrency}`) +
+          (encoding === 'base64' ? '-base64' : ''),
+    { workload, merchant, encoding, ...result },
     md,
   );
 }

@@ -279,6 +279,17 @@ async function main(): Promise<void> {
           readable: 0,
           gatewayBody: JSON.stringify({
             query: RETRIEVE,
+            variables: {
+              input: {
+                query: '',
+                k: K,
+                mode: 'VECTOR',
+                embeddingBase64: Buffer.from(new Float32Array(embedding).buffer).toString('base64'),
+              },
+            },
+          }),
+          gatewayListBody: JSON.stringify({
+            query: RETRIEVE,
             variables: { input: { query: '', k: K, mode: 'VECTOR', embedding } },
           }),
           statements: [],

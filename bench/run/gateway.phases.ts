@@ -15,14 +15,22 @@ import { type BenchQuery, INGEST, mean, type Preset } from './setup';
 
 /** Passes over a cell's queries at concurrency 1 (p50 and p95 of 5 × 20–24 requests per side). */
 const SINGLE_QUERY_PASSES = 5;
+/**
+ * The concurrency at which the gateway is also timed with the vector as a JSON list (`embedding`), the other
+ * encoding clients may send: the throughput target's concurrency.
+ */
+export const LIST_CONCURRENCY = 8;
 
 /** The phases that load the gateway process: latency and throughput against the raw SQL, and GraphQL ingestion. */
 
 export interface LatencyRow extends LoadResult {
   cell: string;
   concurrency: number;
-  /** `tutorial`: the tutorial's single statement on the same queries, at concurrency 1 only (the p50 target). */
-  side: 'gateway' | 'raw' | 'tutorial';
+  /**
+   * `tutorial`: the tutorial's single statement on the same queries, at concurrency 1 only (the p50 target).
+   * `gateway-list`: the gateway with the vector as a JSON list, at LIST_CONCURRENCY only.
+   */
+  side: 'gateway' | 'gateway-list' | 'raw' | 'tutorial';
   /** CPU per request of the gateway process (gateway side) or of this client process (both sides). */
   gatewayCpuMsPerRequest: number | null;
   clientCpuMsPerRequest: number;
@@ -69,17 +77,18 @@ export async function measureLatency({
     await runConcurrent(qs.length, 1, (i) => tutorialSearch(rawPool, qs[i]));
     for (const [ci, c] of preset.concurrency.entries()) {
       const n = c === 1 ? qs.length * SINGLE_QUERY_PASSES : Math.max(qs.length, c * preset.requestsPerWorker);
-      const runGateway = async (): Promise<void> => {
+      const runGateway = async (side: 'gateway' | 'gateway-list' = 'gateway'): Promise<void> => {
         const cpu0 = gateway.cpuMs();
         const own0 = process.cpuUsage();
+        const body = (q: BenchQuery) => (side === 'gateway' ? q.gatewayBody : q.gatewayListBody);
         const r = await runConcurrent(n, c, (i) =>
-          graphql(gateway.url, qs[i % qs.length].token, qs[i % qs.length].gatewayBody),
+          graphql(gateway.url, qs[i % qs.length].token, body(qs[i % qs.length])),
         );
         const own = process.cpuUsage(own0);
         rows.push({
           cell,
           concurrency: c,
-          side: 'gateway',
+          side,
           ...r,
           gatewayCpuMsPerRequest: (gateway.cpuMs() - cpu0) / n,
           clientCpuMsPerRequest: (own.user + own.system) / 1000 / n,
@@ -120,6 +129,7 @@ export async function measureLatency({
         await runRaw();
       }
       if (c === 1) await runTutorial();
+      if (c === LIST_CONCURRENCY) await runGateway('gateway-list');
       show(++done, total, `${cell} c=${c}`);
     }
   }

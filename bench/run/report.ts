@@ -58,7 +58,7 @@ export type Result = {
   latency: (LoadResult & {
     cell: string;
     concurrency: number;
-    side: 'gateway' | 'raw' | 'tutorial';
+    side: 'gateway' | 'gateway-list' | 'raw' | 'tutorial';
     gatewayCpuMsPerRequest: number | null;
     clientCpuMsPerRequest: number;
   })[];
@@ -101,10 +101,13 @@ export function summary(r: Result): string {
   };
   const throughputRatio = (c: number): string => {
     const rows = r.latency.filter((l) => l.concurrency === c);
-    const rate = (side: 'gateway' | 'raw') =>
+    const rate = (side: 'gateway' | 'gateway-list' | 'raw') =>
       rows.filter((l) => l.side === side).reduce((a, l) => a + l.requests, 0) /
       rows.filter((l) => l.side === side).reduce((a, l) => a + l.seconds, 0);
-    return `${fmt(rate('gateway'), 0)} vs ${fmt(rate('raw'), 0)} req/s (${fmt(rate('gateway') / rate('raw'), 2)}×)`;
+    const list = rows.some((l) => l.side === 'gateway-list')
+      ? `; the vector as a JSON list: ${fmt(rate('gateway-list'), 0)} req/s (${fmt(rate('gateway-list') / rate('raw'), 2)}×)`
+      : '';
+    return `${fmt(rate('gateway'), 0)} vs ${fmt(rate('raw'), 0)} req/s (${fmt(rate('gateway') / rate('raw'), 2)}×)${list}`;
   };
   const p95c1 = r.latency.filter((l) => l.side === 'gateway' && l.concurrency === 1);
   const worstP95 = p95c1.reduce((a, l) => (l.p95 > a.p95 ? l : a), p95c1[0]);
@@ -269,7 +272,7 @@ export function markdown(r: Result, preset: Preset): string {
           `${fmt(g.gatewayCpuMsPerRequest ?? NaN)} | ${fmt(g.clientCpuMsPerRequest)} / ${fmt(w.clientCpuMsPerRequest)} |`,
       );
     }
-  const sum = (c: number, side: 'gateway' | 'raw'): number =>
+  const sum = (c: number, side: 'gateway' | 'gateway-list' | 'raw'): number =>
     r.latency.filter((l) => l.concurrency === c && l.side === side).reduce((a, l) => a + l.requests, 0) /
     r.latency.filter((l) => l.concurrency === c && l.side === side).reduce((a, l) => a + l.seconds, 0);
   lines.push(
@@ -281,6 +284,7 @@ export function markdown(r: Result, preset: Preset): string {
       )
       .join('; ')}.`,
     '',
+    ...listRows(r),
     ...(p50Rows.length
       ? [
           "## p50 against the tutorial's single statement (target: ours <= 2× the tutorial's + 3 ms)",
@@ -328,4 +332,35 @@ export function markdown(r: Result, preset: Preset): string {
     '',
   );
   return lines.join('\n');
+}
+
+/** The gateway with the vector as a JSON list beside the base64 form, per cell, where the run timed it. */
+function listRows(r: Result): string[] {
+  const list = r.latency.filter((l) => l.side === 'gateway-list');
+  if (list.length === 0) return [];
+  const c = list[0].concurrency;
+  const rate = (side: 'gateway' | 'gateway-list' | 'raw', rows: Result['latency']) =>
+    rows.filter((l) => l.side === side).reduce((a, l) => a + l.requests, 0) /
+    rows.filter((l) => l.side === side).reduce((a, l) => a + l.seconds, 0);
+  const at = r.latency.filter((l) => l.concurrency === c);
+  return [
+    `### The vector's encoding: \`embeddingBase64\` (above) vs the JSON list \`embedding\`, concurrency ${c}`,
+    '',
+    'The same queries, the same gateway, right after the rows above: only the request body differs (8 KB of base64 ' +
+      'float32 against ~30 KB of JSON numbers that graphql-js coerces one by one).',
+    '',
+    '| class / reader | gateway req/s base64 / list | ratio to raw base64 / list | gateway CPU base64 / list |',
+    '|---|---:|---:|---:|',
+    ...list.map((l) => {
+      const g = at.find((x) => x.cell === l.cell && x.side === 'gateway')!;
+      const w = at.find((x) => x.cell === l.cell && x.side === 'raw')!;
+      return (
+        `| ${l.cell} | ${fmt(g.throughput, 0)} / ${fmt(l.throughput, 0)} | ${fmt(g.throughput / w.throughput, 2)} / ` +
+        `${fmt(l.throughput / w.throughput, 2)} | ${fmt(g.gatewayCpuMsPerRequest ?? NaN)} / ${fmt(l.gatewayCpuMsPerRequest ?? NaN)} |`
+      );
+    }),
+    '',
+    `Over all rows: base64 ${fmt(rate('gateway', at) / rate('raw', at), 2)}×, list ${fmt(rate('gateway-list', at) / rate('raw', at), 2)}× the raw SQL.`,
+    '',
+  ];
 }

@@ -89,7 +89,10 @@ export interface BenchQuery {
   /** The exact top-k by a sequential scan, and how many chunks the caller may read in all. */
   truth: string[];
   readable: number;
+  /** The request as the gateway gets it: the vector as `embeddingBase64` (little-endian float32). */
   gatewayBody: string;
+  /** The same request with the vector as the JSON list `embedding`, timed at LIST_CONCURRENCY only. */
+  gatewayListBody: string;
   statements: Recorded[];
   /** Rows the product returned for it (the raw replay must return as many). */
   rows: number;
