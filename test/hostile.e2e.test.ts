@@ -373,6 +373,24 @@ describe('hostile requests', () => {
         'BAD_USER_INPUT',
       ],
       [
+        'a 100,000-dimension embeddingBase64',
+        {
+          query: '',
+          mode: 'VECTOR',
+          embeddingBase64: Buffer.alloc(400_000, 1).toString('base64'),
+        },
+        'BAD_USER_INPUT',
+      ],
+      [
+        'an embeddingBase64 with characters outside base64 (decoders skip them)',
+        {
+          query: '',
+          mode: 'VECTOR',
+          embeddingBase64: `${Buffer.from(new Float32Array(1536).fill(0.1).buffer).toString('base64')}!!!!`,
+        },
+        'BAD_USER_INPUT',
+      ],
+      [
         'an embedding of NaN-like huge values',
         { query: '', mode: 'VECTOR', embedding: Array(1536).fill(1e39) },
         'BAD_USER_INPUT',

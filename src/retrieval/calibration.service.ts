@@ -31,6 +31,8 @@ export const HNSW_SETTINGS = [
   { efSearch: 400, candidates: 200 },
   { efSearch: 1000, candidates: 400 },
 ];
+/** Settings beyond the first passing index setting when that is the cheapest one (see the HNSW trials). */
+export const HNSW_UNLOCATED_MARGIN = 2;
 /** A merchant is checked for staleness after a write, or when it has no calibration, at most this often. */
 const RECHECK_MS = 60_000;
 
@@ -364,9 +366,14 @@ export class CalibrationService {
     // benchmark the first passing setting answered held-out queries at 0.973-1.000 (0.988 in its large/staff cell),
     // the next one at 0.998-1.000 (docs/benchmarks/calibration-queries.md, docs/RETRIEVAL.md "Calibration"). The
     // quantized scan's first passing re-rank answered them at 0.998-1.000: its confidence bound is margin enough.
+    // Two settings beyond when the cheapest setting already passes: then the sample never showed where the graph's
+    // recall falls. The 60,000-chunk merchant's own vectors read 1.000 at every setting for a reader of everything,
+    // while held-out queries read 0.935 / 0.975 / 0.998 at ef_search 40 / 100 / 200; one step from 40 stored ef_search
+    // 100 and the benchmark measured 0.971 (docs/benchmarks/bench-large-2026-12-07-0432-cd1778a.md).
     if (index !== null) {
+      let margin = 1;
       let reachedAt = -1;
-      let first: (typeof passing)[number] | null = null;
+      let latest: (typeof passing)[number] | null = null;
       for (const [i, h] of HNSW_SETTINGS.entries()) {
         if (overBudget()) break;
         const tuning = { efSearch: h.efSearch, candidates: h.candidates, maxScanTuples: r.hnswMaxScanTuples };
@@ -380,16 +387,17 @@ export class CalibrationService {
         const pass = { ...trial, set: { hnswEfSearch: h.efSearch, hnswCandidates: h.candidates } };
         if (reachedAt < 0) {
           reachedAt = i;
-          first = pass;
+          if (i === 0) margin = HNSW_UNLOCATED_MARGIN;
         }
-        if (i > reachedAt || i === HNSW_SETTINGS.length - 1) {
+        latest = pass;
+        if (i >= reachedAt + margin || i === HNSW_SETTINGS.length - 1) {
           passing.push(pass);
-          first = null;
+          latest = null;
           break;
         }
       }
-      // Out of budget before the margin was measured: the first passing setting, rather than none.
-      if (first !== null) passing.push(first);
+      // Out of budget before the margin was measured: the last passing setting measured, rather than none.
+      if (latest !== null) passing.push(latest);
     }
     for (const rerank of QUANTIZED_RERANKS) {
       if (overBudget()) break;
