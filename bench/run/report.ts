@@ -347,7 +347,9 @@ function listRows(r: Result): string[] {
     `### The vector's encoding: \`embeddingBase64\` (above) vs the JSON list \`embedding\`, concurrency ${c}`,
     '',
     'The same queries, the same gateway, right after the rows above: only the request body differs (8 KB of base64 ' +
-      'float32 against ~30 KB of JSON numbers that graphql-js coerces one by one).',
+      'float32 against ~30 KB of JSON numbers that graphql-js coerces one by one). The list always runs last, on pages ' +
+      "both other sides have just read: compare the gateway's CPU per request, which the order does not change, " +
+      'before its throughput.',
     '',
     '| class / reader | gateway req/s base64 / list | ratio to raw base64 / list | gateway CPU base64 / list |',
     '|---|---:|---:|---:|',
