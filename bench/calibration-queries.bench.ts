@@ -207,7 +207,7 @@ function report(rows: Record<string, unknown>[]): string {
     '',
     `Run ${new Date().toISOString()} on ${machine()}. Reproduce: \`npm run bench -- --preset large --seed ${SEED} --url U\`, then \`npm run bench:calibration-queries -- --url U --seed ${SEED} --queries ${N}\`.`,
     '',
-    `${N} queries per set; ✓ = passes the calibration's rule (one-sided 95% Wilson lower bound of recall@10 >= 0.99). The calibration uses own vectors, needs a pass for both readers, and takes the index setting after the first that passes. "moved": own vectors moved off their node by the distance of their 10th neighbour (over every reader) in a random direction.`,
+    `${N} queries per set; ✓ = passes the calibration's rule (one-sided 95% Wilson lower bound of recall@10 >= 0.99). The calibration uses own vectors, needs a pass for both readers, and takes the index setting after the first that passes (two after it when the cheapest setting passes). "moved": own vectors moved off their node by the distance of their 10th neighbour (over every reader) in a random direction.`,
     '',
     '| merchant | chunks | reader | setting | own (calibration) | between two own | moved | held-out |',
     '|---|---:|---|---|---:|---:|---:|---:|',
