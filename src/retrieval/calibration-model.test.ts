@@ -2,6 +2,7 @@ import {
   approximateCostModel,
   breakEvenReadable,
   exactCostModel,
+  measuredThreshold,
   recallLowerBound,
   settingReached,
 } from './calibration-model';
@@ -97,5 +98,18 @@ describe('settingReached', () => {
     expect(
       settingReached({ found: 498, expected: 500 }, { found: 500, expected: 500, answeredExactly: true }),
     ).toBe(false);
+  });
+});
+
+describe('measuredThreshold', () => {
+  it('covers the narrow reader where its exact scan was measured no slower, whatever the fit says', () => {
+    const narrow = { rows: 1_170, exactMs: 20, approximateMs: 45 };
+    expect(measuredThreshold(1_000, narrow)).toBe(1_170);
+    expect(measuredThreshold(1_917, narrow)).toBe(1_917);
+    expect(measuredThreshold(1_000, { ...narrow, exactMs: 45 })).toBe(1_170);
+  });
+  it('keeps the fit where the graph walk was faster for that reader, or without a narrow reader', () => {
+    expect(measuredThreshold(1_000, { rows: 1_170, exactMs: 46, approximateMs: 45 })).toBe(1_000);
+    expect(measuredThreshold(1_000, null)).toBe(1_000);
   });
 });

@@ -103,3 +103,18 @@ export function median(values: readonly number[]): number {
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
+
+/**
+ * The threshold a setting gives: the fitted break-even, except where the narrow reader was timed on both paths and
+ * its exact scan was no slower: then the measurement decides for a reader of its size, and the threshold covers it.
+ * Near the fitted curves' crossing, noise in the fit flipped the large benchmark's 2% reader (1,170 of 60,000
+ * chunks) between the paths from one setting to the next (threshold 1,224, 1,159, 1,000, 1,917 over four settings,
+ * while its graph walk took 45-83 ms), and with it the proof it needs, so the stored setting ranged from (100, 40)
+ * to (1000, 400) between runs (docs/RETRIEVAL.md, "Calibration").
+ */
+export function measuredThreshold(
+  fitted: number,
+  narrow: { rows: number; exactMs: number; approximateMs: number } | null,
+): number {
+  return narrow !== null && narrow.exactMs <= narrow.approximateMs ? Math.max(fitted, narrow.rows) : fitted;
+}

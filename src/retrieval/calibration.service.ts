@@ -12,6 +12,7 @@ import {
   approximateCostModel,
   breakEvenReadable,
   exactCostModel,
+  measuredThreshold,
   median,
   settingReached,
 } from './calibration-model';
@@ -330,16 +331,16 @@ export class CalibrationService {
         merchantRows,
         r.exactScanMaxRows,
       );
-      // Where the narrow reader was timed on both paths, the measurement decides for a reader of its size, not the
-      // two fitted curves: near their crossing, noise in the fit flipped that reader between the paths from one
-      // setting to the next (the 60,000-chunk merchant's 2% reader, 1,170 chunks: threshold 1,224, 1,159, 1,000,
-      // 1,917 over four settings while its graph walk took 45-83 ms against a 20 ms exact scan), and with it the
-      // proof it needs, so the stored setting ranged from (100, 40) to (1000, 400) between runs.
-      const narrowRows = narrow ? Math.round(narrow.share * merchantRows) : 0;
-      const exactUpTo =
-        narrow && msNarrow !== null && exactMs.get(narrow)! <= msNarrow
-          ? Math.max(fitted, narrowRows)
-          : fitted;
+      const exactUpTo = measuredThreshold(
+        fitted,
+        narrow && msNarrow !== null
+          ? {
+              rows: Math.round(narrow.share * merchantRows),
+              exactMs: exactMs.get(narrow)!,
+              approximateMs: msNarrow,
+            }
+          : null,
+      );
       const reached = settingReached(
         counts[0],
         counts[1] && narrow

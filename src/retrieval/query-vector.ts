@@ -29,16 +29,16 @@ export function decodeEmbeddingBase64(text: string): Float32Array {
   return values;
 }
 
-/** The query vector given with a retrieval: the JSON list, the base64 form, or neither; never both. */
+/** The query vector given with a retrieval, and the field it came in: the JSON list, the base64 form, or neither. */
 export function givenEmbedding(
   list: readonly number[] | null | undefined,
   base64: string | null | undefined,
-): ArrayLike<number> | null {
+): { values: ArrayLike<number>; field: 'embedding' | 'embeddingBase64' } | null {
   const hasList = list !== null && list !== undefined;
-  const hasBase64 = base64 !== null && base64 !== undefined;
-  if (hasList && hasBase64)
+  if (base64 === null || base64 === undefined) return hasList ? { values: list, field: 'embedding' } : null;
+  if (hasList)
     throw badInput('give the query vector once: embedding or embeddingBase64, not both', {
       field: 'embeddingBase64',
     });
-  return hasBase64 ? decodeEmbeddingBase64(base64) : hasList ? list : null;
+  return { values: decodeEmbeddingBase64(base64), field: 'embeddingBase64' };
 }

@@ -107,9 +107,8 @@ export class RetrievalService {
     const mode: RetrievalMode = q.mode ?? 'hybrid';
     if (!Number.isInteger(q.k) || q.k < 1 || q.k > MAX_K)
       throw badInput(`k must be between 1 and ${MAX_K}`, { field: 'k' });
-    const given = givenEmbedding(q.embedding, q.embeddingBase64);
-    const givenField =
-      q.embeddingBase64 !== null && q.embeddingBase64 !== undefined ? 'embeddingBase64' : 'embedding';
+    const givenVector = givenEmbedding(q.embedding, q.embeddingBase64);
+    const given = givenVector?.values ?? null;
     const text =
       given !== null && q.query.trim() === '' && mode !== 'keyword'
         ? ''
@@ -158,7 +157,7 @@ export class RetrievalService {
         this.activeModels.set(scope.merchantId, facts);
         settings = settingsSource(facts);
         if (settings !== 'calibration') this.calibration.noteNeedsCalibration(scope.merchantId);
-        if (given !== null) validateEmbedding(given, facts, givenField);
+        if (givenVector !== null) validateEmbedding(givenVector.values, facts, givenVector.field);
         else if (known?.embeddingModel !== facts.embeddingModel || known.dimensions !== facts.dimensions)
           return 'stale' as const;
         const params: ChunkSearchParams = {
