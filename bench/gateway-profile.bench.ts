@@ -23,7 +23,7 @@ const DOCUMENT_BATCH = 50;
 
 const HELP = `Usage: npm run bench:gateway-profile -- --url postgres://postgres@127.0.0.1:5432/srg_bench [--requests 2000]
                                      [--concurrency 8] [--workload retrieval|tickets|documents|empty] [--top 40]
-                                     [--keep DIR] [--merchant ID] [--embedding list|base64]
+                                     [--keep DIR] [--merchant ID] [--embedding list|base64] [--gateway-env NAME=VALUE]...
 
 Where the gateway's CPU goes on a hot path: starts the real gateway (dist/src/main.js, production settings, one
 process) with V8's sampling profiler (--cpu-prof), sends requests at a fixed concurrency, and sums the profile by
@@ -40,6 +40,8 @@ function (self and inclusive time) and by package, in milliseconds of CPU per re
     request into ${DOCUMENT_MERCHANT}, created and written in the same way.
   --workload empty: \`{ __typename }\` as an administrator of ${TICKET_MERCHANT}: the same HTTP, JWT and GraphQL
     layers without a resolver or a statement, the floor under every other workload.
+  --gateway-env NAME=VALUE (repeatable): a configuration variable for the gateway on top of the benchmark's own
+    (e.g. AUTH_TOKEN_CACHE_SECONDS=0), for an A/B of one setting; results then get a -name-value suffix.
 Results: docs/benchmarks/gateway-profile.{json,md} (retrieval; gateway-profile-<merchant>-c<concurrency>.* with --merchant;
 a -base64 suffix with --embedding base64), else gateway-profile-<workload>.{json,md}; --keep DIR
 also keeps the .cpuprofile (open it in Chrome DevTools or speedscope).`;
@@ -226,8 +228,18 @@ async function main(): Promise<void> {
       workload: { type: 'string' },
       merchant: { type: 'string' },
       embedding: { type: 'string' },
+      'gateway-env': { type: 'string', multiple: true },
     },
   });
+  const overrides: Record<string, string> = {};
+  for (const pair of values['gateway-env'] ?? []) {
+    const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(pair);
+    if (!m) usageError(HELP, `--gateway-env takes NAME=VALUE, not ${pair}`);
+    overrides[m[1]] = m[2];
+  }
+  const suffix = Object.entries(overrides)
+    .map(([k, v]) => `-${k}-${v}`.toLowerCase().replace(/[^a-z0-9-]+/g, '_'))
+    .join('');
   const workload = values.workload ?? 'retrieval';
   if (!['retrieval', 'tickets', 'documents', 'empty'].includes(workload))
     usageError(HELP, `--workload must be retrieval, tickets, documents or empty, not ${workload}`);
@@ -277,6 +289,7 @@ async function main(): Promise<void> {
       AUTH_JWT_SECRET: secret,
       PORT: '0',
       HOST: '127.0.0.1',
+      ...overrides,
     },
     ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
   );
@@ -356,7 +369,13 @@ async function main(): Promise<void> {
           documents: `\`ingestDocuments\` requests (${DOCUMENT_BATCH} new articles each, into ${DOCUMENT_MERCHANT})`,
           empty: `\`{ __typename }\` requests (an administrator's token)`,
         }[workload]
-      } at concurrency ${concurrency}: ` +
+      } at concurrency ${concurrency}${
+        suffix === ''
+          ? ''
+          : `, gateway with ${Object.entries(overrides)
+              .map(([k, v]) => `\`${k}=${v}\``)
+              .join(', ')}`
+      }: ` +
       `**${load.throughput.toFixed(0)} req/s**, p50 ${load.p50.toFixed(2)} ms, gateway CPU **${(cpuMs.user + cpuMs.system).toFixed(2)} ms per request** ` +
       `(${cpuMs.user.toFixed(2)} user + ${cpuMs.system.toFixed(2)} system, from /proc, measured part only); the sampled profile (start-up and warm-up included) ${f(result.profiledMsPerRequest)} ms per request.`,
     '',
@@ -378,11 +397,11 @@ async function main(): Promise<void> {
     '',
   ].join('\n');
   writeResults(
-    workload !== 'retrieval'
+    (workload !== 'retrieval'
       ? `gateway-profile-${workload}`
       : (merchant === null ? 'gateway-profile' : `gateway-profile-${merchant}-c${concurrency}`) +
-          (encoding === 'base64' ? '-base64' : ''),
-    { workload, merchant, encoding, ...result },
+        (encoding === 'base64' ? '-base64' : '')) + suffix,
+    { workload, merchant, encoding, gatewayEnv: overrides, ...result },
     md,
   );
 }

@@ -150,6 +150,23 @@ async function tokens(): Promise<Row[]> {
       1000,
     ),
   );
+  // The default credential (HS256) as the gateway sees it on every request of a session: the same token again.
+  const everyTime = new TokenVerifier({ ...base, hsSecret: secret, publicKeys: [], jwks: undefined });
+  const remembered = new TokenVerifier({
+    ...base,
+    hsSecret: secret,
+    publicKeys: [],
+    jwks: undefined,
+    cacheSeconds: 30,
+  });
+  rows.push(
+    await compare(
+      'TokenVerifier.verify HS256, the same token again (whole path)',
+      ['verified every time (AUTH_TOKEN_CACHE_SECONDS=0)', () => everyTime.verify(hs)],
+      ['remembered (AUTH_TOKEN_CACHE_SECONDS=30, the default)', () => remembered.verify(hs)],
+      5000,
+    ),
+  );
   fs.rmSync(dir, { recursive: true, force: true });
   return rows;
 }

@@ -131,6 +131,52 @@ describe('HS256 with a shared secret', () => {
   });
 });
 
+describe('verified tokens remembered (AUTH_TOKEN_CACHE_SECONDS)', () => {
+  const rs256 = (payload: object, expiresIn: number) =>
+    jwt.sign(payload, rsa.privateKey, { algorithm: 'RS256', expiresIn });
+
+  it('answers a token it verified without its key, and verifies every time when off', async () => {
+    // The key list is the verifier's own array: emptied, only a remembered token can still be accepted.
+    const remembering = [{ kid: undefined, alg: 'RS256' as const, key: rsa.publicKey }];
+    const everyTime = [...remembering];
+    const cached = new TokenVerifier(options({ publicKeys: remembering, cacheSeconds: 30 }));
+    const uncached = new TokenVerifier(options({ publicKeys: everyTime, cacheSeconds: 0 }));
+    const token = rs256(claims, 600);
+    const first = await cached.verify(token);
+    expect(await uncached.verify(token)).toEqual(first);
+    remembering.length = 0;
+    everyTime.length = 0;
+    expect(await cached.verify(token)).toEqual(first);
+    await expect(uncached.verify(token)).rejects.toThrow('no RS256 key');
+    // Only what verified is remembered: another token of the same subject goes through the (now empty) key list.
+    await expect(cached.verify(rs256(claims, 601))).rejects.toThrow('no RS256 key');
+  });
+
+  it('hands every request its own copy of the identity', async () => {
+    const cached = new TokenVerifier(options({ hsSecret: SECRET, cacheSeconds: 30 }));
+    const token = jwt.sign(claims, SECRET, { expiresIn: 600 });
+    const first = await cached.verify(token);
+    first.principals.push('role:admin');
+    first.roles.push('admin');
+    first.merchantId = 'm02';
+    expect(await cached.verify(token)).toEqual({
+      merchantId: 'm01',
+      userId: 'u1',
+      roles: ['agent'],
+      principals: ['u1', 'role:agent'],
+      credential: { kind: 'token' },
+    });
+  });
+
+  it('never past the expiry the token was accepted until', async () => {
+    const cached = new TokenVerifier(options({ hsSecret: SECRET, clockSkewSeconds: 0, cacheSeconds: 300 }));
+    const token = jwt.sign({ ...claims, exp: now() + 1 }, SECRET);
+    expect(await codeOf(cached.verify(token))).toBe('OK');
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    await expect(cached.verify(token)).rejects.toThrow('the token has expired');
+  });
+});
+
 describe('RS256 and ES256 with public keys', () => {
   const pemFile = path.join(tmp, 'rsa.pem');
   fs.writeFileSync(pemFile, rsa.publicKey.export({ type: 'spki', format: 'pem' }));

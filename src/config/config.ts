@@ -151,6 +151,7 @@ export function loadConfig(env: Env = process.env): Config {
       issuer: e.AUTH_JWT_ISSUER,
       audience: e.AUTH_JWT_AUDIENCE,
       clockSkewSeconds: e.AUTH_CLOCK_SKEW_SECONDS,
+      tokenCacheSeconds: e.AUTH_TOKEN_CACHE_SECONDS,
       claims,
       apiKeyAdminRoles: e.API_KEY_ADMIN_ROLES,
       apiKeyLastUsedIntervalSeconds: e.API_KEY_LAST_USED_INTERVAL_SECONDS,

@@ -174,6 +174,8 @@ export interface AuthConfig {
   audience: string[];
   /** Tolerance for `exp`/`nbf`/`iat` between our clock and the issuer's. */
   clockSkewSeconds: number;
+  /** How long a verified token is remembered, never past its expiry (src/auth/jwt.ts); 0: never. */
+  tokenCacheSeconds: number;
   claims: { merchantId: string; subject: string; roles: string };
   /** Roles (of the caller's own merchant) that may create, list and revoke partner API keys. */
   apiKeyAdminRoles: string[];

@@ -199,6 +199,11 @@ const VARIABLES = {
   AUTH_JWT_AUDIENCE: v(list(''), 'comma-separated accepted aud values', '-'),
   // A few seconds covers clocks kept by NTP; minutes would keep an expired token alive that long.
   AUTH_CLOCK_SKEW_SECONDS: v(integer(30, 0, 300), 'tolerance for exp/nbf'),
+  // Bounded like the skew: it is how long a withdrawn signing key's tokens may still be accepted.
+  AUTH_TOKEN_CACHE_SECONDS: v(
+    integer(30, 0, 300),
+    'how long a verified token is remembered (never past exp); 0 verifies every request',
+  ),
   AUTH_CLAIM_MERCHANT_ID: v(claimName('merchant_id'), 'claim holding the merchant id'),
   AUTH_CLAIM_SUBJECT: v(claimName('sub'), 'claim holding the user id'),
   AUTH_CLAIM_ROLES: v(claimName('roles'), 'claim holding the roles (an array)'),
