@@ -56,6 +56,12 @@ export interface Recorded {
   values: unknown[];
   /** The prepared statement's name when the product sent it as one (the search statement on one node). */
   name?: string;
+  /**
+   * Sent in pg's pipeline mode (TenantSession.readAhead): then `trip` numbers its round trip, and the statements
+   * of one trip (sent before any reply came back) are replayed together.
+   */
+  pipelined?: boolean;
+  trip?: number;
 }
 
 /**
@@ -70,12 +76,30 @@ export async function recordSql<T>(
   const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
   const original = proto.query;
   const statements: Recorded[] = [];
+  let replies = 0;
   proto.query = function (this: object, ...args: unknown[]) {
+    const pipelined =
+      (this as { pipeline?: boolean }).pipeline === true ? { pipelined: true, trip: replies } : {};
     if (typeof args[0] === 'string' && include(this))
-      statements.push({ text: args[0], values: Array.isArray(args[1]) ? [...(args[1] as unknown[])] : [] });
+      statements.push({
+        text: args[0],
+        values: Array.isArray(args[1]) ? [...(args[1] as unknown[])] : [],
+        ...pipelined,
+      });
     else if (isNamedQuery(args[0]) && include(this))
-      statements.push({ text: args[0].text, values: [...(args[0].values ?? [])], name: args[0].name });
-    return original.apply(this, args);
+      statements.push({
+        text: args[0].text,
+        values: [...(args[0].values ?? [])],
+        name: args[0].name,
+        ...pipelined,
+      });
+    const result = original.apply(this, args);
+    if (result instanceof Promise)
+      result.then(
+        () => replies++,
+        () => replies++,
+      );
+    return result;
   };
   try {
     return { result: await fn(), statements };
@@ -102,17 +126,40 @@ export async function replay(
 ): Promise<number> {
   const client = await pool.connect();
   let most = 0;
+  const send = (s: Recorded, text: string) =>
+    // A prepared statement is replayed as one (same name, so parsed and planned once per connection, as the
+    // product's); its text carries no claim.
+    (s.name !== undefined
+      ? client.query({ name: s.name, text: s.text, values: s.values })
+      : client.query(text, s.values)) as unknown as Promise<pg.QueryResult | pg.QueryResult[]>;
+  const count = (result: pg.QueryResult | pg.QueryResult[]) => {
+    for (const r of Array.isArray(result) ? result : [result]) most = Math.max(most, r.rowCount ?? 0);
+  };
   try {
-    for (const s of statements) {
-      const text = claims ? await claims.resign(client, s.text) : s.text;
-      // A prepared statement is replayed as one (same name, so parsed and planned once per connection, as the
-      // product's); its text carries no claim.
-      const result = (
-        s.name !== undefined
-          ? await client.query({ name: s.name, text: s.text, values: s.values })
-          : await client.query(text, s.values)
-      ) as pg.QueryResult | pg.QueryResult[];
-      for (const r of Array.isArray(result) ? result : [result]) most = Math.max(most, r.rowCount ?? 0);
+    for (let i = 0; i < statements.length;) {
+      // Statements the product pipelined go out together here too, in one round trip, as it sent them.
+      let j = i + 1;
+      const trip = statements[i].pipelined === true ? statements[i].trip : undefined;
+      if (trip !== undefined)
+        while (j < statements.length && statements[j].pipelined === true && statements[j].trip === trip) j++;
+      const group = statements.slice(i, j);
+      const texts: string[] = [];
+      for (const s of group) texts.push(claims ? await claims.resign(client, s.text) : s.text);
+      if (group.length === 1) count(await send(group[0], texts[0]));
+      else {
+        const mode = client as unknown as { pipeline: boolean };
+        mode.pipeline = true;
+        try {
+          const settled = await Promise.allSettled(group.map((s, k) => send(s, texts[k])));
+          for (const r of settled) {
+            if (r.status === 'rejected') throw r.reason;
+            count(r.value);
+          }
+        } finally {
+          mode.pipeline = false;
+        }
+      }
+      i = j;
     }
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);

@@ -22,18 +22,33 @@ describe('one round trip per retrieval', () => {
     principals: principalsFor('rt', roles),
   });
 
-  /** Every statement any pg client sends while `fn` runs (tests run one at a time in this file). */
-  async function statements<T>(fn: () => Promise<T>): Promise<{ result: T; sent: string[] }> {
+  /**
+   * Every statement any pg client sends while `fn` runs (tests run one at a time in this file), and the round
+   * trips they took: a statement sent before any reply to the previous one came back travels in the same trip.
+   */
+  async function statements<T>(
+    fn: () => Promise<T>,
+  ): Promise<{ result: T; sent: string[]; roundTrips: number }> {
     const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
     const original = proto.query;
     const sent: string[] = [];
+    const repliesBefore: number[] = [];
+    let replies = 0;
     proto.query = function (this: unknown, ...args: unknown[]) {
       const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string })?.text;
       sent.push(String(text));
-      return original.apply(this, args);
+      repliesBefore.push(replies);
+      const result = original.apply(this, args);
+      if (result instanceof Promise)
+        result.then(
+          () => replies++,
+          () => replies++,
+        );
+      return result;
     };
     try {
-      return { result: await fn(), sent };
+      const result = await fn();
+      return { result, sent, roundTrips: new Set(repliesBefore).size };
     } finally {
       proto.query = original;
     }
@@ -96,10 +111,12 @@ describe('one round trip per retrieval', () => {
     ],
   ])('%s: at most 3 statements', async (_label, who, q, strategy) => {
     await retrieve(who(), q); // the process now knows the merchant's model
-    const { result, sent } = await statements(() => retrieve(who(), q));
+    const { result, sent, roundTrips } = await statements(() => retrieve(who(), q));
     expect(result.strategy).toMatch(strategy);
     expect(result.chunks.length).toBeGreaterThan(0);
     expect(sent).toHaveLength(3);
+    // Sent ahead (one round trip) where the search statement is prepared, i.e. not on Citus.
+    expect(roundTrips).toBe((await isDistributed(t.db.dataSource.manager)) ? 3 : 1);
     expect(sent[0]).toMatch(
       /^BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; (SET LOCAL ROLE |SET LOCAL citus.propagate_set_commands)/,
     );
@@ -113,16 +130,111 @@ describe('one round trip per retrieval', () => {
       new SearchStrategy(new SearchRepository(), t.config),
       t.config,
     );
-    const { result, sent } = await statements(() =>
-      fresh.retrieve(t.services.sessions.open(reader(small)), {
-        query: '',
-        embedding: qv,
-        k: 3,
-        mode: 'vector',
-      }),
+    const ask = () =>
+      statements(() =>
+        fresh.retrieve(t.services.sessions.open(reader(small)), {
+          query: '',
+          embedding: qv,
+          k: 3,
+          mode: 'vector',
+        }),
+      );
+    const cold = await ask();
+    expect(cold.result.chunks).toHaveLength(3);
+    expect(cold.sent).toHaveLength(3);
+    expect(cold.roundTrips).toBe(3);
+    // Warm: the same three statements, the search and the COMMIT sent before the facts come back.
+    const warm = await ask();
+    expect(warm.sent).toHaveLength(3);
+    expect(warm.roundTrips).toBe((await isDistributed(t.db.dataSource.manager)) ? 3 : 1);
+    expect(warm.result.chunks).toEqual(cold.result.chunks);
+    // RETRIEVAL_SEND_AHEAD=false: one statement at a time, warm or not.
+    const config = { ...t.config, retrieval: { ...t.config.retrieval, sendAhead: false } };
+    const stepwise = new RetrievalService(
+      t.services.embedders,
+      new SearchStrategy(new SearchRepository(), config),
+      config,
     );
-    expect(result.chunks).toHaveLength(3);
-    expect(sent).toHaveLength(3);
+    for (let i = 0; i < 2; i++) {
+      const { result, sent, roundTrips } = await statements(() =>
+        stepwise.retrieve(t.services.sessions.open(reader(small)), {
+          query: '',
+          embedding: qv,
+          k: 3,
+          mode: 'vector',
+        }),
+      );
+      expect([sent.length, roundTrips]).toEqual([3, 3]);
+      expect(result.chunks).toEqual(cold.result.chunks);
+    }
+  });
+
+  it('facts changed since the statement was sent ahead (a new calibration): its rows are not used, the facts read with it decide', async () => {
+    const identity = reader(big);
+    const q = { mode: 'vector' as const, query: 'parcel tracking courier', k: 7 };
+    const before = await retrieve(identity, q); // this process knows the merchant without a calibration
+    expect(before.strategy).toBe('hnsw');
+    await t.db.dataSource.query(
+      `INSERT INTO retrieval_calibrations (merchant_id, corpus_version, path, exact_max_readable, quantized_rerank,
+         hnsw_ef_search, hnsw_candidates, sample_size, merchant_rows, took_ms)
+       VALUES ($1, 1, 'quantized', 0, 100, NULL, NULL, 0, 150, 0)`,
+      [big],
+    );
+    try {
+      const changed = await statements(() => retrieve(identity, q));
+      expect(changed.result.strategy).toBe('quantized');
+      expect(changed.result.settings).not.toBe('defaults'); // the row's own (measured on no index: 'stale-')
+      if (!(await isDistributed(t.db.dataSource.manager))) {
+        // The HNSW statement went out ahead and was dropped; the quantized one, ahead of the new facts, answered.
+        const searches = changed.sent.filter((text) => text.startsWith('WITH '));
+        expect(searches).toHaveLength(2);
+        expect(searches[0]).toContain('hnsw_graph');
+        expect(searches[1]).not.toContain('hnsw_graph');
+        expect(changed.sent).toHaveLength(6);
+        expect(changed.roundTrips).toBe(2);
+      }
+      // What a process that never saw the merchant answers.
+      const fresh = new RetrievalService(
+        t.services.embedders,
+        new SearchStrategy(new SearchRepository(), t.config),
+        t.config,
+      );
+      const cold = await fresh.retrieve(t.services.sessions.open(identity), q);
+      expect(cold.strategy).toBe('quantized');
+      expect(changed.result.chunks).toEqual(cold.chunks);
+      const next = await statements(() => retrieve(identity, q));
+      expect(next.sent).toHaveLength(3);
+      expect(next.result.chunks).toEqual(cold.chunks);
+    } finally {
+      await t.db.dataSource.query(`DELETE FROM retrieval_calibrations WHERE merchant_id = $1`, [big]);
+    }
+  });
+
+  it('readAhead: a failed first statement is thrown and rolled back, a failed search is handed back; the connection stays usable', async () => {
+    const session = t.services.sessions.open(reader(small));
+    await expect(
+      session.readAhead('SELECT 1/0 AS x', { text: 'SELECT $1::int AS y', values: [1], prepared: true }),
+    ).rejects.toThrow(/division by zero/);
+    const failed = await session.readAhead('SELECT 2 AS x', {
+      text: 'SELECT 1/$1::int AS y',
+      values: [0],
+      prepared: true,
+    });
+    expect(failed.preludeRows).toEqual([{ x: 2 }]);
+    expect('error' in failed && String(failed.error)).toMatch(/division by zero/);
+    const ok = await session.readAhead('SELECT 3 AS x', {
+      text: 'SELECT $1::int AS y',
+      values: [4],
+      prepared: false,
+    });
+    expect(ok).toEqual({ preludeRows: [{ x: 3 }], rows: [{ y: 4 }] });
+    // Nothing left open on the pool's connection (one in this file): the next transaction begins with its own query
+    // (a transaction left open would make its BEGIN a warning and now() older than the statement).
+    const after = await session.read(
+      `SELECT current_setting('app.merchant_id') AS m, now() = statement_timestamp() AS began_here`,
+      (_c, rows) => Promise.resolve(rows),
+    );
+    expect(after).toEqual([{ m: small, began_here: true }]);
   });
 
   it('the quantized fallback of a short HNSW scan is part of the same statement', async () => {
@@ -134,6 +246,7 @@ describe('one round trip per retrieval', () => {
        VALUES ($1, 1, 'hnsw', 0, 400, 1, 1, 0, 150, 0)`,
       [big],
     );
+    await retrieve(identity, { mode: 'vector' }); // the process sees the calibration
     try {
       // ef_search 1 with max_scan_tuples from the test config: the scan may come back short for a filter far
       // from the query; whichever path answered, it is one statement.
@@ -285,10 +398,11 @@ describe('one round trip per retrieval', () => {
     );
     expect(result.chunks.length).toBeGreaterThan(0);
     expect(versionOf.map((r) => Number(r.corpus_version))).toEqual(result.chunks.map(() => report.toVersion));
-    // The first transaction saw the new model and committed without searching (2 statements); the second
-    // searched with the query embedded by the new model (3).
-    expect(sent).toHaveLength(5);
-    expect(sent.filter((s) => s.startsWith('WITH '))).toHaveLength(1);
+    // The first transaction, sent ahead from the old facts, saw the new model: nothing it searched is used. The
+    // second searched with the query embedded by the new model. Citus sends no search ahead (2 statements, then 3).
+    const distributed = await isDistributed(t.db.dataSource.manager);
+    expect(sent).toHaveLength(distributed ? 5 : 6);
+    expect(sent.filter((s) => s.startsWith('WITH '))).toHaveLength(distributed ? 1 : 2);
     const after = await statements(() => retrieve(identity, { mode: 'vector' }));
     expect(after.sent).toHaveLength(3);
     expect(after.result.chunks.map((c) => c.id)).toEqual(result.chunks.map((c) => c.id));

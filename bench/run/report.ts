@@ -249,8 +249,8 @@ export function markdown(r: Result, preset: Preset): string {
     '',
     '## Latency and throughput: gateway over HTTP vs the same SQL through `pg`',
     '',
-    'Raw = the exact statements the product sent for each query (recorded from the service, replayed on a pooled `pg` connection, ' +
-      "pool of 10 like the gateway's). Gateway = the real server (`dist/src/main.js`, NODE_ENV=production) in its own process, " +
+    'Raw = the exact statements the product sent for each query (recorded from the service, warm, replayed on a pooled `pg` connection, ' +
+      "pool of 10 like the gateway's, in the same round trips: the three in one where the product sent them ahead). Gateway = the real server (`dist/src/main.js`, NODE_ENV=production) in its own process, " +
       "a keep-alive HTTP client with a fixed number of requests in flight: five passes over the cell's queries at concurrency 1, " +
       '20 requests per request in flight above it, after one untimed pass on each side. Both on this 2-core machine with the client, the ' +
       'gateway and PostgreSQL competing for the CPUs. Milliseconds; throughput in requests/s; ratio = gateway / raw throughput; ' +

@@ -233,6 +233,7 @@ export function loadConfig(env: Env = process.env): Config {
       calibrationBudgetMs: e.RETRIEVAL_CALIBRATION_BUDGET_MS,
       calibrationGrowthPercent: e.RETRIEVAL_CALIBRATION_GROWTH_PERCENT,
       calibrationAuto: e.RETRIEVAL_CALIBRATION_AUTO ?? (databaseUrl !== undefined && envName !== 'test'),
+      sendAhead: e.RETRIEVAL_SEND_AHEAD ?? true,
     },
     ops: {
       logLevel: e.LOG_LEVEL ?? (envName === 'test' ? 'silent' : 'info'),

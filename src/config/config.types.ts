@@ -143,6 +143,11 @@ export interface Config {
     calibrationGrowthPercent: number;
     /** Calibrate in the background (after writes; on a version that has none) — off on the embedded database. */
     calibrationAuto: boolean;
+    /**
+     * Send the search statement the merchant's last facts call for with the BEGIN that reads them, and the COMMIT
+     * (pg pipeline mode: one round trip; RetrievalService.searchAhead). False: three round trips, always.
+     */
+    sendAhead: boolean;
   };
   ops: {
     logLevel: LogLevel;

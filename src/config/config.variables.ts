@@ -282,6 +282,7 @@ const VARIABLES = {
   ),
   RETRIEVAL_CALIBRATION_GROWTH_PERCENT: v(integer(20, 1, 10_000), 're-calibrate after this much growth'),
   RETRIEVAL_CALIBRATION_AUTO: v(flag(), 'calibrate in the background', 'true when native, not in tests'),
+  RETRIEVAL_SEND_AHEAD: v(flag(), "a warm retrieval's three statements in one round trip", 'true'),
   PLAYGROUND: v(
     oneOf(['on', 'admin', 'off']),
     'GraphQL IDE on /playground: on, admin or off',

@@ -113,6 +113,74 @@ export class TenantSession implements Db {
    * costs one more statement (its binding, see TenantClaimSigner), once per pooled connection.
    */
   async read<T>(prelude: string, work: (client: SqlClient, preludeRows: Row[]) => Promise<T>): Promise<T> {
+    return this.withRequestClient(async (client, opening) => {
+      let open = true;
+      try {
+        const results = (await client.query(`${opening}; ${prelude}`)) as unknown as
+          pg.QueryResult<Row> | pg.QueryResult<Row>[];
+        const last = Array.isArray(results) ? results[results.length - 1] : results;
+        const out = await work(rowsOf(client), last.rows);
+        open = false;
+        await client.query('COMMIT');
+        return out;
+      } catch (err) {
+        if (open) await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * read() in ONE round trip, for a caller that can write its statement before it sees the prelude's rows (from
+   * what the prelude returned last time): the first query of read() (BEGIN, settings, tag, `prelude`), then
+   * `statement`, then COMMIT are sent together in pg's pipeline mode, and the three replies read together. All three
+   * run in one REPEATABLE READ, READ ONLY transaction, so `statement` saw the snapshot the prelude's rows describe:
+   * the caller compares them with what it assumed and uses `rows` only if they agree (else it has read nothing it
+   * keeps, and asks again). `statement`'s failure is returned, not thrown, for the same reason: it counts only if
+   * the assumption held. A failure of the first query (a refused claim) is thrown: the transaction is then aborted,
+   * `statement` was refused unrun, and the COMMIT rolled it back.
+   */
+  async readAhead(
+    prelude: string,
+    statement: { text: string; values: readonly unknown[]; prepared: boolean },
+  ): Promise<{ preludeRows: Row[] } & ({ rows: Row[] } | { error: unknown })> {
+    return this.withRequestClient(async (client, opening) => {
+      const name = statement.prepared ? preparedStatementName(statement.text) : undefined;
+      if (name !== undefined) await makeRoomFor(client, name, MAX_PREPARED_PER_CONNECTION);
+      // Pipeline mode only while this request's three queries are on the wire: pg reads it at every step, and a
+      // checked-out client has nothing else queued. Back off only once all three have settled.
+      const mode = client as unknown as { pipeline: boolean };
+      mode.pipeline = true;
+      let settled: PromiseSettledResult<pg.QueryResult<Row> | pg.QueryResult<Row>[]>[];
+      try {
+        settled = await Promise.allSettled([
+          client.query(`${opening}; ${prelude}`) as unknown as Promise<pg.QueryResult<Row>[]>,
+          name !== undefined
+            ? client.query<Row>({ name, text: statement.text, values: [...statement.values] })
+            : client.query<Row>(statement.text, [...statement.values]),
+          client.query<Row>('COMMIT'),
+        ]);
+      } finally {
+        mode.pipeline = false;
+      }
+      const [first, search, commit] = settled;
+      if (first.status === 'rejected') throw first.reason;
+      if (commit.status === 'rejected') throw commit.reason;
+      const results = first.value;
+      const last = Array.isArray(results) ? results[results.length - 1] : results;
+      return search.status === 'rejected'
+        ? { preludeRows: last.rows, error: search.reason as unknown }
+        : { preludeRows: last.rows, rows: (search.value as pg.QueryResult<Row>).rows };
+    });
+  }
+
+  /**
+   * A pooled `pg` client for one request transaction, and the text that opens it: BEGIN ISOLATION LEVEL REPEATABLE
+   * READ READ ONLY, the tenant settings, the request tag. A client whose connection failed is discarded.
+   */
+  private async withRequestClient<T>(
+    use: (client: pg.PoolClient, opening: string) => Promise<T>,
+  ): Promise<T> {
     const client = await requestPool(this.dataSource).connect();
     // A checked-out client's connection errors are emitted on the client, not handled by the pool: without a
     // listener a server restart mid-request would crash the process. The failing query rejects on its own.
@@ -121,7 +189,6 @@ export class TenantSession implements Db {
       broken = true;
     };
     client.on('error', onError);
-    let open = false;
     try {
       const settings = await tenantSettingsSql(
         {
@@ -136,18 +203,7 @@ export class TenantSession implements Db {
       const tag = request
         ? `; SET LOCAL application_name = ${pg.escapeLiteral(applicationNameFor(request.id))}`
         : '';
-      open = true;
-      const results = (await client.query(
-        `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; ${settings}${tag}; ${prelude}`,
-      )) as unknown as pg.QueryResult<Row> | pg.QueryResult<Row>[];
-      const last = Array.isArray(results) ? results[results.length - 1] : results;
-      const out = await work(rowsOf(client), last.rows);
-      open = false;
-      await client.query('COMMIT');
-      return out;
-    } catch (err) {
-      if (open) await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
+      return await use(client, `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; ${settings}${tag}`);
     } finally {
       client.removeListener('error', onError);
       client.release(broken); // a broken connection is discarded, not pooled again

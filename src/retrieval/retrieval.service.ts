@@ -1,8 +1,9 @@
 import { performance } from 'node:perf_hooks';
+import { isDeepStrictEqual } from 'node:util';
 import { badInput } from '../common/errors/domain-error';
 import { assertDate, assertSourceId, assertText, normalizeMetadata } from '../common/validation';
 import { type Config } from '../config/config';
-import { type TenantSession } from '../db/session';
+import { type Row, type TenantSession } from '../db/session';
 import { type EmbedderRegistry } from '../embeddings/embedder.registry';
 import { NO_SERVICE_EVENTS, type ServiceEvents } from '../ops/service-events';
 import { TicketStatus } from '../tickets/ticket-status';
@@ -13,8 +14,9 @@ import {
   type SearchStrategy,
   type SettingsSource,
   settingsSource,
+  type StrategyExplain,
 } from './search-strategy';
-import { type ChunkHit, type ChunkSearchFilter, type ChunkSearchParams } from './search.types';
+import { type ChunkHit, type ChunkSearchFilter, type SearchOutcome, type SearchPlan } from './search.types';
 
 /**
  * Told when a retrieval finds the merchant's active version uncalibrated, or calibrated on another graph than its
@@ -74,6 +76,16 @@ export interface RetrieveResult {
   settings: SettingsSource | null;
 }
 
+/** What a retrieval's transaction found: no active corpus, a stale model (embed again), or the two sides. */
+type Found =
+  | 'no-corpus'
+  | 'stale'
+  | {
+      vectorSide: SearchOutcome['vector'];
+      keywordSide: SearchOutcome['keyword'];
+      explained: { lines: string[]; choice: StrategyExplain } | null;
+    };
+
 /**
  * Top-k chunks of the caller's merchant that the caller may read, in one of three modes: VECTOR (cosine distance),
  * KEYWORD (PostgreSQL full-text search, ranked) or HYBRID (both, fused: src/retrieval/fusion.ts).
@@ -84,8 +96,11 @@ export interface RetrieveResult {
  * short the exact search runs. docs/RETRIEVAL.md has the details and measurements.
  */
 export class RetrievalService {
-  /** Each merchant's active model as last read (only to embed before the transaction; always checked in it). */
-  private readonly activeModels = new Map<string, { embeddingModel: string; dimensions: number }>();
+  /**
+   * Each merchant's facts as last read: its active model (to embed before the transaction) and what the search
+   * statement is built from (sent ahead, searchAhead). Always read again, and checked, in the transaction.
+   */
+  private readonly activeModels = new Map<string, MerchantFacts>();
 
   constructor(
     private readonly embedders: EmbedderRegistry,
@@ -133,44 +148,77 @@ export class RetrievalService {
     // HYBRID fuses two candidate lists; each is longer than k so that fusion can promote items from lower down.
     const pool = mode === 'hybrid' ? Math.min(200, Math.max(4 * q.k, 50)) : q.k;
     const keywordText = mode === 'vector' || text === '' ? null : text;
+    // Per model: a retrieval asked again (the facts changed under it) does not call the provider again for one.
+    const embeddedBy = new Map<string, ArrayLike<number>>();
+    const embedWith = async (m: { embeddingModel: string; dimensions: number }) => {
+      const key = `${m.embeddingModel}/${m.dimensions}`;
+      let vector = embeddedBy.get(key);
+      if (vector === undefined)
+        embeddedBy.set(key, (vector = await this.embedQuery(m.embeddingModel, m.dimensions, text)));
+      return vector;
+    };
     for (let attempt = 1; ; attempt++) {
       // The query is embedded with the model of the merchant's active version as last seen by this process,
       // before the transaction opens (a provider call must not hold the connection). The transaction reads the
-      // active version again in its first round trip and searches that version only; if the model turned out
-      // to be another (first request, or a flip), it commits without searching and the query is embedded again.
+      // active version again in its first statement and searches that version only; if the model turned out to be
+      // another (first request, or a flip), nothing it searched is used and the query is embedded again.
       const known = this.activeModels.get(scope.merchantId);
       const embedStarted = performance.now();
-      const embedded =
-        given !== null
-          ? given
-          : known
-            ? await this.embedQuery(known.embeddingModel, known.dimensions, text)
-            : null;
+      const embedded = given !== null ? given : known ? await embedWith(known) : null;
       const embedMs = performance.now() - embedStarted;
       const searchStarted = performance.now();
       const distributed = await session.distributed();
       const prelude = this.strategy.prelude(pool, scope.merchantId, distributed);
       let settings: SettingsSource | null = null;
-      const outcome = await session.read(prelude, async (client, rows) => {
+      const planFor = (facts: MerchantFacts): SearchPlan =>
+        this.strategy.plan(
+          facts,
+          {
+            embedding: embedded!,
+            corpus: { version: facts.version, dimensions: facts.dimensions },
+            k: pool,
+            filter,
+          },
+          mode !== 'keyword',
+          keywordText,
+          distributed,
+        );
+      // What the transaction's facts decide before anything is searched: nothing to search, a query embedded with
+      // another model than the active one (embed again), or the plan.
+      const decide = (rows: Row[]): 'no-corpus' | 'stale' | { facts: MerchantFacts; plan: SearchPlan } => {
         const facts = this.strategy.facts(rows);
-        if (facts === null) return 'no-corpus' as const;
+        if (facts === null) return 'no-corpus';
         this.activeModels.set(scope.merchantId, facts);
         settings = settingsSource(facts);
         if (settings !== 'calibration') this.calibration.noteNeedsCalibration(scope.merchantId);
         if (givenVector !== null) validateEmbedding(givenVector.values, facts, givenVector.field);
         else if (known?.embeddingModel !== facts.embeddingModel || known.dimensions !== facts.dimensions)
-          return 'stale' as const;
-        const params: ChunkSearchParams = {
-          embedding: embedded!,
-          corpus: { version: facts.version, dimensions: facts.dimensions },
-          k: pool,
-          filter,
-        };
-        const plan = this.strategy.plan(facts, params, mode !== 'keyword', keywordText, distributed);
-        const out = await this.strategy.run(client, scope, plan);
-        const explained = q.explain ? await this.strategy.explain(client, scope, facts, plan) : null;
-        return { vectorSide: out.vector, keywordSide: out.keyword, explained };
-      });
+          return 'stale';
+        return { facts, plan: planFor(facts) };
+      };
+      // One round trip when this process has seen the merchant: the statement its last facts call for goes out with
+      // the BEGIN that reads them again, and counts only if the facts read now call for exactly that statement. If
+      // they call for another (they changed since), again from them; a third time the usual way.
+      const ahead =
+        this.config.retrieval.sendAhead &&
+        attempt < 3 &&
+        known !== undefined &&
+        embedded !== null &&
+        !q.explain &&
+        !distributed
+          ? await this.searchAhead(session, prelude, planFor(known), decide)
+          : undefined;
+      if (ahead === null) continue;
+      const outcome: Found =
+        ahead ??
+        (await session.read(prelude, async (client, rows): Promise<Found> => {
+          const decision = decide(rows);
+          if (typeof decision === 'string') return decision;
+          const { facts, plan } = decision;
+          const out = await this.strategy.run(client, scope, plan);
+          const explained = q.explain ? await this.strategy.explain(client, scope, facts, plan) : null;
+          return { vectorSide: out.vector, keywordSide: out.keyword, explained };
+        }));
       if (outcome === 'no-corpus') return empty(mode);
       if (outcome === 'stale' && attempt < 3) continue;
       if (outcome === 'stale') return empty(mode);
@@ -211,6 +259,35 @@ export class RetrievalService {
         settings: mode === 'keyword' ? null : settings,
       };
     }
+  }
+
+  /**
+   * The search in one round trip (TenantSession.readAhead), built from the facts this process last read. Null when
+   * the facts read in the same transaction call for another statement (a flipped version, a new index or
+   * calibration): nothing it read is used, and the caller asks again the usual way.
+   */
+  private async searchAhead(
+    session: TenantSession,
+    prelude: string,
+    assumed: SearchPlan,
+    decide: (rows: Row[]) => 'no-corpus' | 'stale' | { plan: SearchPlan },
+  ): Promise<Found | null> {
+    const scope = session.scope;
+    const statement = this.strategy.statement(scope, assumed);
+    if (statement === null) return null;
+    const ahead = await session.readAhead(prelude, statement);
+    const decision = decide(ahead.preludeRows);
+    if (typeof decision === 'string') return decision;
+    const actual = this.strategy.statement(scope, decision.plan);
+    if (
+      actual === null ||
+      actual.text !== statement.text ||
+      !isDeepStrictEqual(actual.values, statement.values)
+    )
+      return null;
+    if ('error' in ahead) throw ahead.error;
+    const out = this.strategy.outcome(decision.plan, ahead.rows);
+    return { vectorSide: out.vector, keywordSide: out.keyword, explained: null };
   }
 
   private async embedQuery(model: string, dimensions: number, text: string): Promise<ArrayLike<number>> {

@@ -2,7 +2,8 @@ import pg from 'pg';
 import { type TenantScope } from '../auth/identity';
 import { type Config } from '../config/config';
 import { type Row, type SqlClient } from '../db/session';
-import { type SearchRepository } from './search.repository';
+import { type HitRow } from './search-statement.sql';
+import { outcomeOf, type SearchRepository, type SearchStatement } from './search.repository';
 import {
   type ApproximatePath,
   type ChunkSearchParams,
@@ -72,12 +73,15 @@ export interface StrategyExplain {
 
 /**
  * The one place that decides how a retrieval is answered, and its EXPLAIN twin: the plan shown is the plan of
- * the statement this decision builds. Three round trips whatever the path (TenantSession.read):
+ * the statement this decision builds. Three statements whatever the path:
  *  1. BEGIN, the tenant settings, the search tuning and the merchant's facts (active version, dedicated index,
  *     calibration; the HNSW ef_search comes from the calibration in the same SELECT);
  *  2. one search statement: the readable count, the exact or approximate vector side and the full-text side
  *     (SearchRepository.run);
  *  3. COMMIT.
+ * Three round trips the first time a process serves a merchant (TenantSession.read); after that one: the statement
+ * the merchant's last facts call for is sent with the other two (TenantSession.readAhead) and used only if the
+ * facts read in its own transaction call for the same statement (RetrievalService.searchAhead).
  * The choice: the exact scan when the caller's readable candidates are at most the threshold (recall 1.0), else
  * the merchant's measured approximate path — its dedicated HNSW index (quantized scan if that comes back short)
  * or the quantized scan, tuned as measured — or, uncalibrated, the configured defaults. docs/RETRIEVAL.md.
@@ -140,6 +144,16 @@ export class SearchStrategy {
 
   async run(client: SqlClient, scope: TenantScope, plan: SearchPlan): Promise<SearchOutcome> {
     return this.search.run(client, scope, plan);
+  }
+
+  /** The statement `run` sends for this plan, for a caller that sends it itself (TenantSession.readAhead). */
+  statement(scope: TenantScope, plan: SearchPlan): SearchStatement | null {
+    return this.search.statement(scope, plan);
+  }
+
+  /** What that statement's rows answer. */
+  outcome(plan: SearchPlan, rows: readonly Row[]): SearchOutcome {
+    return outcomeOf(plan, rows as HitRow[]);
   }
 
   /** EXPLAIN (ANALYZE, BUFFERS) of the very statement `run` sends for this plan, and where its settings came from. */

@@ -28,23 +28,21 @@ import {
  */
 export class SearchRepository {
   async run(client: SqlClient, scope: TenantScope, plan: SearchPlan): Promise<SearchOutcome> {
-    if (plan.vector === null && (plan.keyword === null || queryTerms(plan.keyword).length === 0))
-      return { vector: null, keyword: plan.keyword === null ? null : [] };
+    const statement = this.statement(scope, plan);
+    if (statement === null) return nothingToSearch(plan);
+    return outcomeOf(plan, await client.query<HitRow>(statement.text, statement.values, statement));
+  }
+
+  /**
+   * The one statement `run` sends for this plan (null: nothing to search, a keyword query without terms). One
+   * node: a named statement, parsed once per connection, and planned once where the transaction asks for generic
+   * plans (the gateway's prelude does: tuningSql). Planning the whole statement, every path's CTEs, cost 2.5-3.5 ms
+   * a retrieval, as much as running it in a mid-size merchant. Citus plans its router queries itself.
+   */
+  statement(scope: TenantScope, plan: SearchPlan): SearchStatement | null {
+    if (plan.vector === null && (plan.keyword === null || queryTerms(plan.keyword).length === 0)) return null;
     const { sql, params } = statementSql(scope, plan);
-    // One node: a named statement, parsed once per connection, and planned once where the transaction asks for
-    // generic plans (the gateway's prelude does: tuningSql). Planning the whole statement, every path's CTEs, cost
-    // 2.5-3.5 ms a retrieval, as much as running it in a mid-size merchant. Citus plans its router queries itself.
-    const rows = await client.query<HitRow>(sql, params, { prepared: !plan.distributed });
-    const vectorRows = rows.filter((r) => r.side === 'v');
-    return {
-      vector: plan.vector
-        ? { hits: vectorRows.map(toHit), strategy: (vectorRows[0]?.strategy as VectorStrategy) ?? 'exact' }
-        : null,
-      keyword:
-        plan.keyword === null
-          ? null
-          : rows.filter((r) => r.side === 'k').map((r) => ({ ...toHit(r), rank: Number(r.rank) })),
-    };
+    return { text: sql, values: params, prepared: !plan.distributed };
   }
 
   /**
@@ -316,4 +314,29 @@ function literalOf(v: unknown): string {
 function checkedInt(n: number): number {
   if (!Number.isSafeInteger(n) || n < 0) throw new Error(`invalid setting ${String(n)}`);
   return n;
+}
+
+/** A search statement as sent: its text, its values, and whether it goes as a named (prepared) statement. */
+export interface SearchStatement {
+  text: string;
+  values: unknown[];
+  prepared: boolean;
+}
+
+/** What a search statement's rows answer: the vector side's hits and strategy, the full-text side's hits. */
+export function outcomeOf(plan: SearchPlan, rows: readonly HitRow[]): SearchOutcome {
+  const vectorRows = rows.filter((r) => r.side === 'v');
+  return {
+    vector: plan.vector
+      ? { hits: vectorRows.map(toHit), strategy: (vectorRows[0]?.strategy as VectorStrategy) ?? 'exact' }
+      : null,
+    keyword:
+      plan.keyword === null
+        ? null
+        : rows.filter((r) => r.side === 'k').map((r) => ({ ...toHit(r), rank: Number(r.rank) })),
+  };
+}
+
+export function nothingToSearch(plan: SearchPlan): SearchOutcome {
+  return { vector: null, keyword: plan.keyword === null ? null : [] };
 }
