@@ -151,17 +151,24 @@ export class TenantSession implements Db {
       // checked-out client has nothing else queued. Back off only once all three have settled.
       const mode = client as unknown as { pipeline: boolean };
       mode.pipeline = true;
-      let settled: PromiseSettledResult<pg.QueryResult<Row> | pg.QueryResult<Row>[]>[];
+      const sent: Promise<pg.QueryResult<Row> | pg.QueryResult<Row>[]>[] = [];
+      let refused: { error: unknown } | undefined;
       try {
-        settled = await Promise.allSettled([
-          client.query(`${opening}; ${prelude}`) as unknown as Promise<pg.QueryResult<Row>[]>,
+        sent.push(client.query(`${opening}; ${prelude}`));
+        sent.push(
           name !== undefined
             ? client.query<Row>({ name, text: statement.text, values: [...statement.values] })
             : client.query<Row>(statement.text, [...statement.values]),
-          client.query<Row>('COMMIT'),
-        ]);
-      } finally {
-        mode.pipeline = false;
+        );
+        sent.push(client.query<Row>('COMMIT'));
+      } catch (error) {
+        refused = { error }; // thrown before it was sent (pg refuses most things by rejecting instead)
+      }
+      const settled = await Promise.allSettled(sent);
+      mode.pipeline = false;
+      if (refused !== undefined) {
+        if (sent.length > 0 && sent.length < 3) await client.query('ROLLBACK').catch(() => undefined);
+        throw refused.error;
       }
       const [first, search, commit] = settled;
       if (first.status === 'rejected') throw first.reason;

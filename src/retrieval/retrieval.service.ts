@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { isDeepStrictEqual } from 'node:util';
-import { badInput } from '../common/errors/domain-error';
+import { badInput, type DomainError } from '../common/errors/domain-error';
 import { assertDate, assertSourceId, assertText, normalizeMetadata } from '../common/validation';
 import { type Config } from '../config/config';
 import { type Row, type TenantSession } from '../db/session';
@@ -204,6 +204,8 @@ export class RetrievalService {
         attempt < 3 &&
         known !== undefined &&
         embedded !== null &&
+        // A vector that the last facts would refuse is not sent: the facts read in the transaction judge it.
+        (givenVector === null || embeddingProblem(givenVector.values, known, givenVector.field) === null) &&
         !q.explain &&
         !distributed
           ? await this.searchAhead(session, prelude, planFor(known), decide)
@@ -297,8 +299,18 @@ export class RetrievalService {
 }
 
 function validateEmbedding(vector: ArrayLike<number>, active: MerchantFacts, field: string): void {
+  const problem = embeddingProblem(vector, active, field);
+  if (problem !== null) throw problem;
+}
+
+/** Why a given query vector cannot be searched in this corpus version, or null. */
+function embeddingProblem(
+  vector: ArrayLike<number>,
+  active: MerchantFacts,
+  field: string,
+): DomainError | null {
   if (vector.length !== active.dimensions) {
-    throw badInput(
+    return badInput(
       `${field} has ${vector.length} dimensions; the active model (${active.embeddingModel}) uses ${active.dimensions}`,
       { field },
     );
@@ -309,14 +321,15 @@ function validateEmbedding(vector: ArrayLike<number>, active: MerchantFacts, fie
   for (let i = 0; i < vector.length; i++) {
     const f = Math.fround(vector[i]);
     if (!Number.isFinite(f) || Math.abs(f) > 1e6) {
-      throw badInput(`${field} values must be finite and between -1e6 and 1e6`, { field });
+      return badInput(`${field} values must be finite and between -1e6 and 1e6`, { field });
     }
     norm += f * f;
   }
   if (!(norm > 1e-30))
-    throw badInput(`${field} is (numerically) the zero vector; cosine distance is undefined for it`, {
+    return badInput(`${field} is (numerically) the zero vector; cosine distance is undefined for it`, {
       field,
     });
+  return null;
 }
 
 function normalizeFilter(f: RetrieveFilter | null | undefined): ChunkSearchFilter {
