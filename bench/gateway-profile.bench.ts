@@ -3,8 +3,6 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
-import { fromSql } from 'pgvector';
 import { signToken } from '../src/auth/jwt';
 import { integerOption, parseCommandLine, usageError } from '../src/cli/command-line';
 import { projectRoot } from '../src/common/project-root';
@@ -15,6 +13,7 @@ import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
 import { log, machine, writeResults } from './bench-utils';
 import { documentInput, syntheticDocuments, ticketInput } from './ingestion-corpus';
 import { graphql, runConcurrent, startGatewayProcess } from './load-harness';
+import { type RequestBody, retrievalBodies } from './retrieval-bodies';
 
 const TICKET_MERCHANT = 'profile-tickets';
 const DOCUMENT_MERCHANT = 'profile-documents';
@@ -58,10 +57,6 @@ const INGEST_DOCUMENTS = `mutation D($inputs: [IngestDocumentInput!]!) { ingestD
 const EMPTY = `query Floor { __typename }`;
 
 const INGEST_TICKET = `mutation T($input: IngestTicketInput!) { ingestTicket(input: $input) { chunkCount } }`;
-
-const RETRIEVE = `query Bench($input: RetrieveChunksInput!) {
-  retrieveChunks(input: $input) { strategy chunks { id similarity } }
-}`;
 
 interface CallFrame {
   functionName: string;
@@ -130,51 +125,6 @@ export function summarize(profile: CpuProfile, root: string) {
     }
   });
   return { totalUs: total, idleUs: idle, self, packages, inclusive };
-}
-
-interface RequestBody {
-  token: string;
-  body: string;
-}
-
-/** VECTOR retrievals with stored vectors of the merchants `npm run bench` loaded, as their staff. */
-async function retrievalBodies(
-  url: string,
-  secret: string,
-  merchant: string | null,
-  encoding: 'list' | 'base64',
-): Promise<RequestBody[]> {
-  const reader = new pg.Client({ connectionString: url });
-  await reader.connect();
-  const rows = await reader.query<{ merchant_id: string; e: string }>(
-    `SELECT merchant_id, embedding::text AS e FROM document_chunks
-      WHERE merchant_id LIKE 'bm%' AND ($1::text IS NULL OR merchant_id = $1)
-        AND corpus_version = (SELECT version FROM corpus_versions v
-            WHERE v.merchant_id = document_chunks.merchant_id AND state = 'active')
-      ORDER BY md5(id::text) LIMIT 100`,
-    [merchant],
-  );
-  await reader.end();
-  if (rows.rows.length === 0)
-    throw new Error(
-      merchant === null
-        ? 'no benchmark merchants in this database: run npm run bench first'
-        : `no chunks of merchant ${merchant} in this database`,
-    );
-  return rows.rows.map((r) => {
-    const vector = fromSql(r.e) as number[];
-    const given =
-      encoding === 'list'
-        ? { embedding: vector }
-        : { embeddingBase64: Buffer.from(new Float32Array(vector).buffer).toString('base64') };
-    return {
-      token: signToken({ sub: 'bench-staff', merchantId: r.merchant_id, roles: ['staff'] }, secret, 3600),
-      body: JSON.stringify({
-        query: RETRIEVE,
-        variables: { input: { query: '', k: 10, mode: 'VECTOR', ...given } },
-      }),
-    };
-  });
 }
 
 /** An admin's token for a merchant of the benchmark's own, created in the database if it lacks it. */

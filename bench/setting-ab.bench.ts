@@ -1,0 +1,148 @@
+import 'reflect-metadata';
+import crypto from 'node:crypto';
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { integerOption, parseCommandLine, usageError } from '../src/cli/command-line';
+import { projectRoot } from '../src/common/project-root';
+import { commitStamp, log, machine, percentile, writeResults } from './bench-utils';
+import { type GatewayProcess, graphql, startGatewayProcess } from './load-harness';
+import { retrievalBodies } from './retrieval-bodies';
+
+const HELP = `Usage: npm run bench:setting-ab -- --url postgres://postgres@127.0.0.1:5432/srg_bench --set NAME=A,B
+                                [--requests 2000] [--concurrency 1] [--merchant ID] [--label NAME]
+
+One gateway setting, A against B, side by side: two real gateways (dist/src/main.js, production settings), one
+with NAME=A and one with NAME=B, on the same database, sent the same VECTOR retrievals (stored vectors of the
+merchants \`npm run bench\` loaded, as their staff, k = 10, the vector as embeddingBase64). The requests alternate
+between the two, request by request (A then B, then B then A), so a noisy neighbour weighs on both alike; at a
+concurrency above 1 each worker alternates the same way. Reports each side's p50 / p95 / mean latency and the CPU
+each gateway process used per request (/proc), and B / A. Reads the database and writes nothing into it.
+  --set NAME=A,B    the configuration variable and its two values, e.g. RETRIEVAL_SEND_AHEAD=false,true
+  --merchant ID     retrievals of that merchant only (e.g. bm0000-xl)
+  --label NAME      results go to docs/benchmarks/setting-ab-<label>-c<concurrency>.{json,md} (default: the variable's name)`;
+
+interface Side {
+  value: string;
+  gateway: GatewayProcess;
+  ms: number[];
+}
+
+async function main(): Promise<void> {
+  const { values } = parseCommandLine(HELP, {
+    options: {
+      url: { type: 'string' },
+      set: { type: 'string' },
+      requests: { type: 'string' },
+      concurrency: { type: 'string' },
+      merchant: { type: 'string' },
+      label: { type: 'string' },
+    },
+  });
+  if (!values.url) usageError(HELP, '--url is required');
+  const m = /^([A-Z][A-Z0-9_]*)=([^,]*),([^,]*)$/.exec(values.set ?? '');
+  if (!m) usageError(HELP, '--set takes NAME=A,B');
+  const [, name, a, b] = m;
+  const merchant = values.merchant ?? null;
+  if (merchant !== null && !/^[A-Za-z0-9_-]{1,64}$/.test(merchant))
+    usageError(HELP, '--merchant must be a merchant id (letters, digits, - and _)');
+  const label = values.label ?? name.toLowerCase();
+  if (!/^[a-z0-9_-]{1,64}$/.test(label)) usageError(HELP, '--label takes letters, digits, - and _');
+  const requests = integerOption(HELP, 'requests', values.requests, 2000);
+  const concurrency = integerOption(HELP, 'concurrency', values.concurrency, 1);
+  const url = values.url;
+  const secret = crypto.randomBytes(32).toString('hex');
+  const bodies = await retrievalBodies(url, secret, merchant, 'base64');
+  const gatewayUrl = new URL(url);
+  gatewayUrl.username = 'srg_gateway';
+  const start = (value: string) =>
+    startGatewayProcess(projectRoot(), {
+      NODE_ENV: 'production',
+      DATABASE_URL: gatewayUrl.toString(),
+      MIGRATION_DATABASE_URL: url,
+      RETRIEVAL_CALIBRATION_AUTO: 'false',
+      RETRIEVAL_INDEX_AUTOBUILD: 'false',
+      RATE_LIMIT_MERCHANT_PER_MINUTE: '0',
+      RATE_LIMIT_CALLER_PER_MINUTE: '0',
+      AUTH_JWT_SECRET: secret,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      [name]: value,
+    });
+  const sides: Side[] = [];
+  try {
+    for (const value of [a, b]) sides.push({ value, gateway: await start(value), ms: [] });
+    const ask = (side: Side, i: number) => {
+      const r = bodies[i % bodies.length];
+      return graphql(side.gateway.url, r.token, r.body);
+    };
+    // Warm-up: every body once on each side (each process then knows every merchant).
+    for (let i = 0; i < bodies.length; i++) for (const side of sides) await ask(side, i);
+    const loadStart = os.loadavg();
+    const cpu0 = sides.map((s) => s.gateway.cpuMs());
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      for (;;) {
+        const i = next++;
+        if (i >= requests) return;
+        const order = i % 2 === 0 ? sides : [sides[1], sides[0]];
+        for (const side of order) {
+          const t0 = performance.now();
+          await ask(side, i);
+          side.ms.push(performance.now() - t0);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    const cpu = sides.map((s, k) => (s.gateway.cpuMs() - cpu0[k]) / requests);
+    const stats = sides.map((s, k) => ({
+      value: s.value,
+      p50: percentile(s.ms, 0.5),
+      p95: percentile(s.ms, 0.95),
+      mean: s.ms.reduce((x, y) => x + y, 0) / s.ms.length,
+      cpuMsPerRequest: cpu[k],
+    }));
+    const result = {
+      date: new Date().toISOString(),
+      commit: commitStamp(),
+      machine: machine(),
+      loadStart,
+      loadEnd: os.loadavg(),
+      setting: name,
+      requests,
+      concurrency,
+      merchant,
+      sides: stats,
+    };
+    const f = (x: number) => x.toFixed(2);
+    const ratio = (k: 'p50' | 'p95' | 'mean' | 'cpuMsPerRequest') => (stats[1][k] / stats[0][k]).toFixed(2);
+    const md = [
+      `# ${name}: ${a} against ${b}, side by side`,
+      '',
+      `\`npm run bench:setting-ab -- --set ${name}=${a},${b} --requests ${requests} --concurrency ${concurrency}${
+        merchant === null ? '' : ` --merchant ${merchant}`
+      }\` — ${result.date.slice(0, 16).replace('T', ' ')} UTC, commit \`${result.commit}\`, ${result.machine}; load average ` +
+        `${loadStart.map((l) => l.toFixed(1)).join(' / ')} → ${result.loadEnd.map((l) => l.toFixed(1)).join(' / ')} (shared machine). ` +
+        `${requests} VECTOR retrievals to each gateway (k = 10, the vector as \`embeddingBase64\`${
+          merchant === null ? ', the merchants of `npm run bench`' : `, merchant ${merchant}`
+        }), alternated request by request, ${concurrency} in flight; milliseconds over HTTP, and the CPU each ` +
+        'gateway process used per request.',
+      '',
+      `| ${name} | p50 | p95 | mean | gateway CPU per request |`,
+      '|---|---:|---:|---:|---:|',
+      ...stats.map(
+        (s) => `| ${s.value} | ${f(s.p50)} | ${f(s.p95)} | ${f(s.mean)} | ${f(s.cpuMsPerRequest)} |`,
+      ),
+      `| ${b} / ${a} | ${ratio('p50')} | ${ratio('p95')} | ${ratio('mean')} | ${ratio('cpuMsPerRequest')} |`,
+      '',
+    ].join('\n');
+    log(md);
+    writeResults(`setting-ab-${label}-c${concurrency}`, result, md);
+  } finally {
+    for (const side of sides) await side.gateway.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
