@@ -12,7 +12,7 @@ import { openDatabase } from '../src/db/database';
 import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
 import { log, machine, writeResults } from './bench-utils';
 import { documentInput, syntheticDocuments, ticketInput } from './ingestion-corpus';
-import { graphql, runConcurrent, startGatewayProcess } from './load-harness';
+import { graphql, runConcurrent, startGatewayProcess, readOnlyGatewayEnv } from './load-harness';
 import { type RequestBody, retrievalBodies } from './retrieval-bodies';
 
 const TICKET_MERCHANT = 'profile-tickets';
@@ -222,23 +222,12 @@ async function main(): Promise<void> {
               },
             ]
           : await documentBodies(url, secret, requests + warmUps);
-  const gatewayUrl = new URL(url);
-  gatewayUrl.username = 'srg_gateway';
   const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'srg-gateway-profile-'));
   const loadStart = os.loadavg();
   const gateway = await startGatewayProcess(
     projectRoot(),
     {
-      NODE_ENV: 'production',
-      DATABASE_URL: gatewayUrl.toString(),
-      MIGRATION_DATABASE_URL: url,
-      RETRIEVAL_CALIBRATION_AUTO: 'false',
-      RETRIEVAL_INDEX_AUTOBUILD: 'false',
-      RATE_LIMIT_MERCHANT_PER_MINUTE: '0',
-      RATE_LIMIT_CALLER_PER_MINUTE: '0',
-      AUTH_JWT_SECRET: secret,
-      PORT: '0',
-      HOST: '127.0.0.1',
+      ...readOnlyGatewayEnv(url, secret),
       ...overrides,
     },
     ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],

@@ -255,6 +255,28 @@ function procStatusMiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
 }
 
 /**
+ * The environment of a gateway that a benchmark times on a database `npm run bench` loaded: production settings,
+ * requests as srg_gateway under row-level security and admin work as the URL's owner, no background calibration,
+ * index builds or rate limits, an ephemeral port.
+ */
+export function readOnlyGatewayEnv(ownerUrl: string, secret: string): Record<string, string> {
+  const gatewayUrl = new URL(ownerUrl);
+  gatewayUrl.username = 'srg_gateway';
+  return {
+    NODE_ENV: 'production',
+    DATABASE_URL: gatewayUrl.toString(),
+    MIGRATION_DATABASE_URL: ownerUrl,
+    RETRIEVAL_CALIBRATION_AUTO: 'false',
+    RETRIEVAL_INDEX_AUTOBUILD: 'false',
+    RATE_LIMIT_MERCHANT_PER_MINUTE: '0',
+    RATE_LIMIT_CALLER_PER_MINUTE: '0',
+    AUTH_JWT_SECRET: secret,
+    PORT: '0',
+    HOST: '127.0.0.1',
+  };
+}
+
+/**
  * Starts the real gateway (`node dist/src/main.js`, the same entry point as `npm start`) on an ephemeral port
  * and resolves when it listens. A separate process, so its memory is its own and measurable.
  */

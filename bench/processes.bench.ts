@@ -6,7 +6,13 @@ import { fromSql } from 'pgvector';
 import { signToken } from '../src/auth/jwt';
 import { projectRoot } from '../src/common/project-root';
 import { log, machine, writeResults } from './bench-utils';
-import { graphql, runConcurrent, startGatewayProcess, type LoadResult } from './load-harness';
+import {
+  graphql,
+  runConcurrent,
+  startGatewayProcess,
+  type LoadResult,
+  readOnlyGatewayEnv,
+} from './load-harness';
 import { integerOption, parseCommandLine, usageError } from '../src/cli/command-line';
 
 const HELP = `Usage: npm run bench:processes -- --url postgres://postgres@127.0.0.1:5432/srg_bench [--requests 400] [--concurrency 8]
@@ -48,24 +54,13 @@ async function main(): Promise<void> {
       variables: { input: { query: '', k: 10, mode: 'VECTOR', embedding: fromSql(r.e) as number[] } },
     }),
   }));
-  const gatewayUrl = new URL(url);
-  gatewayUrl.username = 'srg_gateway';
   const results: { processes: number; round: number; load: LoadResult; cpuMs: number }[] = [];
   const loadStart = os.loadavg();
   for (const round of [1, 2]) {
     for (const processes of [1, 2]) {
       const gateway = await startGatewayProcess(projectRoot(), {
-        NODE_ENV: 'production',
-        DATABASE_URL: gatewayUrl.toString(),
-        MIGRATION_DATABASE_URL: url,
+        ...readOnlyGatewayEnv(url, secret),
         WEB_CONCURRENCY: String(processes),
-        RETRIEVAL_CALIBRATION_AUTO: 'false',
-        RETRIEVAL_INDEX_AUTOBUILD: 'false',
-        RATE_LIMIT_MERCHANT_PER_MINUTE: '0',
-        RATE_LIMIT_CALLER_PER_MINUTE: '0',
-        AUTH_JWT_SECRET: secret,
-        PORT: '0',
-        HOST: '127.0.0.1',
       });
       try {
         const call = (i: number) =>

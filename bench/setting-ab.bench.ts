@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { integerOption, parseCommandLine, usageError } from '../src/cli/command-line';
 import { projectRoot } from '../src/common/project-root';
 import { commitStamp, log, machine, percentile, writeResults } from './bench-utils';
-import { type GatewayProcess, graphql, startGatewayProcess } from './load-harness';
+import { type GatewayProcess, graphql, startGatewayProcess, readOnlyGatewayEnv } from './load-harness';
 import { retrievalBodies } from './retrieval-bodies';
 
 const HELP = `Usage: npm run bench:setting-ab -- --url postgres://postgres@127.0.0.1:5432/srg_bench --set NAME=A,B
@@ -52,20 +52,9 @@ async function main(): Promise<void> {
   const url = values.url;
   const secret = crypto.randomBytes(32).toString('hex');
   const bodies = await retrievalBodies(url, secret, merchant, 'base64');
-  const gatewayUrl = new URL(url);
-  gatewayUrl.username = 'srg_gateway';
   const start = (value: string) =>
     startGatewayProcess(projectRoot(), {
-      NODE_ENV: 'production',
-      DATABASE_URL: gatewayUrl.toString(),
-      MIGRATION_DATABASE_URL: url,
-      RETRIEVAL_CALIBRATION_AUTO: 'false',
-      RETRIEVAL_INDEX_AUTOBUILD: 'false',
-      RATE_LIMIT_MERCHANT_PER_MINUTE: '0',
-      RATE_LIMIT_CALLER_PER_MINUTE: '0',
-      AUTH_JWT_SECRET: secret,
-      PORT: '0',
-      HOST: '127.0.0.1',
+      ...readOnlyGatewayEnv(url, secret),
       [name]: value,
     });
   const sides: Side[] = [];
