@@ -56,12 +56,13 @@ export interface Recorded {
   values: unknown[];
   /** The prepared statement's name when the product sent it as one (the search statement on one node). */
   name?: string;
-  /**
-   * Sent in pg's pipeline mode (TenantSession.readAhead): then `trip` numbers its round trip, and the statements
-   * of one trip (sent before any reply came back) are replayed together.
-   */
+  /** Sent in pg's pipeline mode (TenantSession.readAhead): replayed together with the others of its trip. */
   pipelined?: boolean;
-  trip?: number;
+  /**
+   * Its round trip: how many replies (on any connection) had come back when it was sent. Statements sent before
+   * any reply to the one before share a trip.
+   */
+  trip: number;
 }
 
 /**
@@ -78,8 +79,10 @@ export async function recordSql<T>(
   const statements: Recorded[] = [];
   let replies = 0;
   proto.query = function (this: object, ...args: unknown[]) {
-    const pipelined =
-      (this as { pipeline?: boolean }).pipeline === true ? { pipelined: true, trip: replies } : {};
+    const pipelined = {
+      trip: replies,
+      ...((this as { pipeline?: boolean }).pipeline === true ? { pipelined: true } : {}),
+    };
     if (typeof args[0] === 'string' && include(this))
       statements.push({
         text: args[0],
@@ -139,8 +142,8 @@ export async function replay(
     for (let i = 0; i < statements.length;) {
       // Statements the product pipelined go out together here too, in one round trip, as it sent them.
       let j = i + 1;
-      const trip = statements[i].pipelined === true ? statements[i].trip : undefined;
-      if (trip !== undefined)
+      const trip = statements[i].trip;
+      if (statements[i].pipelined === true)
         while (j < statements.length && statements[j].pipelined === true && statements[j].trip === trip) j++;
       const group = statements.slice(i, j);
       const texts: string[] = [];

@@ -1,4 +1,5 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { recordSql } from '../bench/load-harness';
 import { principalsFor } from '../src/auth/identity';
 import { RetrievalService, type RetrieveQuery } from '../src/retrieval/retrieval.service';
 import { SearchStrategy } from '../src/retrieval/search-strategy';
@@ -24,33 +25,35 @@ describe('one round trip per retrieval', () => {
 
   /**
    * Every statement any pg client sends while `fn` runs (tests run one at a time in this file), and the round
-   * trips they took: a statement sent before any reply to the previous one came back travels in the same trip.
+   * trips they took (the benchmark's recorder: a statement sent before any reply to the one before shares its trip).
    */
   async function statements<T>(
     fn: () => Promise<T>,
   ): Promise<{ result: T; sent: string[]; roundTrips: number }> {
-    const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
-    const original = proto.query;
-    const sent: string[] = [];
-    const repliesBefore: number[] = [];
-    let replies = 0;
-    proto.query = function (this: unknown, ...args: unknown[]) {
-      const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string })?.text;
-      sent.push(String(text));
-      repliesBefore.push(replies);
-      const result = original.apply(this, args);
-      if (result instanceof Promise)
-        result.then(
-          () => replies++,
-          () => replies++,
-        );
-      return result;
+    const { result, statements: recorded } = await recordSql(fn);
+    return {
+      result,
+      sent: recorded.map((r) => r.text),
+      roundTrips: new Set(recorded.map((r) => r.trip)).size,
     };
+  }
+
+  /** Runs `fn` with a calibration row stored for the merchant's version 1, removed afterwards. */
+  async function withCalibration(
+    merchant: string,
+    row: { path: string; rerank: number; efSearch: number | null; candidates: number | null },
+    fn: () => Promise<void>,
+  ): Promise<void> {
+    await t.db.dataSource.query(
+      `INSERT INTO retrieval_calibrations (merchant_id, corpus_version, path, exact_max_readable, quantized_rerank,
+         hnsw_ef_search, hnsw_candidates, sample_size, merchant_rows, took_ms)
+       VALUES ($1, 1, $2, 0, $3, $4, $5, 0, 150, 0)`,
+      [merchant, row.path, row.rerank, row.efSearch, row.candidates],
+    );
     try {
-      const result = await fn();
-      return { result, sent, roundTrips: new Set(repliesBefore).size };
+      await fn();
     } finally {
-      proto.query = original;
+      await t.db.dataSource.query(`DELETE FROM retrieval_calibrations WHERE merchant_id = $1`, [merchant]);
     }
   }
 
@@ -174,40 +177,36 @@ describe('one round trip per retrieval', () => {
     const q = { mode: 'vector' as const, query: 'parcel tracking courier', k: 7 };
     const before = await retrieve(identity, q); // this process knows the merchant without a calibration
     expect(before.strategy).toBe('hnsw');
-    await t.db.dataSource.query(
-      `INSERT INTO retrieval_calibrations (merchant_id, corpus_version, path, exact_max_readable, quantized_rerank,
-         hnsw_ef_search, hnsw_candidates, sample_size, merchant_rows, took_ms)
-       VALUES ($1, 1, 'quantized', 0, 100, NULL, NULL, 0, 150, 0)`,
-      [big],
+    await withCalibration(
+      big,
+      { path: 'quantized', rerank: 100, efSearch: null, candidates: null },
+      async () => {
+        const changed = await statements(() => retrieve(identity, q));
+        expect(changed.result.strategy).toBe('quantized');
+        expect(changed.result.settings).not.toBe('defaults'); // the row's own (measured on no index: 'stale-')
+        if (!(await isDistributed(t.db.dataSource.manager))) {
+          // The HNSW statement went out ahead and was dropped; the quantized one, ahead of the new facts, answered.
+          const searches = changed.sent.filter((text) => text.startsWith('WITH '));
+          expect(searches).toHaveLength(2);
+          expect(searches[0]).toContain('hnsw_graph');
+          expect(searches[1]).not.toContain('hnsw_graph');
+          expect(changed.sent).toHaveLength(6);
+          expect(changed.roundTrips).toBe(2);
+        }
+        // What a process that never saw the merchant answers.
+        const fresh = new RetrievalService(
+          t.services.embedders,
+          new SearchStrategy(new SearchRepository(), t.config),
+          t.config,
+        );
+        const cold = await fresh.retrieve(t.services.sessions.open(identity), q);
+        expect(cold.strategy).toBe('quantized');
+        expect(changed.result.chunks).toEqual(cold.chunks);
+        const next = await statements(() => retrieve(identity, q));
+        expect(next.sent).toHaveLength(3);
+        expect(next.result.chunks).toEqual(cold.chunks);
+      },
     );
-    try {
-      const changed = await statements(() => retrieve(identity, q));
-      expect(changed.result.strategy).toBe('quantized');
-      expect(changed.result.settings).not.toBe('defaults'); // the row's own (measured on no index: 'stale-')
-      if (!(await isDistributed(t.db.dataSource.manager))) {
-        // The HNSW statement went out ahead and was dropped; the quantized one, ahead of the new facts, answered.
-        const searches = changed.sent.filter((text) => text.startsWith('WITH '));
-        expect(searches).toHaveLength(2);
-        expect(searches[0]).toContain('hnsw_graph');
-        expect(searches[1]).not.toContain('hnsw_graph');
-        expect(changed.sent).toHaveLength(6);
-        expect(changed.roundTrips).toBe(2);
-      }
-      // What a process that never saw the merchant answers.
-      const fresh = new RetrievalService(
-        t.services.embedders,
-        new SearchStrategy(new SearchRepository(), t.config),
-        t.config,
-      );
-      const cold = await fresh.retrieve(t.services.sessions.open(identity), q);
-      expect(cold.strategy).toBe('quantized');
-      expect(changed.result.chunks).toEqual(cold.chunks);
-      const next = await statements(() => retrieve(identity, q));
-      expect(next.sent).toHaveLength(3);
-      expect(next.result.chunks).toEqual(cold.chunks);
-    } finally {
-      await t.db.dataSource.query(`DELETE FROM retrieval_calibrations WHERE merchant_id = $1`, [big]);
-    }
   });
 
   it('readAhead: a failed first statement is thrown and rolled back, a failed search is handed back; the connection stays usable', async () => {
@@ -240,14 +239,8 @@ describe('one round trip per retrieval', () => {
   it('the quantized fallback of a short HNSW scan is part of the same statement', async () => {
     const identity = reader(big);
     await retrieve(identity, { mode: 'vector' });
-    await t.db.dataSource.query(
-      `INSERT INTO retrieval_calibrations (merchant_id, corpus_version, path, exact_max_readable, quantized_rerank,
-         hnsw_ef_search, hnsw_candidates, sample_size, merchant_rows, took_ms)
-       VALUES ($1, 1, 'hnsw', 0, 400, 1, 1, 0, 150, 0)`,
-      [big],
-    );
-    await retrieve(identity, { mode: 'vector' }); // the process sees the calibration
-    try {
+    await withCalibration(big, { path: 'hnsw', rerank: 400, efSearch: 1, candidates: 1 }, async () => {
+      await retrieve(identity, { mode: 'vector' }); // the process sees the calibration
       // ef_search 1 with max_scan_tuples from the test config: the scan may come back short for a filter far
       // from the query; whichever path answered, it is one statement.
       const { result, sent } = await statements(() =>
@@ -260,9 +253,7 @@ describe('one round trip per retrieval', () => {
       expect(result.chunks).toHaveLength(15);
       expect(result.strategy).toMatch(/^hnsw/);
       expect(sent).toHaveLength(3);
-    } finally {
-      await t.db.dataSource.query(`DELETE FROM retrieval_calibrations WHERE merchant_id = $1`, [big]);
-    }
+    });
   });
 
   it('prepares the search statement once per connection and plans it once (a generic plan using the dedicated index)', async () => {
@@ -307,31 +298,27 @@ describe('one round trip per retrieval', () => {
 
   it('in the generic plan the query is quantized once, not for every row of the shortlist', async () => {
     const identity = reader(big);
-    await t.db.dataSource.query(
-      `INSERT INTO retrieval_calibrations (merchant_id, corpus_version, path, exact_max_readable, quantized_rerank,
-         hnsw_ef_search, hnsw_candidates, sample_size, merchant_rows, took_ms)
-       VALUES ($1, 1, 'quantized', 0, 100, NULL, NULL, 0, 150, 0)`,
-      [big],
-    );
-    try {
-      await retrieve(identity, { mode: 'vector' });
-      const explained = await retrieve(identity, { mode: 'vector', explain: true });
-      expect(explained.strategy).toBe('quantized');
-      const plan = explained.plan!.join('\n');
-      // A parameter is no constant: binary_quantize($1) in the sort key ran once per candidate (~3 µs each).
-      // Citus: an unnamed statement planned for its values, the bits a constant folded at planning.
-      if (await isDistributed(t.db.dataSource.manager)) {
+    await withCalibration(
+      big,
+      { path: 'quantized', rerank: 100, efSearch: null, candidates: null },
+      async () => {
+        await retrieve(identity, { mode: 'vector' });
+        const explained = await retrieve(identity, { mode: 'vector', explain: true });
+        expect(explained.strategy).toBe('quantized');
+        const plan = explained.plan!.join('\n');
+        // A parameter is no constant: binary_quantize($1) in the sort key ran once per candidate (~3 µs each).
+        // Citus: an unnamed statement planned for its values, the bits a constant folded at planning.
+        if (await isDistributed(t.db.dataSource.manager)) {
+          expect(plan).not.toMatch(/Sort Key:.*binary_quantize/);
+          return;
+        }
+        // An InitPlan's output: `$11` (PostgreSQL 15), `(InitPlan 11).col1` (17, the embedded database).
+        expect(plan).toMatch(
+          /Sort Key: \(+c_\d+\.embedding_bq\)::"bit" <~> (?:\$\d+|\(InitPlan \d+\)\.col1)\)/,
+        );
         expect(plan).not.toMatch(/Sort Key:.*binary_quantize/);
-        return;
-      }
-      // An InitPlan's output: `$11` (PostgreSQL 15), `(InitPlan 11).col1` (17, the embedded database).
-      expect(plan).toMatch(
-        /Sort Key: \(+c_\d+\.embedding_bq\)::"bit" <~> (?:\$\d+|\(InitPlan \d+\)\.col1)\)/,
-      );
-      expect(plan).not.toMatch(/Sort Key:.*binary_quantize/);
-    } finally {
-      await t.db.dataSource.query(`DELETE FROM retrieval_calibrations WHERE merchant_id = $1`, [big]);
-    }
+      },
+    );
   });
 
   it('calibration times the exact path in the gated form (ids first, a probe per id), with the same answers', async () => {

@@ -265,28 +265,24 @@ export class RetrievalService {
 
   /**
    * The search in one round trip (TenantSession.readAhead), built from the facts this process last read. Null when
-   * the facts read in the same transaction call for another statement (a flipped version, a new index or
-   * calibration): nothing it read is used, and the caller asks again the usual way.
+   * the facts read in the same transaction call for another plan (a flipped version, a new index or calibration):
+   * nothing it read is used, and the caller asks again. Undefined when there is no statement to send (a keyword
+   * query without terms): the caller goes the usual way.
    */
   private async searchAhead(
     session: TenantSession,
     prelude: string,
     assumed: SearchPlan,
     decide: (rows: Row[]) => 'no-corpus' | 'stale' | { plan: SearchPlan },
-  ): Promise<Found | null> {
-    const scope = session.scope;
-    const statement = this.strategy.statement(scope, assumed);
-    if (statement === null) return null;
+  ): Promise<Found | null | undefined> {
+    const statement = this.strategy.statement(session.scope, assumed);
+    if (statement === null) return undefined;
     const ahead = await session.readAhead(prelude, statement);
     const decision = decide(ahead.preludeRows);
     if (typeof decision === 'string') return decision;
-    const actual = this.strategy.statement(scope, decision.plan);
-    if (
-      actual === null ||
-      actual.text !== statement.text ||
-      !isDeepStrictEqual(actual.values, statement.values)
-    )
-      return null;
+    // The statement is a pure function of the caller's scope and the plan, so the same plan is the same statement.
+    // The request's parts (vector, filter) are the same objects in both plans; the facts' parts compare by value.
+    if (!isDeepStrictEqual(decision.plan, assumed)) return null;
     if ('error' in ahead) throw ahead.error;
     const out = this.strategy.outcome(decision.plan, ahead.rows);
     return { vectorSide: out.vector, keywordSide: out.keyword, explained: null };
