@@ -1,6 +1,8 @@
 import 'reflect-metadata';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { integerOption, parseCommandLine, usageError } from '../src/cli/command-line';
 import { projectRoot } from '../src/common/project-root';
@@ -8,16 +10,20 @@ import { commitStamp, log, machine, percentile, writeResults } from './bench-uti
 import { type GatewayProcess, graphql, startGatewayProcess, readOnlyGatewayEnv } from './load-harness';
 import { retrievalBodies } from './retrieval-bodies';
 
-const HELP = `Usage: npm run bench:setting-ab -- --url postgres://postgres@127.0.0.1:5432/srg_bench --set NAME=A,B
+const HELP = `Usage: npm run bench:setting-ab -- --url postgres://postgres@127.0.0.1:5432/srg_bench
+                                (--set NAME=A,B | --against DIR --label NAME)
                                 [--requests 2000] [--concurrency 1] [--merchant ID] [--label NAME]
 
 One gateway setting, A against B, side by side: two real gateways (dist/src/main.js, production settings), one
-with NAME=A and one with NAME=B, on the same database, sent the same VECTOR retrievals (stored vectors of the
+with NAME=A and one with NAME=B (or, with --against, the build in another checkout against this one), on the same
+database, sent the same VECTOR retrievals (stored vectors of the
 merchants \`npm run bench\` loaded, as their staff, k = 10, the vector as embeddingBase64). The requests alternate
 between the two, request by request (A then B, then B then A), so a noisy neighbour weighs on both alike; at a
 concurrency above 1 each worker alternates the same way. Reports each side's p50 / p95 / mean latency and the CPU
 each gateway process used per request (/proc), and B / A. Reads the database and writes nothing into it.
   --set NAME=A,B    the configuration variable and its two values, e.g. RETRIEVAL_SEND_AHEAD=false,true
+  --against DIR     side A runs DIR/dist/src/main.js (another checkout, e.g. a git worktree of an older commit,
+                    built with \`npm run build\`), side B this checkout's dist: a code change, side by side
   --merchant ID     retrievals of that merchant only (e.g. bm0000-xl)
   --label NAME      results go to docs/benchmarks/setting-ab-<label>-c<concurrency>.{json,md} (default: the variable's name)`;
 
@@ -32,6 +38,7 @@ async function main(): Promise<void> {
     options: {
       url: { type: 'string' },
       set: { type: 'string' },
+      against: { type: 'string' },
       requests: { type: 'string' },
       concurrency: { type: 'string' },
       merchant: { type: 'string' },
@@ -39,9 +46,17 @@ async function main(): Promise<void> {
     },
   });
   if (!values.url) usageError(HELP, '--url is required');
-  const m = /^([A-Z][A-Z0-9_]*)=([^,]*),([^,]*)$/.exec(values.set ?? '');
+  if ((values.set === undefined) === (values.against === undefined))
+    usageError(HELP, 'give either --set NAME=A,B or --against DIR');
+  const against = values.against === undefined ? undefined : path.resolve(values.against);
+  if (against !== undefined && !fs.existsSync(path.join(against, 'dist/src/main.js')))
+    usageError(HELP, `--against: ${against}/dist/src/main.js does not exist (run npm run build there)`);
+  if (against !== undefined && values.label === undefined) usageError(HELP, '--against needs --label NAME');
+  const m = /^([A-Z][A-Z0-9_]*)=([^,]*),([^,]*)$/.exec(values.set ?? 'BUILD=,');
   if (!m) usageError(HELP, '--set takes NAME=A,B');
-  const [, name, a, b] = m;
+  const name = m[1];
+  const [a, b] = against === undefined ? [m[2], m[3]] : [commitStamp(against), commitStamp()];
+  const roots = [against ?? projectRoot(), projectRoot()];
   const merchant = values.merchant ?? null;
   if (merchant !== null && !/^[A-Za-z0-9_-]{1,64}$/.test(merchant))
     usageError(HELP, '--merchant must be a merchant id (letters, digits, - and _)');
@@ -52,14 +67,15 @@ async function main(): Promise<void> {
   const url = values.url;
   const secret = crypto.randomBytes(32).toString('hex');
   const bodies = await retrievalBodies(url, secret, merchant, 'base64');
-  const start = (value: string) =>
-    startGatewayProcess(projectRoot(), {
+  const start = (value: string, root: string) =>
+    startGatewayProcess(root, {
       ...readOnlyGatewayEnv(url, secret),
-      [name]: value,
+      ...(against === undefined ? { [name]: value } : {}),
     });
   const sides: Side[] = [];
   try {
-    for (const value of [a, b]) sides.push({ value, gateway: await start(value), ms: [] });
+    for (const [k, value] of [a, b].entries())
+      sides.push({ value, gateway: await start(value, roots[k]), ms: [] });
     const ask = (side: Side, i: number) => {
       const r = bodies[i % bodies.length];
       return graphql(side.gateway.url, r.token, r.body);
@@ -96,7 +112,8 @@ async function main(): Promise<void> {
       machine: machine(),
       loadStart,
       loadEnd: os.loadavg(),
-      setting: name,
+      setting: against === undefined ? name : null,
+      against: against === undefined ? null : a,
       requests,
       concurrency,
       merchant,
@@ -104,10 +121,12 @@ async function main(): Promise<void> {
     };
     const f = (x: number) => x.toFixed(2);
     const ratio = (k: 'p50' | 'p95' | 'mean' | 'cpuMsPerRequest') => (stats[1][k] / stats[0][k]).toFixed(2);
+    const how =
+      against === undefined ? `--set ${name}=${a},${b}` : `--against <checkout of ${a}> --label ${label}`;
     const md = [
-      `# ${name}: ${a} against ${b}, side by side`,
+      `# ${against === undefined ? name : 'build'}: ${a} against ${b}, side by side`,
       '',
-      `\`npm run bench:setting-ab -- --set ${name}=${a},${b} --requests ${requests} --concurrency ${concurrency}${
+      `\`npm run bench:setting-ab -- ${how} --requests ${requests} --concurrency ${concurrency}${
         merchant === null ? '' : ` --merchant ${merchant}`
       }\` — ${result.date.slice(0, 16).replace('T', ' ')} UTC, commit \`${result.commit}\`, ${result.machine}; load average ` +
         `${loadStart.map((l) => l.toFixed(1)).join(' / ')} → ${result.loadEnd.map((l) => l.toFixed(1)).join(' / ')} (shared machine). ` +
@@ -116,7 +135,7 @@ async function main(): Promise<void> {
         }), alternated request by request, ${concurrency} in flight; milliseconds over HTTP, and the CPU each ` +
         'gateway process used per request.',
       '',
-      `| ${name} | p50 | p95 | mean | gateway CPU per request |`,
+      `| ${against === undefined ? name : 'commit'} | p50 | p95 | mean | gateway CPU per request |`,
       '|---|---:|---:|---:|---:|',
       ...stats.map(
         (s) => `| ${s.value} | ${f(s.p50)} | ${f(s.p95)} | ${f(s.mean)} | ${f(s.cpuMsPerRequest)} |`,
