@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import http from 'node:http';
 import { type AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
@@ -43,12 +42,12 @@ import { TicketResolver } from './tickets/ticket.resolver';
 import { RetrievalResolver, RetrievedChunkResolver } from './retrieval/retrieval.resolver';
 import { CalibrationResolver } from './retrieval/calibration.resolver';
 import { SynonymResolver } from './synonyms/synonym.resolver';
-import { bindRequestContext, mountOpsRoutes, operationOutcomePlugin, trackRequests } from './ops/http';
+import { ErrorOrigins, mountOpsRoutes, operationOutcomePlugin, trackRequests } from './ops/http';
 import { createLogger, type Logger, safeError } from './ops/logger';
 import { ProvisionedMerchants } from './merchants/provisioned-merchants';
 import { GatewayMetrics } from './ops/metrics';
 import { knownMigrationNames, ReadinessCheck } from './ops/readiness';
-import { currentRequest } from './ops/request-context';
+import { requestIdFrom, requestStateOf } from './ops/request-context';
 import { NO_SERVICE_EVENTS } from './ops/service-events';
 import { createServices, type Services } from './services';
 
@@ -117,8 +116,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     graphqlPath: '/graphql',
     log: (message, fields) => logger.warn(fields ?? {}, message),
   });
-  const onInternalError = (err: unknown): void =>
-    logger.error({ requestId: currentRequest()?.id, error: safeError(err) }, 'internal error');
+  const origins = new ErrorOrigins();
+  const onInternalError = (err: unknown, requestId?: string): void =>
+    logger.error(
+      { requestId: requestId ?? origins.requestIdOf(err), error: safeError(err) },
+      'internal error',
+    );
   const provisioned = new ProvisionedMerchants((id) => services.merchants.exists(id));
   const rateLimiter = createRateLimiter(config.rateLimit, (message, fields) =>
     logger.warn(fields ?? {}, message),
@@ -141,7 +144,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.ops.shutdownTimeoutMs }),
       queryCostPlugin(config.api),
-      operationOutcomePlugin(),
+      operationOutcomePlugin(origins),
       // Apollo's landing pages load from a CDN; the offline IDE is served by the playground router instead.
       ApolloServerPluginLandingPageDisabled(),
       // No type or field carries a cache hint, so Apollo's default cache-control plugin only added a hook per
@@ -180,10 +183,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   app.use(
     '/graphql',
     ...graphqlRequestGuards(config.api, schema),
-    bindRequestContext,
     expressMiddleware(server, {
-      context: async ({ req }): Promise<GatewayContext> => {
-        const requestId = currentRequest()?.id ?? crypto.randomUUID();
+      context: async ({ req, res }): Promise<GatewayContext> => {
+        const request = requestStateOf(res) ?? { id: requestIdFrom(undefined), startedAt: performance.now() };
         const operations = Array.isArray(req.body) ? req.body.length : 1;
         try {
           const identity = await authenticate(req.header('authorization'), req.header('x-api-key'));
@@ -199,9 +201,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
             manifest,
             config.persistedQueries.tokenOperations,
           );
-          const session = identity ? services.sessions.open(identity) : null;
+          const session = identity ? services.sessions.open(identity, request.id) : null;
           return {
-            requestId,
+            request,
             identity,
             session,
             loaders: session ? createLoaders(session, services.documents, services.tickets) : null,
@@ -217,6 +219,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
               extensions: { code: err.code, http: { status: CONTEXT_ERROR_STATUS[err.code] ?? 400 } },
             });
           }
+          origins.note(err, request.id); // Apollo formats it without running the plugins
           throw err;
         }
       },

@@ -4,9 +4,10 @@ import { createGateway } from '../src/app';
 import { loadConfig } from '../src/config/config';
 import { openDatabase } from '../src/db/database';
 import { createEmbedder } from '../src/embeddings/embedder.factory';
+import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
 import { createLogger } from '../src/ops/logger';
 import { knownMigrationNames } from '../src/ops/readiness';
-import { runInRequest } from '../src/ops/request-context';
+import { nameTransaction } from '../src/ops/request-context';
 import { nativeTestUrl, TEST_JWT_SECRET } from './support/test-env';
 import {
   ADA_ADMIN,
@@ -232,14 +233,79 @@ describe('operations endpoints, metrics and logs over real HTTP', () => {
   });
 
   it('tags a request’s transactions with its request id, transaction-locally', async () => {
+    const merchant = await createTestMerchant(t, 'opstag');
+    const identity = {
+      merchantId: merchant,
+      userId: 'u1',
+      roles: ['agent'],
+      principals: ['u1', 'role:agent'],
+    };
+    const session = t.services.sessions.open(identity, 'ops-tag-1');
+    const NAME = "SELECT current_setting('application_name') AS name";
+    // Both ways a request's session opens a transaction: TypeORM's (writes, lists) and the hot read path's.
+    const written: { name: string }[] = await session.transaction((m) => m.query(NAME));
+    expect(written[0].name).toBe('srg:ops-tag-1');
+    const read = await session.read(NAME, (_client, rows) => Promise.resolve(rows));
+    expect(read[0].name).toBe('srg:ops-tag-1');
+    // A session without a request (a command-line tool) keeps the pool's name.
+    const untagged: { name: string }[] = await t.services.sessions
+      .open(identity)
+      .transaction((m) => m.query(NAME));
+    expect(untagged[0].name).not.toContain('srg:');
+    // An owner's transaction a request opens (creating an API key) is named by its first statement.
     const ds = t.db.dataSource;
-    const inside: { name: string }[] = await runInRequest({ id: 'ops-tag-1', startedAt: 0 }, () =>
-      ds.transaction((m) => m.query("SELECT current_setting('application_name') AS name")),
-    );
-    expect(inside[0].name).toBe('srg:ops-tag-1');
+    const owner: { name: string }[] = await ds.transaction(async (m) => {
+      await nameTransaction(m, 'ops-tag-2');
+      return m.query(NAME);
+    });
+    expect(owner[0].name).toBe('srg:ops-tag-2');
     // Reverted at commit: the next user of the (on PGlite: only) session sees the pool's own name.
-    const after: { name: string }[] = await ds.query("SELECT current_setting('application_name') AS name");
-    expect(after[0].name).not.toContain('ops-tag-1');
+    const after: { name: string }[] = await ds.query(NAME);
+    expect(after[0].name).not.toMatch(/ops-tag-[12]/);
+  });
+
+  it('logs an internal error with the id of the request it happened in, and sends only a masked error', async () => {
+    // After provisioning, the embedder claims and returns 1535 dimensions: validation passes and PostgreSQL's
+    // trigger rejects the chunk INSERT (the corpus version is 1536-d), an error no rule of ours expects.
+    const good = new LocalHashEmbedder(1536);
+    const short = new LocalHashEmbedder(1535);
+    let short1535 = false;
+    const broken = await startTestGateway({
+      logger: createLogger('debug', logs),
+      embedder: {
+        model: good.model,
+        get dimensions() {
+          return short1535 ? 1535 : 1536;
+        },
+        embed: (texts) => (short1535 ? short : good).embed(texts),
+      },
+    });
+    try {
+      const merchant = await createTestMerchant(broken, 'opsboom');
+      short1535 = true;
+      const res = await post(
+        broken,
+        { query: INGEST, variables: { input: { title: 'T', text: 'Some text.', acl: ['role:agent'] } } },
+        {
+          authorization: `Bearer ${broken.token({ ...ADA_ADMIN, merchantId: merchant })}`,
+          'x-request-id': 'ops-boom-1',
+        },
+      );
+      const errors = res.json.errors as { extensions: { code: string }; message: string }[];
+      expect(errors[0]).toMatchObject({
+        message: 'Internal server error',
+        extensions: { code: 'INTERNAL_SERVER_ERROR' },
+      });
+      const line = logs.lines.find((l) => l.msg === 'internal error' && l.requestId === 'ops-boom-1');
+      expect(line?.level).toBe('error');
+      // safeError's form of a database error: its SQLSTATE, never its message (which can quote customers' text).
+      expect((line?.error as { sqlState?: unknown } | undefined)?.sqlState).toMatch(/^[0-9A-Z]{5}$/);
+      expect(logs.lines.find((l) => l.msg === 'request' && l.requestId === 'ops-boom-1')).toMatchObject({
+        outcome: 'INTERNAL_SERVER_ERROR',
+      });
+    } finally {
+      await broken.close();
+    }
   });
 });
 

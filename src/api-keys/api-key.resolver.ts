@@ -15,7 +15,7 @@ export class ApiKeyResolver {
     @Arg('input', () => CreateApiKeyInput) input: CreateApiKeyInput,
     @Ctx() ctx: GatewayContext,
   ): Promise<CreatedApiKey> {
-    return this.keys.createFor(requireIdentity(ctx), input);
+    return this.keys.createFor(requireIdentity(ctx), input, ctx.request.id);
   }
 
   @Mutation(() => ApiKey, {

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { type DataSource } from 'typeorm';
 import { API_KEY_SCOPES, type ApiKeyScope, type Identity } from '../auth/identity';
+import { nameTransaction } from '../ops/request-context';
 import { badInput, forbidden, notFound, unauthenticated } from '../common/errors/domain-error';
 import { assertSourceId, assertText, normalizeAcl } from '../common/validation';
 import { type Config } from '../config/config';
@@ -52,9 +53,14 @@ export class ApiKeyService {
     }
   }
 
-  async createFor(identity: Identity, input: NewApiKey): Promise<{ apiKey: ApiKey; key: string }> {
+  /** requestId: the GraphQL request creating it, whose id names the transaction in PostgreSQL. */
+  async createFor(
+    identity: Identity,
+    input: NewApiKey,
+    requestId: string,
+  ): Promise<{ apiKey: ApiKey; key: string }> {
     this.assertMayManageKeys(identity);
-    return this.create(identity.merchantId, input, identity.userId);
+    return this.create(identity.merchantId, input, identity.userId, requestId);
   }
 
   async listFor(identity: Identity, includeRevoked: boolean): Promise<ApiKey[]> {
@@ -72,6 +78,7 @@ export class ApiKeyService {
     merchantId: string,
     input: NewApiKey,
     createdBy: string,
+    requestId?: string,
   ): Promise<{ apiKey: ApiKey; key: string }> {
     assertSourceId('merchant id', merchantId);
     const name = assertText('name', input.name, 200).trim();
@@ -94,6 +101,7 @@ export class ApiKeyService {
     const id = crypto.randomBytes(8).toString('hex');
     const secret = crypto.randomBytes(32).toString('base64url');
     const apiKey = await this.dataSource.transaction(async (m) => {
+      if (requestId !== undefined) await nameTransaction(m, requestId);
       if (!(await this.merchants.exists(m, merchantId)))
         throw notFound(`Merchant ${merchantId} does not exist`);
       return this.keys.insert(m, merchantId, {

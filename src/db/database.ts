@@ -2,7 +2,6 @@ import pg from 'pg';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { migrations } from '../../migrations';
 import { type Config } from '../config/config';
-import { RequestTagSubscriber } from '../ops/request-tag.subscriber';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres';
 import { entities } from './entities';
 
@@ -204,8 +203,6 @@ export async function openDatabase(config: Config, options: OpenDatabaseOptions 
     migrations,
     migrationsTableName: 'schema_migrations',
     migrationsTransactionMode: 'each',
-    // Names each request's transactions after its request id (see src/ops/request-tag.subscriber.ts).
-    subscribers: [RequestTagSubscriber] as (typeof RequestTagSubscriber)[],
     synchronize: false,
     logging: false,
   } as const;

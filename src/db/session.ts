@@ -5,8 +5,7 @@ import { CONTENT_MANAGER_ROLE, GATEWAY_ROLE } from '../../migrations/17641000000
 import { type Identity, scopeOf, type TenantScope } from '../auth/identity';
 import { type ContentAccess, mayManageContent } from '../auth/permissions';
 import { type Config } from '../config/config';
-import { currentRequest } from '../ops/request-context';
-import { applicationNameFor } from '../ops/request-tag.subscriber';
+import { applicationNameFor } from '../ops/request-context';
 import { isDistributed } from './distributed';
 
 export { CONTENT_MANAGER_ROLE, GATEWAY_ROLE };
@@ -52,9 +51,18 @@ export class TenantSession implements Db {
     readonly identity: Identity,
     manageContent: boolean,
     private readonly claims: TenantClaimSigner,
+    /** The HTTP request it serves: its transactions are named after it (`application_name`); none in a CLI. */
+    readonly requestId?: string,
   ) {
     this.scope = scopeOf(identity);
     this.access = { scope: this.scope, manageAll: manageContent };
+  }
+
+  private requestTag(): string {
+    const id = this.requestId;
+    return id === undefined
+      ? ''
+      : `; SET LOCAL application_name = ${pg.escapeLiteral(applicationNameFor(id))}`;
   }
 
   /** Whether the database is Citus (asked once per process, src/db/distributed.ts). */
@@ -75,10 +83,7 @@ export class TenantSession implements Db {
     try {
       await runner.connect();
       const settings = await tenantSettingsSql(runner.manager, this.access, this.claims);
-      const request = currentRequest();
-      const tag = request
-        ? `; SET LOCAL application_name = ${pg.escapeLiteral(applicationNameFor(request.id))}`
-        : '';
+      const tag = this.requestTag();
       // From here on the connection may be inside a transaction (BEGIN ran, a later statement of the same query
       // may not have): the finally below ends it. isolation is one of IsolationLevel's literals, never caller text.
       state.isTransactionActive = true;
@@ -206,10 +211,7 @@ export class TenantSession implements Db {
         this.access,
         this.claims,
       );
-      const request = currentRequest();
-      const tag = request
-        ? `; SET LOCAL application_name = ${pg.escapeLiteral(applicationNameFor(request.id))}`
-        : '';
+      const tag = this.requestTag();
       return await use(client, `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; ${settings}${tag}`);
     } finally {
       client.removeListener('error', onError);
@@ -491,7 +493,8 @@ export class SessionFactory {
     this.claims = new TenantClaimSigner(ownerDataSource === dataSource ? null : ownerDataSource);
   }
 
-  open(identity: Identity): TenantSession {
-    return new TenantSession(this.dataSource, identity, mayManageContent(identity, this.config), this.claims);
+  open(identity: Identity, requestId?: string): TenantSession {
+    const manage = mayManageContent(identity, this.config);
+    return new TenantSession(this.dataSource, identity, manage, this.claims, requestId);
   }
 }

@@ -1,11 +1,13 @@
 import { type Identity } from '../auth/identity';
 import { unauthenticated } from '../common/errors/domain-error';
 import { type TenantSession } from '../db/session';
+import { type RequestState } from '../ops/request-context';
 import { type Loaders } from './loaders';
 
 export interface GatewayContext {
   identity: Identity | null;
-  requestId: string;
+  /** The HTTP request: its id, and what the outcome plugin records for the request log line and the metrics. */
+  request: RequestState;
   /**
    * The caller's way into the database, created from the identity: every transaction it opens runs under the
    * row-level security policies with the caller's merchant and principals. Null without an identity.

@@ -3,7 +3,7 @@ import express, { type ErrorRequestHandler, type RequestHandler, type Response }
 import { type GraphQLSchema } from 'graphql';
 import { ErrorCode } from '../common/errors/error-code';
 import { type Config } from '../config/config';
-import { type RequestState } from '../ops/request-context';
+import { requestStateOf } from '../ops/request-context';
 import { cachedShapeCheck } from './query-limits';
 
 type ApiLimits = Config['api'];
@@ -21,7 +21,7 @@ export function sendHttpError(
   details: Record<string, unknown> = {},
 ): void {
   // The request log line and metrics (src/ops/http.ts) then report the limit's code, not a bare BAD_REQUEST.
-  const state = res.locals.request as RequestState | undefined;
+  const state = requestStateOf(res);
   if (state) state.outcome = code;
   res.status(status).json({ errors: [{ message, extensions: { code, ...details } }] });
 }
@@ -99,7 +99,7 @@ export function graphqlRequestGuards(limits: ApiLimits, schema: GraphQLSchema): 
 /** body-parser's errors carry a `type`; anything else here is our bug and is masked. */
 export function graphqlHttpErrorHandler(
   limits: ApiLimits,
-  onInternalError: (err: unknown) => void,
+  onInternalError: (err: unknown, requestId: string | undefined) => void,
 ): ErrorRequestHandler {
   return (err: unknown, _req, res, next) => {
     if (res.headersSent) {
@@ -144,7 +144,7 @@ export function graphqlHttpErrorHandler(
           );
           return;
         }
-        onInternalError(err);
+        onInternalError(err, requestStateOf(res)?.id);
         sendHttpError(res, 500, ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error');
     }
   };

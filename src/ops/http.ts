@@ -5,7 +5,7 @@ import { type GatewayContext } from '../graphql/context';
 import { type Logger } from './logger';
 import { type GatewayMetrics, OTHER_OPERATION } from './metrics';
 import { type ReadinessCheck } from './readiness';
-import { currentRequest, requestIdFrom, type RequestState, runInRequest } from './request-context';
+import { requestIdFrom, type RequestState } from './request-context';
 
 const GRAPHQL_NAME = /^[_A-Za-z][_0-9A-Za-z]{0,63}$/;
 
@@ -37,7 +37,7 @@ export function trackRequests(
       startedAt: performance.now(),
     };
     const path = req.path; // routers below rewrite req.url while they handle the request
-    res.locals.request = state;
+    res.locals.request = state; // requestStateOf(res)
     res.setHeader('x-request-id', state.id);
     if (draining) res.setHeader('connection', 'close');
     metrics?.inFlight.inc();
@@ -90,36 +90,60 @@ export function trackRequests(
 }
 
 /**
- * Runs the rest of the request inside its async context. Mounted after the body parser on purpose: body-parser
- * resumes from the socket's stream events, which would drop a context entered before it.
+ * Which request an error was raised in, for the internal-error log line: Apollo's formatError, which decides that
+ * an error is internal, is not given the request. Errors are noted (with every error they wrap) where the request
+ * is known: the plugin below, and the context function.
  */
-export function bindRequestContext(_req: Request, res: Response, next: NextFunction): void {
-  const state = res.locals.request as RequestState | undefined;
-  if (state === undefined) return next();
-  runInRequest(state, () => next());
+export class ErrorOrigins {
+  private readonly requests = new WeakMap<object, string>();
+
+  note(error: unknown, requestId: string): void {
+    for (const e of wrapped(error)) if (!this.requests.has(e)) this.requests.set(e, requestId);
+  }
+
+  requestIdOf(error: unknown): string | undefined {
+    for (const e of wrapped(error)) {
+      const id = this.requests.get(e);
+      if (id !== undefined) return id;
+    }
+    return undefined;
+  }
 }
 
-/** Records the operation name, the caller's merchant and the outcome (`ok` or the first error's code). */
-export function operationOutcomePlugin(): ApolloServerPlugin<GatewayContext> {
+/** The error and those it wraps (GraphQLError's originalError), outermost first. */
+function* wrapped(error: unknown): Generator<object> {
+  for (let e = error, depth = 0; typeof e === 'object' && e !== null && depth < 8; depth++) {
+    yield e;
+    e = (e as { originalError?: unknown }).originalError;
+  }
+}
+
+/**
+ * Records the operation name, the caller's merchant and the outcome (`ok` or the first error's code) in the
+ * request's state, and notes which request each error belongs to (ErrorOrigins). Apollo calls didEncounterErrors
+ * before it formats them.
+ */
+export function operationOutcomePlugin(origins: ErrorOrigins): ApolloServerPlugin<GatewayContext> {
   return {
     requestDidStart() {
       return Promise.resolve({
         didResolveOperation(rc) {
-          const state = currentRequest();
-          if (state) state.operation = rc.operationName ?? '';
+          rc.contextValue.request.operation = rc.operationName ?? '';
+          return Promise.resolve();
+        },
+        didEncounterErrors(rc) {
+          for (const error of rc.errors) origins.note(error, rc.contextValue.request.id);
           return Promise.resolve();
         },
         willSendResponse(rc) {
-          const state = currentRequest();
-          if (state) {
-            state.operation ??= rc.request.operationName ?? '';
-            state.merchantId = rc.contextValue.identity?.merchantId;
-            const body = rc.response.body;
-            const errors = body.kind === 'single' ? body.singleResult.errors : undefined;
-            const code = errors?.[0]?.extensions?.code;
-            state.outcome =
-              errors === undefined || errors.length === 0 ? 'ok' : typeof code === 'string' ? code : 'other';
-          }
+          const state = rc.contextValue.request;
+          state.operation ??= rc.request.operationName ?? '';
+          state.merchantId = rc.contextValue.identity?.merchantId;
+          const body = rc.response.body;
+          const errors = body.kind === 'single' ? body.singleResult.errors : undefined;
+          const code = errors?.[0]?.extensions?.code;
+          state.outcome =
+            errors === undefined || errors.length === 0 ? 'ok' : typeof code === 'string' ? code : 'other';
           return Promise.resolve();
         },
       });

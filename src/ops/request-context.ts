@@ -1,7 +1,11 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import crypto from 'node:crypto';
 
-/** What the gateway knows about the HTTP request being served, filled in as the request goes along. */
+/**
+ * What the gateway knows about the HTTP request being served, filled in as the request goes along. It travels
+ * explicitly (res.locals, then the GraphQL context, then the TenantSession), not in an AsyncLocalStorage: on
+ * Node 20 one active AsyncLocalStorage turns on promise hooks for every promise of the process, which cost the
+ * retrieval hot path about a tenth of the gateway's CPU (docs/benchmarks/setting-ab-request-context-c1.md).
+ */
 export interface RequestState {
   readonly id: string;
   readonly startedAt: number;
@@ -12,19 +16,26 @@ export interface RequestState {
   merchantId?: string;
 }
 
-/**
- * The request id travels with the asynchronous work of a request (resolvers, services, TypeORM), so the database
- * layer can tag its transactions without every service signature carrying it. Only cross-cutting facts live
- * here; tenant scope is still passed explicitly.
- */
-const storage = new AsyncLocalStorage<RequestState>();
-
-export function runInRequest<T>(state: RequestState, fn: () => T): T {
-  return storage.run(state, fn);
+/** The state trackRequests (src/ops/http.ts) gave the response; on every route mounted after it. */
+export function requestStateOf(res: { locals: Record<string, unknown> }): RequestState | undefined {
+  return res.locals.request as RequestState | undefined;
 }
 
-export function currentRequest(): RequestState | undefined {
-  return storage.getStore();
+/** What a request's transactions are called in PostgreSQL: `srg:<request id>` (at most 60 of the 63 bytes kept). */
+export function applicationNameFor(requestId: string): string {
+  return `srg:${requestId}`;
+}
+
+/**
+ * Names the transaction `manager` is in after the request (transaction-locally: it reverts at COMMIT/ROLLBACK),
+ * for a TypeORM transaction a request opens on the owner's connection. A TenantSession's transactions do it in
+ * their first query instead, a round trip fewer.
+ */
+export async function nameTransaction(
+  manager: { query(sql: string, parameters: unknown[]): Promise<unknown> },
+  requestId: string,
+): Promise<void> {
+  await manager.query(`SELECT set_config('application_name', $1, true)`, [applicationNameFor(requestId)]);
 }
 
 /**
