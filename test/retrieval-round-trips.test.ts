@@ -5,7 +5,7 @@ import { RetrievalService, type RetrieveQuery } from '../src/retrieval/retrieval
 import { SearchStrategy } from '../src/retrieval/search-strategy';
 import { SearchRepository } from '../src/retrieval/search.repository';
 import { isDistributed } from '../src/db/distributed';
-import { pgSqlClient, preparedStatementName } from '../src/db/session';
+import { pgSqlClient, preparedStatementName } from '../src/db/sql-client';
 import { createTestMerchant, startTestGateway, type TestGateway } from './support/test-gateway';
 
 /**

@@ -3,7 +3,7 @@ import { type ContentAccess } from '../auth/permissions';
 import { type JsonObject } from '../common/graphql-scalars';
 import { SupportDocument } from './support-document.entity';
 import { isDistributed } from '../db/distributed';
-import { type SqlClient } from '../db/session';
+import { type SqlClient } from '../db/sql-client';
 import { type Upserted, upsertOutcomes, writtenRows } from '../db/write-result';
 
 export interface DocumentWrite {

@@ -14,7 +14,8 @@ import {
   type LiveVersions,
 } from '../corpus/corpus-version.repository';
 import { isDistributed } from '../db/distributed';
-import { type Db, managerClient } from '../db/session';
+import { type Db } from '../db/session';
+import { managerClient } from '../db/sql-client';
 import { type DocumentRepository, type DocumentWrite } from '../documents/document.repository';
 import { type SupportDocument } from '../documents/support-document.entity';
 import { type EmbedderRegistry } from '../embeddings/embedder.registry';

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { type TenantScope } from '../auth/identity';
 import { type JsonObject } from '../common/graphql-scalars';
-import { type Row } from '../db/session';
+import { type Row } from '../db/sql-client';
 import { vectorParam } from '../db/vector-binary';
 import { checkedChunkId, checkedDimensions } from '../vector-index/vector-index.repository';
 import { keywordRankingCtes } from './keyword-ranking.sql';

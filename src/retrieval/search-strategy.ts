@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { type TenantScope } from '../auth/identity';
 import { type Config } from '../config/config';
-import { type Row, type SqlClient } from '../db/session';
+import { type Row, type SqlClient } from '../db/sql-client';
 import { type HitRow } from './search-statement.sql';
 import { outcomeOf, type SearchRepository, type SearchStatement } from './search.repository';
 import {
