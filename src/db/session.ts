@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { type Socket } from 'node:net';
 import pg from 'pg';
 import { type DataSource, type EntityManager } from 'typeorm';
 import { CONTENT_MANAGER_ROLE, GATEWAY_ROLE } from '../../migrations/1764100000000-row-level-security';
@@ -161,11 +162,13 @@ export class TenantSession implements Db {
       const name = statement.prepared ? preparedStatementName(statement.text) : undefined;
       if (name !== undefined) await makeRoomFor(client, name, MAX_PREPARED_PER_CONNECTION);
       // Pipeline mode only while this request's three queries are on the wire: pg reads it at every step, and a
-      // checked-out client has nothing else queued. Back off only once all three have settled.
-      const mode = client as unknown as { pipeline: boolean };
+      // checked-out client has nothing else queued. Back off only once all three have settled. The socket is
+      // corked meanwhile, so the three leave in one write and wake the server once.
+      const mode = client as unknown as { pipeline: boolean; connection: { stream: Socket } };
       mode.pipeline = true;
       const sent: Promise<pg.QueryResult<Row> | pg.QueryResult<Row>[]>[] = [];
       let refused: { error: unknown } | undefined;
+      mode.connection.stream.cork();
       try {
         sent.push(client.query(`${opening}; ${prelude}`));
         sent.push(
@@ -176,6 +179,8 @@ export class TenantSession implements Db {
         sent.push(client.query<Row>('COMMIT'));
       } catch (error) {
         refused = { error }; // thrown before it was sent (pg refuses most things by rejecting instead)
+      } finally {
+        mode.connection.stream.uncork();
       }
       const settled = await Promise.allSettled(sent);
       mode.pipeline = false;
