@@ -29,8 +29,9 @@ export default tseslint.config(
     },
   },
   {
-    // Issue 11: no source file over 500 lines; a file that grows past it holds more than one role.
-    files: ['src/**/*.ts'],
+    // Issue 11: no source file over 500 lines; a file that grows past it holds more than one role. Tests are
+    // exempt: a suite reads best as one file.
+    files: ['src/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts', 'migrations/**/*.ts'],
     ignores: ['src/**/*.test.ts'],
     rules: { 'max-lines': ['error', { max: 500, skipBlankLines: false, skipComments: false }] },
   },

@@ -4,7 +4,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { PGVectorStore } from '@langchain/community/vectorstores/pgvector';
 import pg from 'pg';
 import { createServices } from '../src/services';
 import { principalsFor } from '../src/auth/identity';
@@ -35,6 +34,7 @@ import {
 import { ClaimResigner, recordSql, startGatewayProcess } from './load-harness';
 import { listManuals, readManual } from './samsung-relevance';
 import { measureGraphqlIngestion, measureLatency, type LatencyRow } from './run/gateway.phases';
+import { buildSharedTable } from './run/alternatives.phase';
 import { loadManuals, measureRelevance } from './run/manuals.phase';
 import { measureRecall, type RecallRow } from './run/recall.phase';
 import { markdown, summary, updateSummary } from './run/report';
@@ -42,13 +42,11 @@ import {
   type BenchQuery,
   gatewayUrl,
   K,
-  PrecomputedEmbeddings,
   PRESETS,
   RETRIEVE,
   type Role,
   ROLES,
   runIndexMaintenance,
-  SHARED_TABLE,
 } from './run/setup';
 
 /**
@@ -183,37 +181,8 @@ async function main(): Promise<void> {
   // measurements. The index-build and folder-loader timings are therefore taken next to this work.
   let markProductIndexesDone = (): void => undefined;
   const productIndexesDone = new Promise<void>((resolve) => (markProductIndexesDone = resolve));
-  const sharedBuild = phase(
-    'LangChain PGVectorStore table + shared HNSW (tutorial), in the background',
-    async () => {
-      const store = await PGVectorStore.initialize(new PrecomputedEmbeddings(), {
-        pool: lcPool,
-        tableName: SHARED_TABLE,
-        dimensions: 1536,
-      });
-      // The tutorial's columns next to LangChain's: both read one shared HNSW graph over every merchant.
-      await background.query(
-        `ALTER TABLE ${SHARED_TABLE} ADD COLUMN chunk_id bigint, ADD COLUMN merchant_id text, ADD COLUMN acl text[]`,
-      );
-      const t0 = performance.now();
-      await background.query(
-        `INSERT INTO ${SHARED_TABLE} (text, metadata, embedding, chunk_id, merchant_id, acl)
-       SELECT chunk_text, jsonb_build_object('merchant_id', merchant_id, 'acl', to_jsonb(acl), 'chunk_id', id::text),
-              embedding::vector(1536), id, merchant_id, acl
-         FROM document_chunks WHERE merchant_id LIKE 'bm%'`,
-      );
-      const copySeconds = (performance.now() - t0) / 1000;
-      // A plain CREATE INDEX holds its snapshot for the whole build, and the product's CREATE INDEX CONCURRENTLY
-      // waits for every older snapshot: the HNSW build waits until the product's index maintenance is done.
-      await productIndexesDone;
-      const t1 = performance.now();
-      await store.createHnswIndex({ dimensions: 1536, m: 16, efConstruction: 64 });
-      const hnswSeconds = (performance.now() - t1) / 1000;
-      await background.query(`CREATE INDEX ${SHARED_TABLE}_merchant_idx ON ${SHARED_TABLE} (merchant_id)`);
-      await background.query(`CREATE INDEX ${SHARED_TABLE}_acl_idx ON ${SHARED_TABLE} USING gin (acl)`);
-      await background.query(`VACUUM ANALYZE ${SHARED_TABLE}`);
-      return { store, copySeconds, hnswSeconds };
-    },
+  const sharedBuild = phase('LangChain PGVectorStore table + shared HNSW (tutorial), in the background', () =>
+    buildSharedTable(lcPool, background, productIndexesDone),
   );
   sharedBuild.catch(() => undefined); // awaited below; this only keeps an early failure from being "unhandled"
 
