@@ -4,7 +4,7 @@ import crypto from 'node:crypto';
  * What the gateway knows about the HTTP request being served, filled in as the request goes along. It travels
  * explicitly (res.locals, then the GraphQL context, then the TenantSession), not in an AsyncLocalStorage: on
  * Node 20 one active AsyncLocalStorage turns on promise hooks for every promise of the process, which cost the
- * retrieval hot path about a tenth of the gateway's CPU (docs/benchmarks/setting-ab-request-context-c1.md).
+ * retrieval hot path 6–7% of the gateway's CPU (docs/benchmarks/setting-ab-request-context-c*.md).
  */
 export interface RequestState {
   readonly id: string;
