@@ -1,3 +1,4 @@
+import net from 'node:net';
 import type pg from 'pg';
 import { recordSql } from '../bench/load-harness';
 import { principalsFor } from '../src/auth/identity';
@@ -234,6 +235,43 @@ describe('one round trip per retrieval', () => {
       (_c, rows) => Promise.resolve(rows),
     );
     expect(after).toEqual([{ m: small, began_here: true }]);
+  });
+
+  it('readAhead: its three queries leave in one socket write', async () => {
+    const session = t.services.sessions.open(reader(small));
+    type Chunk = Buffer | string;
+    type Done = (err?: Error | null) => void;
+    const proto = net.Socket.prototype as unknown as {
+      _write: (this: net.Socket, chunk: Chunk, encoding: BufferEncoding, cb: Done) => void;
+      _writev: (this: net.Socket, chunks: { chunk: Chunk }[], cb: Done) => void;
+    };
+    const { _write: write, _writev: writev } = proto;
+    // Every socket write of the process while readAhead runs, as the bytes one call handed to the kernel.
+    const writes: string[] = [];
+    proto._write = function (chunk, encoding, cb) {
+      writes.push(Buffer.from(chunk).toString('latin1'));
+      write.call(this, chunk, encoding, cb);
+    };
+    proto._writev = function (chunks, cb) {
+      writes.push(Buffer.concat(chunks.map((c) => Buffer.from(c.chunk))).toString('latin1'));
+      writev.call(this, chunks, cb);
+    };
+    try {
+      const out = await session.readAhead('SELECT 5 AS x', {
+        text: 'SELECT $1::int AS one_write_marker',
+        values: [6],
+        prepared: true,
+      });
+      expect(out).toEqual({ preludeRows: [{ x: 5 }], rows: [{ one_write_marker: 6 }] });
+    } finally {
+      proto._write = write;
+      proto._writev = writev;
+    }
+    // The statement's text travels only from client to server (PGlite's server answers on a socket of this process).
+    const carrying = writes.filter((w) => w.includes('SELECT $1::int AS one_write_marker'));
+    expect(carrying).toHaveLength(1);
+    expect(carrying[0]).toContain('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    expect(carrying[0]).toContain('COMMIT');
   });
 
   it('the quantized fallback of a short HNSW scan is part of the same statement', async () => {
