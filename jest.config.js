@@ -3,6 +3,32 @@
  * directory is prepared once in globalSetup and copied per test file), or native PostgreSQL when
  * TEST_DATABASE_URL is set (migrated and seeded once). Run with --experimental-vm-modules (PGlite's dynamic imports).
  */
+/**
+ * Files whose outcome does not depend on the database backend: pure units, the HTTP and GraphQL layer's limits,
+ * persisted-query policy and playground (their database work is covered by the suites that run on both), and a
+ * fault test that brings its own PostgreSQL. `TEST_SUITES=backend` leaves them out: CI runs them in the native pass
+ * and skips them in the embedded one, where the same assertions cost 4-7 times the CPU (PGlite is WebAssembly).
+ * Unset (or `all`), every file runs, so `npm test` alone still runs the whole suite.
+ */
+const BACKEND_INDEPENDENT = [
+  '<rootDir>/src/', // unit tests beside the code: none opens a database
+  '<rootDir>/test/bench-corpus\\.test\\.ts$',
+  '<rootDir>/test/corpus-models\\.test\\.ts$',
+  '<rootDir>/test/deployment\\.test\\.ts$',
+  '<rootDir>/test/openai-embedder\\.test\\.ts$',
+  '<rootDir>/test/schema\\.test\\.ts$',
+  '<rootDir>/test/rate-limit-redis\\.test\\.ts$',
+  '<rootDir>/test/limits\\.e2e\\.test\\.ts$',
+  '<rootDir>/test/persisted-queries\\.e2e\\.test\\.ts$',
+  '<rootDir>/test/playground\\.test\\.ts$',
+  '<rootDir>/test/playground\\.browser\\.test\\.ts$',
+  '<rootDir>/test/faults/database-restart\\.e2e\\.test\\.ts$',
+];
+const suites = process.env.TEST_SUITES?.trim() || 'all';
+if (suites !== 'all' && suites !== 'backend') {
+  throw new Error(`TEST_SUITES must be "all" or "backend", not "${suites}"`);
+}
+
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',
@@ -12,6 +38,7 @@ module.exports = {
   testPathIgnorePatterns: [
     '/node_modules/',
     ...(process.env.TEST_CITUS === '1' ? [] : ['<rootDir>/test/citus/']),
+    ...(suites === 'backend' ? BACKEND_INDEPENDENT : []),
   ],
   // Transpile only (tsconfig.jest.json sets isolatedModules): `npm test` type-checks the whole project with tsc
   // before jest starts, so ts-jest checking every file again only cost time (about half of a cold test file's).
