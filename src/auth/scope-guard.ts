@@ -1,20 +1,33 @@
-import { OperationTypeNode } from 'graphql';
-import { type MiddlewareFn } from 'type-graphql';
+import { defaultFieldResolver, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
 import { forbidden } from '../common/errors/domain-error';
 import { type GatewayContext } from '../graphql/context';
 import { type ApiKeyScope } from './identity';
 
 /**
  * API keys carry scopes instead of roles: RETRIEVE for every root query field, INGEST for every root mutation.
- * Checked once here for all root fields, so a new resolver cannot forget it. Tokens are not affected.
+ * Every root field of the built schema is wrapped here, so a new resolver cannot forget it. Tokens are not affected.
+ *
+ * Only root fields: a type-graphql global middleware did the same check, but it ran on every field of every
+ * result (an async call and its promises per chunk field, which turned graphql-js's completion of each field
+ * asynchronous) to act on the root ones alone.
  */
-export const apiKeyScopeGuard: MiddlewareFn<GatewayContext> = async ({ context, info }, next) => {
-  const credential = context.identity?.credential;
-  if (credential?.kind === 'apiKey' && info.path.prev === undefined) {
-    const needed: ApiKeyScope = info.operation.operation === OperationTypeNode.QUERY ? 'retrieve' : 'ingest';
-    if (!credential.scopes.includes(needed)) {
-      throw forbidden(`This API key lacks the ${needed.toUpperCase()} scope needed for ${info.fieldName}`);
+export function guardRootFieldsWithApiKeyScopes(schema: GraphQLSchema): void {
+  const roots: [ReturnType<GraphQLSchema['getQueryType']>, ApiKeyScope][] = [
+    [schema.getQueryType(), 'retrieve'],
+    [schema.getMutationType(), 'ingest'],
+  ];
+  for (const [type, needed] of roots) {
+    for (const field of Object.values(type?.getFields() ?? {})) {
+      const resolve: GraphQLFieldResolver<unknown, GatewayContext> = field.resolve ?? defaultFieldResolver;
+      field.resolve = (root, args, context: GatewayContext, info) => {
+        const credential = context.identity?.credential;
+        if (credential?.kind === 'apiKey' && !credential.scopes.includes(needed)) {
+          throw forbidden(
+            `This API key lacks the ${needed.toUpperCase()} scope needed for ${info.fieldName}`,
+          );
+        }
+        return resolve(root, args, context, info);
+      };
     }
   }
-  return (await next()) as unknown;
-};
+}

@@ -3,7 +3,7 @@ import { type GraphQLSchema, lexicographicSortSchema, printSchema } from 'graphq
 import { buildSchema } from 'type-graphql';
 import { AgentContextResolver } from '../agent/agent-context.resolver';
 import { ApiKeyResolver } from '../api-keys/api-key.resolver';
-import { apiKeyScopeGuard } from '../auth/scope-guard';
+import { guardRootFieldsWithApiKeyScopes } from '../auth/scope-guard';
 import { DocumentResolver } from '../documents/document.resolver';
 import { IngestionResolver } from '../ingestion/ingestion.resolver';
 import { OrderResolver } from '../orders/order.resolver';
@@ -31,7 +31,7 @@ export type ResolverInstances = Map<ResolverClass, object>;
 
 /** Resolvers are constructed by the composition root (app.ts) with their services; type-graphql asks this map. */
 export async function buildGatewaySchema(instances: ResolverInstances): Promise<GraphQLSchema> {
-  return buildSchema({
+  const schema = await buildSchema({
     resolvers: [...resolverClasses],
     container: {
       get: (cls: ResolverClass) => {
@@ -42,9 +42,10 @@ export async function buildGatewaySchema(instances: ResolverInstances): Promise<
     },
     scalarsMap: [{ type: Date, scalar: GraphQLDateTime }],
     validate: false,
-    globalMiddlewares: [apiKeyScopeGuard],
     emitSchemaFile: false,
   });
+  guardRootFieldsWithApiKeyScopes(schema);
+  return schema;
 }
 
 /** The checked-in schema.graphql is exactly this text. */
