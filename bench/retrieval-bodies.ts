@@ -9,8 +9,18 @@ export interface RequestBody {
   body: string;
 }
 
-const RETRIEVE = `query Bench($input: RetrieveChunksInput!) {
-  retrieveChunks(input: $input) { strategy chunks { id similarity } }
+/**
+ * What the requests select: `ids` (the benchmarks' default: ids and similarities, so the gateway's cost is mostly
+ * the search's) or `cited` (what a support UI shows for each chunk: its text, citation, headings and source).
+ */
+export type Selection = 'ids' | 'cited';
+const SELECTIONS: Record<Selection, string> = {
+  ids: 'strategy chunks { id similarity }',
+  cited:
+    'strategy chunks { id score similarity sourceType documentId ticketId chunkIndex text citation headingPath metadata }',
+};
+const retrieve = (selection: Selection) => `query Bench($input: RetrieveChunksInput!) {
+  retrieveChunks(input: $input) { ${SELECTIONS[selection]} }
 }`;
 
 /** VECTOR retrievals with stored vectors of the merchants `npm run bench` loaded, as their staff. */
@@ -19,6 +29,7 @@ export async function retrievalBodies(
   secret: string,
   merchant: string | null,
   encoding: 'list' | 'base64',
+  selection: Selection = 'ids',
 ): Promise<RequestBody[]> {
   const reader = new pg.Client({ connectionString: url });
   await reader.connect();
@@ -46,7 +57,7 @@ export async function retrievalBodies(
     return {
       token: signToken({ sub: 'bench-staff', merchantId: r.merchant_id, roles: ['staff'] }, secret, 3600),
       body: JSON.stringify({
-        query: RETRIEVE,
+        query: retrieve(selection),
         variables: { input: { query: '', k: 10, mode: 'VECTOR', ...given } },
       }),
     };

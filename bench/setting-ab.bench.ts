@@ -13,6 +13,7 @@ import { retrievalBodies } from './retrieval-bodies';
 const HELP = `Usage: npm run bench:setting-ab -- --url postgres://postgres@127.0.0.1:5432/srg_bench
                                 (--set NAME=A,B | --against DIR --label NAME)
                                 [--requests 2000] [--concurrency 1] [--merchant ID] [--label NAME]
+                                [--selection ids|cited]
 
 One gateway setting, A against B, side by side: two real gateways (dist/src/main.js, production settings), one
 with NAME=A and one with NAME=B (or, with --against, the build in another checkout against this one), on the same
@@ -25,6 +26,8 @@ each gateway process used per request (/proc), and B / A. Reads the database and
   --against DIR     side A runs DIR/dist/src/main.js (another checkout, e.g. a git worktree of an older commit,
                     built with \`npm run build\`), side B this checkout's dist: a code change, side by side
   --merchant ID     retrievals of that merchant only (e.g. bm0000-xl)
+  --selection S     ids (default: strategy and each chunk's id and similarity) or cited (also each chunk's text,
+                    citation, headings, source and metadata, as a support UI asks)
   --label NAME      results go to docs/benchmarks/setting-ab-<label>-c<concurrency>.{json,md} (default: the variable's name)`;
 
 interface Side {
@@ -43,6 +46,7 @@ async function main(): Promise<void> {
       concurrency: { type: 'string' },
       merchant: { type: 'string' },
       label: { type: 'string' },
+      selection: { type: 'string' },
     },
   });
   if (!values.url) usageError(HELP, '--url is required');
@@ -66,7 +70,9 @@ async function main(): Promise<void> {
   const concurrency = integerOption(HELP, 'concurrency', values.concurrency, 1);
   const url = values.url;
   const secret = crypto.randomBytes(32).toString('hex');
-  const bodies = await retrievalBodies(url, secret, merchant, 'base64');
+  const selection = values.selection ?? 'ids';
+  if (selection !== 'ids' && selection !== 'cited') usageError(HELP, '--selection takes ids or cited');
+  const bodies = await retrievalBodies(url, secret, merchant, 'base64', selection);
   const start = (value: string, root: string) =>
     startGatewayProcess(root, {
       ...readOnlyGatewayEnv(url, secret),
@@ -117,6 +123,7 @@ async function main(): Promise<void> {
       requests,
       concurrency,
       merchant,
+      selection,
       sides: stats,
     };
     const f = (x: number) => x.toFixed(2);
@@ -128,11 +135,11 @@ async function main(): Promise<void> {
       '',
       `\`npm run bench:setting-ab -- ${how} --requests ${requests} --concurrency ${concurrency}${
         merchant === null ? '' : ` --merchant ${merchant}`
-      }\` — ${result.date.slice(0, 16).replace('T', ' ')} UTC, commit \`${result.commit}\`, ${result.machine}; load average ` +
+      }${selection === 'ids' ? '' : ` --selection ${selection}`}\` — ${result.date.slice(0, 16).replace('T', ' ')} UTC, commit \`${result.commit}\`, ${result.machine}; load average ` +
         `${loadStart.map((l) => l.toFixed(1)).join(' / ')} → ${result.loadEnd.map((l) => l.toFixed(1)).join(' / ')} (shared machine). ` +
         `${requests} VECTOR retrievals to each gateway (k = 10, the vector as \`embeddingBase64\`${
           merchant === null ? ', the merchants of `npm run bench`' : `, merchant ${merchant}`
-        }), alternated request by request, ${concurrency} in flight; milliseconds over HTTP, and the CPU each ` +
+        }; selecting ${selection === 'ids' ? 'ids and similarities' : "each chunk's text, citation, headings, source and metadata"}), alternated request by request, ${concurrency} in flight; milliseconds over HTTP, and the CPU each ` +
         'gateway process used per request.',
       '',
       `| ${against === undefined ? name : 'commit'} | p50 | p95 | mean | gateway CPU per request |`,
