@@ -445,7 +445,9 @@ describe('calibrated retrieval reaches recall@10 >= 0.99 on any distribution', (
     expect(report.narrowShare).toBeCloseTo(contractorRows / 400, 9);
     const first = report.trials[0];
     expect(first).toMatchObject({ path: 'hnsw', setting: 'ef_search=40,candidates=40' });
-    expect(first.msNarrow!).toBeGreaterThan(first.ms + 20);
+    // Every one of the narrow reader's approximate searches carries the 25 ms delay. (Not compared with the full
+    // reader's median: on a loaded machine that alone took 30 ms per query on PGlite, and the comparison failed.)
+    expect(first.msNarrow!).toBeGreaterThanOrEqual(25);
     // 25 ms graph walks for 100 readable rows: the exact scan is cheaper for that reader, and the threshold rises
     // past it.
     expect(first.exactUpTo).toBeGreaterThanOrEqual(contractorRows);
