@@ -7,7 +7,8 @@
  * Files whose outcome does not depend on the database backend: pure units, the HTTP and GraphQL layer's limits,
  * persisted-query policy and playground (their database work is covered by the suites that run on both), and a
  * fault test that brings its own PostgreSQL. `TEST_SUITES=backend` leaves them out: CI runs them in the native pass
- * and skips them in the embedded one, where the same assertions cost 4-7 times the CPU (PGlite is WebAssembly).
+ * and skips them in the embedded one, where the same files took 6-8 times as long (limits, persisted
+ * queries, playground; PGlite is WebAssembly in the Jest process).
  * Unset (or `all`), every file runs, so `npm test` alone still runs the whole suite.
  */
 const BACKEND_INDEPENDENT = [
