@@ -20,6 +20,7 @@ import { ChunkStatisticsTargets1765400000000 } from './1765400000000-chunk-stati
 import { CalibrationMeasuredIndex1765420000000 } from './1765420000000-calibration-measured-index';
 import { SearchTermsPlpgsql1765440000000 } from './1765440000000-search-terms-plpgsql';
 import { VectorIndexReadyPlpgsql1765460000000 } from './1765460000000-vector-index-ready-plpgsql';
+import { CalibrationOutcome1765480000000 } from './1765480000000-calibration-outcome';
 
 /** Every migration, in order. Listed explicitly so the same list works from ts-jest, tsc output and the CLI. */
 export const migrations = [
@@ -45,4 +46,5 @@ export const migrations = [
   CalibrationMeasuredIndex1765420000000,
   SearchTermsPlpgsql1765440000000,
   VectorIndexReadyPlpgsql1765460000000,
+  CalibrationOutcome1765480000000,
 ];

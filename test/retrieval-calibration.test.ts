@@ -213,6 +213,26 @@ describe('calibrated retrieval reaches recall@10 >= 0.99 on any distribution', (
     }
   }
 
+  /** An agent's VECTOR retrieval through a service that records the merchants it asks to have calibrated. */
+  function notingRetrieval(merchant: string, query: number[]) {
+    const noted: string[] = [];
+    const retrieval = new RetrievalService(
+      t.services.embedders,
+      new SearchStrategy(new SearchRepository(), t.config),
+      t.config,
+      NO_SERVICE_EVENTS,
+      { noteNeedsCalibration: (m) => noted.push(m) },
+    );
+    const retrieve = () =>
+      retrieval.retrieve(t.services.sessions.open(agent(merchant)), {
+        query: '',
+        embedding: query,
+        k: K,
+        mode: 'vector',
+      });
+    return { noted, retrieve };
+  }
+
   // On Citus (`npm run test:citus`) one distribution, the default embedder's: what is checked there is that the
   // calibration and the paths it picks run on a distributed table. A merchant's rows live on one shard, whose
   // pgvector answers as a single node's does, and all three distributions are checked on both single-node backends.
@@ -230,8 +250,8 @@ describe('calibrated retrieval reaches recall@10 >= 0.99 on any distribution', (
         expect((await t.services.indexes.maintain({ merchantId: merchant }))[0]?.outcome).toBe('created');
       const report = await t.services.calibration.calibrate(merchant);
       if (process.env.CALIBRATION_LOG)
-        console.log(dist.name, size, report.path, report.reason, report.exactMaxReadable, report.trials);
-      if (size <= 60) expect(report.reason).toBe('small');
+        console.log(dist.name, size, report.path, report.outcome, report.exactMaxReadable, report.trials);
+      if (size <= 60) expect(report.outcome).toBe('small');
       else expect(report.trials.length).toBeGreaterThan(0);
       if (report.path !== 'none') {
         expect(report.recallFull).toBeGreaterThanOrEqual(0.99);
@@ -314,21 +334,7 @@ describe('calibrated retrieval reaches recall@10 >= 0.99 on any distribution', (
       return JSON.parse(line.slice('settings: '.length)) as { source: string; indexName: string | null };
     };
     // A retrieval that finds its calibration measured on another graph asks for a re-measure.
-    const noted: string[] = [];
-    const retrieval = new RetrievalService(
-      t.services.embedders,
-      new SearchStrategy(new SearchRepository(), t.config),
-      t.config,
-      NO_SERVICE_EVENTS,
-      { noteNeedsCalibration: (m) => noted.push(m) },
-    );
-    const retrieveDirect = () =>
-      retrieval.retrieve(t.services.sessions.open(agent(merchant)), {
-        query: '',
-        embedding: query,
-        k: K,
-        mode: 'vector',
-      });
+    const { noted, retrieve: retrieveDirect } = notingRetrieval(merchant, query);
 
     expect(await read()).toEqual({ measuredIndex: firstIndex, staleReason: null });
     expect(await settings()).toEqual(
@@ -405,19 +411,118 @@ describe('calibrated retrieval reaches recall@10 >= 0.99 on any distribution', (
     // used to be charged to it, and no setting was ever tried ('none', every reader answered exactly).
     const slowAnswers = await calibrate({ exact: 50 }, 2_500);
     expect(slowAnswers.tookMs).toBeGreaterThan(4_000);
-    expect(slowAnswers.reason).toBe('measured');
+    expect(slowAnswers.outcome).toBe('measured');
     expect(slowAnswers.trials[0]).toMatchObject({ path: 'hnsw', setting: 'ef_search=40,candidates=40' });
     expect(slowAnswers.path).not.toBe('none');
 
     // Every setting slower than the whole budget (80 queries of at least 100 ms: 8 s, against 1 s): the first is
     // stopped at the query that finds the budget spent, is not reported as measured, and nothing else is started.
     const slowTrials = await calibrate({ approximate: 100 }, 1_000);
-    expect(slowTrials).toMatchObject({ path: 'none', reason: 'budget', trials: [] });
+    expect(slowTrials).toMatchObject({ path: 'none', outcome: 'budget', budgetAttempts: 1, trials: [] });
     const stored = await t.db.dataSource.query<{ path: string }[]>(
       `SELECT path FROM retrieval_calibrations WHERE merchant_id = $1`,
       [merchant],
     );
     expect(stored).toEqual([{ path: 'none' }]);
+  }, 120_000);
+
+  it('measures a none the budget caused again after a back-off that doubles, when a retrieval asks; keeps a none no setting reached', async () => {
+    const merchant = await createTestMerchant(t, 'calretry');
+    await load(merchant, await DISTRIBUTIONS[1].corpus(200, 4848));
+    const service = (searches: SearchRepository, retrieval: Partial<typeof t.config.retrieval> = {}) =>
+      new CalibrationService(
+        t.db.dataSource,
+        new CorpusVersionRepository(),
+        new CalibrationRepository(),
+        searches,
+        new VectorIndexRepository(),
+        { ...t.config, retrieval: { ...t.config.retrieval, ...retrieval } },
+      );
+    // Every approximate query 100 ms against a budget of 1 s: out of budget within the first setting.
+    const busy = () =>
+      service(new SlowSearches({ delayMs: (path) => (path === 'approximate' ? 100 : 0) }), {
+        calibrationBudgetMs: 1_000,
+      }).calibrate(merchant);
+    const retryMinutes = t.config.retrieval.calibrationRetryMs / 60_000;
+    expect(retryMinutes).toBe(10); // RETRIEVAL_CALIBRATION_RETRY_MINUTES' default
+    const storedAgo = (minutes: number) =>
+      t.db.dataSource.query(
+        `UPDATE retrieval_calibrations SET measured_at = now() - make_interval(mins => $2) WHERE merchant_id = $1`,
+        [merchant, minutes],
+      );
+    const staleReason = () => t.services.calibration.staleReasonOf(merchant);
+    const admin = { merchantId: merchant, userId: 'cal-admin', roles: ['admin'] };
+    const read = async () =>
+      (
+        await t.gql<{ retrievalCalibration: Record<string, unknown> }>(
+          `{ retrievalCalibration { path outcome budgetAttempts measuredAt retryAt staleReason } }`,
+          {},
+          admin,
+        )
+      ).data!.retrievalCalibration;
+    const { noted, retrieve } = notingRetrieval(merchant, (await DISTRIBUTIONS[1].queries(1, 4949))[0]);
+
+    expect(await busy()).toMatchObject({ path: 'none', outcome: 'budget', budgetAttempts: 1 });
+    // Kept for the back-off: retrievals are answered exactly and ask for nothing.
+    expect(await staleReason()).toBeNull();
+    const first = await read();
+    expect(first).toMatchObject({ path: 'none', outcome: 'BUDGET', budgetAttempts: 1, staleReason: null });
+    expect(Date.parse(first.retryAt as string) - Date.parse(first.measuredAt as string)).toBe(
+      retryMinutes * 60_000,
+    );
+    expect(await retrieve()).toMatchObject({ settings: 'calibration', strategy: 'exact' });
+    expect(noted).toEqual([]);
+
+    // Once it has passed: stale, and a retrieval (still answered exactly) asks for the re-measure.
+    await storedAgo(retryMinutes + 1);
+    expect(await staleReason()).toBe('budget-exhausted');
+    expect((await read()).staleReason).toBe('BUDGET_EXHAUSTED');
+    expect(await retrieve()).toMatchObject({ settings: 'stale-calibration', strategy: 'exact' });
+    expect(noted).toEqual([merchant]);
+
+    // Out of budget again: the back-off doubles.
+    expect(await busy()).toMatchObject({ path: 'none', outcome: 'budget', budgetAttempts: 2 });
+    await storedAgo(retryMinutes + 1);
+    expect(await staleReason()).toBeNull();
+    await storedAgo(2 * retryMinutes + 1);
+    expect(await staleReason()).toBe('budget-exhausted');
+
+    // The background re-measure (RETRIEVAL_CALIBRATION_AUTO), the machine quiet: an approximate path, the count reset.
+    const background = service(new SearchRepository(), { calibrationAuto: true });
+    background.noteNeedsCalibration(merchant);
+    await background.idle();
+    const measured = await read();
+    expect(measured).toMatchObject({
+      outcome: 'MEASURED',
+      budgetAttempts: 0,
+      retryAt: null,
+      staleReason: null,
+    });
+    expect(measured.path).not.toBe('none');
+    expect((await retrieve()).settings).toBe('calibration');
+
+    // No setting reaches the target (two of every ten approximate answers dropped): 'none', and it stays, however old.
+    const blind = new SlowSearches({
+      delayMs: () => 0,
+      approximateHits: (hits) => hits.filter((_, i) => i !== 1 && i !== 2),
+    });
+    expect(await service(blind).calibrate(merchant)).toMatchObject({
+      path: 'none',
+      outcome: 'unreached',
+      budgetAttempts: 0,
+    });
+    await storedAgo(30 * 24 * 60);
+    expect(await staleReason()).toBeNull();
+    expect(await read()).toMatchObject({ outcome: 'UNREACHED', retryAt: null, staleReason: null });
+
+    // A measured 'none' stored before outcomes were recorded may have been either: retried like a first budget one.
+    await t.db.dataSource.query(`UPDATE retrieval_calibrations SET outcome = NULL WHERE merchant_id = $1`, [
+      merchant,
+    ]);
+    await storedAgo(retryMinutes - 1);
+    expect(await staleReason()).toBeNull();
+    await storedAgo(retryMinutes + 1);
+    expect(await read()).toMatchObject({ outcome: null, budgetAttempts: 0, staleReason: 'BUDGET_EXHAUSTED' });
   }, 120_000);
 
   it('answers exactly a narrow reader whose approximate scan costs more than its exact one, and then needs no proof from it', async () => {
@@ -497,7 +602,7 @@ describe('calibrated retrieval reaches recall@10 >= 0.99 on any distribution', (
 
   it('is read and run by administrators over GraphQL, and shown by explain', async () => {
     const fields = `corpusVersion path exactMaxReadable quantizedRerank hnswEfSearch hnswCandidates recallFull
-      recallNarrow sampleSize merchantRows tookMs measuredAt`;
+      recallNarrow sampleSize merchantRows tookMs measuredAt outcome budgetAttempts retryAt`;
     const denied = await t.gql(`{ retrievalCalibration { path } }`, {}, ALICE);
     expect(errorCode(denied)).toBe('FORBIDDEN');
     const run = await t.gql<{ calibrateRetrieval: Record<string, unknown> }>(
@@ -506,13 +611,24 @@ describe('calibrated retrieval reaches recall@10 >= 0.99 on any distribution', (
       ADA_ADMIN,
     );
     expect(run.errors).toBeUndefined();
-    expect(run.data!.calibrateRetrieval).toMatchObject({ corpusVersion: 1, path: 'none', recallFull: 1 });
+    expect(run.data!.calibrateRetrieval).toMatchObject({
+      corpusVersion: 1,
+      path: 'none',
+      recallFull: 1,
+      outcome: 'SMALL',
+      budgetAttempts: 0,
+      retryAt: null,
+    });
     const read = await t.gql<{ retrievalCalibration: Record<string, unknown> }>(
       `{ retrievalCalibration { ${fields} } }`,
       {},
       ADA_ADMIN,
     );
-    expect(read.data!.retrievalCalibration).toMatchObject({ path: 'none', exactMaxReadable: 60 });
+    expect(read.data!.retrievalCalibration).toMatchObject({
+      path: 'none',
+      exactMaxReadable: 60,
+      outcome: 'SMALL',
+    });
     const explained = await t.gql<{ retrieveChunks: { debug: { plan: string[] } } }>(
       `{ retrieveChunks(input: { query: "refund", k: 3, explain: true }) { debug { plan } } }`,
       {},

@@ -265,6 +265,48 @@ describe('migrations', () => {
             [fn],
           )
         ).map((r) => r.lang);
+      // Down one step: calibrations no longer record their outcome or budget attempts.
+      const calibrationColumns = async () =>
+        (
+          await db.dataSource.query<{ n: string }[]>(
+            `SELECT attname AS n FROM pg_attribute WHERE attrelid = 'retrieval_calibrations'::regclass
+                AND attname IN ('outcome', 'budget_attempts') AND NOT attisdropped ORDER BY 1`,
+          )
+        ).map((r) => r.n);
+      expect(await calibrationColumns()).toEqual(['budget_attempts', 'outcome']);
+      await db.dataSource.undoLastMigration({ transaction: 'each' });
+      expect(await calibrationColumns()).toEqual([]);
+      // Up again over rows from before: what can be known is filled in; a measured 'none' stays unknown.
+      const legacy = [
+        ['mig-small', 'none', 0],
+        ['mig-measured', 'hnsw', 50],
+        ['mig-none', 'none', 50],
+      ] as const;
+      for (const [merchant, path, sample] of legacy) {
+        await db.dataSource.query(`INSERT INTO merchants (id, name) VALUES ($1, $1)`, [merchant]);
+        await db.dataSource.query(
+          `INSERT INTO corpus_versions (merchant_id, version, embedding_model, dimensions, state)
+           VALUES ($1, 1, 'local-hash-v1', 1536, 'active')`,
+          [merchant],
+        );
+        await db.dataSource.query(
+          `INSERT INTO retrieval_calibrations (merchant_id, corpus_version, path, exact_max_readable, sample_size,
+             merchant_rows, took_ms) VALUES ($1, 1, $2, 1000, $3, 5000, 10)`,
+          [merchant, path, sample],
+        );
+      }
+      await db.dataSource.runMigrations({ transaction: 'each' });
+      expect(
+        await db.dataSource.query(
+          `SELECT merchant_id, outcome, budget_attempts FROM retrieval_calibrations ORDER BY merchant_id`,
+        ),
+      ).toEqual([
+        { merchant_id: 'mig-measured', outcome: 'measured', budget_attempts: 0 },
+        { merchant_id: 'mig-none', outcome: null, budget_attempts: 0 },
+        { merchant_id: 'mig-small', outcome: 'small', budget_attempts: 0 },
+      ]);
+      await db.dataSource.query(`DELETE FROM merchants WHERE id LIKE 'mig-%'`);
+      await db.dataSource.undoLastMigration({ transaction: 'each' });
       // Down one step: vector_index_ready is SQL again (the same query).
       expect(await languageOf('vector_index_ready')).toEqual(['plpgsql']);
       await db.dataSource.undoLastMigration({ transaction: 'each' });

@@ -12,7 +12,8 @@ database of DATABASE_URL (or the embedded one); writes only the retrieval_calibr
 
   --merchant ID   this merchant
   --all           every merchant with an active corpus version
-  --stale         every merchant whose calibration is missing or out of date (grown; index built, rebuilt or dropped)
+  --stale         every merchant whose calibration is missing or out of date (grown; index built,
+                  rebuilt or dropped; out of budget last time and its back-off passed)
   --json          one JSON report per merchant instead of a summary line`;
 
 async function main(): Promise<void> {
@@ -43,7 +44,7 @@ async function main(): Promise<void> {
       if (values.json) console.log(JSON.stringify(r));
       else
         console.log(
-          `${merchantId} v${r.corpusVersion} (${r.merchantRows} chunks): ${r.path} (${r.reason})` +
+          `${merchantId} v${r.corpusVersion} (${r.merchantRows} chunks): ${r.path} (${r.outcome})` +
             (r.path === 'quantized' ? ` rerank=${r.quantizedRerank}` : '') +
             (r.path === 'hnsw' ? ` ef_search=${r.hnswEfSearch} candidates=${r.hnswCandidates}` : '') +
             `, exact up to ${r.exactMaxReadable} readable, recall@10 ${r.recallFull?.toFixed(3)} / ` +

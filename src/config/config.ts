@@ -232,6 +232,7 @@ export function loadConfig(env: Env = process.env): Config {
       calibrationSample: e.RETRIEVAL_CALIBRATION_SAMPLE,
       calibrationBudgetMs: e.RETRIEVAL_CALIBRATION_BUDGET_MS,
       calibrationGrowthPercent: e.RETRIEVAL_CALIBRATION_GROWTH_PERCENT,
+      calibrationRetryMs: e.RETRIEVAL_CALIBRATION_RETRY_MINUTES * 60_000,
       calibrationAuto: e.RETRIEVAL_CALIBRATION_AUTO ?? (databaseUrl !== undefined && envName !== 'test'),
       sendAhead: e.RETRIEVAL_SEND_AHEAD ?? true,
     },

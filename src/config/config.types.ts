@@ -141,6 +141,11 @@ export interface Config {
     calibrationBudgetMs: number;
     /** Re-measure when the merchant's version grew by this many percent since it was measured. */
     calibrationGrowthPercent: number;
+    /**
+     * A 'none' the budget caused is re-measured this long after it was stored, doubled per attempt in a row that ran
+     * out too (at most a day).
+     */
+    calibrationRetryMs: number;
     /** Calibrate in the background (after writes; on a version that has none) — off on the embedded database. */
     calibrationAuto: boolean;
     /**

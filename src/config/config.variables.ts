@@ -281,6 +281,10 @@ const VARIABLES = {
     'time for the settings’ trials, after the exact answers',
   ),
   RETRIEVAL_CALIBRATION_GROWTH_PERCENT: v(integer(20, 1, 10_000), 're-calibrate after this much growth'),
+  RETRIEVAL_CALIBRATION_RETRY_MINUTES: v(
+    integer(10, 1, 1440),
+    'retry a calibration that ran out of budget after this, doubled per attempt',
+  ),
   RETRIEVAL_CALIBRATION_AUTO: v(flag(), 'calibrate in the background', 'true when native, not in tests'),
   RETRIEVAL_SEND_AHEAD: v(flag(), "a warm retrieval's three statements in one round trip", 'true'),
   PLAYGROUND: v(

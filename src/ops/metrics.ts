@@ -131,7 +131,7 @@ export class GatewayMetrics implements ServiceEvents {
     });
     this.retrievalSettings = new Counter({
       name: 'srg_retrieval_settings_total',
-      help: "Retrievals with a vector side by where its approximate settings came from: the merchant's calibration, a stale one (measured on another graph than the merchant's index now; a re-measure is due), or the defaults (uncalibrated)",
+      help: "Retrievals with a vector side by where its approximate settings came from: the merchant's calibration, a stale one (measured on another graph than the merchant's index now, or a 'none' the time budget caused whose back-off has passed; a re-measure is due), or the defaults (uncalibrated)",
       labelNames: ['source'],
       registers,
     });

@@ -1,7 +1,7 @@
 import { fromSql } from 'pgvector';
 import { type EntityManager } from 'typeorm';
 import { type ApproximatePath } from './search.types';
-import { type CalibrationChoice, calibrationOf } from './search-strategy';
+import { type CalibrationChoice, type CalibrationOutcome, calibrationOf } from './search-strategy';
 
 export interface CalibrationRow {
   merchantId: string;
@@ -19,6 +19,7 @@ export interface CalibrationRow {
   measuredIndex: string | null;
   merchantRows: number;
   tookMs: number;
+  outcome: CalibrationOutcome;
 }
 
 /** retrieval_calibrations, and the reads a calibration samples from. Every method takes the merchant explicitly. */
@@ -39,19 +40,27 @@ export class CalibrationRepository {
     };
   }
 
-  async save(manager: Pick<EntityManager, 'query'>, r: CalibrationRow): Promise<void> {
-    await manager.query(
+  /**
+   * Stores a calibration; returns how many calibrations of this version in a row ran out of their budget (0 unless
+   * this one did): counted in the same statement, so two processes cannot both count from the same row.
+   */
+  async save(manager: Pick<EntityManager, 'query'>, r: CalibrationRow): Promise<{ budgetAttempts: number }> {
+    const rows: { budget_attempts: number }[] = await manager.query(
       `INSERT INTO retrieval_calibrations (merchant_id, corpus_version, path, exact_max_readable, quantized_rerank,
          hnsw_ef_search, hnsw_candidates, recall_full, recall_narrow, narrow_share, sample_size, had_index,
-         measured_index, merchant_rows, took_ms, measured_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text IS NOT NULL, $12::text, $13, $14, now())
+         measured_index, merchant_rows, took_ms, measured_at, outcome, budget_attempts)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text IS NOT NULL, $12::text, $13, $14, now(), $15,
+               CASE WHEN $15 = 'budget' THEN 1 ELSE 0 END)
        ON CONFLICT (merchant_id, corpus_version) DO UPDATE SET
          path = EXCLUDED.path, exact_max_readable = EXCLUDED.exact_max_readable,
          quantized_rerank = EXCLUDED.quantized_rerank, hnsw_ef_search = EXCLUDED.hnsw_ef_search,
          hnsw_candidates = EXCLUDED.hnsw_candidates, recall_full = EXCLUDED.recall_full,
          recall_narrow = EXCLUDED.recall_narrow, narrow_share = EXCLUDED.narrow_share,
          sample_size = EXCLUDED.sample_size, had_index = EXCLUDED.had_index,
-         measured_index = EXCLUDED.measured_index, merchant_rows = EXCLUDED.merchant_rows, took_ms = EXCLUDED.took_ms, measured_at = EXCLUDED.measured_at`,
+         measured_index = EXCLUDED.measured_index, merchant_rows = EXCLUDED.merchant_rows, took_ms = EXCLUDED.took_ms,
+         measured_at = EXCLUDED.measured_at, outcome = EXCLUDED.outcome,
+         budget_attempts = CASE WHEN EXCLUDED.outcome = 'budget' THEN retrieval_calibrations.budget_attempts + 1 ELSE 0 END
+       RETURNING budget_attempts`,
       [
         r.merchantId,
         r.corpusVersion,
@@ -67,8 +76,10 @@ export class CalibrationRepository {
         r.measuredIndex,
         r.merchantRows,
         Math.round(r.tookMs),
+        r.outcome,
       ],
     );
+    return { budgetAttempts: Number(rows[0].budget_attempts) };
   }
 
   async countRows(

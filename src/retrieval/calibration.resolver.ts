@@ -4,8 +4,10 @@ import { forbidden } from '../common/errors/domain-error';
 import { type Config } from '../config/config';
 import { type TenantSession } from '../db/session';
 import { type GatewayContext, requireSession } from '../graphql/context';
-import { type CalibrationService, StaleReason } from './calibration.service';
+import { type CalibrationService } from './calibration.service';
+import { StaleReason } from './calibration.types';
 import { RetrievalCalibration } from './dtos/retrieval-calibration.type';
+import { budgetRetryAt } from './search-strategy';
 
 /** The merchant's retrieval calibration, for its administrators (never for partners' API keys). */
 @Resolver()
@@ -33,10 +35,12 @@ export class CalibrationResolver {
     const report = await this.calibration.calibrate(merchantId);
     // Out of date already when the index was rebuilt (or the version flipped) while it measured.
     const reason = await this.calibration.staleReasonOf(merchantId);
+    const measuredAt = new Date();
     return {
       ...report,
       tookMs: Math.round(report.tookMs),
-      measuredAt: new Date(),
+      measuredAt,
+      retryAt: budgetRetryAt({ ...report, measuredAt }, this.config.retrieval.calibrationRetryMs),
       staleReason: reason === 'missing' ? StaleReason.VERSION_CHANGED : reason,
     };
   }

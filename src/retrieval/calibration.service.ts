@@ -17,9 +17,16 @@ import {
   settingReached,
 } from './calibration-model';
 import { type CalibrationRepository, type CalibrationRow } from './calibration.repository';
+import { type CalibrationReport, StaleReason } from './calibration.types';
 import { type SearchRepository } from './search.repository';
 import { type ApproximatePath, type ChunkHit } from './search.types';
-import { type CalibrationChoice, measuredOnCurrentIndex } from './search-strategy';
+import {
+  budgetRetryAt,
+  budgetRetryDue,
+  type CalibrationChoice,
+  CalibrationOutcome,
+  measuredOnCurrentIndex,
+} from './search-strategy';
 
 const K = 10;
 /** Settings tried per path, cheapest first; the first that reaches the target on both readers is that path's. */
@@ -36,35 +43,6 @@ export const HNSW_SETTINGS = [
 export const HNSW_UNLOCATED_MARGIN = 2;
 /** A merchant is checked for staleness after a write, or when it has no calibration, at most this often. */
 const RECHECK_MS = 60_000;
-
-export interface CalibrationReport extends CalibrationRow {
-  /** Why this row: measured, or a merchant small enough to be exact without measuring. */
-  reason: 'measured' | 'small' | 'budget' | 'unreached';
-  /** Every setting measured: for the CLI and docs. */
-  trials: {
-    path: ApproximatePath;
-    setting: string;
-    recallFull: number;
-    recallNarrow: number | null;
-    /** Median time per query for the full reader, and for the narrow one (null: no narrow reader). */
-    ms: number;
-    msNarrow: number | null;
-    /** Readable chunks up to which an exact scan costs no more than this setting (the threshold it would get). */
-    exactUpTo: number;
-    /** Whether it reached the target (settingReached). */
-    reached: boolean;
-  }[];
-}
-
-/** Why a stored calibration is out of date (GraphQL: CalibrationStaleReason). */
-export enum StaleReason {
-  /** The merchant's dedicated index was built, rebuilt or dropped since: the graph measured is not the one searched. */
-  INDEX_CHANGED = 'index-changed',
-  /** The merchant grew by RETRIEVAL_CALIBRATION_GROWTH_PERCENT since. */
-  GROWN = 'grown',
-  /** The active corpus version flipped while the calibration was being read: the row shown is the old version's. */
-  VERSION_CHANGED = 'version-changed',
-}
 
 interface Reader {
   scope: TenantScope;
@@ -83,8 +61,9 @@ interface Reader {
  * Runs as the owner (no caller), one calibration per merchant at a time across processes (advisory lock).
  * Re-measured: on demand (CLI, admin GraphQL), and in the background when enabled — after writes once the
  * merchant grew by RETRIEVAL_CALIBRATION_GROWTH_PERCENT or its dedicated index was built, rebuilt or dropped, and
- * when a retrieval finds its active version uncalibrated (a new merchant, a flipped corpus version) or calibrated
- * on another graph than its index now.
+ * when a retrieval finds its active version uncalibrated (a new merchant, a flipped corpus version), calibrated
+ * on another graph than its index now, or stored 'none' by a calibration that ran out of budget whose back-off has
+ * passed (RETRIEVAL_CALIBRATION_RETRY_MINUTES, doubled per attempt).
  */
 export class CalibrationService {
   private readonly lastChecked = new Map<string, number>();
@@ -122,7 +101,10 @@ export class CalibrationService {
    */
   async currentFor(
     session: TenantSession,
-  ): Promise<(CalibrationChoice & { corpusVersion: number; staleReason: StaleReason | null }) | null> {
+  ): Promise<
+    | (CalibrationChoice & { corpusVersion: number; staleReason: StaleReason | null; retryAt: Date | null })
+    | null
+  > {
     const merchantId = session.scope.merchantId;
     const found = await session.transaction(async (m) => {
       const { active } = await this.corpus.findLive(m, merchantId);
@@ -131,7 +113,11 @@ export class CalibrationService {
     });
     if (found === null) return null;
     const reason = await this.staleReasonOf(merchantId);
-    return { ...found, staleReason: reason === 'missing' ? StaleReason.VERSION_CHANGED : reason };
+    return {
+      ...found,
+      staleReason: reason === 'missing' ? StaleReason.VERSION_CHANGED : reason,
+      retryAt: budgetRetryAt(found, this.config.retrieval.calibrationRetryMs),
+    };
   }
 
   /** After a committed write (background, when enabled): re-measures a merchant that outgrew its calibration. */
@@ -148,16 +134,18 @@ export class CalibrationService {
   }
 
   /** Whether the stored calibration of the active version is missing or out of date. */
-  async isStale(merchantId: string): Promise<boolean> {
-    return (await this.staleReasonOf(merchantId)) !== null;
+  async isStale(merchantId: string, m: EntityManager = this.dataSource.manager): Promise<boolean> {
+    return (await this.staleReasonOf(merchantId, m)) !== null;
   }
 
   /**
    * Why the active version's calibration is out of date, as the owner sees the merchant: 'missing' (none stored),
    * a StaleReason, or null (current; also when the merchant has no active version).
    */
-  async staleReasonOf(merchantId: string): Promise<StaleReason | 'missing' | null> {
-    const m = this.dataSource.manager;
+  async staleReasonOf(
+    merchantId: string,
+    m: EntityManager = this.dataSource.manager,
+  ): Promise<StaleReason | 'missing' | null> {
     const { active } = await this.corpus.findLive(m, merchantId);
     if (!active) return null;
     const stored = await this.calibrations.find(m, merchantId, active.version);
@@ -175,7 +163,10 @@ export class CalibrationService {
     const rows = await this.calibrations.countRows(m, merchantId, active.version);
     const grown =
       rows >= stored.merchantRows * (1 + this.config.retrieval.calibrationGrowthPercent / 100) && rows > 0;
-    return grown ? StaleReason.GROWN : null;
+    if (grown) return StaleReason.GROWN;
+    return budgetRetryDue(stored, this.config.retrieval.calibrationRetryMs)
+      ? StaleReason.BUDGET_EXHAUSTED
+      : null;
   }
 
   idle(): Promise<unknown> {
@@ -194,13 +185,31 @@ export class CalibrationService {
     this.lastChecked.set(merchantId, now);
     this.pending = this.pending
       .then(async () => {
-        if (!this.closed && (await this.isStale(merchantId))) await this.calibrate(merchantId);
+        if (!this.closed && (await this.isStale(merchantId))) await this.calibrateIfStale(merchantId);
       })
       .catch((err: unknown) => {
         // Retrieval keeps its previous (or default) settings meanwhile: a log line, not a failed request.
         this.lastChecked.delete(merchantId);
         console.error(`retrieval calibration for merchant ${merchantId} failed:`, err);
       });
+  }
+
+  /**
+   * Calibrates unless it is current once this process holds the merchant's lock: every process that saw it stale
+   * queues on the lock, and the first one's measurement makes it current for the rest (a calibration of a large
+   * merchant is a minute of a core).
+   */
+  private async calibrateIfStale(merchantId: string): Promise<void> {
+    const runner = this.dataSource.createQueryRunner();
+    await runner.connect();
+    try {
+      await withMerchantLock(runner, 'calibration', merchantId, async () => {
+        if (!this.closed && (await this.isStale(merchantId, runner.manager)))
+          await this.measure(runner.manager, merchantId);
+      });
+    } finally {
+      await runner.release();
+    }
   }
 
   private async measure(m: EntityManager, merchantId: string): Promise<CalibrationReport> {
@@ -231,10 +240,11 @@ export class CalibrationService {
         narrowShare: null,
         sampleSize: 0,
         tookMs: performance.now() - started,
+        outcome: CalibrationOutcome.SMALL,
       };
-      await this.calibrations.save(m, row);
+      const { budgetAttempts } = await this.calibrations.save(m, row);
       this.events.calibrated?.('none', 1, 1);
-      return { ...row, reason: 'small', trials: [] };
+      return { ...row, budgetAttempts, trials: [] };
     }
 
     const params = (embedding: number[], k = K + 1) => ({
@@ -436,6 +446,7 @@ export class CalibrationService {
         narrowShare: narrow?.share ?? null,
         sampleSize: queries.length,
         tookMs: performance.now() - started,
+        outcome: overBudget() ? CalibrationOutcome.BUDGET : CalibrationOutcome.UNREACHED,
       };
     } else {
       row = {
@@ -449,12 +460,12 @@ export class CalibrationService {
         narrowShare: narrow?.share ?? null,
         sampleSize: queries.length,
         tookMs: performance.now() - started,
+        outcome: CalibrationOutcome.MEASURED,
       };
     }
-    await this.calibrations.save(m, row);
+    const { budgetAttempts } = await this.calibrations.save(m, row);
     this.events.calibrated?.(row.path, row.recallFull ?? 1, row.recallNarrow);
-    const reason = best !== undefined ? 'measured' : overBudget() ? 'budget' : 'unreached';
-    return { ...row, reason, trials };
+    return { ...row, budgetAttempts, trials };
   }
 }
 

@@ -190,7 +190,7 @@ export class RetrievalService {
         const facts = this.strategy.facts(rows);
         if (facts === null) return 'no-corpus';
         this.activeModels.set(scope.merchantId, facts);
-        settings = settingsSource(facts);
+        settings = settingsSource(facts, this.config.retrieval.calibrationRetryMs);
         if (settings !== 'calibration') this.calibration.noteNeedsCalibration(scope.merchantId);
         if (givenVector !== null) validateEmbedding(givenVector.values, facts, givenVector.field);
         else if (known?.embeddingModel !== facts.embeddingModel || known.dimensions !== facts.dimensions)

@@ -24,6 +24,18 @@ export interface MerchantFacts {
   calibration: CalibrationChoice | null;
 }
 
+/**
+ * Why a calibration stored what it did: an approximate setting measured to reach the target, a merchant small
+ * enough to be exact without measuring, or 'none' because the time budget ran out ('budget') or no setting
+ * reached the target ('unreached').
+ */
+export enum CalibrationOutcome {
+  MEASURED = 'measured',
+  SMALL = 'small',
+  BUDGET = 'budget',
+  UNREACHED = 'unreached',
+}
+
 /** The stored outcome of a calibration: which approximate path, tuned how, from how many readable rows. */
 export interface CalibrationChoice {
   /** 'none': no approximate setting reached the recall target within the budget: answered exactly. */
@@ -41,6 +53,40 @@ export interface CalibrationChoice {
   /** Whether the merchant had a dedicated index when measured, and its name (null: none, or not recorded). */
   hadIndex: boolean;
   measuredIndex: string | null;
+  /** Null: stored before outcomes were recorded (migration 1765480000000), and not inferable. */
+  outcome: CalibrationOutcome | null;
+  /** Calibrations of this version in a row that ran out of their budget. */
+  budgetAttempts: number;
+}
+
+type BudgetFacts = Pick<
+  CalibrationChoice,
+  'path' | 'outcome' | 'sampleSize' | 'budgetAttempts' | 'measuredAt'
+>;
+
+/** The longest back-off between re-measures of a merchant whose calibrations keep running out of budget. */
+export const BUDGET_RETRY_MAX_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * When a 'none' the time budget caused may be measured again (null: it is not such a row): `retryBaseMs` after it
+ * was stored, doubled for every attempt before it that ran out too, at most BUDGET_RETRY_MAX_MS. A busy machine
+ * (another merchant's index build beside it) is transient, and until re-measured every reader of the merchant
+ * gets an exact scan (60,000 chunks: ~250 ms a query instead of ~15); a merchant whose trials never fit the budget
+ * costs a calibration a day at most. A 'none' stored before outcomes were recorded and not from a small merchant
+ * may have been either kind, and is retried like a first budget one.
+ */
+export function budgetRetryAt(c: BudgetFacts, retryBaseMs: number): Date | null {
+  const budget =
+    c.outcome === CalibrationOutcome.BUDGET || (c.outcome === null && c.path === 'none' && c.sampleSize > 0);
+  if (!budget) return null;
+  const attempts = Math.max(1, c.budgetAttempts);
+  const backOff = Math.min(retryBaseMs * 2 ** Math.min(attempts - 1, 30), BUDGET_RETRY_MAX_MS);
+  return new Date(c.measuredAt.getTime() + backOff);
+}
+
+export function budgetRetryDue(c: BudgetFacts, retryBaseMs: number, now = Date.now()): boolean {
+  const at = budgetRetryAt(c, retryBaseMs);
+  return at !== null && at.getTime() <= now;
 }
 
 /**
@@ -53,14 +99,18 @@ export function measuredOnCurrentIndex(c: CalibrationChoice, indexName: string |
 }
 
 /**
- * Where a retrieval's approximate settings came from: the merchant's calibration, one measured on another graph
- * than the merchant's current index (still used, and re-measured: see measuredOnCurrentIndex), or the defaults.
+ * Where a retrieval's approximate settings came from: the merchant's calibration; a stale one, still used and to be
+ * re-measured (measured on another graph than the merchant's current index, see measuredOnCurrentIndex, or a
+ * 'none' the budget caused whose back-off has passed, see budgetRetryAt); or the defaults.
  */
 export type SettingsSource = 'calibration' | 'stale-calibration' | 'defaults';
 
-export function settingsSource(facts: MerchantFacts): SettingsSource {
-  if (facts.calibration === null) return 'defaults';
-  return measuredOnCurrentIndex(facts.calibration, facts.indexName) ? 'calibration' : 'stale-calibration';
+export function settingsSource(facts: MerchantFacts, retryBaseMs: number, now = Date.now()): SettingsSource {
+  const c = facts.calibration;
+  if (c === null) return 'defaults';
+  return measuredOnCurrentIndex(c, facts.indexName) && !budgetRetryDue(c, retryBaseMs, now)
+    ? 'calibration'
+    : 'stale-calibration';
 }
 
 export interface StrategyExplain {
@@ -108,7 +158,7 @@ export class SearchStrategy {
        x.index_name, x.max_chunk_id::text AS index_max_chunk_id,
        cal.path, cal.exact_max_readable, cal.quantized_rerank, cal.hnsw_ef_search, cal.hnsw_candidates,
        cal.recall_full, cal.recall_narrow, cal.sample_size, cal.merchant_rows, cal.took_ms, cal.measured_at,
-       cal.had_index, cal.measured_index,
+       cal.had_index, cal.measured_index, cal.outcome, cal.budget_attempts,
        ${this.search.tuningSql({ efSearch: ef, maxScanTuples: r.hnswMaxScanTuples, genericPlans: !distributed })}
   FROM corpus_versions v
   LEFT JOIN retrieval_calibrations cal ON cal.merchant_id = ${merchant} AND cal.corpus_version = v.version
@@ -167,7 +217,7 @@ export class SearchStrategy {
     return {
       lines,
       choice: {
-        source: settingsSource(facts),
+        source: settingsSource(facts, this.config.retrieval.calibrationRetryMs),
         indexName: facts.indexName,
         plan: plan.vector,
         calibration: facts.calibration,
@@ -225,5 +275,7 @@ export function calibrationOf(r: Row): CalibrationChoice {
     measuredAt: new Date(r.measured_at as string),
     hadIndex: r.had_index === true,
     measuredIndex: (r.measured_index as string | null | undefined) ?? null,
+    outcome: (r.outcome as CalibrationOutcome | null | undefined) ?? null,
+    budgetAttempts: Number(r.budget_attempts ?? 0),
   };
 }

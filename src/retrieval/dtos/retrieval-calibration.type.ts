@@ -1,5 +1,6 @@
 import { Field, Float, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { StaleReason } from '../calibration.service';
+import { StaleReason } from '../calibration.types';
+import { CalibrationOutcome } from '../search-strategy';
 
 registerEnumType(StaleReason, {
   name: 'CalibrationStaleReason',
@@ -13,6 +14,30 @@ registerEnumType(StaleReason, {
     VERSION_CHANGED: {
       description:
         'The active corpus version flipped while this was read: these are the old version’s settings.',
+    },
+    BUDGET_EXHAUSTED: {
+      description:
+        "Stored 'none' because the trials ran out of RETRIEVAL_CALIBRATION_BUDGET_MS, and the back-off since has passed (retryAt).",
+    },
+  },
+});
+
+registerEnumType(CalibrationOutcome, {
+  name: 'CalibrationOutcome',
+  description: 'Why a retrieval calibration stored the path it did.',
+  valuesConfig: {
+    MEASURED: { description: 'An approximate setting was measured to reach recall@10 >= 0.99.' },
+    SMALL: {
+      description:
+        'The merchant is small enough (RETRIEVAL_EXACT_SCAN_MAX_ROWS) for every reader to be answered exactly: nothing measured.',
+    },
+    BUDGET: {
+      description:
+        "'none': the trials ran out of RETRIEVAL_CALIBRATION_BUDGET_MS (a busy machine). Measured again at retryAt.",
+    },
+    UNREACHED: {
+      description:
+        "'none': no setting reached the target. Kept until the merchant grows or its dedicated index changes.",
     },
   },
 });
@@ -69,6 +94,25 @@ export class RetrievalCalibration {
       "The merchant's dedicated HNSW index the measurement ran on; null when it had none. A rebuilt index has a new name.",
   })
   measuredIndex: string | null;
+
+  @Field(() => CalibrationOutcome, {
+    nullable: true,
+    description: 'Why this path; null for a measured none stored before outcomes were recorded.',
+  })
+  outcome: CalibrationOutcome | null;
+
+  @Field(() => Int, {
+    description:
+      'Calibrations of this version in a row that ran out of their time budget (0: the last did not).',
+  })
+  budgetAttempts: number;
+
+  @Field(() => Date, {
+    nullable: true,
+    description:
+      "When a 'none' the budget caused (or of unknown cause) is measured again: RETRIEVAL_CALIBRATION_RETRY_MINUTES after it was stored, doubled per attempt in a row, at most a day. Null otherwise.",
+  })
+  retryAt: Date | null;
 
   @Field(() => StaleReason, {
     nullable: true,
