@@ -1,5 +1,6 @@
 import { type Services } from '../src/services';
 import { CalibrationRepository } from '../src/retrieval/calibration.repository';
+import { CalibrationOutcome } from '../src/retrieval/search-strategy';
 import { type Database } from '../src/db/database';
 
 /**
@@ -16,8 +17,17 @@ export async function runCalibration(
   const lines: string[] = [];
   let small = 0;
   for (const merchantId of merchants) {
-    const r = await services.calibration.calibrate(merchantId);
-    if (r.reason === 'small') {
+    let r = await services.calibration.calibrate(merchantId);
+    if (r.outcome === CalibrationOutcome.BUDGET) {
+      // The gateway measures it again after RETRIEVAL_CALIBRATION_RETRY_MINUTES; the benchmark cannot wait that
+      // long and does it once more now, when the load that used up the budget (index builds, the alternatives'
+      // tables) may have passed. The report names both.
+      const first = `${merchantId}: out of budget after ${(r.tookMs / 1000).toFixed(1)} s, measured again`;
+      log(`  ${first}`);
+      lines.push(first);
+      r = await services.calibration.calibrate(merchantId);
+    }
+    if (r.outcome === CalibrationOutcome.SMALL) {
       small++;
       continue;
     }
