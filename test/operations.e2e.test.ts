@@ -319,45 +319,61 @@ const native = nativeTestUrl();
     await t.close();
   });
 
-  it('a request blocked on a lock shows up in pg_stat_activity under its request id', async () => {
-    const merchant = await createTestMerchant(t, 'opslock');
-    const locker = new Client({ connectionString: native });
-    const watcher = new Client({ connectionString: native });
-    await locker.connect();
-    await watcher.connect();
-    try {
-      await locker.query('BEGIN');
-      await locker.query('SELECT 1 FROM merchants WHERE id = $1 FOR UPDATE', [merchant]);
-      const pending = post(
-        t,
-        {
-          query: INGEST,
-          variables: { input: { title: 'Locked', text: 'Waits for the lock.', acl: ['role:agent'] } },
-        },
-        {
+  // Both kinds of transaction a request opens: its tenant session's (an ingestion), and a TypeORM transaction on
+  // the owner's connection (an API key's creation, whose insert checks the merchant's row for its foreign key).
+  it.each([
+    {
+      kind: 'tenant session',
+      requestId: 'ops-lock-req-7',
+      body: {
+        query: INGEST,
+        variables: { input: { title: 'Locked', text: 'Waits for the lock.', acl: ['role:agent'] } },
+      },
+    },
+    {
+      kind: 'owner transaction',
+      requestId: 'ops-lock-key-8',
+      body: {
+        query: `mutation K($input: CreateApiKeyInput!) { createApiKey(input: $input) { apiKey { id } } }`,
+        variables: { input: { name: 'Locked', principals: ['role:agent'], scopes: ['RETRIEVE'] } },
+      },
+    },
+  ])(
+    'a request blocked on a lock shows up in pg_stat_activity under its request id ($kind)',
+    async ({ requestId, body }) => {
+      const merchant = await createTestMerchant(t, 'opslock');
+      const locker = new Client({ connectionString: native });
+      const watcher = new Client({ connectionString: native });
+      await locker.connect();
+      await watcher.connect();
+      try {
+        await locker.query('BEGIN');
+        await locker.query('SELECT 1 FROM merchants WHERE id = $1 FOR UPDATE', [merchant]);
+        const pending = post(t, body, {
           authorization: `Bearer ${t.token({ ...ADA_ADMIN, merchantId: merchant })}`,
-          'x-request-id': 'ops-lock-req-7',
-        },
-      );
-      let seen: { application_name: string; wait_event_type: string | null }[] = [];
-      for (let i = 0; i < 100 && seen.length === 0; i++) {
-        await new Promise((r) => setTimeout(r, 50));
-        ({ rows: seen } = await watcher.query(
-          `SELECT application_name, wait_event_type FROM pg_stat_activity
-            WHERE application_name = 'srg:ops-lock-req-7' AND wait_event_type = 'Lock'`,
-        ));
+          'x-request-id': requestId,
+        });
+        let seen: { application_name: string; wait_event_type: string | null }[] = [];
+        for (let i = 0; i < 100 && seen.length === 0; i++) {
+          await new Promise((r) => setTimeout(r, 50));
+          ({ rows: seen } = await watcher.query(
+            `SELECT application_name, wait_event_type FROM pg_stat_activity
+            WHERE application_name = $1 AND wait_event_type = 'Lock'`,
+            [`srg:${requestId}`],
+          ));
+        }
+        expect(seen).toHaveLength(1);
+        await locker.query('COMMIT');
+        const done = await pending;
+        expect(done.status).toBe(200);
+        expect(done.json.errors).toBeUndefined();
+      } finally {
+        await locker.query('ROLLBACK').catch(() => undefined);
+        await locker.end();
+        await watcher.end();
       }
-      expect(seen).toHaveLength(1);
-      await locker.query('COMMIT');
-      const done = await pending;
-      expect(done.status).toBe(200);
-      expect(done.json.errors).toBeUndefined();
-    } finally {
-      await locker.query('ROLLBACK').catch(() => undefined);
-      await locker.end();
-      await watcher.end();
-    }
-  });
+    },
+  );
 });
 
 (native ? describe : describe.skip)('several gateways starting at once (native)', () => {
