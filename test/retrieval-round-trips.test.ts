@@ -4,7 +4,8 @@ import { recordSql } from '../bench/load-harness';
 import { principalsFor } from '../src/auth/identity';
 import { RetrievalService, type RetrieveQuery } from '../src/retrieval/retrieval.service';
 import { SearchStrategy } from '../src/retrieval/search-strategy';
-import { SearchRepository } from '../src/retrieval/search.repository';
+import { literalOf, SearchRepository } from '../src/retrieval/search.repository';
+import { statementSql } from '../src/retrieval/search-statement.sql';
 import { isDistributed } from '../src/db/distributed';
 import { pgSqlClient, preparedStatementName } from '../src/db/sql-client';
 import { createTestMerchant, startTestGateway, type TestGateway } from './support/test-gateway';
@@ -350,13 +351,46 @@ describe('one round trip per retrieval', () => {
           expect(plan).not.toMatch(/Sort Key:.*binary_quantize/);
           return;
         }
-        // An InitPlan's output: `$11` (PostgreSQL 15), `(InitPlan 11).col1` (17, the embedded database).
-        expect(plan).toMatch(
-          /Sort Key: \(+c_\d+\.embedding_bq\)::"bit" <~> (?:\$\d+|\(InitPlan \d+\)\.col1)\)/,
-        );
+        // The shortlist ranks the distances its one scan of the readable entries computed (search-statement.sql.ts).
+        expect(plan).toMatch(/Sort Key: r_\d+\.bits, r_\d+\.id/);
         expect(plan).not.toMatch(/Sort Key:.*binary_quantize/);
       },
     );
+    if (await isDistributed(t.db.dataSource.manager)) return;
+    // Where that scan computes them, in the same generic plan: against an InitPlan's output, `$11` (PostgreSQL 15)
+    // or `(InitPlan 11).col1` (17, the embedded database), not binary_quantize($1) per entry. VERBOSE shows it.
+    const [embedding] = await t.services.embedders.defaultEmbedder.embed(['refund card money']);
+    const { sql, params } = statementSql(
+      { merchantId: big, principals: principalsFor('rt', ['agent']) },
+      {
+        params: { embedding, corpus: { version: 1, dimensions: embedding.length }, k: 10, filter: {} },
+        keyword: null,
+        distributed: false,
+        vector: {
+          approximate: 'quantized',
+          exactMaxReadable: 0,
+          rerank: 100,
+          hnswCandidates: 40,
+          graphMaxId: null,
+        },
+      },
+    );
+    const verbose = await t.db.dataSource.transaction(async (m) => {
+      await m.query(`SET LOCAL plan_cache_mode = force_generic_plan`);
+      await m.query(`PREPARE srg_test_bits AS ${sql}`);
+      try {
+        const rows: { 'QUERY PLAN': string }[] = await m.query(
+          `EXPLAIN (VERBOSE, COSTS OFF) EXECUTE srg_test_bits(${params.map(literalOf).join(', ')})`,
+        );
+        return rows.map((r) => r['QUERY PLAN']).join('\n');
+      } finally {
+        await m.query(`DEALLOCATE srg_test_bits`);
+      }
+    });
+    expect(verbose).toMatch(
+      /Output: c_\d+\.id, \(\(c_\d+\.embedding_bq\)::"bit" <~> (?:\$\d+|\(InitPlan \d+\)\.col1)\)/,
+    );
+    expect(verbose).not.toMatch(/<~> binary_quantize/);
   });
 
   it('calibration times the exact path in the gated form (ids first, a probe per id), with the same answers', async () => {

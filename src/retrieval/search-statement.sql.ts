@@ -63,10 +63,18 @@ export function statementSql(scope: TenantScope, plan: SearchPlan): { sql: strin
     // Not gated (a merchant answered exactly), the direct scan: the extra probe per readable row cost a reader of
     // everything in a 600-chunk merchant 1.6x (docs/RETRIEVAL.md, "Vector strategies").
     const idsFirst = gated || (only && v.approximate === 'none' && v.idsFirst === true);
+    // The quantized path reads every readable entry of the same index for its shortlist anyway: one scan, uncapped,
+    // that also computes each entry's bit distance, gives the count, the exact path's ids and the shortlist. Read
+    // twice (a count capped at the threshold, then the shortlist's scan), a reader of 3,500 of 3,600 chunks spent
+    // 2.6 of its 12.7 ms on the first read (EXPLAIN ANALYZE, small preset). The HNSW path keeps the cap: its
+    // merchants are the large ones, and only its fallback reads them whole.
+    const oneScan = gated && v.approximate === 'quantized';
+    const queryBits = `(SELECT binary_quantize($1::vector))`;
     if (idsFirst) {
-      const cap = gated ? ` LIMIT ${bind(v.exactMaxReadable + 1)}` : '';
+      const cap = gated && !oneScan ? ` LIMIT ${bind(v.exactMaxReadable + 1)}` : '';
+      const bits = oneScan ? `, c.embedding_bq <~> ${queryBits} AS bits` : '';
       ctes.push(`readable_ids AS MATERIALIZED (
-         SELECT c.id FROM document_chunks c WHERE ${f.base}${cap})`);
+         SELECT c.id${bits} FROM document_chunks c WHERE ${f.base}${cap})`);
     }
     if (gated) ctes.push(`readable AS (SELECT count(*) AS n FROM readable_ids)`);
     if (v.approximate === 'none' || gated) {
@@ -97,9 +105,15 @@ export function statementSql(scope: TenantScope, plan: SearchPlan): { sql: strin
       // vector, and no size predicate (it would detoast every row; the trigger keeps a version's sizes equal). The
       // query's bits are an InitPlan, computed once: in a generic plan (prepared, search.repository.ts)
       // binary_quantize($1) is no constant and was computed again for every row, ~3 µs each (15 ms for 4,400 rows).
-      ctes.push(`shortlist AS MATERIALIZED (
+      const size = bind(Math.max(v.rerank, p.k));
+      ctes.push(
+        oneScan
+          ? `shortlist AS MATERIALIZED (
+         SELECT r.id FROM readable_ids r WHERE true${gate} ORDER BY r.bits, r.id LIMIT ${size})`
+          : `shortlist AS MATERIALIZED (
          SELECT c.id FROM document_chunks c WHERE ${f.base}${gate}
-          ORDER BY c.embedding_bq <~> (SELECT binary_quantize($1::vector)), c.id LIMIT ${bind(Math.max(v.rerank, p.k))})`);
+          ORDER BY c.embedding_bq <~> ${queryBits}, c.id LIMIT ${size})`,
+      );
       // One probe of (merchant_id, id) per candidate, whatever the planner estimates: as a plain join it could hash
       // the merchant's every row, vectors included, to re-rank a few hundred. Seen without row-level security (a
       // superuser, as the benchmark calibrates): 3,800 rows and 8 MB spilled to disk to re-rank 800 of a 3,600-chunk

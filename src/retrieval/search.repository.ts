@@ -302,7 +302,7 @@ async function graphBound(
 }
 
 /** A bound value of the search statement as an SQL literal, typed by the prepared statement it is passed to. */
-function literalOf(v: unknown): string {
+export function literalOf(v: unknown): string {
   if (v === null || v === undefined) return 'NULL';
   if (Buffer.isBuffer(v)) return pg.escapeLiteral(JSON.stringify(vectorFromBinary(v)));
   if (Array.isArray(v)) return pg.escapeLiteral(textArrayLiteral(v.map(String)));

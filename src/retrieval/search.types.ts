@@ -51,9 +51,9 @@ export type ApproximatePath = 'none' | 'quantized' | 'hnsw';
 
 /**
  * What one search statement computes. The vector side is exact when `approximate` is 'none' or when the caller's
- * readable candidates (a capped count inside the statement) are at most `exactMaxReadable`; otherwise the
- * approximate path answers, and an HNSW scan that comes back short is replaced by the quantized scan — all
- * decided inside the one statement (one-time filters on InitPlans), so no count travels back and forth.
+ * readable candidates (counted inside the statement; capped on the HNSW path) are at most `exactMaxReadable`;
+ * otherwise the approximate path answers, and an HNSW scan that comes back short is replaced by the quantized scan —
+ * all decided inside the one statement (one-time filters on InitPlans), so no count travels back and forth.
  */
 export interface SearchPlan {
   params: ChunkSearchParams;
