@@ -85,6 +85,7 @@ export function createServices(
     searches,
     vectorIndexes,
     config,
+    embedders,
     events,
   );
   const retrieval = new RetrievalService(embedders, strategy, config, events, calibration);

@@ -94,20 +94,20 @@ export class CalibrationRepository {
     return Number(rows[0].n);
   }
 
-  /** Up to `n` of the merchant's own chunks, drawn at random, with their vectors: the calibration's queries. */
+  /** Up to `n` of the merchant's own chunks, drawn at random, with their vectors and texts: the calibration's queries. */
   async sample(
     manager: Pick<EntityManager, 'query'>,
     merchantId: string,
     version: number,
     n: number,
-  ): Promise<{ id: string; embedding: number[] }[]> {
-    const rows: { id: string; e: string }[] = await manager.query(
-      `SELECT id::text AS id, embedding::text AS e FROM document_chunks
+  ): Promise<{ id: string; embedding: number[]; text: string }[]> {
+    const rows: { id: string; e: string; text: string }[] = await manager.query(
+      `SELECT id::text AS id, embedding::text AS e, chunk_text AS text FROM document_chunks
         WHERE id IN (SELECT id FROM document_chunks WHERE merchant_id = $1 AND corpus_version = $2
                       ORDER BY random() LIMIT $3)`,
       [merchantId, version, n],
     );
-    return rows.map((r) => ({ id: r.id, embedding: fromSql(r.e) as number[] }));
+    return rows.map((r) => ({ id: r.id, embedding: fromSql(r.e) as number[], text: r.text }));
   }
 
   /** Every principal on the merchant's ACLs with the number of chunks it reads, fewest first. */

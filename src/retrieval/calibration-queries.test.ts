@@ -1,0 +1,16 @@
+import { passage } from './calibration-queries';
+
+describe('calibration text queries', () => {
+  const sequence = (values: number[]) => {
+    let i = 0;
+    return () => values[i++ % values.length];
+  };
+
+  it('takes 3 to 8 consecutive words from anywhere in the text, and all of a shorter one', () => {
+    const text = 'one two three four five six seven eight nine ten eleven twelve';
+    expect(passage(text, sequence([0, 0]))).toBe('one two three');
+    expect(passage(text, sequence([0.999, 0.999]))).toBe('five six seven eight nine ten eleven twelve');
+    expect(passage(text, sequence([0.5, 0.5]))).toBe('four five six seven eight nine');
+    expect(passage('  refund\n\nwithin   days ', sequence([0.999]))).toBe('refund within days');
+  });
+});
