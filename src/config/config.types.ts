@@ -135,7 +135,7 @@ export interface Config {
     hnswMaxScanTuples: number;
     /** Per-statement timeout for retrieval and ingestion SQL. */
     statementTimeoutMs: number;
-    /** Calibration (src/retrieval/calibration.service.ts): the merchant's own vectors used as queries. */
+    /** Calibration (src/retrieval/calibration.service.ts): the merchant's own chunks used as queries. */
     calibrationSample: number;
     /** Time a calibration may take before the merchant is answered exactly instead. */
     calibrationBudgetMs: number;

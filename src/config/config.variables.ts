@@ -274,7 +274,7 @@ const VARIABLES = {
   RETRIEVAL_INDEX_AUTOBUILD: v(flag(), 'build them in the background', 'true when native'),
   RETRIEVAL_CALIBRATION_SAMPLE: v(
     integer(50, 5, 10_000),
-    "merchant's own vectors used as calibration queries",
+    "merchant's own chunks used as calibration queries",
   ),
   RETRIEVAL_CALIBRATION_BUDGET_MS: v(
     integer(60_000, 100, 3_600_000),

@@ -28,9 +28,10 @@ export function settingReached(
 
 /**
  * The recall a setting can be trusted to reach: the one-sided 95% Wilson lower bound of found / expected. The sample
- * is the merchant's own vectors, and queries from elsewhere sit less close to the corpus: a setting measured at
- * 0.996 on 50 own vectors (2 misses in 500) answered held-out queries at 0.975 (docs/benchmarks/bench-small.md,
- * xl/staff). With the bound, 50 queries pass with at most one miss in 500, and fewer than 27 never pass.
+ * is drawn from the merchant's own chunks, and queries from elsewhere sit less close to the corpus: a setting
+ * measured at 0.996 on 50 own vectors (2 misses in 500) answered held-out queries at 0.975
+ * (docs/benchmarks/bench-small.md, xl/staff). With the bound, 50 queries pass with at most one miss in 500, and fewer
+ * than 27 never pass.
  */
 export function recallLowerBound(found: number, expected: number): number {
   if (expected === 0) return 1;
