@@ -7,6 +7,7 @@ import { integerOption, parseCommandLine } from '../src/cli/command-line';
 import { loadConfig } from '../src/config/config';
 import { openDatabase } from '../src/db/database';
 import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
+import { answersFound } from '../src/retrieval/calibration-model';
 import { type CalibrationReport } from '../src/retrieval/calibration.types';
 import { SearchRepository } from '../src/retrieval/search.repository';
 import { type ChunkHit } from '../src/retrieval/search.types';
@@ -152,10 +153,7 @@ function sample(queries: string[], n: number): string[] {
 /** Found answers of `got` against `exact` (sorted by distance): strictly by id, and counting ties with the 10th. */
 function score(got: readonly ChunkHit[], exact: readonly ChunkHit[]): { strict: number; ties: number } {
   const ids = new Set(exact.map((h) => h.id));
-  const last = exact[exact.length - 1]?.distance ?? Infinity;
-  const strict = got.filter((h) => ids.has(h.id)).length;
-  const tied = got.filter((h) => !ids.has(h.id) && h.distance <= last + 1e-6).length;
-  return { strict, ties: Math.min(exact.length, strict + tied) };
+  return { strict: got.filter((h) => ids.has(h.id)).length, ties: answersFound(got, exact) };
 }
 
 interface Cell {
@@ -246,7 +244,6 @@ async function main(): Promise<void> {
         let expected = 0;
         let rowsOk = 0;
         for (const e of vectors) {
-          if (e.every((x) => x === 0)) continue; // no term the embedder knows: no direction to rank by
           const t0 = performance.now();
           const ours = await services.retrieval.retrieve(services.sessions.open(identity), {
             query: '',

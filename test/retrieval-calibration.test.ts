@@ -4,6 +4,8 @@ import { sha256 } from '../src/common/hash';
 import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
 import { NO_SERVICE_EVENTS } from '../src/ops/service-events';
 import { CorpusVersionRepository } from '../src/corpus/corpus-version.repository';
+import { type Embedder } from '../src/embeddings/embedder';
+import { calibrationQueries } from '../src/retrieval/calibration-queries';
 import { CalibrationRepository } from '../src/retrieval/calibration.repository';
 import { settingReached } from '../src/retrieval/calibration-model';
 import {
@@ -642,6 +644,42 @@ describe('calibrated retrieval reaches recall@10 >= 0.99 on any distribution', (
     expect(await staleReason()).toBeNull();
     await storedAgo(retryMinutes + 1);
     expect(await read()).toMatchObject({ outcome: null, budgetAttempts: 0, staleReason: 'BUDGET_EXHAUSTED' });
+  }, 120_000);
+
+  it('asks half its sample as passages of the text, where the embedder reproduces the stored vectors, else own vectors', async () => {
+    const merchant = await createTestMerchant(t, 'calqueries');
+    await load(merchant, await DISTRIBUTIONS[0].corpus(100, 5151));
+    const sample = (embedder: () => Embedder) =>
+      calibrationQueries(t.db.dataSource.manager, new CalibrationRepository(), embedder, merchant, 1, 40);
+    const withText = await sample(() => t.services.embedders.defaultEmbedder);
+    expect({
+      queries: withText.queries.length,
+      text: withText.textQueries,
+      ownOnly: withText.ownOnly,
+    }).toEqual({
+      queries: 40,
+      text: 20,
+      ownOnly: null,
+    });
+    // Own vectors leave their chunk out of their answers; passages leave nothing out.
+    expect(withText.queries.filter((q) => q.id === '')).toHaveLength(20);
+    expect(new Set(withText.queries.filter((q) => q.id !== '').map((q) => q.id)).size).toBe(20);
+    // Another model's vectors (the same dimensions, another hash seed): the stored ones are not its own.
+    const other = new LocalHashEmbedder(DIMS, 'local-hash-other');
+    const foreign = await sample(() => ({
+      ...other,
+      embed: async (texts: readonly string[]) =>
+        (await other.embed(texts.map((x) => `${x} x`))).map((v) => v.map((y, i) => (i % 2 ? -y : y))),
+    }));
+    expect(foreign).toMatchObject({ textQueries: 0, ownOnly: 'stored vectors not from this embedder' });
+    expect(foreign.queries).toHaveLength(40);
+    // A provider that fails: own vectors only, and why.
+    const failing = await sample(() => ({
+      ...other,
+      embed: () => Promise.reject(new Error('provider down')),
+    }));
+    expect(failing).toMatchObject({ textQueries: 0, ownOnly: 'embedder unavailable: provider down' });
+    expect(failing.queries.every((q) => q.id !== '')).toBe(true);
   }, 120_000);
 
   it('answers exactly a narrow reader whose approximate scan costs more than its exact one, and then needs no proof from it', async () => {

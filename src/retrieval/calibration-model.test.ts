@@ -1,4 +1,5 @@
 import {
+  answersFound,
   approximateCostModel,
   breakEvenReadable,
   exactCostModel,
@@ -111,5 +112,19 @@ describe('measuredThreshold', () => {
   it('keeps the fit where the graph walk was faster for that reader, or without a narrow reader', () => {
     expect(measuredThreshold(1_000, { rows: 1_170, exactMs: 46, approximateMs: 45 })).toBe(1_000);
     expect(measuredThreshold(1_000, null)).toBe(1_000);
+  });
+});
+
+describe('answersFound', () => {
+  const hit = (id: string, distance: number) => ({ id, distance });
+  const exact = [hit('a', 0.1), hit('b', 0.2), hit('c', 0.3)];
+
+  it('counts the exact answers by id, and another chunk as close as the last (an identical text) as right', () => {
+    expect(answersFound([hit('a', 0.1), hit('b', 0.2), hit('c', 0.3)], exact)).toBe(3);
+    expect(answersFound([hit('a', 0.1), hit('b', 0.2), hit('c2', 0.3)], exact)).toBe(3);
+    expect(answersFound([hit('a', 0.1), hit('b', 0.2), hit('d', 0.31)], exact)).toBe(2);
+    expect(answersFound([hit('a', 0.1), hit('c2', 0.3), hit('c3', 0.3), hit('c4', 0.3)], exact)).toBe(3);
+    expect(answersFound([], exact)).toBe(0);
+    expect(answersFound([hit('a', 0.1)], [])).toBe(0);
   });
 });

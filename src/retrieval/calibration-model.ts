@@ -119,3 +119,19 @@ export function measuredThreshold(
 ): number {
   return narrow !== null && narrow.exactMs <= narrow.approximateMs ? Math.max(fitted, narrow.rows) : fitted;
 }
+
+/**
+ * How many of `got` are right answers against the exact top k (sorted by distance): those among them, and those as
+ * close as their last. Identical texts have identical vectors, and any copy is a right answer: counted by id, an
+ * FAQ answer repeated across businesses failed settings that returned another copy (the strict count is what
+ * `npm run bench:real-recall` reports beside this one).
+ */
+export function answersFound(
+  got: readonly { id: string; distance: number }[],
+  exact: readonly { id: string; distance: number }[],
+): number {
+  const ids = new Set(exact.map((h) => h.id));
+  const last = exact.length === 0 ? -Infinity : exact[exact.length - 1].distance;
+  const found = got.filter((h) => ids.has(h.id) || h.distance <= last + 1e-9).length;
+  return Math.min(found, exact.length);
+}

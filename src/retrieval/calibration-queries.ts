@@ -36,18 +36,19 @@ export async function calibrationQueries(
   n: number,
   random: () => number = Math.random,
 ): Promise<{ queries: CalibrationQuery[]; textQueries: number; ownOnly: string | null }> {
-  const sampled = await calibrations.sample(m, merchantId, version, n);
+  // Shuffled here: the sample is drawn at random, but comes back in the order of the plan that fetched it (often the
+  // chunks' order), and its second half becomes the text queries.
+  const sampled = shuffle(await calibrations.sample(m, merchantId, version, n), random);
   const own = sampled.map((s) => ({ id: s.id, embedding: s.embedding }));
   const half = Math.floor(sampled.length / 2);
   if (half === 0) return { queries: own, textQueries: 0, ownOnly: 'sample too small' };
   const texts = sampled.slice(sampled.length - half);
   const checked = texts.slice(0, CONSISTENCY_CHECKS);
+  // A chunk of whitespace has no passage (and a provider refuses empty input): it stays an own-vector query.
+  const passages = texts.map((s) => passage(s.text, random)).filter((p) => p !== '');
   let vectors: number[][];
   try {
-    vectors = await embedder().embed([
-      ...checked.map((s) => s.text),
-      ...texts.map((s) => passage(s.text, random)),
-    ]);
+    vectors = await embedder().embed([...checked.map((s) => s.text), ...passages]);
   } catch (err) {
     return { queries: own, textQueries: 0, ownOnly: `embedder unavailable: ${(err as Error).message}` };
   }
@@ -55,10 +56,18 @@ export async function calibrationQueries(
   if (!consistent) return { queries: own, textQueries: 0, ownOnly: 'stored vectors not from this embedder' };
   const textQueries = vectors.slice(checked.length).map((embedding) => ({ id: '', embedding }));
   return {
-    queries: [...own.slice(0, sampled.length - half), ...textQueries],
+    queries: [...own.slice(0, sampled.length - textQueries.length), ...textQueries],
     textQueries: textQueries.length,
     ownOnly: null,
   };
+}
+
+function shuffle<T>(items: T[], random: () => number): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [items[i], items[j]] = [items[j], items[i]];
+  }
+  return items;
 }
 
 /** 3 to 8 consecutive words of `text`, from a random place (all of it when shorter). */

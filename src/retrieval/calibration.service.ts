@@ -9,6 +9,7 @@ import { NO_SERVICE_EVENTS, type ServiceEvents } from '../ops/service-events';
 import { withMerchantLock } from '../vector-index/index-lock';
 import { type VectorIndexRepository } from '../vector-index/vector-index.repository';
 import {
+  answersFound,
   approximateCostModel,
   breakEvenReadable,
   exactCostModel,
@@ -282,10 +283,10 @@ export class CalibrationService {
     const tx = <T>(work: (mm: EntityManager) => Promise<T>): Promise<T> => m.transaction(work);
 
     // Exact answers, and the exact scan's cost for each reader (median per query).
-    const truth = new Map<Reader, string[][]>();
+    const truth = new Map<Reader, ChunkHit[][]>();
     const exactMs = new Map<Reader, number>();
     for (const reader of readers) {
-      const answers: string[][] = [];
+      const answers: ChunkHit[][] = [];
       const times: number[] = [];
       for (const q of queries) {
         const t0 = performance.now();
@@ -296,7 +297,7 @@ export class CalibrationService {
           this.searches.searchExact(mm, reader.scope, params(q.embedding), { idsFirst: true }),
         );
         times.push(performance.now() - t0);
-        answers.push(topIds(hits, q.id));
+        answers.push(topHits(hits, q.id));
       }
       truth.set(reader, answers);
       exactMs.set(reader, median(times));
@@ -314,7 +315,10 @@ export class CalibrationService {
     // reader answered by an exact scan of up to 60,000 rows) although its index passes within seconds of trials. It is checked before every query, so one slow setting cannot overrun
     // it either (the same merchant's quantized re-rank of 400 took 0.83 s a query: 83 s for one trial).
     const trialsStarted = performance.now();
-    const overBudget = () => performance.now() - trialsStarted > r.calibrationBudgetMs;
+    // Set once a trial is stopped or skipped for time: what makes a 'none' the budget's ('budget') rather than the
+    // settings' ('unreached'), however long the last measured trial ran.
+    let exhausted = false;
+    const overBudget = () => (exhausted ||= performance.now() - trialsStarted > r.calibrationBudgetMs);
     const evaluate = async (
       path: ApproximatePath,
       setting: string,
@@ -335,8 +339,7 @@ export class CalibrationService {
           const hits = await run(reader, q.embedding);
           readerTimes.push(performance.now() - t0);
           const want = truth.get(reader)![i];
-          const got = new Set(topIds(hits, q.id));
-          found += want.filter((id) => got.has(id)).length;
+          found += answersFound(topHits(hits, q.id), want);
           expected += want.length;
         }
         recalls.push(expected === 0 ? 1 : found / expected);
@@ -466,7 +469,7 @@ export class CalibrationService {
         narrowShare: narrow?.share ?? null,
         sampleSize: queries.length,
         tookMs: performance.now() - started,
-        outcome: overBudget() ? CalibrationOutcome.BUDGET : CalibrationOutcome.UNREACHED,
+        outcome: exhausted ? CalibrationOutcome.BUDGET : CalibrationOutcome.UNREACHED,
       };
     } else {
       row = {
@@ -489,10 +492,7 @@ export class CalibrationService {
   }
 }
 
-/** The top k ids without the query's own chunk (a sampled vector is its own nearest neighbour). */
-function topIds(hits: readonly ChunkHit[], self: string): string[] {
-  return hits
-    .filter((h) => h.id !== self)
-    .slice(0, K)
-    .map((h) => h.id);
+/** The top k hits without the query's own chunk (a sampled vector is its own nearest neighbour). */
+function topHits(hits: readonly ChunkHit[], self: string): ChunkHit[] {
+  return hits.filter((h) => h.id !== self).slice(0, K);
 }

@@ -76,8 +76,11 @@ export const BUDGET_RETRY_MAX_MS = 24 * 60 * 60 * 1000;
  * may have been either kind, and is retried like a first budget one.
  */
 export function budgetRetryAt(c: BudgetFacts, retryBaseMs: number): Date | null {
+  // The path checked too: a gateway of an older release re-measuring during a rolling upgrade writes its path and
+  // leaves the outcome as it was.
   const budget =
-    c.outcome === CalibrationOutcome.BUDGET || (c.outcome === null && c.path === 'none' && c.sampleSize > 0);
+    c.path === 'none' &&
+    (c.outcome === CalibrationOutcome.BUDGET || (c.outcome === null && c.sampleSize > 0));
   if (!budget) return null;
   const attempts = Math.max(1, c.budgetAttempts);
   const backOff = Math.min(retryBaseMs * 2 ** Math.min(attempts - 1, 30), BUDGET_RETRY_MAX_MS);

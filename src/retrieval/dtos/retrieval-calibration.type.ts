@@ -44,7 +44,7 @@ registerEnumType(CalibrationOutcome, {
 
 @ObjectType({
   description:
-    "How the caller's merchant's approximate search is tuned, as measured against exact answers on a sample of its own vectors (docs/RETRIEVAL.md).",
+    "How the caller's merchant's approximate search is tuned, as measured against exact answers on a sample of its own chunks: their vectors, and short passages of their text (docs/RETRIEVAL.md).",
 })
 export class RetrievalCalibration {
   @Field(() => Int, { description: 'The corpus version measured (the active one).' })
@@ -75,7 +75,8 @@ export class RetrievalCalibration {
   recallNarrow: number | null;
 
   @Field(() => Int, {
-    description: 'Query vectors sampled from the merchant (0: small merchant, nothing to measure).',
+    description:
+      "Queries sampled from the merchant's chunks: half their vectors, half passages of their text where the embedder reproduces them (0: small merchant, nothing to measure).",
   })
   sampleSize: number;
 
