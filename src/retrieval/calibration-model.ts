@@ -122,9 +122,9 @@ export function measuredThreshold(
 
 /**
  * How many of `got` are right answers against the exact top k (sorted by distance): those among them, and those as
- * close as their last. Identical texts have identical vectors, and any copy is a right answer: counted by id, an
- * FAQ answer repeated across businesses failed settings that returned another copy (the strict count is what
- * `npm run bench:real-recall` reports beside this one).
+ * close as their last (identical texts have identical vectors, and any copy is a right answer). What
+ * `npm run bench:real-recall` reports beside the strict count by id; the calibration counts strictly, which is the
+ * safer side (calibration.service.ts).
  */
 export function answersFound(
   got: readonly { id: string; distance: number }[],

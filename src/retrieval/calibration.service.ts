@@ -9,7 +9,6 @@ import { NO_SERVICE_EVENTS, type ServiceEvents } from '../ops/service-events';
 import { withMerchantLock } from '../vector-index/index-lock';
 import { type VectorIndexRepository } from '../vector-index/vector-index.repository';
 import {
-  answersFound,
   approximateCostModel,
   breakEvenReadable,
   exactCostModel,
@@ -338,9 +337,12 @@ export class CalibrationService {
           const t0 = performance.now();
           const hits = await run(reader, q.embedding);
           readerTimes.push(performance.now() - t0);
-          const want = truth.get(reader)![i];
-          found += answersFound(topHits(hits, q.id), want);
-          expected += want.length;
+          // Strictly by id: another copy of an identical text counts as a miss. Counted as found (answersFound), the
+          // 12,039 DSTC10 FAQ answers passed HNSW (1000, 400) at 0.998 and the dialogues' questions then read 0.989
+          // (bench:real-recall); strictly, no setting passed and the merchant is answered exactly.
+          const want = new Set(truth.get(reader)![i].map((h) => h.id));
+          found += topHits(hits, q.id).filter((h) => want.has(h.id)).length;
+          expected += want.size;
         }
         recalls.push(expected === 0 ? 1 : found / expected);
         counts.push({ found, expected });
