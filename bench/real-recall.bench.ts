@@ -4,24 +4,13 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { principalsFor } from '../src/auth/identity';
 import { integerOption, parseCommandLine } from '../src/cli/command-line';
-import { loadConfig } from '../src/config/config';
-import { openDatabase } from '../src/db/database';
-import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
 import { answersFound } from '../src/retrieval/calibration-model';
 import { type CalibrationReport } from '../src/retrieval/calibration.types';
 import { SearchRepository } from '../src/retrieval/search.repository';
 import { type ChunkHit } from '../src/retrieval/search.types';
 import { CalibrationOutcome } from '../src/retrieval/search-strategy';
-import { createServices } from '../src/services';
-import {
-  allowRecreating,
-  DATABASE_USAGE,
-  log,
-  machine,
-  percentile,
-  recreateDatabase,
-  writeResults,
-} from './bench-utils';
+import { allowRecreating, DATABASE_USAGE, log, machine, percentile, writeResults } from './bench-utils';
+import { freshBenchServices } from './bench-services';
 import { SHARED_DATASETS } from './eval/converters';
 import { fnv1a } from './eval/corpus-models';
 import { listManuals, parseCsv, readManual, readZipQuestions } from './samsung-relevance';
@@ -173,16 +162,7 @@ interface Cell {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  await recreateDatabase(URL_);
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    DATABASE_URL: URL_,
-    DB_STATEMENT_TIMEOUT_MS: '0',
-    EMBEDDING_CACHE_ENTRIES: '0',
-    RETRIEVAL_INDEX_AUTOBUILD: 'false',
-  });
-  const db = await openDatabase(config, { migrate: true, poolSize: 2 });
-  const services = createServices(config, db, new LocalHashEmbedder(config.embedding.dimensions));
+  const { db, services } = await freshBenchServices(URL_, { RETRIEVAL_INDEX_AUTOBUILD: 'false' });
   const embedder = services.embedders.defaultEmbedder;
   const search = new SearchRepository();
   try {

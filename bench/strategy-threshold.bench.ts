@@ -1,26 +1,15 @@
 import 'reflect-metadata';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { createServices } from '../src/services';
-import {
-  allowRecreating,
-  DATABASE_USAGE,
-  log,
-  percentile,
-  recreateDatabase,
-  rng,
-  writeResults,
-} from './bench-utils';
+import { allowRecreating, DATABASE_USAGE, log, percentile, rng, writeResults } from './bench-utils';
 import { integerOption, parseCommandLine, usageError } from '../src/cli/command-line';
+import { freshBenchServices } from './bench-services';
 import { VectorGenerator } from './vector-generator';
 import { principalsFor, type TenantScope } from '../src/auth/identity';
 import { ChunkRepository, type NewChunkRow } from '../src/chunks/chunk.repository';
 import { SearchRepository } from '../src/retrieval/search.repository';
 import { type ChunkSearchParams } from '../src/retrieval/search.types';
 import { sha256 } from '../src/common/hash';
-import { loadConfig } from '../src/config/config';
-import { openDatabase } from '../src/db/database';
-import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
 
 /**
  * Where should retrieval switch from the exact scan to HNSW? For merchants of growing size on native PostgreSQL,
@@ -75,19 +64,9 @@ const text = (topic: number, doc: number, i: number): string => {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  await recreateDatabase(URL_);
-
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    DATABASE_URL: URL_,
-    DB_STATEMENT_TIMEOUT_MS: '0',
-    EMBEDDING_CACHE_ENTRIES: '0',
-  });
-  const db = await openDatabase(config, { migrate: true, poolSize: 2 });
+  const { db, embedder, services } = await freshBenchServices(URL_);
   const ds = db.dataSource;
-  const embedder = new LocalHashEmbedder(1536);
   const generator = new VectorGenerator(1536, 20261121);
-  const services = createServices(config, db, embedder);
   const repo = new ChunkRepository();
   const search = new SearchRepository();
   await ds.query(`DROP INDEX document_chunks_embedding_hnsw_idx`);
