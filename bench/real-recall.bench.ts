@@ -18,9 +18,9 @@ Recall@10 of retrieveChunks (VECTOR) against exact answers on real text and real
 product was tuned on: the Samsung e-manuals and the DSTC10 FAQ of ${SHARED_DATASETS} (EVAL_DATASETS_DIR), loaded
 into merchants big enough for the approximate paths (a dedicated HNSW index above RETRIEVAL_DEDICATED_INDEX_MIN_ROWS,
 the quantized scan below it), embedded by the product's default embedder, indexed by its maintenance and calibrated
-by its calibration (on a sample of the merchants' own chunks, as always). The queries are the datasets' questions (the
-e-manuals' labelled questions; every user turn of the DSTC10 validation dialogues), embedded the same way: held
-out from everything the calibration saw. Two readers per merchant: staff (every document) and a contractor (about
+by its calibration (on a sample of the merchants' own chunks, asked as short passages of their text). The queries
+are the datasets' questions (the e-manuals' labelled questions; every user turn of the DSTC10 validation dialogues),
+embedded the same way: held out from everything the calibration saw. Two readers per merchant: staff (every document) and a contractor (about
 30% of them). A returned chunk counts when it is among the exact top 10 or as close as the 10th (identical texts
 have identical vectors, and any of them is a right answer); the strict count is reported beside it.
   --queries N   questions per merchant (default 300; a stable sample by hash)
@@ -210,8 +210,8 @@ function report(
     '',
     `\`npm run bench:real-recall -- --queries ${QUERIES}\` — ${new Date().toISOString()}, ${machine()}, ${seconds.toFixed(0)} s. ` +
       'Real documents and real questions the product was never tuned on; the default embedder (`local-hash-v1`); ' +
-      "the product's own index maintenance and calibration (on a sample of the merchants' own chunks: their vectors " +
-      'and short passages of their text). Recall@10 against the ' +
+      "the product's own index maintenance and calibration (on a sample of the merchants' own chunks, asked as short " +
+      'passages of their text). Recall@10 against the ' +
       'exact answer of the same embedding for the same reader; a returned chunk as close as the exact 10th counts ' +
       '(identical texts), the strict count by id is beside it. Latency: the service call (no HTTP), one at a time.',
     '',

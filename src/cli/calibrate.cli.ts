@@ -4,8 +4,8 @@ import { parseCommandLine, usageError } from './command-line';
 const HELP = `Usage: npm run calibrate -- (--merchant m01 | --all | --stale) [--json]
 
 Measures how a merchant's approximate retrieval must be tuned: a random sample of its own chunks
-(RETRIEVAL_CALIBRATION_SAMPLE, default 50; half as their vectors, half as short passages of their text embedded
-again) is searched exactly and by each approximate setting (the quantized
+(RETRIEVAL_CALIBRATION_SAMPLE, default 50; as short passages of their text embedded again, or as their vectors
+where the embedder does not reproduce them) is searched exactly and by each approximate setting (the quantized
 scan's re-rank size; the dedicated HNSW index's ef_search and candidate count), for a reader of everything and a
 narrow reader; the cheapest setting with recall@10 >= 0.99 is stored for the active corpus version and used by
 every retrieval. No setting within RETRIEVAL_CALIBRATION_BUDGET_MS: the merchant is answered exactly. Reads the

@@ -53,8 +53,8 @@ interface Reader {
 
 /**
  * Measures, per merchant and corpus version, how the approximate search paths must be tuned to reach recall@10
- * >= 0.99 against exact answers, using a random sample of the merchant's own chunks as queries (half their vectors,
- * half short passages of their text: calibration-queries.ts), for a reader of everything and for the narrowest
+ * >= 0.99 against exact answers, using a random sample of the merchant's own chunks as queries (short passages of
+ * their text, or their vectors: calibration-queries.ts), for a reader of everything and for the narrowest
  * reader big enough to take an approximate path. It tries the quantized scan's
  * re-rank size and, when the merchant has a dedicated HNSW index, its ef_search / candidate count, cheapest first,
  * picks the faster path that reaches the target, and sets the exact/approximate threshold where the exact scan

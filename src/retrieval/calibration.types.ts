@@ -5,7 +5,7 @@ import { type ApproximatePath } from './search.types';
 export interface CalibrationReport extends CalibrationRow {
   /** Calibrations of this version in a row that ran out of their budget, this one included (0: it did not). */
   budgetAttempts: number;
-  /** How many of the queries were short passages of the merchant's text (the rest: its own vectors). */
+  /** How many of the queries were short passages of the merchant's text (the rest, if any: its own vectors). */
   textQueries: number;
   /** Why none were (null: they were, or nothing was measured). */
   ownOnly: string | null;

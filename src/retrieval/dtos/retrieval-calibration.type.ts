@@ -76,7 +76,7 @@ export class RetrievalCalibration {
 
   @Field(() => Int, {
     description:
-      "Queries sampled from the merchant's chunks: half their vectors, half passages of their text where the embedder reproduces them (0: small merchant, nothing to measure).",
+      "Queries sampled from the merchant's chunks: short passages of their text where the embedder reproduces their vectors, else the vectors themselves (0: small merchant, nothing to measure).",
   })
   sampleSize: number;
 

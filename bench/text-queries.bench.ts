@@ -1,0 +1,205 @@
+import 'reflect-metadata';
+import { type EntityManager } from 'typeorm';
+import { principalsFor, type TenantScope } from '../src/auth/identity';
+import { integerOption, parseCommandLine } from '../src/cli/command-line';
+import { loadConfig } from '../src/config/config';
+import { openDatabase } from '../src/db/database';
+import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
+import { recallLowerBound, RECALL_TARGET } from '../src/retrieval/calibration-model';
+import { mixedPassage, passage } from '../src/retrieval/calibration-queries';
+import { HNSW_SETTINGS, QUANTIZED_RERANKS } from '../src/retrieval/calibration.service';
+import { CalibrationRepository } from '../src/retrieval/calibration.repository';
+import { SearchRepository } from '../src/retrieval/search.repository';
+import { type ChunkHit } from '../src/retrieval/search.types';
+import { VectorIndexRepository } from '../src/vector-index/vector-index.repository';
+import { log, machine, rng, writeResults } from './bench-utils';
+import { faqMerchants, manualMerchants, sampleQuestions } from './real-datasets';
+
+const USAGE = `Usage: npm run bench:text-queries -- [--queries 100] [--seed 7] [--merchants real-faq-all,...]
+
+Which calibration queries predict the recall of real questions on real text. Reads (never writes) the database
+built by \`npm run bench:real-recall\` (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/srg_bench_real)
+and, for each of its merchants, setting by setting (the calibration's HNSW candidates where the merchant has a
+dedicated index, its quantized re-ranks below the merchant's size), compares recall@10, strictly by id as the
+calibration counts, of query sets of --queries each, embedded by the default embedder:
+  own        the merchant's own vectors (own chunk left out)
+  passage    3-8 consecutive words of a sampled chunk (half the calibration's queries)
+  mixed      2-4 consecutive words of one sampled chunk and 2-4 of another (the other half)
+  diluted    2-4 consecutive words of one sampled chunk and 4-8 single words, each of another sampled chunk
+  noisy      3-8 consecutive words of a sampled chunk and 3-6 made-up words (random letters), words no chunk has
+  questions  the datasets' own questions (the first --queries of bench:real-recall's stable sample)
+✓ marks a set on which the calibration's rule (one-sided 95% Wilson lower bound >= 0.99) passes the setting.
+Readers: staff (every document) and the contractor (about 30%).
+Results: docs/benchmarks/text-queries.{json,md}`;
+
+const { values: options } = parseCommandLine(USAGE, {
+  options: { queries: { type: 'string' }, seed: { type: 'string' }, merchants: { type: 'string' } },
+});
+const K = 10;
+const N = integerOption(USAGE, 'queries', options.queries, 100, 4);
+const SEED = integerOption(USAGE, 'seed', options.seed, 7);
+const URL_ = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/srg_bench_real';
+const READERS = { staff: ['staff'], contractor: ['contractor'] } as const;
+const SETS = ['own', 'passage', 'mixed', 'diluted', 'noisy', 'questions'] as const;
+
+interface Query {
+  embedding: number[];
+  /** The sampled chunk this query is (left out of the answers), or ''. */
+  self: string;
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: URL_, DB_STATEMENT_TIMEOUT_MS: '0' });
+  // Never migrates: the database is the benchmark's, read as it is.
+  const db = await openDatabase(config, { migrate: false, poolSize: 2 });
+  const ds = db.dataSource;
+  const search = new SearchRepository();
+  const calibrations = new CalibrationRepository();
+  const indexes = new VectorIndexRepository();
+  const embedder = new LocalHashEmbedder(1536);
+  const random = rng(SEED);
+  const tx = <T>(fn: (m: EntityManager) => Promise<T>): Promise<T> => ds.transaction(fn);
+  const questionsOf = new Map([...manualMerchants(), ...faqMerchants()].map((m) => [m.id, m.queries]));
+  const merchantIds = options.merchants?.split(',') ?? [...questionsOf.keys()];
+
+  const rows: Record<string, unknown>[] = [];
+  for (const merchantId of merchantIds) {
+    const [{ version }] = await ds.query<{ version: number }[]>(
+      `SELECT corpus_version AS version FROM document_chunks WHERE merchant_id = $1 LIMIT 1`,
+      [merchantId],
+    );
+    const size = await calibrations.countRows(ds.manager, merchantId, version);
+    const index = await indexes.findMerchantHnswIndex(ds.manager, merchantId, 1536);
+    const sample = await calibrations.sample(ds.manager, merchantId, version, N * 5);
+    const texts = (from: number) => sample.slice(from * N, (from + 1) * N);
+    const embedTexts = async (ts: string[]): Promise<Query[]> =>
+      (await embedder.embed(ts.filter((t) => t !== ''))).map((embedding) => ({ embedding, self: '' }));
+    const sets: Record<(typeof SETS)[number], Query[]> = {
+      own: texts(0).map((s) => ({ embedding: s.embedding, self: s.id })),
+      passage: await embedTexts(texts(1).map((s) => passage(s.text, random))),
+      mixed: await embedTexts(
+        texts(2).map((s, i, rest) => mixedPassage(s.text, rest[(i + 1) % rest.length].text, random)),
+      ),
+      diluted: await embedTexts(
+        texts(3).map((s) =>
+          diluted(
+            s.text,
+            sample.map((o) => o.text),
+            random,
+          ),
+        ),
+      ),
+      noisy: await embedTexts(texts(4).map((s) => noisy(s.text, random))),
+      questions: await embedTexts(sampleQuestions(questionsOf.get(merchantId) ?? [], N)),
+    };
+    log(`${merchantId}: ${size} chunks, index ${index ?? 'none'}`);
+    const params = (embedding: number[]) => ({
+      embedding,
+      corpus: { version, dimensions: 1536 },
+      k: K + 1,
+      filter: {},
+    });
+    for (const [reader, roles] of Object.entries(READERS)) {
+      const scope: TenantScope = { merchantId, principals: principalsFor(`real-${reader}`, [...roles]) };
+      const truth = new Map<string, string[][]>();
+      for (const [name, qs] of Object.entries(sets)) {
+        const answers: string[][] = [];
+        for (const q of qs)
+          answers.push(top(await tx((m) => search.searchExact(m, scope, params(q.embedding))), q));
+        truth.set(name, answers);
+      }
+      const settings: { setting: string; run: (e: number[]) => Promise<ChunkHit[]> }[] = [
+        ...(index === null
+          ? []
+          : HNSW_SETTINGS.map((h) => ({
+              setting: `hnsw ef=${h.efSearch} cand=${h.candidates}`,
+              run: (e: number[]) =>
+                tx((m) =>
+                  search.searchHnsw(m, scope, params(e), {
+                    efSearch: h.efSearch,
+                    candidates: h.candidates,
+                    maxScanTuples: config.retrieval.hnswMaxScanTuples,
+                  }),
+                ),
+            }))),
+        ...QUANTIZED_RERANKS.filter((r) => r < size).map((rerank) => ({
+          setting: `quantized rerank=${rerank}`,
+          run: (e: number[]) => tx((m) => search.searchQuantized(m, scope, params(e), rerank)),
+        })),
+      ];
+      for (const { setting, run } of settings) {
+        const row: Record<string, unknown> = { merchantId, size, reader, setting };
+        for (const [name, qs] of Object.entries(sets)) {
+          let found = 0;
+          let expected = 0;
+          for (const [i, q] of qs.entries()) {
+            const want = truth.get(name)![i];
+            const got = new Set(top(await run(q.embedding), q));
+            found += want.filter((id) => got.has(id)).length;
+            expected += want.length;
+          }
+          row[name] = expected === 0 ? 1 : found / expected;
+          row[`${name}Passes`] = recallLowerBound(found, expected) >= RECALL_TARGET;
+        }
+        log(JSON.stringify(row));
+        rows.push(row);
+      }
+    }
+  }
+  await db.close();
+  writeResults('text-queries', { machine: machine(), seed: SEED, queries: N, rows }, report(rows));
+}
+
+const wordsOf = (text: string): string[] => text.split(/\s+/).filter((w) => w !== '');
+
+/** 2 to 4 consecutive words of `text`, then 4 to 8 single words, each of a random text of `others`. */
+function diluted(text: string, others: string[], random: () => number): string {
+  const words = wordsOf(text);
+  const length = 2 + Math.floor(random() * 3);
+  const start = Math.floor(random() * Math.max(1, words.length - length + 1));
+  const foreign = Array.from({ length: 4 + Math.floor(random() * 5) }, () => {
+    const w = wordsOf(others[Math.floor(random() * others.length)]);
+    return w[Math.floor(random() * w.length)] ?? '';
+  });
+  return [...words.slice(start, start + length), ...foreign].join(' ').trim();
+}
+
+/** 3 to 8 consecutive words of `text`, then 3 to 6 made-up words of 4 to 8 random letters. */
+function noisy(text: string, random: () => number): string {
+  const made = Array.from({ length: 3 + Math.floor(random() * 4) }, () =>
+    Array.from({ length: 4 + Math.floor(random() * 5) }, () =>
+      String.fromCharCode(97 + Math.floor(random() * 26)),
+    ).join(''),
+  );
+  return [passage(text, random), ...made].join(' ');
+}
+
+function top(hits: readonly ChunkHit[], q: Query): string[] {
+  return hits
+    .filter((h) => h.id !== q.self)
+    .slice(0, K)
+    .map((h) => h.id);
+}
+
+function report(rows: Record<string, unknown>[]): string {
+  const f = (x: unknown, pass: unknown) => `${(x as number).toFixed(3)}${pass ? ' ✓' : ''}`;
+  return [
+    '# Calibration queries on real text: which sample predicts the recall of real questions',
+    '',
+    `Run ${new Date().toISOString()} on ${machine()}. Reproduce: \`npm run bench:real-recall\`, then \`npm run bench:text-queries -- --queries ${N} --seed ${SEED}\`.`,
+    '',
+    `${N} queries per set, recall@10 strictly by id; ✓ = the calibration's rule (one-sided 95% Wilson lower bound >= ${RECALL_TARGET}) passes the setting on that set alone.`,
+    '',
+    `| merchant | chunks | reader | setting | ${SETS.join(' | ')} |`,
+    `|---|---:|---|---|${SETS.map(() => '---:').join('|')}|`,
+    ...rows.map(
+      (r) =>
+        `| ${String(r.merchantId)} | ${String(r.size)} | ${String(r.reader)} | ${String(r.setting)} | ${SETS.map((s) => f(r[s], r[`${s}Passes`])).join(' | ')} |`,
+    ),
+  ].join('\n');
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
