@@ -4,6 +4,7 @@ import { sha256 } from '../src/common/hash';
 import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
 import { NO_SERVICE_EVENTS } from '../src/ops/service-events';
 import { CorpusVersionRepository } from '../src/corpus/corpus-version.repository';
+import { openDatabase } from '../src/db/database';
 import { type Embedder } from '../src/embeddings/embedder';
 import { calibrationQueries } from '../src/retrieval/calibration-queries';
 import { CalibrationRepository } from '../src/retrieval/calibration.repository';
@@ -17,6 +18,7 @@ import { RetrievalService } from '../src/retrieval/retrieval.service';
 import { SearchStrategy } from '../src/retrieval/search-strategy';
 import { SearchRepository } from '../src/retrieval/search.repository';
 import { type ChunkHit } from '../src/retrieval/search.types';
+import { withMerchantLock } from '../src/vector-index/index-lock';
 import { VectorIndexRepository } from '../src/vector-index/vector-index.repository';
 import { VectorGenerator } from '../bench/vector-generator';
 import {
@@ -27,6 +29,7 @@ import {
   startTestGateway,
   type TestGateway,
 } from './support/test-gateway';
+import { nativeTestUrl } from './support/test-env';
 
 /**
  * Calibration measures each merchant's approximate paths on its own vectors and retrieval then reaches recall@10
@@ -648,6 +651,66 @@ describe('calibrated retrieval reaches recall@10 >= 0.99 on any distribution', (
     await storedAgo(retryMinutes + 1);
     expect(await read()).toMatchObject({ outcome: null, budgetAttempts: 0, staleReason: 'BUDGET_EXHAUSTED' });
   }, 120_000);
+
+  // A session-level advisory lock is re-entrant within its session, and the embedded database has only one: native.
+  (nativeTestUrl() ? it : it.skip)(
+    'measures a merchant once when several processes find it stale: the rest wait on its lock, then find it current',
+    async () => {
+      const merchant = await createTestMerchant(t, 'calonce');
+      await load(merchant, await DISTRIBUTIONS[1].corpus(100, 5252));
+      const measuredBy: string[] = [];
+      // Two gateway processes: each its own pool.
+      const pools = await Promise.all(
+        [1, 2].map(() => openDatabase(t.config, { migrate: false, poolSize: 2 })),
+      );
+      const processes = ['a', 'b'].map(
+        (name, i) =>
+          new CalibrationService(
+            pools[i].dataSource,
+            new CorpusVersionRepository(),
+            new CalibrationRepository(),
+            new SearchRepository(),
+            new VectorIndexRepository(),
+            { ...t.config, retrieval: { ...t.config.retrieval, calibrationAuto: true } },
+            t.services.embedders,
+            { ...NO_SERVICE_EVENTS, calibrated: () => measuredBy.push(name) },
+          ),
+      );
+      expect(await processes[0].staleReasonOf(merchant)).toBe('missing');
+      // The merchant's calibration lock held here while both processes find it uncalibrated and queue on it.
+      const holder = t.db.dataSource.createQueryRunner();
+      await holder.connect();
+      let release: (() => void) | null = null;
+      const held = withMerchantLock(
+        holder,
+        'calibration',
+        merchant,
+        () => new Promise<void>((resolve) => (release = resolve)),
+      );
+      const waiting = async () =>
+        (
+          await t.db.dataSource.query<{ n: number }[]>(
+            `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`,
+          )
+        )[0].n;
+      try {
+        for (let i = 0; release === null && i < 200; i++) await new Promise((r) => setTimeout(r, 10));
+        for (const p of processes) p.noteNeedsCalibration(merchant);
+        for (let i = 0; (await waiting()) < 2 && i < 500; i++) await new Promise((r) => setTimeout(r, 10));
+        expect(await waiting()).toBe(2);
+      } finally {
+        (release as (() => void) | null)?.();
+        await held;
+        await holder.release();
+      }
+      await Promise.all(processes.map((p) => p.idle()));
+      await Promise.all(pools.map((p) => p.close()));
+      // One measurement; the other process, given the lock after it, found the merchant current and measured nothing.
+      expect(measuredBy).toHaveLength(1);
+      expect(await t.services.calibration.staleReasonOf(merchant)).toBeNull();
+    },
+    120_000,
+  );
 
   it('asks its sample as passages of the text, where the embedder reproduces the stored vectors, else as own vectors', async () => {
     const merchant = await createTestMerchant(t, 'calqueries');
