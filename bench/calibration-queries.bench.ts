@@ -1,16 +1,14 @@
 import 'reflect-metadata';
 import { type EntityManager } from 'typeorm';
-import { principalsFor, type TenantScope } from '../src/auth/identity';
+import { type TenantScope } from '../src/auth/identity';
 import { integerOption, parseCommandLine } from '../src/cli/command-line';
 import { loadConfig } from '../src/config/config';
 import { openDatabase } from '../src/db/database';
-import { recallLowerBound, RECALL_TARGET } from '../src/retrieval/calibration-model';
-import { HNSW_SETTINGS, QUANTIZED_RERANKS } from '../src/retrieval/calibration.service';
 import { CalibrationRepository } from '../src/retrieval/calibration.repository';
 import { SearchRepository } from '../src/retrieval/search.repository';
-import { type ChunkHit } from '../src/retrieval/search.types';
 import { VectorIndexRepository } from '../src/vector-index/vector-index.repository';
 import { log, machine, rng, writeResults } from './bench-utils';
+import { recallBySetting, type SetQuery } from './setting-recall';
 import { VectorGenerator } from './vector-generator';
 
 const USAGE = `Usage: npm run bench:calibration-queries -- --url postgres://... [--seed 42] [--queries 50]
@@ -73,7 +71,7 @@ async function main(): Promise<void> {
       principals: (await calibrations.principals(ds.manager, merchantId, version)).map((p) => p.principal),
     };
     const gaussian = gaussianStream(SEED * 131 + merchantIds.indexOf(merchantId));
-    const moved: CalibrationQuery[] = [];
+    const moved: SetQuery[] = [];
     for (const s of sample.slice(2 * N)) {
       const hits = await tx((m) =>
         search.searchExact(m, everyone, {
@@ -87,7 +85,7 @@ async function main(): Promise<void> {
       if (others.length === 0) continue;
       moved.push({ embedding: moveOff(s.embedding, others[others.length - 1].distance, gaussian), self: '' });
     }
-    const sets: Record<string, CalibrationQuery[]> = {
+    const sets: Record<string, SetQuery[]> = {
       own: sample.slice(0, N).map((s) => ({ embedding: s.embedding, self: s.id })),
       between: sample
         .slice(N)
@@ -98,58 +96,14 @@ async function main(): Promise<void> {
       'held-out': Array.from({ length: N }, () => ({ embedding: heldOut.query(), self: '' })),
     };
     log(`${merchantId}: ${size} chunks, index ${index ?? 'none'}; sets ${Object.keys(sets).join(', ')}`);
-    const params = (embedding: number[]) => ({
-      embedding,
-      corpus: { version, dimensions: 1536 },
-      k: K + 1,
-      filter: {},
-    });
-    for (const [reader, roles] of Object.entries(READERS)) {
-      const scope: TenantScope = { merchantId, principals: principalsFor(`bench-${reader}`, [...roles]) };
-      const truth = new Map<string, string[][]>();
-      for (const [name, qs] of Object.entries(sets)) {
-        const answers: string[][] = [];
-        for (const q of qs)
-          answers.push(top(await tx((m) => search.searchExact(m, scope, params(q.embedding))), q));
-        truth.set(name, answers);
-      }
-      const settings: { setting: string; run: (e: number[]) => Promise<ChunkHit[]> }[] = [
-        ...(index === null
-          ? []
-          : HNSW_SETTINGS.map((h) => ({
-              setting: `hnsw ef=${h.efSearch} cand=${h.candidates}`,
-              run: (e: number[]) =>
-                tx((m) =>
-                  search.searchHnsw(m, scope, params(e), {
-                    efSearch: h.efSearch,
-                    candidates: h.candidates,
-                    maxScanTuples: config.retrieval.hnswMaxScanTuples,
-                  }),
-                ),
-            }))),
-        ...QUANTIZED_RERANKS.filter((r) => r < size).map((rerank) => ({
-          setting: `quantized rerank=${rerank}`,
-          run: (e: number[]) => tx((m) => search.searchQuantized(m, scope, params(e), rerank)),
-        })),
-      ];
-      for (const { setting, run } of settings) {
-        const row: Record<string, unknown> = { merchantId, size, reader, setting };
-        for (const [name, qs] of Object.entries(sets)) {
-          let found = 0;
-          let expected = 0;
-          for (const [i, q] of qs.entries()) {
-            const want = truth.get(name)![i];
-            const got = new Set(top(await run(q.embedding), q));
-            found += want.filter((id) => got.has(id)).length;
-            expected += want.length;
-          }
-          row[name] = expected === 0 ? 1 : found / expected;
-          row[`${name}Passes`] = recallLowerBound(found, expected) >= RECALL_TARGET;
-        }
-        log(JSON.stringify(row));
-        rows.push(row);
-      }
-    }
+    const merchant = {
+      id: merchantId,
+      version,
+      size,
+      index,
+      hnswMaxScanTuples: config.retrieval.hnswMaxScanTuples,
+    };
+    rows.push(...(await recallBySetting(ds, merchant, READERS, 'bench', sets)));
   }
   await db.close();
   writeResults(
@@ -157,12 +111,6 @@ async function main(): Promise<void> {
     { machine: machine(), seed: SEED, queries: N, url: URL_, rows },
     report(rows),
   );
-}
-
-interface CalibrationQuery {
-  embedding: number[];
-  /** The sampled chunk this query is (left out of the answers), or ''. */
-  self: string;
 }
 
 /** Standard normal draws (Box–Muller) from the benchmark's seeded generator. */
@@ -191,13 +139,6 @@ function midpoint(a: readonly number[], b: readonly number[]): number[] | null {
   const out = a.map((x, i) => x / na + b[i] / nb);
   const n = Math.hypot(...out);
   return n > 1e-6 && Number.isFinite(n) ? out.map((x) => x / n) : null;
-}
-
-function top(hits: readonly ChunkHit[], q: CalibrationQuery): string[] {
-  return hits
-    .filter((h) => h.id !== q.self)
-    .slice(0, K)
-    .map((h) => h.id);
 }
 
 function report(rows: Record<string, unknown>[]): string {

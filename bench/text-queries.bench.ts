@@ -1,19 +1,15 @@
 import 'reflect-metadata';
-import { type EntityManager } from 'typeorm';
-import { principalsFor, type TenantScope } from '../src/auth/identity';
 import { integerOption, parseCommandLine } from '../src/cli/command-line';
 import { loadConfig } from '../src/config/config';
 import { openDatabase } from '../src/db/database';
 import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
-import { recallLowerBound, RECALL_TARGET } from '../src/retrieval/calibration-model';
+import { RECALL_TARGET } from '../src/retrieval/calibration-model';
 import { mixedPassage, passage } from '../src/retrieval/calibration-queries';
-import { HNSW_SETTINGS, QUANTIZED_RERANKS } from '../src/retrieval/calibration.service';
 import { CalibrationRepository } from '../src/retrieval/calibration.repository';
-import { SearchRepository } from '../src/retrieval/search.repository';
-import { type ChunkHit } from '../src/retrieval/search.types';
 import { VectorIndexRepository } from '../src/vector-index/vector-index.repository';
 import { log, machine, rng, writeResults } from './bench-utils';
 import { faqMerchants, manualMerchants, sampleQuestions } from './real-datasets';
+import { recallBySetting, type SetQuery } from './setting-recall';
 
 const USAGE = `Usage: npm run bench:text-queries -- [--queries 100] [--seed 7] [--merchants real-faq-all,...]
 
@@ -35,30 +31,21 @@ Results: docs/benchmarks/text-queries.{json,md}`;
 const { values: options } = parseCommandLine(USAGE, {
   options: { queries: { type: 'string' }, seed: { type: 'string' }, merchants: { type: 'string' } },
 });
-const K = 10;
 const N = integerOption(USAGE, 'queries', options.queries, 100, 4);
 const SEED = integerOption(USAGE, 'seed', options.seed, 7);
 const URL_ = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/srg_bench_real';
 const READERS = { staff: ['staff'], contractor: ['contractor'] } as const;
 const SETS = ['own', 'passage', 'mixed', 'diluted', 'noisy', 'questions'] as const;
 
-interface Query {
-  embedding: number[];
-  /** The sampled chunk this query is (left out of the answers), or ''. */
-  self: string;
-}
-
 async function main(): Promise<void> {
   const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: URL_, DB_STATEMENT_TIMEOUT_MS: '0' });
   // Never migrates: the database is the benchmark's, read as it is.
   const db = await openDatabase(config, { migrate: false, poolSize: 2 });
   const ds = db.dataSource;
-  const search = new SearchRepository();
   const calibrations = new CalibrationRepository();
   const indexes = new VectorIndexRepository();
   const embedder = new LocalHashEmbedder(1536);
   const random = rng(SEED);
-  const tx = <T>(fn: (m: EntityManager) => Promise<T>): Promise<T> => ds.transaction(fn);
   const questionsOf = new Map([...manualMerchants(), ...faqMerchants()].map((m) => [m.id, m.queries]));
   const merchantIds = options.merchants?.split(',') ?? [...questionsOf.keys()];
 
@@ -72,9 +59,9 @@ async function main(): Promise<void> {
     const index = await indexes.findMerchantHnswIndex(ds.manager, merchantId, 1536);
     const sample = await calibrations.sample(ds.manager, merchantId, version, N * 5);
     const texts = (from: number) => sample.slice(from * N, (from + 1) * N);
-    const embedTexts = async (ts: string[]): Promise<Query[]> =>
+    const embedTexts = async (ts: string[]): Promise<SetQuery[]> =>
       (await embedder.embed(ts.filter((t) => t !== ''))).map((embedding) => ({ embedding, self: '' }));
-    const sets: Record<(typeof SETS)[number], Query[]> = {
+    const sets: Record<(typeof SETS)[number], SetQuery[]> = {
       own: texts(0).map((s) => ({ embedding: s.embedding, self: s.id })),
       passage: await embedTexts(texts(1).map((s) => passage(s.text, random))),
       mixed: await embedTexts(
@@ -93,58 +80,14 @@ async function main(): Promise<void> {
       questions: await embedTexts(sampleQuestions(questionsOf.get(merchantId) ?? [], N)),
     };
     log(`${merchantId}: ${size} chunks, index ${index ?? 'none'}`);
-    const params = (embedding: number[]) => ({
-      embedding,
-      corpus: { version, dimensions: 1536 },
-      k: K + 1,
-      filter: {},
-    });
-    for (const [reader, roles] of Object.entries(READERS)) {
-      const scope: TenantScope = { merchantId, principals: principalsFor(`real-${reader}`, [...roles]) };
-      const truth = new Map<string, string[][]>();
-      for (const [name, qs] of Object.entries(sets)) {
-        const answers: string[][] = [];
-        for (const q of qs)
-          answers.push(top(await tx((m) => search.searchExact(m, scope, params(q.embedding))), q));
-        truth.set(name, answers);
-      }
-      const settings: { setting: string; run: (e: number[]) => Promise<ChunkHit[]> }[] = [
-        ...(index === null
-          ? []
-          : HNSW_SETTINGS.map((h) => ({
-              setting: `hnsw ef=${h.efSearch} cand=${h.candidates}`,
-              run: (e: number[]) =>
-                tx((m) =>
-                  search.searchHnsw(m, scope, params(e), {
-                    efSearch: h.efSearch,
-                    candidates: h.candidates,
-                    maxScanTuples: config.retrieval.hnswMaxScanTuples,
-                  }),
-                ),
-            }))),
-        ...QUANTIZED_RERANKS.filter((r) => r < size).map((rerank) => ({
-          setting: `quantized rerank=${rerank}`,
-          run: (e: number[]) => tx((m) => search.searchQuantized(m, scope, params(e), rerank)),
-        })),
-      ];
-      for (const { setting, run } of settings) {
-        const row: Record<string, unknown> = { merchantId, size, reader, setting };
-        for (const [name, qs] of Object.entries(sets)) {
-          let found = 0;
-          let expected = 0;
-          for (const [i, q] of qs.entries()) {
-            const want = truth.get(name)![i];
-            const got = new Set(top(await run(q.embedding), q));
-            found += want.filter((id) => got.has(id)).length;
-            expected += want.length;
-          }
-          row[name] = expected === 0 ? 1 : found / expected;
-          row[`${name}Passes`] = recallLowerBound(found, expected) >= RECALL_TARGET;
-        }
-        log(JSON.stringify(row));
-        rows.push(row);
-      }
-    }
+    const merchant = {
+      id: merchantId,
+      version,
+      size,
+      index,
+      hnswMaxScanTuples: config.retrieval.hnswMaxScanTuples,
+    };
+    rows.push(...(await recallBySetting(ds, merchant, READERS, 'real', sets)));
   }
   await db.close();
   writeResults('text-queries', { machine: machine(), seed: SEED, queries: N, rows }, report(rows));
@@ -172,13 +115,6 @@ function noisy(text: string, random: () => number): string {
     ).join(''),
   );
   return [passage(text, random), ...made].join(' ');
-}
-
-function top(hits: readonly ChunkHit[], q: Query): string[] {
-  return hits
-    .filter((h) => h.id !== q.self)
-    .slice(0, K)
-    .map((h) => h.id);
 }
 
 function report(rows: Record<string, unknown>[]): string {
