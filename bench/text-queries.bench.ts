@@ -122,7 +122,7 @@ function report(rows: Record<string, unknown>[]): string {
   return [
     '# Calibration queries on real text: which sample predicts the recall of real questions',
     '',
-    `Run ${new Date().toISOString()} on ${machine()}. Reproduce: \`npm run bench:real-recall\`, then \`npm run bench:text-queries -- --queries ${N} --seed ${SEED}\`.`,
+    `Run ${new Date().toISOString()} on ${machine()}. Reproduce: \`npm run bench:real-recall\`, then \`npm run bench:text-queries -- --queries ${N} --seed ${SEED}${options.merchants ? ` --merchants ${options.merchants}` : ''}\`.`,
     '',
     `${N} queries per set, recall@10 strictly by id; ✓ = the calibration's rule (one-sided 95% Wilson lower bound >= ${RECALL_TARGET}) passes the setting on that set alone.`,
     '',
