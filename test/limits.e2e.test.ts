@@ -1,6 +1,7 @@
 import { GraphQLError } from 'graphql';
 import Redis from 'ioredis';
 import { createFormatError } from '../src/common/errors/format-error';
+import { QUERY_READ_TIMEOUT, withoutReadTimeout } from '../src/db/database';
 import { nativeTestUrl } from './support/test-env';
 import {
   ADA_ADMIN,
@@ -332,4 +333,25 @@ describeNative('statement timeout (native PostgreSQL)', () => {
     expect(formatted.extensions?.code).toBe('QUERY_TIMEOUT');
     expect(formatted.message).not.toMatch(/pg_sleep|SELECT/);
   });
+
+  it("lets a statement outlive the client's read timeout where the server's is lifted (an index build)", async () => {
+    // pg gives up on the client 2 s after the statement timeout (2.3 s here), lifted on the server or not.
+    const sleep = async (withoutClientTimeout: boolean) => {
+      const runner = t.db.dataSource.createQueryRunner();
+      await runner.connect();
+      try {
+        await runner.query('SET statement_timeout = 0');
+        const run = () => runner.query('SELECT pg_sleep(2.6)');
+        return await (withoutClientTimeout ? withoutReadTimeout(runner, run) : run()).then(
+          () => 'done',
+          (e: Error) => e.message,
+        );
+      } finally {
+        await runner.release();
+      }
+    };
+    expect(await sleep(true)).toBe('done');
+    // Without it (and on the connection given back, the pool's most recent): the client gives up.
+    expect(await sleep(false)).toBe(QUERY_READ_TIMEOUT);
+  }, 30_000);
 });

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { DataSource, type DataSourceOptions } from 'typeorm';
+import { DataSource, type DataSourceOptions, type QueryRunner } from 'typeorm';
 import { migrations } from '../../migrations';
 import { type Config } from '../config/config';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres';
@@ -85,6 +85,28 @@ export class AbandonOnTimeoutClient extends pg.Client {
 
 function destroySocket(client: pg.Client): void {
   (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+}
+
+/**
+ * Runs `work` without the client-side read timeout on `runner`'s connection, for statements that may rightly run past
+ * DB_STATEMENT_TIMEOUT_MS once the caller lifted the server's (`SET statement_timeout = 0`): a dedicated index build
+ * takes minutes on a large merchant. pg's query_timeout (the statement timeout + 2 s) would fail such a statement on
+ * the client and abandon the connection while the server went on: with the defaults every build past 17 s failed
+ * (`npm run vector-index` exited 1 on a 12,400-chunk merchant; its build takes 17.6 s), and a rebuild, whose registry
+ * swap follows its CREATE INDEX, was dropped as a leftover and redone by the next attempt. The watchdog still
+ * abandons the connection if the server stops answering.
+ */
+export async function withoutReadTimeout<T>(runner: QueryRunner, work: () => Promise<T>): Promise<T> {
+  const params = (
+    runner as unknown as { databaseConnection?: { connectionParameters?: { query_timeout?: number } } }
+  ).databaseConnection?.connectionParameters;
+  const saved = params?.query_timeout;
+  if (params) params.query_timeout = 0;
+  try {
+    return await work();
+  } finally {
+    if (params) params.query_timeout = saved;
+  }
 }
 
 /** A query without any reply for this long makes the watchdog ask whether the server still answers. */

@@ -1,5 +1,6 @@
 import { type DataSource } from 'typeorm';
 import { type Config } from '../config/config';
+import { withoutReadTimeout } from '../db/database';
 import { withMerchantIndexLock } from './index-lock';
 import { type BuildOutcome, type VectorIndexRepository } from './vector-index.repository';
 
@@ -159,10 +160,12 @@ export class MerchantIndexService {
         m: this.config.retrieval.dedicatedIndexM,
         efConstruction: this.config.retrieval.dedicatedIndexEfConstruction,
       };
-      const r = await withMerchantIndexLock(runner, merchantId, () =>
-        kind === 'ensure'
-          ? this.indexes.ensureMerchantHnswIndex(runner, merchantId, dimensions, params)
-          : this.indexes.rebuildMerchantHnswIndex(runner, merchantId, dimensions, params),
+      const r = await withoutReadTimeout(runner, () =>
+        withMerchantIndexLock(runner, merchantId, () =>
+          kind === 'ensure'
+            ? this.indexes.ensureMerchantHnswIndex(runner, merchantId, dimensions, params)
+            : this.indexes.rebuildMerchantHnswIndex(runner, merchantId, dimensions, params),
+        ),
       );
       return { merchantId, dimensions, ...r, ms: Date.now() - started };
     } finally {
