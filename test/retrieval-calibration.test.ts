@@ -547,6 +547,21 @@ describe('calibrated retrieval reaches recall@10 >= 0.99 on any distribution', (
       [merchant],
     );
     expect(stored).toEqual([{ path: 'none' }]);
+
+    // Room for one setting (80 queries of at least 30 ms: 2.4 s and more, against 3.5 s), not for its margin: a pass
+    // is kept rather than none, but as the budget's ('budget', re-measured after the back-off), never as measured.
+    const noMargin = await calibrate({ approximate: 30 }, 3_500);
+    expect(noMargin.trials.length).toBeLessThanOrEqual(1);
+    expect(noMargin).toMatchObject({
+      path: noMargin.trials[0]?.reached ? 'hnsw' : 'none',
+      outcome: 'budget',
+      budgetAttempts: 2,
+    });
+    await t.db.dataSource.query(
+      `UPDATE retrieval_calibrations SET measured_at = now() - interval '1 day' WHERE merchant_id = $1`,
+      [merchant],
+    );
+    expect(await t.services.calibration.staleReasonOf(merchant)).toBe('budget-exhausted');
   }, 120_000);
 
   it('measures a none the budget caused again after a back-off that doubles, when a retrieval asks; keeps a none no setting reached', async () => {

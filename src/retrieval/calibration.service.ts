@@ -309,13 +309,12 @@ export class CalibrationService {
     const trials: CalibrationReport['trials'] = [];
     // The budget bounds the trials, not the exact answers they are measured against: those are the merchant's own
     // exact scan times the sample, the price of measuring at all. Charged to the budget, they used it up when the
-    // machine was busy: the large benchmark's 60,000-chunk merchant took 67 s against its 60 (the exact answers
-    // alone take ~28 s idle), no index setting passed before the budget ran out, and it was stored 'none' (every
-    // reader answered by an exact scan of up to 60,000 rows) although its index passes within seconds of trials. It is checked before every query, so one slow setting cannot overrun
-    // it either (the same merchant's quantized re-rank of 400 took 0.83 s a query: 83 s for one trial).
+    // machine was busy: the large benchmark's 60,000-chunk merchant took 67 s against its 60 (the answers alone take
+    // ~28 s idle), and it was stored 'none' although its index passes within seconds of trials. It is checked before
+    // every query, so one slow setting cannot overrun it either (a re-rank of 400 there: 0.83 s a query).
     const trialsStarted = performance.now();
-    // Set once a trial is stopped or skipped for time: what makes a 'none' the budget's ('budget') rather than the
-    // settings' ('unreached'), however long the last measured trial ran.
+    // Set once a trial is stopped or skipped for time: what makes a 'none' (or a pass without its margin) the
+    // budget's ('budget', re-measured after a back-off) rather than the settings', however long the last trial ran.
     let exhausted = false;
     const overBudget = () => (exhausted ||= performance.now() - trialsStarted > r.calibrationBudgetMs);
     const evaluate = async (
@@ -395,6 +394,8 @@ export class CalibrationService {
       recallFull: number;
       recallNarrow: number | null;
       set: Partial<CalibrationRow>;
+      /** Kept only because the budget ran out before its margin was measured: outcome 'budget', re-measured. */
+      unconfirmed?: boolean;
     }[] = [];
     // The dedicated index first: where a merchant has one it is usually the cheaper path, and the quantized scan's
     // trials over a large merchant are what exhausted the budget before the index was ever tried (60,000 chunks: 86 s,
@@ -431,15 +432,14 @@ export class CalibrationService {
           break;
         }
       }
-      // Out of budget before the margin was measured: the last passing setting measured, rather than none. Without
-      // the budget's excuse a pass whose margin failed or lies beyond the last setting is not trusted: the DSTC10 FAQ's
-      // 12,039 answers first passed at (1000, 400) in 1 of 3 calibrations, where their questions read 0.988-0.989.
-      if (latest !== null && exhausted) passing.push(latest);
+      // Out of budget before the margin was measured: the last passing setting, unconfirmed, rather than none. Without
+      // the budget's excuse a pass with no passing setting its margin beyond is not trusted: the DSTC10 FAQ's 12,039
+      // answers first passed at (1000, 400) in 1 of 3 calibrations, where their questions read 0.988-0.989.
+      if (latest !== null && exhausted) passing.push({ ...latest, unconfirmed: true });
     }
-    // The quantized scan's choice is the re-rank after the first that passes (twice the size; a larger shortlist only
-    // adds candidates, so it passes too): a medium merchant's first pass, 400, answered held-out queries at 0.987 (large
-    // benchmark, 2026-12-07 21:05). No re-rank of every row: that is the exact answer at more than the exact scan's
-    // cost (the DSTC10 hotels' 4,346 FAQ answers were stored at 6,400, their first pass 3,200 passing by a miss or two).
+    // The quantized scan's choice is the re-rank after the first that passes (twice the size): a medium merchant's
+    // first pass, 400, answered held-out queries at 0.987 (large benchmark, 2026-12-07 21:05). No re-rank of every
+    // row: the exact answer at more than the exact scan's cost (the DSTC10 hotels' 4,346 answers were at 6,400).
     let firstPass: (typeof passing)[number] | null = null;
     let quantizedPass: (typeof passing)[number] | null = null;
     for (const rerank of QUANTIZED_RERANKS) {
@@ -454,8 +454,8 @@ export class CalibrationService {
       firstPass ??= pass;
       if (quantizedPass !== null) break;
     }
-    // Out of budget before the margin was measured: the first passing re-rank, rather than none.
-    if (quantizedPass === null && exhausted) quantizedPass = firstPass;
+    // Out of budget before the margin was measured: the first passing re-rank, unconfirmed, rather than none.
+    if (quantizedPass === null && exhausted && firstPass) quantizedPass = { ...firstPass, unconfirmed: true };
     if (quantizedPass !== null) passing.push(quantizedPass);
     passing.sort((a, b) => a.ms - b.ms);
     const best = passing[0];
@@ -485,7 +485,7 @@ export class CalibrationService {
         narrowShare: narrow?.share ?? null,
         sampleSize: queries.length,
         tookMs: performance.now() - started,
-        outcome: CalibrationOutcome.MEASURED,
+        outcome: best.unconfirmed ? CalibrationOutcome.BUDGET : CalibrationOutcome.MEASURED,
       };
     }
     const { budgetAttempts } = await this.calibrations.save(m, row);

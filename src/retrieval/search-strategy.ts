@@ -68,19 +68,18 @@ type BudgetFacts = Pick<
 export const BUDGET_RETRY_MAX_MS = 24 * 60 * 60 * 1000;
 
 /**
- * When a 'none' the time budget caused may be measured again (null: it is not such a row): `retryBaseMs` after it
- * was stored, doubled for every attempt before it that ran out too, at most BUDGET_RETRY_MAX_MS. A busy machine
- * (another merchant's index build beside it) is transient, and until re-measured every reader of the merchant
- * gets an exact scan (60,000 chunks: ~250 ms a query instead of ~15); a merchant whose trials never fit the budget
- * costs a calibration a day at most. A 'none' stored before outcomes were recorded and not from a small merchant
- * may have been either kind, and is retried like a first budget one.
+ * When a calibration the time budget cut short may be measured again (null: it is not such a row): `retryBaseMs`
+ * after it was stored, doubled for every attempt before it that ran out too, at most BUDGET_RETRY_MAX_MS. A busy
+ * machine (another merchant's index build beside it) is transient, and until re-measured every reader of the
+ * merchant gets an exact scan (60,000 chunks: ~250 ms a query instead of ~15), or a setting kept without its margin
+ * measured; a merchant whose trials never fit the budget costs a calibration a day at most. A 'none' stored before
+ * outcomes were recorded and not from a small merchant may have been either kind, and is retried like a first budget
+ * one. (A gateway of an older release re-measuring during a rolling upgrade writes its path and leaves the outcome
+ * as it was: a 'budget' it leaves is measured once more.)
  */
 export function budgetRetryAt(c: BudgetFacts, retryBaseMs: number): Date | null {
-  // The path checked too: a gateway of an older release re-measuring during a rolling upgrade writes its path and
-  // leaves the outcome as it was.
   const budget =
-    c.path === 'none' &&
-    (c.outcome === CalibrationOutcome.BUDGET || (c.outcome === null && c.sampleSize > 0));
+    c.outcome === CalibrationOutcome.BUDGET || (c.outcome === null && c.path === 'none' && c.sampleSize > 0);
   if (!budget) return null;
   const attempts = Math.max(1, c.budgetAttempts);
   const backOff = Math.min(retryBaseMs * 2 ** Math.min(attempts - 1, 30), BUDGET_RETRY_MAX_MS);
@@ -103,8 +102,8 @@ export function measuredOnCurrentIndex(c: CalibrationChoice, indexName: string |
 
 /**
  * Where a retrieval's approximate settings came from: the merchant's calibration; a stale one, still used and to be
- * re-measured (measured on another graph than the merchant's current index, see measuredOnCurrentIndex, or a
- * 'none' the budget caused whose back-off has passed, see budgetRetryAt); or the defaults.
+ * re-measured (measured on another graph than the merchant's current index, see measuredOnCurrentIndex, or cut
+ * short by the budget and its back-off passed, see budgetRetryAt); or the defaults.
  */
 export type SettingsSource = 'calibration' | 'stale-calibration' | 'defaults';
 

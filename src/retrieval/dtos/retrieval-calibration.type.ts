@@ -17,7 +17,7 @@ registerEnumType(StaleReason, {
     },
     BUDGET_EXHAUSTED: {
       description:
-        "Stored 'none' because the trials ran out of RETRIEVAL_CALIBRATION_BUDGET_MS, and the back-off since has passed (retryAt).",
+        "Stored by a calibration whose trials ran out of RETRIEVAL_CALIBRATION_BUDGET_MS ('none', or a setting whose margin was not measured), and the back-off since has passed (retryAt).",
     },
   },
 });
@@ -33,7 +33,7 @@ registerEnumType(CalibrationOutcome, {
     },
     BUDGET: {
       description:
-        "'none': the trials ran out of RETRIEVAL_CALIBRATION_BUDGET_MS (a busy machine). Measured again at retryAt.",
+        "The trials ran out of RETRIEVAL_CALIBRATION_BUDGET_MS (a busy machine): 'none', or the last setting that passed before its margin was measured. Measured again at retryAt.",
     },
     UNREACHED: {
       description:
@@ -44,7 +44,7 @@ registerEnumType(CalibrationOutcome, {
 
 @ObjectType({
   description:
-    "How the caller's merchant's approximate search is tuned, as measured against exact answers on a sample of its own chunks: their vectors, and short passages of their text (docs/RETRIEVAL.md).",
+    "How the caller's merchant's approximate search is tuned, as measured against exact answers on a sample of its own chunks: short passages of their text, else their vectors (docs/RETRIEVAL.md).",
 })
 export class RetrievalCalibration {
   @Field(() => Int, { description: 'The corpus version measured (the active one).' })
@@ -111,7 +111,7 @@ export class RetrievalCalibration {
   @Field(() => Date, {
     nullable: true,
     description:
-      "When a 'none' the budget caused (or of unknown cause) is measured again: RETRIEVAL_CALIBRATION_RETRY_MINUTES after it was stored, doubled per attempt in a row, at most a day. Null otherwise.",
+      "When a calibration the budget cut short (or a 'none' of unknown cause) is measured again: RETRIEVAL_CALIBRATION_RETRY_MINUTES after it was stored, doubled per attempt in a row, at most a day. Null otherwise.",
   })
   retryAt: Date | null;
 
