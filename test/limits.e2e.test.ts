@@ -347,6 +347,8 @@ describeNative('statement timeout (native PostgreSQL)', () => {
           (e: Error) => e.message,
         );
       } finally {
+        // An abandoned connection refuses this; the pool drops it.
+        await runner.query('RESET statement_timeout').catch(() => undefined);
         await runner.release();
       }
     };

@@ -94,18 +94,22 @@ function destroySocket(client: pg.Client): void {
  * the client and abandon the connection while the server went on: with the defaults every build past 17 s failed
  * (`npm run vector-index` exited 1 on a 12,400-chunk merchant; its build takes 17.6 s), and a rebuild, whose registry
  * swap follows its CREATE INDEX, was dropped as a leftover and redone by the next attempt. The watchdog still
- * abandons the connection if the server stops answering.
+ * abandons the connection if the server stops answering. Waiting for another process's build (the merchant's
+ * advisory lock) is then unbounded too, which is the point: the build it waits for finishes, or the lock goes
+ * with that process's connection.
  */
 export async function withoutReadTimeout<T>(runner: QueryRunner, work: () => Promise<T>): Promise<T> {
+  // pg reads query_timeout from the client's connection parameters as each query starts (pg/lib/client.js).
   const params = (
     runner as unknown as { databaseConnection?: { connectionParameters?: { query_timeout?: number } } }
   ).databaseConnection?.connectionParameters;
-  const saved = params?.query_timeout;
-  if (params) params.query_timeout = 0;
+  if (params === undefined) throw new Error('withoutReadTimeout: the runner is not connected to a pg client');
+  const saved = params.query_timeout;
+  params.query_timeout = 0;
   try {
     return await work();
   } finally {
-    if (params) params.query_timeout = saved;
+    params.query_timeout = saved;
   }
 }
 
