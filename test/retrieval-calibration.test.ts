@@ -702,24 +702,31 @@ describe('calibrated retrieval reaches recall@10 >= 0.99 on any distribution', (
         merchant,
         () => new Promise<void>((resolve) => (release = resolve)),
       );
+      // Sessions waiting for this merchant's calibration lock (its class, this database; the key is the merchant's hash).
       const waiting = async () =>
         (
           await t.db.dataSource.query<{ n: number }[]>(
-            `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`,
+            `SELECT count(*)::int AS n FROM pg_locks
+              WHERE locktype = 'advisory' AND NOT granted AND classid = 1764300 AND objid = hashtext($1)::oid
+                AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+            [merchant],
           )
         )[0].n;
       try {
-        for (let i = 0; release === null && i < 200; i++) await new Promise((r) => setTimeout(r, 10));
-        for (const p of processes) p.noteNeedsCalibration(merchant);
-        for (let i = 0; (await waiting()) < 2 && i < 500; i++) await new Promise((r) => setTimeout(r, 10));
-        expect(await waiting()).toBe(2);
+        try {
+          for (let i = 0; release === null && i < 200; i++) await new Promise((r) => setTimeout(r, 10));
+          for (const p of processes) p.noteNeedsCalibration(merchant);
+          for (let i = 0; (await waiting()) < 2 && i < 500; i++) await new Promise((r) => setTimeout(r, 10));
+          expect(await waiting()).toBe(2);
+        } finally {
+          (release as (() => void) | null)?.();
+          await held;
+          await holder.release();
+        }
       } finally {
-        (release as (() => void) | null)?.();
-        await held;
-        await holder.release();
+        await Promise.all(processes.map((p) => p.idle()));
+        await Promise.all(pools.map((p) => p.close()));
       }
-      await Promise.all(processes.map((p) => p.idle()));
-      await Promise.all(pools.map((p) => p.close()));
       // One measurement; the other process, given the lock after it, found the merchant current and measured nothing.
       expect(measuredBy).toHaveLength(1);
       expect(await t.services.calibration.staleReasonOf(merchant)).toBeNull();
