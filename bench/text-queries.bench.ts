@@ -1,10 +1,10 @@
 import 'reflect-metadata';
-import { integerOption, parseCommandLine } from '../src/cli/command-line';
+import { integerOption, parseCommandLine, usageError } from '../src/cli/command-line';
 import { loadConfig } from '../src/config/config';
 import { openDatabase } from '../src/db/database';
 import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
 import { RECALL_TARGET } from '../src/retrieval/calibration-model';
-import { mixedPassage, passage } from '../src/retrieval/calibration-queries';
+import { mixedPassage, passage, shuffle } from '../src/retrieval/calibration-queries';
 import { CalibrationRepository } from '../src/retrieval/calibration.repository';
 import { VectorIndexRepository } from '../src/vector-index/vector-index.repository';
 import { log, machine, rng, writeResults } from './bench-utils';
@@ -48,16 +48,23 @@ async function main(): Promise<void> {
   const random = rng(SEED);
   const questionsOf = new Map([...manualMerchants(), ...faqMerchants()].map((m) => [m.id, m.queries]));
   const merchantIds = options.merchants?.split(',') ?? [...questionsOf.keys()];
+  const unknown = merchantIds.filter((m) => !questionsOf.has(m));
+  if (unknown.length > 0) usageError(USAGE, `not a merchant of bench:real-recall: ${unknown.join(', ')}`);
 
   const rows: Record<string, unknown>[] = [];
   for (const merchantId of merchantIds) {
-    const [{ version }] = await ds.query<{ version: number }[]>(
+    const found = await ds.query<{ version: number }[]>(
       `SELECT corpus_version AS version FROM document_chunks WHERE merchant_id = $1 LIMIT 1`,
       [merchantId],
     );
+    if (found.length === 0)
+      throw new Error(`${merchantId} has no chunks in ${URL_}: run npm run bench:real-recall`);
+    const { version } = found[0];
     const size = await calibrations.countRows(ds.manager, merchantId, version);
     const index = await indexes.findMerchantHnswIndex(ds.manager, merchantId, 1536);
-    const sample = await calibrations.sample(ds.manager, merchantId, version, N * 5);
+    // Shuffled, as the calibration shuffles it: it comes back in the plan's order (often the chunks'), and each set
+    // is a slice of it (and mixed pairs neighbours in it).
+    const sample = shuffle(await calibrations.sample(ds.manager, merchantId, version, N * 5), random);
     const texts = (from: number) => sample.slice(from * N, (from + 1) * N);
     const embedTexts = async (ts: string[]): Promise<SetQuery[]> =>
       (await embedder.embed(ts.filter((t) => t !== ''))).map((embedding) => ({ embedding, self: '' }));
