@@ -55,7 +55,8 @@ export class RateLimitStore {
 
   constructor(
     limits: Record<LimitName, { perMinute: number; burst: number }>,
-    redis: { url: string; prefix: string } | undefined,
+    /** `commandTimeoutMs`: how long a request waits for Redis before the in-process limits answer (default 500). */
+    redis: { url: string; prefix: string; commandTimeoutMs?: number } | undefined,
     private readonly log: Log,
   ) {
     // A limit set to 0 per minute is off: no limiter, and charges to it are not counted.
@@ -71,7 +72,7 @@ export class RateLimitStore {
         // A request must not wait for Redis to come back: fail fast and use the in-process limits meanwhile.
         enableOfflineQueue: false,
         maxRetriesPerRequest: 1,
-        commandTimeout: 500,
+        commandTimeout: redis.commandTimeoutMs ?? 500,
         connectTimeout: 2_000,
         // Connected in start(), awaited at gateway start: without the offline queue, a command sent while the
         // first connection is still being made would fail and fall back for no reason.
