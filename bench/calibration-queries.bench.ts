@@ -6,8 +6,7 @@ import { loadConfig } from '../src/config/config';
 import { openDatabase } from '../src/db/database';
 import { CalibrationRepository } from '../src/retrieval/calibration.repository';
 import { SearchRepository } from '../src/retrieval/search.repository';
-import { VectorIndexRepository } from '../src/vector-index/vector-index.repository';
-import { log, machine, rng, writeResults } from './bench-utils';
+import { machine, rng, writeResults } from './bench-utils';
 import { recallBySetting, type SetQuery } from './setting-recall';
 import { VectorGenerator } from './vector-generator';
 
@@ -44,7 +43,6 @@ async function main(): Promise<void> {
   const ds = db.dataSource;
   const search = new SearchRepository();
   const calibrations = new CalibrationRepository();
-  const indexes = new VectorIndexRepository();
   const tx = <T>(fn: (m: EntityManager) => Promise<T>): Promise<T> => ds.transaction(fn);
 
   const merchantIds =
@@ -62,8 +60,6 @@ async function main(): Promise<void> {
   const rows: Record<string, unknown>[] = [];
   for (const merchantId of merchantIds) {
     const version = 1;
-    const size = await calibrations.countRows(ds.manager, merchantId, version);
-    const index = await indexes.findMerchantHnswIndex(ds.manager, merchantId, 1536);
     const sample = await calibrations.sample(ds.manager, merchantId, version, N * 3);
     // Every principal on the merchant's ACLs: the neighbourhood an own vector is moved within.
     const everyone: TenantScope = {
@@ -95,15 +91,8 @@ async function main(): Promise<void> {
       moved,
       'held-out': Array.from({ length: N }, () => ({ embedding: heldOut.query(), self: '' })),
     };
-    log(`${merchantId}: ${size} chunks, index ${index ?? 'none'}; sets ${Object.keys(sets).join(', ')}`);
-    const merchant = {
-      id: merchantId,
-      version,
-      size,
-      index,
-      hnswMaxScanTuples: config.retrieval.hnswMaxScanTuples,
-    };
-    rows.push(...(await recallBySetting(ds, merchant, READERS, 'bench', sets)));
+    const of = { merchantId, version, dimensions: 1536 };
+    rows.push(...(await recallBySetting(ds, config, of, READERS, 'bench', sets)));
   }
   await db.close();
   writeResults(

@@ -1,9 +1,12 @@
 import { type DataSource, type EntityManager } from 'typeorm';
 import { principalsFor, type TenantScope } from '../src/auth/identity';
 import { recallLowerBound, RECALL_TARGET } from '../src/retrieval/calibration-model';
+import { type Config } from '../src/config/config';
 import { HNSW_SETTINGS, QUANTIZED_RERANKS } from '../src/retrieval/calibration.service';
+import { CalibrationRepository } from '../src/retrieval/calibration.repository';
 import { SearchRepository } from '../src/retrieval/search.repository';
 import { type ChunkHit } from '../src/retrieval/search.types';
+import { VectorIndexRepository } from '../src/vector-index/vector-index.repository';
 import { log } from './bench-utils';
 
 const K = 10;
@@ -16,19 +19,30 @@ export interface SetQuery {
 
 /**
  * What the benchmarks of calibration queries (bench:calibration-queries, bench:text-queries) measure for one merchant
- * and each reader: for every setting the calibration tries (the HNSW candidates where the merchant has a dedicated index,
+ * (its size and dedicated index looked up here) and each reader: for every setting the calibration tries (the HNSW candidates where the merchant has a dedicated index,
  * the quantized re-ranks below its size), each set's recall@10 against the exact answer, strictly by id as the
  * calibration counts, and whether the calibration's rule would pass the setting on that set alone. One row per
  * reader and setting, logged as it is measured.
  */
 export async function recallBySetting(
   ds: DataSource,
-  merchant: { id: string; version: number; size: number; index: string | null; hnswMaxScanTuples: number },
+  config: Pick<Config, 'retrieval'>,
+  of: { merchantId: string; version: number; dimensions: number },
   /** Reader name to its roles; its user is `${userPrefix}-${name}`. */
   readers: Record<string, readonly string[]>,
   userPrefix: string,
   sets: Record<string, SetQuery[]>,
 ): Promise<Record<string, unknown>[]> {
+  const merchant = {
+    id: of.merchantId,
+    version: of.version,
+    size: await new CalibrationRepository().countRows(ds.manager, of.merchantId, of.version),
+    index: await new VectorIndexRepository().findMerchantHnswIndex(ds.manager, of.merchantId, of.dimensions),
+    hnswMaxScanTuples: config.retrieval.hnswMaxScanTuples,
+  };
+  log(
+    `${merchant.id}: ${merchant.size} chunks, index ${merchant.index ?? 'none'}; sets ${Object.keys(sets).join(', ')}`,
+  );
   const rows: Record<string, unknown>[] = [];
   for (const [name, roles] of Object.entries(readers)) {
     const scope = { merchantId: merchant.id, principals: principalsFor(`${userPrefix}-${name}`, [...roles]) };

@@ -6,8 +6,7 @@ import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
 import { RECALL_TARGET } from '../src/retrieval/calibration-model';
 import { mixedPassage, passage, shuffle } from '../src/retrieval/calibration-queries';
 import { CalibrationRepository } from '../src/retrieval/calibration.repository';
-import { VectorIndexRepository } from '../src/vector-index/vector-index.repository';
-import { log, machine, rng, writeResults } from './bench-utils';
+import { machine, rng, writeResults } from './bench-utils';
 import { faqMerchants, manualMerchants, sampleQuestions } from './real-datasets';
 import { recallBySetting, type SetQuery } from './setting-recall';
 
@@ -43,7 +42,6 @@ async function main(): Promise<void> {
   const db = await openDatabase(config, { migrate: false, poolSize: 2 });
   const ds = db.dataSource;
   const calibrations = new CalibrationRepository();
-  const indexes = new VectorIndexRepository();
   const embedder = new LocalHashEmbedder(1536);
   const random = rng(SEED);
   const questionsOf = new Map([...manualMerchants(), ...faqMerchants()].map((m) => [m.id, m.queries]));
@@ -60,8 +58,6 @@ async function main(): Promise<void> {
     if (found.length === 0)
       throw new Error(`${merchantId} has no chunks in ${URL_}: run npm run bench:real-recall`);
     const { version } = found[0];
-    const size = await calibrations.countRows(ds.manager, merchantId, version);
-    const index = await indexes.findMerchantHnswIndex(ds.manager, merchantId, 1536);
     // Shuffled, as the calibration shuffles it: it comes back in the plan's order (often the chunks'), and each set
     // is a slice of it (and mixed pairs neighbours in it).
     const sample = shuffle(await calibrations.sample(ds.manager, merchantId, version, N * 5), random);
@@ -86,15 +82,8 @@ async function main(): Promise<void> {
       noisy: await embedTexts(texts(4).map((s) => noisy(s.text, random))),
       questions: await embedTexts(sampleQuestions(questionsOf.get(merchantId) ?? [], N)),
     };
-    log(`${merchantId}: ${size} chunks, index ${index ?? 'none'}`);
-    const merchant = {
-      id: merchantId,
-      version,
-      size,
-      index,
-      hnswMaxScanTuples: config.retrieval.hnswMaxScanTuples,
-    };
-    rows.push(...(await recallBySetting(ds, merchant, READERS, 'real', sets)));
+    const of = { merchantId, version, dimensions: 1536 };
+    rows.push(...(await recallBySetting(ds, config, of, READERS, 'real', sets)));
   }
   await db.close();
   writeResults('text-queries', { machine: machine(), seed: SEED, queries: N, rows }, report(rows));
