@@ -126,9 +126,13 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
       // The postmaster first, then its children as they are after that: a backend forked between a scan of /proc
       // and the postmaster's stop was missed and answered requests through the whole freeze (seen in CI: retrievals
       // sent during a freeze answered ok). A stopped postmaster forks no more.
+      // kill() only queues the signal: the postmaster, running on the other core, could still fork while /proc is
+      // read, so the scan waits until it is seen stopped. Then every backend is stopped before freeze() returns.
       const postmaster = postmasterPid(dataDir);
       process.kill(postmaster, 'SIGSTOP');
+      waitForState(postmaster, 'T');
       for (const pid of clusterPids(dataDir)) if (pid !== postmaster) process.kill(pid, 'SIGSTOP');
+      for (const pid of clusterPids(dataDir)) if (pid !== postmaster) waitForState(pid, 'T');
     },
     thaw() {
       for (const pid of clusterPids(dataDir)) process.kill(pid, 'SIGCONT');
@@ -161,6 +165,23 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
 /** The first line of postmaster.pid. */
 function postmasterPid(dataDir: string): number {
   return Number(fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+}
+
+/** Waits (at most 5 s) until the process's state in /proc is `state` ('T': stopped), or it is gone. */
+function waitForState(pid: number, state: string): void {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    let current: string;
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      current = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+    } catch {
+      return; // ended meanwhile
+    }
+    if (current === state) return;
+    if (Date.now() > deadline) throw new Error(`process ${pid} did not reach state ${state} (is ${current})`);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+  }
 }
 
 /** The postmaster and its children, read from /proc. */
