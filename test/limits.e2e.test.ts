@@ -356,4 +356,21 @@ describeNative('statement timeout (native PostgreSQL)', () => {
     // Without it (and on the connection given back, the pool's most recent): the client gives up.
     expect(await sleep(false)).toBe(QUERY_READ_TIMEOUT);
   }, 30_000);
+
+  it('never hands a connection it abandoned to the next query', async () => {
+    // The read timeout destroys the socket, but pg notices the close only on a later tick: released at once,
+    // the connection looked queryable to the pool, which gave it to the next query ("Connection terminated").
+    const runner = t.db.dataSource.createQueryRunner();
+    await runner.connect();
+    const pid = ((await runner.query('SELECT pg_backend_pid() AS pid')) as { pid: number }[])[0].pid;
+    await runner.query('SET statement_timeout = 0');
+    const outcome = await runner.query('SELECT pg_sleep(2.6)').then(
+      () => 'done',
+      (e: Error) => e.message,
+    );
+    expect(outcome).toBe(QUERY_READ_TIMEOUT);
+    await runner.release();
+    const next = await t.db.dataSource.query<{ pid: number }[]>('SELECT pg_backend_pid() AS pid');
+    expect(next[0].pid).not.toBe(pid);
+  }, 30_000);
 });

@@ -79,6 +79,11 @@ export class AbandonOnTimeoutClient extends pg.Client {
   }
 
   abandon(): void {
+    // pg marks the client unusable only when the socket's close reaches it, a tick or more later; a request that
+    // releases the connection at once (the usual reaction to its failed query) would give it back to the pool as
+    // idle, and the next query would fail with "Connection terminated unexpectedly". pg-pool drops a released client
+    // that is not queryable (its own test of pg's flag).
+    (this as unknown as { _queryable: boolean })._queryable = false;
     destroySocket(this);
   }
 }
