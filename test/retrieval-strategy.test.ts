@@ -293,6 +293,25 @@ describe('retrieval strategies return min(k, readable) rows that match the exact
     expect(Number(scanned![1])).toBeLessThanOrEqual(400);
   });
 
+  it('ranks the quantized shortlist by Jaccard distance where a benchmark asks (the gateway uses Hamming), still k rows', async () => {
+    const [qv] = await t.services.embedders.defaultEmbedder.embed(['refund to my card']);
+    const scope = scopeOf(agent(medium));
+    const quantized = (rerank: number, metric: 'hamming' | 'jaccard') =>
+      t.services.sessions
+        .open(agent(medium))
+        .transaction((m) =>
+          new SearchRepository().searchQuantized(m, scope, vectorParams(qv), rerank, metric),
+        );
+    // A shortlist of every row: the exact answer, whatever ranked it.
+    const whole = await quantized(rowsMedium.length, 'jaccard');
+    expect(whole.map((h) => h.id)).toEqual(exactTopK(rowsMedium, scope.principals, qv, 10));
+    // A short one still gives k rows, and the two metrics pick their shortlists differently.
+    const [jaccard, hamming] = [await quantized(10, 'jaccard'), await quantized(10, 'hamming')];
+    expect(jaccard).toHaveLength(10);
+    expect(hamming).toHaveLength(10);
+    expect(jaccard.map((h) => h.id)).not.toEqual(hamming.map((h) => h.id));
+  });
+
   it("reads only the small merchant's rows, through the merchant index (checked with EXPLAIN ANALYZE)", async () => {
     const [qv] = await t.services.embedders.defaultEmbedder.embed(['refund to my card']);
     const plan = (

@@ -7,7 +7,7 @@ import { checkedChunkId, checkedDimensions } from '../vector-index/vector-index.
 import { keywordRankingCtes } from './keyword-ranking.sql';
 import { queryTerms } from './query-terms';
 import { filterSql } from './search-filter.sql';
-import { type ChunkHit, type SearchPlan, type VectorStrategy } from './search.types';
+import { type ChunkHit, type SearchPlan, SHORTLIST_OPERATORS, type VectorStrategy } from './search.types';
 
 /** A row of the search statement: one hit of the vector side ('v') or of the full-text side ('k'). */
 export interface HitRow extends Row {
@@ -70,9 +70,11 @@ export function statementSql(scope: TenantScope, plan: SearchPlan): { sql: strin
     // merchants are the large ones, and only its fallback reads them whole.
     const oneScan = gated && v.approximate === 'quantized';
     const queryBits = `(SELECT binary_quantize($1::vector))`;
+    // From a fixed map, never from input: the operator is part of the statement's text.
+    const bitDistance = SHORTLIST_OPERATORS[v.shortlistMetric ?? 'hamming'];
     if (idsFirst) {
       const cap = gated && !oneScan ? ` LIMIT ${bind(v.exactMaxReadable + 1)}` : '';
-      const bits = oneScan ? `, c.embedding_bq <~> ${queryBits} AS bits` : '';
+      const bits = oneScan ? `, c.embedding_bq ${bitDistance} ${queryBits} AS bits` : '';
       ctes.push(`readable_ids AS MATERIALIZED (
          SELECT c.id${bits} FROM document_chunks c WHERE ${f.base}${cap})`);
     }
@@ -112,7 +114,7 @@ export function statementSql(scope: TenantScope, plan: SearchPlan): { sql: strin
          SELECT r.id FROM readable_ids r WHERE true${gate} ORDER BY r.bits, r.id LIMIT ${size})`
           : `shortlist AS MATERIALIZED (
          SELECT c.id FROM document_chunks c WHERE ${f.base}${gate}
-          ORDER BY c.embedding_bq <~> ${queryBits}, c.id LIMIT ${size})`,
+          ORDER BY c.embedding_bq ${bitDistance} ${queryBits}, c.id LIMIT ${size})`,
       );
       // One probe of (merchant_id, id) per candidate, whatever the planner estimates: as a plain join it could hash
       // the merchant's every row, vectors included, to re-rank a few hundred. Seen without row-level security (a

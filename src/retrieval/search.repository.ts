@@ -17,6 +17,7 @@ import {
   type KeywordHit,
   type SearchOutcome,
   type SearchPlan,
+  type ShortlistMetric,
   type VectorStrategy,
 } from './search.types';
 
@@ -162,8 +163,9 @@ export class SearchRepository {
     scope: TenantScope,
     p: ChunkSearchParams,
     rerank: number,
+    shortlistMetric: ShortlistMetric = 'hamming',
   ): Promise<ChunkHit[]> {
-    return this.one(manager, scope, await this.single(manager, p, 'quantized', { rerank }));
+    return this.one(manager, scope, await this.single(manager, p, 'quantized', { rerank, shortlistMetric }));
   }
 
   /**
@@ -240,7 +242,13 @@ export class SearchRepository {
     manager: EntityManager,
     p: ChunkSearchParams,
     approximate: ApproximatePath,
-    o: { rerank?: number; candidates?: number; graphMaxId?: string | null; idsFirst?: boolean },
+    o: {
+      rerank?: number;
+      shortlistMetric?: ShortlistMetric;
+      candidates?: number;
+      graphMaxId?: string | null;
+      idsFirst?: boolean;
+    },
   ): Promise<SearchPlan & { only: true }> {
     return {
       params: p,
@@ -250,6 +258,7 @@ export class SearchRepository {
         approximate,
         exactMaxReadable: approximate === 'none' ? Number.MAX_SAFE_INTEGER : -1,
         rerank: o.rerank ?? p.k,
+        shortlistMetric: o.shortlistMetric,
         hnswCandidates: o.candidates ?? p.k,
         graphMaxId: o.graphMaxId ?? null,
         idsFirst: o.idsFirst,

@@ -49,6 +49,11 @@ export interface HnswTuning {
 
 export type ApproximatePath = 'none' | 'quantized' | 'hnsw';
 
+export type ShortlistMetric = 'hamming' | 'jaccard';
+
+/** The bit-distance operator of each shortlist metric (pgvector, on `bit`). */
+export const SHORTLIST_OPERATORS: Record<ShortlistMetric, string> = { hamming: '<~>', jaccard: '<%>' };
+
 /**
  * What one search statement computes. The vector side is exact when `approximate` is 'none' or when the caller's
  * readable candidates (counted inside the statement; capped on the HNSW path) are at most `exactMaxReadable`;
@@ -62,6 +67,11 @@ export interface SearchPlan {
     exactMaxReadable: number;
     /** Re-rank size of the quantized scan (also the HNSW fallback). */
     rerank: number;
+    /**
+     * How the quantized scan ranks its shortlist by the sign bits: Hamming (`<~>`, the default) or Jaccard (`<%>`,
+     * which ignores bits unset in both, as the many zero components of a sparse vector are).
+     */
+    shortlistMetric?: ShortlistMetric;
     /** Rows the HNSW scan yields before the exact re-sort. */
     hnswCandidates: number;
     /**
