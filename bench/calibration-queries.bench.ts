@@ -15,7 +15,8 @@ const USAGE = `Usage: npm run bench:calibration-queries -- --url postgres://... 
 
 Which calibration queries predict the recall of held-out queries. Reads (never writes) a database built by
 \`npm run bench\` with the same --seed, and for its merchants with a dedicated index (or --merchants) compares,
-setting by setting (the calibration's HNSW and quantized candidates), recall@10 against the exact answer for
+setting by setting (the calibration's HNSW and quantized candidates, the quantized ones with a Hamming and a Jaccard
+shortlist), recall@10 against the exact answer for
 three query sets of --queries each: the merchant's own vectors (own chunk left out, what the calibration
 uses), points halfway between two own vectors, own vectors moved off their node by the distance of their 10th
 neighbour in a random direction ('moved'), and held-out queries drawn as the benchmark draws them (near a

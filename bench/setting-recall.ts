@@ -5,11 +5,12 @@ import { type Config } from '../src/config/config';
 import { HNSW_SETTINGS, QUANTIZED_RERANKS } from '../src/retrieval/calibration.service';
 import { CalibrationRepository } from '../src/retrieval/calibration.repository';
 import { SearchRepository } from '../src/retrieval/search.repository';
-import { type ChunkHit } from '../src/retrieval/search.types';
+import { type ChunkHit, type ShortlistMetric } from '../src/retrieval/search.types';
 import { VectorIndexRepository } from '../src/vector-index/vector-index.repository';
 import { log } from './bench-utils';
 
 const K = 10;
+const SHORTLIST_METRICS: readonly ShortlistMetric[] = ['hamming', 'jaccard'];
 
 /** A query of a set: its vector, and the sampled chunk it is (left out of its answers), or ''. */
 export interface SetQuery {
@@ -19,10 +20,12 @@ export interface SetQuery {
 
 /**
  * What the benchmarks of calibration queries (bench:calibration-queries, bench:text-queries) measure for one merchant
- * (its size and dedicated index looked up here) and each reader: for every setting the calibration tries (the HNSW candidates where the merchant has a dedicated index,
- * the quantized re-ranks below its size), each set's recall@10 against the exact answer, strictly by id as the
- * calibration counts, and whether the calibration's rule would pass the setting on that set alone. One row per
- * reader and setting, logged as it is measured.
+ * (its size and dedicated index looked up here) and each reader: for every setting the calibration tries (the HNSW
+ * candidates where the merchant has a dedicated index, the quantized re-ranks below its size), each set's recall@10
+ * against the exact answer, strictly by id as the calibration counts, and whether the calibration's rule would pass
+ * the setting on that set alone. Each re-rank twice: its shortlist ranked by Hamming distance, as the product does,
+ * and by Jaccard distance, which it does not (docs/RETRIEVAL.md, Known limits). One row per reader and setting,
+ * logged as it is measured.
  */
 export async function recallBySetting(
   ds: DataSource,
@@ -87,10 +90,12 @@ async function readerRecall(
               }),
             ),
         }))),
-    ...QUANTIZED_RERANKS.filter((r) => r < merchant.size).map((rerank) => ({
-      setting: `quantized rerank=${rerank}`,
-      run: (e: number[]) => tx((m) => search.searchQuantized(m, scope, params(e), rerank)),
-    })),
+    ...QUANTIZED_RERANKS.filter((r) => r < merchant.size).flatMap((rerank) =>
+      SHORTLIST_METRICS.map((metric) => ({
+        setting: `quantized ${metric} rerank=${rerank}`,
+        run: (e: number[]) => tx((m) => search.searchQuantized(m, scope, params(e), rerank, metric)),
+      })),
+    ),
   ];
   const rows: Record<string, unknown>[] = [];
   for (const { setting, run } of settings) {

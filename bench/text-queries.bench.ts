@@ -15,7 +15,8 @@ const USAGE = `Usage: npm run bench:text-queries -- [--queries 100] [--seed 7] [
 Which calibration queries predict the recall of real questions on real text. Reads (never writes) the database
 built by \`npm run bench:real-recall\` (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/srg_bench_real)
 and, for each of its merchants, setting by setting (the calibration's HNSW candidates where the merchant has a
-dedicated index, its quantized re-ranks below the merchant's size), compares recall@10, strictly by id as the
+dedicated index, its quantized re-ranks below the merchant's size, each with the Hamming shortlist the product uses
+and the Jaccard one it does not use), compares recall@10, strictly by id as the
 calibration counts, of query sets of --queries each, embedded by the default embedder:
   own        the merchant's own vectors (own chunk left out)
   passage    3-8 consecutive words of a sampled chunk (half the calibration's queries)
