@@ -304,7 +304,7 @@ describe('retrieval strategies return min(k, readable) rows that match the exact
         );
     // A shortlist of every row: the exact answer, whatever ranked it.
     const whole = await quantized(rowsMedium.length, 'jaccard');
-    expect(whole.map((h) => h.id)).toEqual(exactTopK(rowsMedium, scope.principals, qv, 10));
+    expect(whole.map((h) => h.id)).toEqual(exactTopK(rowsMedium, [...scope.principals], qv, 10));
     // A short one still gives k rows, and the two metrics pick their shortlists differently.
     const [jaccard, hamming] = [await quantized(10, 'jaccard'), await quantized(10, 'hamming')];
     expect(jaccard).toHaveLength(10);
