@@ -1,13 +1,14 @@
 import { loadConfig, type Config } from '../src/config/config';
 import { type Database, openDatabase } from '../src/db/database';
+import { createEmbedder } from '../src/embeddings/embedder.factory';
 import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
 import { createServices, type Services } from '../src/services';
 import { recreateDatabase } from './bench-utils';
 
 /**
  * The set-up the in-process benchmarks share: the database of `url` dropped and re-created (recreateDatabase's
- * rules), migrated, and the product's services on the local embedder, without a statement timeout or an embedding
- * cache. `env` adds configuration on top.
+ * rules), migrated, and the product's services on the local embedder (or the provider `env` configures), without a
+ * statement timeout or an embedding cache. `env` adds configuration on top.
  */
 export async function freshBenchServices(
   url: string,
@@ -23,5 +24,7 @@ export async function freshBenchServices(
   });
   const db = await openDatabase(config, { migrate: true, poolSize: 2 });
   const embedder = new LocalHashEmbedder(config.embedding.dimensions);
-  return { config, db, embedder, services: createServices(config, db, embedder) };
+  // A provider configured by `env` (bench:real-recall --model) is the services' default model.
+  const serving = config.embedding.provider === 'local' ? embedder : createEmbedder(config);
+  return { config, db, embedder, services: createServices(config, db, serving) };
 }

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { performance } from 'node:perf_hooks';
 import { principalsFor } from '../src/auth/identity';
-import { integerOption, parseCommandLine } from '../src/cli/command-line';
+import { integerOption, parseCommandLine, usageError } from '../src/cli/command-line';
 import { answersFound } from '../src/retrieval/calibration-model';
 import { type CalibrationReport } from '../src/retrieval/calibration.types';
 import { SearchRepository } from '../src/retrieval/search.repository';
@@ -11,8 +11,16 @@ import { allowRecreating, DATABASE_USAGE, log, machine, percentile, writeResults
 import { freshBenchServices } from './bench-services';
 import { SHARED_DATASETS } from './eval/converters';
 import { aclOf, faqMerchants, manualMerchants, sampleQuestions } from './real-datasets';
+import {
+  SENTENCE_ENCODER_DIMENSIONS,
+  SENTENCE_ENCODER_MODEL,
+  startSentenceEncoder,
+} from './sentence-encoder-model';
 
-const USAGE = `Usage: npm run bench:real-recall -- [--queries 300] [--recreate-database NAME]
+const MERCHANT_IDS = ['real-manuals-all', 'real-manuals-8', 'real-faq-all', 'real-faq-hotel'];
+
+const USAGE = `Usage: npm run bench:real-recall -- [--queries 300] [--model M] [--merchants ID,...]
+                                   [--recreate-database NAME]
 
 Recall@10 of retrieveChunks (VECTOR) against exact answers on real text and real questions, neither of which the
 product was tuned on: the Samsung e-manuals and the DSTC10 FAQ of ${SHARED_DATASETS} (EVAL_DATASETS_DIR), loaded
@@ -23,16 +31,32 @@ are the datasets' questions (the e-manuals' labelled questions; every user turn 
 embedded the same way: held out from everything the calibration saw. Two readers per merchant: staff (every document) and a contractor (about
 30% of them). A returned chunk counts when it is among the exact top 10 or as close as the 10th (identical texts
 have identical vectors, and any of them is a right answer); the strict count is reported beside it.
-  --queries N   questions per merchant (default 300; a stable sample by hash)
+  --queries N     questions per merchant (default 300; a stable sample by hash)
+  --model M       ${SENTENCE_ENCODER_MODEL}: every text and question embedded instead by a dense semantic
+                  model (${SENTENCE_ENCODER_DIMENSIONS} dimensions, on the CPU: ~65 short texts/s), served by
+                  bench/sentence-encoder-server.ts through the product's OpenAI-compatible provider, which the
+                  calibration then embeds its text with too. Results: docs/benchmarks/real-recall-M.{json,md}
+  --merchants L   only these merchants (${MERCHANT_IDS.join(', ')})
 Results: docs/benchmarks/real-recall.{json,md}
 
 ${DATABASE_USAGE} (default postgres://postgres@127.0.0.1:5432/srg_bench_real)`;
 
 const { values: options } = parseCommandLine(USAGE, {
-  options: { queries: { type: 'string' }, 'recreate-database': { type: 'string' } },
+  options: {
+    queries: { type: 'string' },
+    model: { type: 'string' },
+    merchants: { type: 'string' },
+    'recreate-database': { type: 'string' },
+  },
 });
 allowRecreating(options['recreate-database']);
 const QUERIES = integerOption(USAGE, 'queries', options.queries, 300, 1);
+if (options.model !== undefined && options.model !== SENTENCE_ENCODER_MODEL)
+  usageError(USAGE, `--model: only ${SENTENCE_ENCODER_MODEL} (or none, for the default embedder)`);
+const ONLY = options.merchants?.split(',');
+const unknownMerchants = (ONLY ?? []).filter((m) => !MERCHANT_IDS.includes(m));
+if (unknownMerchants.length > 0) usageError(USAGE, `--merchants: unknown ${unknownMerchants.join(', ')}`);
+const RESULTS = options.model === undefined ? 'real-recall' : `real-recall-${options.model}`;
 const URL_ = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/srg_bench_real';
 const K = 10;
 const BATCH = 100; // the most a batch may hold
@@ -64,11 +88,15 @@ interface Cell {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const { db, services } = await freshBenchServices(URL_, { RETRIEVAL_INDEX_AUTOBUILD: 'false' });
+  const model = options.model === undefined ? null : await startSentenceEncoder();
+  const { db, services } = await freshBenchServices(URL_, {
+    RETRIEVAL_INDEX_AUTOBUILD: 'false',
+    ...model?.env,
+  });
   const embedder = services.embedders.defaultEmbedder;
   const search = new SearchRepository();
   try {
-    const merchants = [...manualMerchants(), ...faqMerchants()];
+    const merchants = [...manualMerchants(), ...faqMerchants()].filter((m) => ONLY?.includes(m.id) ?? true);
     const loaded: { id: string; source: string; documents: number; chunks: number; loadS: number }[] = [];
     for (const m of merchants) {
       const t0 = performance.now();
@@ -176,7 +204,7 @@ async function main(): Promise<void> {
       }
     }
     writeResults(
-      'real-recall',
+      RESULTS,
       {
         when: new Date().toISOString(),
         machine: machine(),
@@ -189,6 +217,7 @@ async function main(): Promise<void> {
     );
   } finally {
     await db.close();
+    model?.stop();
   }
 }
 
@@ -208,8 +237,8 @@ function report(
   return [
     '# Recall on real text and held-out questions',
     '',
-    `\`npm run bench:real-recall -- --queries ${QUERIES}\` — ${new Date().toISOString()}, ${machine()}, ${seconds.toFixed(0)} s. ` +
-      'Real documents and real questions the product was never tuned on; the default embedder (`local-hash-v1`); ' +
+    `\`npm run bench:real-recall -- --queries ${QUERIES}${options.model ? ` --model ${options.model}` : ''}${ONLY ? ` --merchants ${ONLY.join(',')}` : ''}\` — ${new Date().toISOString()}, ${machine()}, ${seconds.toFixed(0)} s. ` +
+      `Real documents and real questions the product was never tuned on; ${options.model ? `embedded by \`${options.model}\` (${SENTENCE_ENCODER_DIMENSIONS} dimensions, a dense semantic model, through the product's OpenAI-compatible provider)` : 'the default embedder (`local-hash-v1`)'}; ` +
       "the product's own index maintenance and calibration (on a sample of the merchants' own chunks, asked as short " +
       'passages of their text). Recall@10 against the ' +
       'exact answer of the same embedding for the same reader; a returned chunk as close as the exact 10th counts ' +

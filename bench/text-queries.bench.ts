@@ -2,15 +2,19 @@ import 'reflect-metadata';
 import { integerOption, parseCommandLine, usageError } from '../src/cli/command-line';
 import { loadConfig } from '../src/config/config';
 import { openDatabase } from '../src/db/database';
+import { type Embedder } from '../src/embeddings/embedder';
+import { createEmbedder } from '../src/embeddings/embedder.factory';
 import { LocalHashEmbedder } from '../src/embeddings/local-hash.embedder';
 import { RECALL_TARGET } from '../src/retrieval/calibration-model';
 import { mixedPassage, passage, shuffle } from '../src/retrieval/calibration-queries';
 import { CalibrationRepository } from '../src/retrieval/calibration.repository';
 import { machine, rng, writeResults } from './bench-utils';
 import { faqMerchants, manualMerchants, sampleQuestions } from './real-datasets';
+import { SENTENCE_ENCODER_MODEL, startSentenceEncoder } from './sentence-encoder-model';
 import { recallBySetting, type SetQuery } from './setting-recall';
 
 const USAGE = `Usage: npm run bench:text-queries -- [--queries 100] [--seed 7] [--merchants real-faq-all,...]
+                                    [--model ${SENTENCE_ENCODER_MODEL}]
 
 Which calibration queries predict the recall of real questions on real text. Reads (never writes) the database
 built by \`npm run bench:real-recall\` (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/srg_bench_real)
@@ -26,11 +30,20 @@ calibration counts, of query sets of --queries each, embedded by the default emb
   questions  the datasets' own questions (the first --queries of bench:real-recall's stable sample)
 ✓ marks a set on which the calibration's rule (one-sided 95% Wilson lower bound >= 0.99) passes the setting.
 Readers: staff (every document) and the contractor (about 30%).
+--model ${SENTENCE_ENCODER_MODEL}: the database \`bench:real-recall -- --model ${SENTENCE_ENCODER_MODEL}\` built, every
+set embedded by that dense model (bench/sentence-encoder-server.ts); results docs/benchmarks/text-queries-MODEL.*
 Results: docs/benchmarks/text-queries.{json,md}`;
 
 const { values: options } = parseCommandLine(USAGE, {
-  options: { queries: { type: 'string' }, seed: { type: 'string' }, merchants: { type: 'string' } },
+  options: {
+    queries: { type: 'string' },
+    seed: { type: 'string' },
+    merchants: { type: 'string' },
+    model: { type: 'string' },
+  },
 });
+if (options.model !== undefined && options.model !== SENTENCE_ENCODER_MODEL)
+  usageError(USAGE, `--model: only ${SENTENCE_ENCODER_MODEL} (or none, for the default embedder)`);
 const N = integerOption(USAGE, 'queries', options.queries, 100, 4);
 const SEED = integerOption(USAGE, 'seed', options.seed, 7);
 const URL_ = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/srg_bench_real';
@@ -43,7 +56,11 @@ async function main(): Promise<void> {
   const db = await openDatabase(config, { migrate: false, poolSize: 2 });
   const ds = db.dataSource;
   const calibrations = new CalibrationRepository();
-  const embedder = new LocalHashEmbedder(1536);
+  const model = options.model === undefined ? null : await startSentenceEncoder();
+  const embedder: Embedder =
+    model === null
+      ? new LocalHashEmbedder(1536)
+      : createEmbedder(loadConfig({ NODE_ENV: 'test', ...model.env }));
   const random = rng(SEED);
   const questionsOf = new Map([...manualMerchants(), ...faqMerchants()].map((m) => [m.id, m.queries]));
   const merchantIds = options.merchants?.split(',') ?? [...questionsOf.keys()];
@@ -83,11 +100,16 @@ async function main(): Promise<void> {
       noisy: await embedTexts(texts(4).map((s) => noisy(s.text, random))),
       questions: await embedTexts(sampleQuestions(questionsOf.get(merchantId) ?? [], N)),
     };
-    const of = { merchantId, version, dimensions: 1536 };
+    const of = { merchantId, version, dimensions: embedder.dimensions };
     rows.push(...(await recallBySetting(ds, config, of, READERS, 'real', sets)));
   }
   await db.close();
-  writeResults('text-queries', { machine: machine(), seed: SEED, queries: N, rows }, report(rows));
+  model?.stop();
+  writeResults(
+    options.model === undefined ? 'text-queries' : `text-queries-${options.model}`,
+    { machine: machine(), seed: SEED, queries: N, rows },
+    report(rows),
+  );
 }
 
 const wordsOf = (text: string): string[] => text.split(/\s+/).filter((w) => w !== '');
@@ -119,7 +141,7 @@ function report(rows: Record<string, unknown>[]): string {
   return [
     '# Calibration queries on real text: which sample predicts the recall of real questions',
     '',
-    `Run ${new Date().toISOString()} on ${machine()}. Reproduce: \`npm run bench:real-recall\`, then \`npm run bench:text-queries -- --queries ${N} --seed ${SEED}${options.merchants ? ` --merchants ${options.merchants}` : ''}\`.`,
+    `Run ${new Date().toISOString()} on ${machine()}. Reproduce: \`npm run bench:real-recall${options.model ? ` -- --model ${options.model}` : ''}\`, then \`npm run bench:text-queries -- --queries ${N} --seed ${SEED}${options.merchants ? ` --merchants ${options.merchants}` : ''}${options.model ? ` --model ${options.model}` : ''}\`.`,
     '',
     `${N} queries per set, recall@10 strictly by id; ✓ = the calibration's rule (one-sided 95% Wilson lower bound >= ${RECALL_TARGET}) passes the setting on that set alone.`,
     '',
