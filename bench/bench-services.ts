@@ -8,7 +8,8 @@ import { recreateDatabase } from './bench-utils';
 /**
  * The set-up the in-process benchmarks share: the database of `url` dropped and re-created (recreateDatabase's
  * rules), migrated, and the product's services on the local embedder (or the provider `env` configures), without a
- * statement timeout or an embedding cache. `env` adds configuration on top.
+ * statement timeout or an embedding cache. `env` adds configuration on top. `embedder` is always the local one (the
+ * synthetic benchmarks' own); what the services embed with is `services.embedders.defaultEmbedder`.
  */
 export async function freshBenchServices(
   url: string,

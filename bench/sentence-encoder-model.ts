@@ -15,14 +15,20 @@ export async function startSentenceEncoder(): Promise<{ env: Record<string, stri
   const server = spawn(process.execPath, [path.join(__dirname, 'sentence-encoder-server.js')], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  const stop = () => server.kill();
+  // Whatever way the benchmark ends (an error, a usage error's exit), the model's process goes with it.
+  process.on('exit', stop);
   const port = await new Promise<string>((resolve, reject) => {
     let out = '';
     server.stdout.on('data', (c: Buffer) => {
       out += c.toString();
-      const m = /listening (\d+)/.exec(out);
+      const m = /listening (\d+)\n/.exec(out);
       if (m) resolve(m[1]);
     });
-    server.on('exit', (code) => reject(new Error(`sentence-encoder-server exited with ${code}`)));
+    server.on('error', reject);
+    server.on('exit', (code, signal) =>
+      reject(new Error(`sentence-encoder-server exited (${signal ?? `code ${String(code)}`})`)),
+    );
   });
   log(`${SENTENCE_ENCODER_MODEL} served on port ${port}`);
   return {
@@ -34,6 +40,6 @@ export async function startSentenceEncoder(): Promise<{ env: Record<string, stri
       // The model runs on the CPU: a batch of long manual sections takes seconds.
       EMBEDDING_TIMEOUT_MS: '300000',
     },
-    stop: () => server.kill(),
+    stop,
   };
 }

@@ -15,8 +15,8 @@ const USAGE = `Usage: node dist/bench/sentence-encoder-server.js [--port 0]
 
 Serves POST /v1/embeddings ({"model": "${SENTENCE_ENCODER_MODEL}", "input": [texts]}) on 127.0.0.1 with the
 Universal Sentence Encoder lite (${SENTENCE_ENCODER_DIMENSIONS} dimensions, CPU). Prints "listening PORT" once ready.
-Used by \`npm run bench:real-recall -- --model ${SENTENCE_ENCODER_MODEL}\`; any other client of the OpenAI embeddings
-API works too (OPENAI_BASE_URL=http://127.0.0.1:PORT/v1).
+Used by \`npm run bench:real-recall\` and \`npm run bench:text-queries\` (--model ${SENTENCE_ENCODER_MODEL}); any
+other client of the OpenAI embeddings API works too (OPENAI_BASE_URL=http://127.0.0.1:PORT/v1).
   --port N   port to listen on (default 0: any free port)`;
 
 async function main(): Promise<void> {
@@ -35,7 +35,7 @@ async function main(): Promise<void> {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
-      queue = queue.then(async () => {
+      const answer = async (): Promise<void> => {
         let input: string[];
         try {
           const parsed = JSON.parse(body) as { model?: unknown; input?: unknown };
@@ -48,14 +48,20 @@ async function main(): Promise<void> {
           reply(400, { error: { message: (err as Error).message } });
           return;
         }
-        const vectors = input.length === 0 ? [] : await model.embed(input);
-        reply(200, {
-          object: 'list',
-          model: SENTENCE_ENCODER_MODEL,
-          data: vectors.map((embedding, index) => ({ object: 'embedding', index, embedding })),
-          usage: { prompt_tokens: 0, total_tokens: 0 },
-        });
-      });
+        try {
+          const vectors = input.length === 0 ? [] : await model.embed(input);
+          reply(200, {
+            object: 'list',
+            model: SENTENCE_ENCODER_MODEL,
+            data: vectors.map((embedding, index) => ({ object: 'embedding', index, embedding })),
+            usage: { prompt_tokens: 0, total_tokens: 0 },
+          });
+        } catch (err) {
+          // Answered, so the client sees the model's error rather than a hang-up, and the queue goes on.
+          reply(500, { error: { message: `embedding failed: ${(err as Error).message}` } });
+        }
+      };
+      queue = queue.then(answer).catch(() => undefined);
     });
   });
   server.listen(port, '127.0.0.1', () => {

@@ -51,6 +51,10 @@ const READERS = { staff: ['staff'], contractor: ['contractor'] } as const;
 const SETS = ['own', 'passage', 'mixed', 'diluted', 'noisy', 'questions'] as const;
 
 async function main(): Promise<void> {
+  const questionsOf = new Map([...manualMerchants(), ...faqMerchants()].map((m) => [m.id, m.queries]));
+  const merchantIds = options.merchants?.split(',') ?? [...questionsOf.keys()];
+  const unknown = merchantIds.filter((m) => !questionsOf.has(m));
+  if (unknown.length > 0) usageError(USAGE, `not a merchant of bench:real-recall: ${unknown.join(', ')}`);
   const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: URL_, DB_STATEMENT_TIMEOUT_MS: '0' });
   // Never migrates: the database is the benchmark's, read as it is.
   const db = await openDatabase(config, { migrate: false, poolSize: 2 });
@@ -62,10 +66,6 @@ async function main(): Promise<void> {
       ? new LocalHashEmbedder(1536)
       : createEmbedder(loadConfig({ NODE_ENV: 'test', ...model.env }));
   const random = rng(SEED);
-  const questionsOf = new Map([...manualMerchants(), ...faqMerchants()].map((m) => [m.id, m.queries]));
-  const merchantIds = options.merchants?.split(',') ?? [...questionsOf.keys()];
-  const unknown = merchantIds.filter((m) => !questionsOf.has(m));
-  if (unknown.length > 0) usageError(USAGE, `not a merchant of bench:real-recall: ${unknown.join(', ')}`);
 
   const rows: Record<string, unknown>[] = [];
   for (const merchantId of merchantIds) {
@@ -76,6 +76,15 @@ async function main(): Promise<void> {
     if (found.length === 0)
       throw new Error(`${merchantId} has no chunks in ${URL_}: run npm run bench:real-recall`);
     const { version } = found[0];
+    const [corpus] = await ds.query<{ embedding_model: string }[]>(
+      `SELECT embedding_model FROM corpus_versions WHERE merchant_id = $1 AND version = $2`,
+      [merchantId, version],
+    );
+    if (corpus?.embedding_model !== embedder.model)
+      throw new Error(
+        `${merchantId} in ${URL_} is embedded by ${corpus?.embedding_model ?? 'nothing'}, not ${embedder.model}: ` +
+          `run npm run bench:real-recall${options.model ? ` -- --model ${options.model}` : ''} for this database`,
+      );
     // Shuffled, as the calibration shuffles it: it comes back in the plan's order (often the chunks'), and each set
     // is a slice of it (and mixed pairs neighbours in it).
     const sample = shuffle(await calibrations.sample(ds.manager, merchantId, version, N * 5), random);
