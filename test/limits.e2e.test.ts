@@ -362,14 +362,21 @@ describeNative('statement timeout (native PostgreSQL)', () => {
     // the connection looked queryable to the pool, which gave it to the next query ("Connection terminated").
     const runner = t.db.dataSource.createQueryRunner();
     await runner.connect();
-    const pid = ((await runner.query('SELECT pg_backend_pid() AS pid')) as { pid: number }[])[0].pid;
-    await runner.query('SET statement_timeout = 0');
-    const outcome = await runner.query('SELECT pg_sleep(2.6)').then(
-      () => 'done',
-      (e: Error) => e.message,
-    );
+    let pid = 0;
+    let outcome = 'not run';
+    try {
+      pid = ((await runner.query('SELECT pg_backend_pid() AS pid')) as { pid: number }[])[0].pid;
+      await runner.query('SET statement_timeout = 0');
+      outcome = await runner.query('SELECT pg_sleep(2.6)').then(
+        () => 'done',
+        (e: Error) => e.message,
+      );
+    } finally {
+      // Given back at once, as a request does after its query failed; reset first only if the timeout never fired.
+      if (outcome === 'done') await runner.query('RESET statement_timeout');
+      await runner.release();
+    }
     expect(outcome).toBe(QUERY_READ_TIMEOUT);
-    await runner.release();
     const next = await t.db.dataSource.query<{ pid: number }[]>('SELECT pg_backend_pid() AS pid');
     expect(next[0].pid).not.toBe(pid);
   }, 30_000);

@@ -129,10 +129,15 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
       // kill() only queues the signal: the postmaster, running on the other core, could still fork while /proc is
       // read, so the scan waits until it is seen stopped. Then every backend is stopped before freeze() returns.
       const postmaster = postmasterPid(dataDir);
-      process.kill(postmaster, 'SIGSTOP');
-      waitForState(postmaster, 'T');
-      for (const pid of clusterPids(dataDir)) if (pid !== postmaster) process.kill(pid, 'SIGSTOP');
-      for (const pid of clusterPids(dataDir)) if (pid !== postmaster) waitForState(pid, 'T');
+      try {
+        process.kill(postmaster, 'SIGSTOP');
+        waitForState(postmaster, 'T');
+        for (const pid of clusterPids(dataDir)) if (pid !== postmaster) process.kill(pid, 'SIGSTOP');
+        for (const pid of clusterPids(dataDir)) if (pid !== postmaster) waitForState(pid, 'T');
+      } catch (err) {
+        pg.thaw(); // never leave a half-frozen cluster behind a failed test
+        throw err;
+      }
     },
     thaw() {
       for (const pid of clusterPids(dataDir)) process.kill(pid, 'SIGCONT');
@@ -167,7 +172,10 @@ function postmasterPid(dataDir: string): number {
   return Number(fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
 }
 
-/** Waits (at most 5 s) until the process's state in /proc is `state` ('T': stopped), or it is gone. */
+/**
+ * Waits (at most 5 s) until the process's state in /proc is `state` ('T': stopped), or it is gone: ended, or a
+ * zombie ('Z', 'X') that the stopped postmaster cannot reap.
+ */
 function waitForState(pid: number, state: string): void {
   const deadline = Date.now() + 5_000;
   for (;;) {
@@ -178,7 +186,7 @@ function waitForState(pid: number, state: string): void {
     } catch {
       return; // ended meanwhile
     }
-    if (current === state) return;
+    if (current === state || current === 'Z' || current === 'X') return;
     if (Date.now() > deadline) throw new Error(`process ${pid} did not reach state ${state} (is ${current})`);
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
   }
