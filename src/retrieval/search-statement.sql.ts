@@ -71,7 +71,10 @@ export function statementSql(scope: TenantScope, plan: SearchPlan): { sql: strin
     const oneScan = gated && v.approximate === 'quantized';
     const queryBits = `(SELECT binary_quantize($1::vector))`;
     // From a fixed map, never from input: the operator is part of the statement's text.
-    const bitDistance = SHORTLIST_OPERATORS[v.shortlistMetric ?? 'hamming'];
+    const metric = v.shortlistMetric ?? 'hamming';
+    if (!Object.hasOwn(SHORTLIST_OPERATORS, metric))
+      throw new Error(`unknown shortlist metric ${String(metric)}`);
+    const bitDistance = SHORTLIST_OPERATORS[metric];
     if (idsFirst) {
       const cap = gated && !oneScan ? ` LIMIT ${bind(v.exactMaxReadable + 1)}` : '';
       const bits = oneScan ? `, c.embedding_bq ${bitDistance} ${queryBits} AS bits` : '';
