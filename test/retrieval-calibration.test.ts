@@ -15,7 +15,7 @@ import {
   HNSW_UNLOCATED_MARGIN,
 } from '../src/retrieval/calibration.service';
 import { RetrievalService } from '../src/retrieval/retrieval.service';
-import { SearchStrategy } from '../src/retrieval/search-strategy';
+import { CalibrationOutcome, SearchStrategy } from '../src/retrieval/search-strategy';
 import { SearchRepository } from '../src/retrieval/search.repository';
 import { type ChunkHit } from '../src/retrieval/search.types';
 import { withMerchantLock } from '../src/vector-index/index-lock';
@@ -532,17 +532,27 @@ describe('calibrated retrieval reaches recall@10 >= 0.99 on any distribution', (
 
     // 80 exact answers (40 queries, two readers) of at least 120 ms: 9.6 s and more, beyond a budget of 8 s. They
     // used to be charged to it, and no setting was ever tried ('none', every reader answered exactly). The trials
-    // have the whole budget: with 2.5 s, a busy CI machine ran out of it before the first pass's margin ('budget').
+    // have the whole budget, and a setting passes within it. Whether its margin is measured in time too is the
+    // machine's speed, not what this tests: a loaded CI machine ran out of 2.5 s, and once (embedded lane, 2026-12-08)
+    // of 8 s, before it; the pass is then kept as the budget's.
     const slowAnswers = await calibrate({ exact: 120 }, 8_000);
     expect(slowAnswers.tookMs).toBeGreaterThan(9_600);
-    expect(slowAnswers.outcome).toBe('measured');
     expect(slowAnswers.trials[0]).toMatchObject({ path: 'hnsw', setting: 'ef_search=40,candidates=40' });
     expect(slowAnswers.path).not.toBe('none');
+    expect([CalibrationOutcome.MEASURED, CalibrationOutcome.BUDGET]).toContain(slowAnswers.outcome);
+    // Budget outcomes in a row so far (the later cases count on from it).
+    const attempts = slowAnswers.outcome === CalibrationOutcome.BUDGET ? 1 : 0;
+    expect(slowAnswers.budgetAttempts).toBe(attempts);
 
     // Every setting slower than the whole budget (80 queries of at least 100 ms: 8 s, against 1 s): the first is
     // stopped at the query that finds the budget spent, is not reported as measured, and nothing else is started.
     const slowTrials = await calibrate({ approximate: 100 }, 1_000);
-    expect(slowTrials).toMatchObject({ path: 'none', outcome: 'budget', budgetAttempts: 1, trials: [] });
+    expect(slowTrials).toMatchObject({
+      path: 'none',
+      outcome: 'budget',
+      budgetAttempts: attempts + 1,
+      trials: [],
+    });
     const stored = await t.db.dataSource.query<{ path: string }[]>(
       `SELECT path FROM retrieval_calibrations WHERE merchant_id = $1`,
       [merchant],
@@ -556,7 +566,7 @@ describe('calibrated retrieval reaches recall@10 >= 0.99 on any distribution', (
     expect(noMargin).toMatchObject({
       path: noMargin.trials[0]?.reached ? 'hnsw' : 'none',
       outcome: 'budget',
-      budgetAttempts: 2,
+      budgetAttempts: attempts + 2,
     });
     await t.db.dataSource.query(
       `UPDATE retrieval_calibrations SET measured_at = now() - interval '1 day' WHERE merchant_id = $1`,
